@@ -1,0 +1,107 @@
+"""Accuracy of the uncalibrated (analytic) model against published measurements.
+
+Predicts every row of `../shared/data/measured/*.csv` and prints the median and p90 absolute
+percentage error (APE) of output tokens/s, and of TTFT / ITL where measured: overall and per
+GPU x precision, per model, per TP. Rows it cannot predict are counted, with the reason.
+
+    python bench/accuracy.py [--data DIR] [--file NAME ...]
+
+The last line is a `key=value` summary for the v0.13 offline file (the issue's target).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from planner.predict import predict, read_measurements  # noqa: E402
+
+DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "measured"
+METRICS = [("output_tok_s", "pred_output_tok_s"), ("ttft_ms", "pred_ttft_ms"), ("itl_ms", "pred_itl_ms")]
+
+
+def ape(frame: pd.DataFrame, measured: str, predicted: str) -> pd.Series:
+    m = pd.to_numeric(frame[measured], errors="coerce")
+    p = pd.to_numeric(frame[predicted], errors="coerce")
+    return (100.0 * (p - m).abs() / m).where(m > 0)
+
+
+def summarise(errors: pd.Series) -> str:
+    e = errors.dropna()
+    if e.empty:
+        return "n=0"
+    return f"n={len(e):4d}  median={np.median(e):6.1f}%  p90={np.percentile(e, 90):6.1f}%  max={e.max():7.1f}%"
+
+
+def report(name: str, frame: pd.DataFrame) -> dict:
+    print(f"\n=== {name}: {len(frame)} rows ===")
+    bad = frame["pred_source"].astype(str).str.startswith("error")
+    if bad.any():
+        print(f"unpredicted: {int(bad.sum())}")
+        for reason, n in frame.loc[bad, "pred_source"].value_counts().items():
+            print(f"  {n:4d}  {reason}")
+    result = {"rows": len(frame), "unpredicted": int(bad.sum())}
+    for measured, predicted in METRICS:
+        if measured not in frame or frame[measured].notna().sum() == 0:
+            continue
+        err = ape(frame, measured, predicted)
+        frame[f"ape_{measured}"] = err
+        print(f"\n{measured}: overall {summarise(err)}")
+        signed = (pd.to_numeric(frame[predicted], errors="coerce") / pd.to_numeric(frame[measured], errors="coerce") - 1) * 100
+        print(f"  median signed error (+ = over-prediction): {np.nanmedian(signed):+.1f}%")
+        for by in (["gpu", "precision"], ["model"], ["tp"], ["engine"]):
+            if frame[by[0]].nunique() < 2 and by != ["gpu", "precision"]:
+                continue
+            print(f"  by {' x '.join(by)}:")
+            for key, grp in frame.groupby(by, dropna=False):
+                label = " x ".join(map(str, key if isinstance(key, tuple) else (key,)))
+                print(f"    {label:45s} {summarise(grp[f'ape_{measured}'])}")
+        e = err.dropna()
+        if len(e):
+            result[f"{measured}_median_ape"] = float(np.median(e))
+            result[f"{measured}_p90_ape"] = float(np.percentile(e, 90))
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=DATA, help="folder of measurement CSVs")
+    ap.add_argument("--file", nargs="*", help="only these file names")
+    args = ap.parse_args(argv)
+    files = sorted(args.data.glob("*.csv"))
+    if args.file:
+        files = [f for f in files if f.name in args.file]
+    results = {}
+    for path in files:
+        frame = predict(read_measurements(path))
+        results[path.stem] = report(path.name, frame)
+    main_key = "trtllm_v0.13_offline"
+    r = results.get(main_key) or next(iter(results.values()))
+    summary = {
+        "rows": r["rows"],
+        "median_ape": round(r.get("output_tok_s_median_ape", float("nan")), 1),
+        "p90_ape": round(r.get("output_tok_s_p90_ape", float("nan")), 1),
+        "unpredicted": r["unpredicted"],
+    }
+    online = results.get("trtllm_v0.14_online")
+    if online:
+        summary["online_ttft_median_ape"] = round(online.get("ttft_ms_median_ape", float("nan")), 1)
+        summary["online_itl_median_ape"] = round(online.get("itl_ms_median_ape", float("nan")), 1)
+    agg = results.get("aiconfigurator_silicon_agg")
+    if agg:
+        summary["aic_ttft_median_ape"] = round(agg.get("ttft_ms_median_ape", float("nan")), 1)
+        summary["aic_itl_median_ape"] = round(agg.get("itl_ms_median_ape", float("nan")), 1)
+        summary["aic_unpredicted"] = agg["unpredicted"]
+    print()
+    print(" ".join(f"{k}={v}" for k, v in summary.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,128 @@
+"""The GPU and model catalogs: files under `gpu_specs/` and `model_configs/`, read once and cached.
+
+Lookups are case-insensitive and forgiving of separators, so `H100`, `h100-sxm` and
+`H100 80GB HBM3` all resolve to `H100-SXM`, and `llama-3.1-70b` to `meta-llama/Llama-3.1-70B`.
+A model may also be given as a path to any `config.json`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from .errors import PlannerError
+from .specs import GpuSpec, ModelSpec, model_from_config
+
+ROOT = Path(__file__).resolve().parent.parent
+GPU_DIR = ROOT / "gpu_specs"
+MODEL_DIR = ROOT / "model_configs"
+
+
+def _key(name: str) -> str:
+    """Normalise a name for lookup: lower case, separators and spaces dropped."""
+    return re.sub(r"[\s_\-./]+", "", name.strip().lower())
+
+
+def _suggest(value: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(value, choices, n=3, cutoff=0.5)
+    return f" (did you mean {', '.join(close)}?)" if close else ""
+
+
+@lru_cache(maxsize=1)
+def gpus() -> dict[str, GpuSpec]:
+    """All catalog GPUs by id."""
+    out: dict[str, GpuSpec] = {}
+    for path in sorted(GPU_DIR.glob("*.yaml")):
+        try:
+            data = yaml.safe_load(path.read_text())
+            spec = GpuSpec.model_validate(data)
+        except (yaml.YAMLError, ValidationError) as exc:
+            raise PlannerError(f"{path}: invalid GPU spec: {exc}") from None
+        out[spec.id] = spec
+    return out
+
+
+@lru_cache(maxsize=1)
+def _gpu_index() -> dict[str, str]:
+    index: dict[str, str] = {}
+    for spec in gpus().values():
+        for name in [spec.id, spec.name, *spec.aliases]:
+            index.setdefault(_key(name), spec.id)
+    return index
+
+
+def get_gpu(name: str | GpuSpec) -> GpuSpec:
+    """Resolve a GPU id or alias (`H100`, `H100 80GB HBM3`, `A100-SXM4-80GB`) to its spec."""
+    if isinstance(name, GpuSpec):
+        return name
+    gpu_id = _gpu_index().get(_key(str(name)))
+    if gpu_id is None:
+        ids = sorted(gpus())
+        raise PlannerError(f"unknown gpu {name!r}{_suggest(str(name), ids)}; known: {', '.join(ids)}")
+    return gpus()[gpu_id]
+
+
+@lru_cache(maxsize=1)
+def model_ids() -> dict[str, Path]:
+    """Catalog model ids (`org/name`) and their config files."""
+    return {p.stem.replace("--", "/", 1): p for p in sorted(MODEL_DIR.glob("*.json"))}
+
+
+@lru_cache(maxsize=1)
+def _model_index() -> dict[str, str]:
+    index: dict[str, str] = {}
+    for hf_id, path in model_ids().items():
+        short = hf_id.split("/", 1)[1]
+        for name in (hf_id, path.stem, short):
+            index.setdefault(_key(name), hf_id)
+        # `llama-3.1-70b` for `Meta-Llama-3.1-70B`, `mixtral-8x7b` for `Mixtral-8x7B-v0.1`
+        stripped = re.sub(r"^meta-", "", short, flags=re.I)
+        index.setdefault(_key(stripped), hf_id)
+        index.setdefault(_key(re.sub(r"-(v0\.1|hf)$", "", stripped, flags=re.I)), hf_id)
+        if short.lower().startswith("llama-3.1"):  # the 3.1 checkpoints were first published as Meta-Llama-3.1-*
+            index.setdefault(_key("meta-" + short), hf_id)
+    return index
+
+
+def _read_config(path: Path) -> dict:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise PlannerError(f"{path}: cannot read config.json ({exc.strerror})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PlannerError(f"{path}: malformed config.json at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+
+
+@lru_cache(maxsize=256)
+def _model_from_path(path: str, catalog_id: str | None = None) -> ModelSpec:
+    p = Path(path)
+    if p.is_dir():
+        p = p / "config.json"
+    cfg = _read_config(p)
+    name = cfg.get("_name_or_path") if isinstance(cfg, dict) else None
+    return model_from_config(cfg, catalog_id or str(name or p), source=catalog_id or str(p))
+
+
+def get_model(name: str | ModelSpec) -> ModelSpec:
+    """Resolve a model id, alias or path to a `config.json` (or its folder) to its spec."""
+    if isinstance(name, ModelSpec):
+        return name
+    text = str(name).strip()
+    if not text:
+        raise PlannerError("model is empty; give a catalog id (see `python -m planner models`) or a path to config.json")
+    hf_id = _model_index().get(_key(text))
+    if hf_id is not None:
+        return _model_from_path(str(model_ids()[hf_id]), hf_id)
+    path = Path(text).expanduser()
+    if path.exists():
+        return _model_from_path(str(path.resolve()))
+    ids = sorted(model_ids())
+    raise PlannerError(f"unknown model {text!r}{_suggest(text, ids)}; give a catalog id (`python -m planner models`) or a path to a config.json")

@@ -1,0 +1,233 @@
+"""Command line: `python -m planner estimate|predict|gpus|models ...` (DESIGN §5).
+
+A thin layer over the Python API. User errors print one line on stderr and exit with code 2;
+help texts come from the pydantic field descriptions in `planner.specs` / `planner.estimate`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+
+import pandas as pd
+
+from . import catalog
+from .errors import PlannerError
+from .estimate import Estimate, Workload, estimate
+from .fileio import atomic_write_text
+from .predict import predict, read_measurements
+from .specs import EngineSettings, KvPrecision, Parallelism, Precision
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad argument in one line (exit code 2) instead of usage + error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"error: {message} (see `python -m planner {self.prog.split()[-1]} --help`)\n")
+
+
+def _desc(model, field: str) -> str:
+    return (model.model_fields[field].description or "").replace("%", "%%")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
+    return value
+
+
+def _engine_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine", choices=["trtllm", "vllm", "sglang"], default=None, help=_desc(EngineSettings, "engine") + " (default trtllm)")
+    p.add_argument("--free-gpu-memory-fraction", type=float, default=None, metavar="F", help=_desc(EngineSettings, "free_gpu_memory_fraction"))
+    p.add_argument("--max-batch-size", type=_positive_int, default=None, metavar="N", help=_desc(EngineSettings, "max_batch_size"))
+    p.add_argument("--max-num-tokens", type=_positive_int, default=None, metavar="N", help=_desc(EngineSettings, "max_num_tokens"))
+
+
+def _engine_kwargs(args: argparse.Namespace) -> dict:
+    kw = {
+        "engine": args.engine,
+        "free_gpu_memory_fraction": args.free_gpu_memory_fraction,
+        "max_batch_size": args.max_batch_size,
+        "max_num_tokens": args.max_num_tokens,
+    }
+    return {k: v for k, v in kw.items() if v is not None}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = _Parser(prog="python -m planner", description="LLM inference capacity planner: memory, latency, throughput and cost.")
+    sub = ap.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    e = sub.add_parser("estimate", help="estimate one deployment", description="Estimate memory, KV capacity, latency, throughput and cost of one deployment.")
+    e.add_argument("--model", required=True, help="catalog id or alias (see `models`), or a path to a config.json")
+    e.add_argument("--gpu", required=True, help="catalog id or alias (see `gpus`), e.g. H100, 'H100 80GB HBM3'")
+    e.add_argument("--precision", default="fp16", help=f"weights and compute: {', '.join(p.value for p in Precision)} (default fp16)")
+    e.add_argument(
+        "--kv-precision", default=None, help=f"KV cache: {', '.join(p.value for p in KvPrecision)} (default: fp8 for fp8/nvfp4 weights, else 16-bit)"
+    )
+    e.add_argument("--tp", type=int, default=1, help=_desc(Parallelism, "tp"))
+    e.add_argument("--pp", type=int, default=1, help=_desc(Parallelism, "pp"))
+    e.add_argument("--ep", type=int, default=1, help=_desc(Parallelism, "ep"))
+    e.add_argument("--isl", type=int, default=1024, help=_desc(Workload, "isl") + " (default 1024)")
+    e.add_argument("--osl", type=int, default=1024, help=_desc(Workload, "osl") + " (default 1024)")
+    e.add_argument("--concurrency", type=int, default=None, help=_desc(Workload, "concurrency") + " (default: offline max throughput)")
+    e.add_argument("--request-rate", type=float, default=None, help=_desc(Workload, "request_rate"))
+    e.add_argument("--num-requests", type=int, default=None, help=_desc(Workload, "num_requests"))
+    _engine_options(e)
+    e.add_argument("--format", choices=["table", "json"], default="table")
+
+    p = sub.add_parser("predict", help="one estimate per row of a measurement CSV", description="Predict every row of a measurement CSV (DESIGN §4 columns).")
+    p.add_argument("queries", help="CSV with at least model, gpu, precision, isl, osl")
+    p.add_argument("--out", default=None, help="write the CSV here (atomically) instead of stdout")
+    _engine_options(p)
+
+    g = sub.add_parser("gpus", help="list the GPU catalog")
+    g.add_argument("--format", choices=["table", "json"], default="table")
+    m = sub.add_parser("models", help="list the model catalog")
+    m.add_argument("--format", choices=["table", "json"], default="table")
+    return ap
+
+
+def _fmt(v, digits: int = 1) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:,.{digits}f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def estimate_table(e: Estimate) -> str:
+    """A readable table of one estimate, grouped as a person reads it."""
+    point = {"offline": "offline max throughput", "concurrency": f"{e.concurrency} concurrent users", "rate": f"{e.request_rate} requests/s"}[e.operating_point]
+    lat_note = "one request alone" if e.operating_point == "offline" else point
+    rows = [
+        ("Deployment", None),
+        ("model", f"{e.model} ({e.params_total / 1e9:.2f} B params)"),
+        ("gpu", f"{e.gpu} x {e.gpus} (TP {e.tp}, PP {e.pp}, EP {e.ep})"),
+        ("precision / kv", f"{e.precision} / {e.kv_precision}"),
+        ("engine", f"{e.engine} (max batch {e.max_batch_size:,}, max tokens/step {e.max_num_tokens:,})"),
+        ("workload", f"ISL {e.isl:,} / OSL {e.osl:,}, {point}"),
+        ("Memory per GPU", None),
+        ("weights", f"{e.weights_gib_per_gpu:.2f} GiB"),
+        ("activations", f"{e.activations_gib_per_gpu:.2f} GiB"),
+        ("runtime overhead", f"{e.overhead_gib_per_gpu:.2f} GiB"),
+        ("KV cache", f"{e.kv_cache_gib_per_gpu:.2f} GiB of {e.memory_gib_per_gpu:.1f} GiB usable"),
+        ("KV bytes / token", f"{e.kv_bytes_per_token:,.0f} (whole model)"),
+        ("KV capacity", f"{e.kv_capacity_tokens:,} tokens, {e.max_concurrency:,} sequences of ISL+OSL"),
+        ("fits", "yes" if e.fits else f"NO: {e.fit_reason}" + (f"; smallest TP that fits: {e.min_tp_to_fit}" if e.min_tp_to_fit else "")),
+        (f"Latency ({lat_note})", None),
+        ("TTFT", f"{_fmt(e.ttft_ms)} ms"),
+        ("ITL (excl. first token)", f"{_fmt(e.itl_ms, 2)} ms"),
+        ("E2E", f"{_fmt(e.e2e_ms)} ms"),
+        (f"Throughput ({point})", None),
+        ("output tokens/s", f"{_fmt(e.output_tok_s)} (per GPU {_fmt(e.output_tok_s_per_gpu)}, per user {_fmt(e.output_tok_s_per_user)})"),
+        ("requests/s", _fmt(e.requests_per_s, 2)),
+        ("Cost", None),
+        ("$/hour", _fmt(e.usd_per_hour, 2) + (" (catalog on-demand price)" if e.usd_per_hour is not None else " (no catalog price)")),
+        ("$ per M output tokens", _fmt(e.usd_per_million_output_tokens, 3)),
+        ("source", f"{e.source}, uncertainty ±{e.uncertainty_pct:.0f}%"),
+    ]
+    width = max(len(k) for k, v in rows if v is not None) + 2
+    lines = []
+    for k, v in rows:
+        lines.append(k if v is None else f"  {k:<{width}}{v}")
+    return "\n".join(lines)
+
+
+def _print_frame(frame: pd.DataFrame, fmt: str) -> None:
+    if fmt == "json":
+        print(frame.to_json(orient="records", indent=2))
+    else:
+        print(frame.to_string(index=False))
+
+
+def gpus_frame() -> pd.DataFrame:
+    rows = []
+    for g in catalog.gpus().values():
+        rows.append(
+            {
+                "id": g.id,
+                "name": g.name,
+                "memory_gib": g.memory_gib,
+                "marketed_gb": g.memory_gb_marketed,
+                "bw_tb_s": g.memory_bandwidth_tb_s,
+                "bf16_tflops": g.tflops.get("bf16", g.tflops.get("fp16")),
+                "fp8_tflops": g.tflops.get("fp8"),
+                "fp4_tflops": g.tflops.get("fp4"),
+                "nvlink_gpus": g.nvlink_domain_gpus,
+                "usd_per_hour": g.price_usd_per_hour,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def models_frame() -> pd.DataFrame:
+    rows = []
+    for hf_id in catalog.model_ids():
+        try:
+            m = catalog.get_model(hf_id)
+            rows.append(
+                {
+                    "id": hf_id,
+                    "type": m.model_type,
+                    "params_b": round(m.params_total / 1e9, 2),
+                    "active_b": round(m.params_active / 1e9, 2),
+                    "layers": m.num_layers,
+                    "attention": m.attention,
+                    "kv_bytes_per_token_fp16": int(m.kv_bytes_per_token(2.0)),
+                    "supported": "yes",
+                }
+            )
+        except PlannerError as exc:
+            rows.append({"id": hf_id, "supported": "no: " + str(exc).split(": ", 2)[-1]})
+    return pd.DataFrame(rows)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "estimate":
+            e = estimate(
+                model=args.model,
+                gpu=args.gpu,
+                precision=args.precision,
+                kv_precision=args.kv_precision,
+                tp=args.tp,
+                pp=args.pp,
+                ep=args.ep,
+                isl=args.isl,
+                osl=args.osl,
+                concurrency=args.concurrency,
+                request_rate=args.request_rate,
+                num_requests=args.num_requests,
+                **_engine_kwargs(args),
+            )
+            print(json.dumps(e.model_dump(), indent=2) if args.format == "json" else estimate_table(e))
+        elif args.command == "predict":
+            out = predict(read_measurements(args.queries), **_engine_kwargs(args))
+            if args.out:
+                atomic_write_text(args.out, out.to_csv(index=False))
+                bad = out["pred_source"].astype(str).str.startswith("error").sum()
+                print(f"wrote {len(out)} rows to {args.out} ({bad} could not be predicted; see pred_source)", file=sys.stderr)
+            else:
+                sys.stdout.write(out.to_csv(index=False))
+        elif args.command == "gpus":
+            _print_frame(gpus_frame(), args.format)
+        elif args.command == "models":
+            _print_frame(models_frame(), args.format)
+    except PlannerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+    return 0

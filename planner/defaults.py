@@ -1,0 +1,79 @@
+"""Default efficiencies and overheads of the analytic model: every tunable constant in one place.
+
+They are the same for every model and GPU (one value per precision where the hardware differs),
+chosen from public measurements of kernels and engines, and checked against
+`../shared/data/measured/` by `bench/accuracy.py`. Calibration (`planner.calibration`, next
+issue) replaces them with values fitted per GPU x engine x precision.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Efficiencies(BaseModel):
+    """The few physically meaningful parameters of the step-time model.
+
+    A step's time is `combine(t_compute, t_memory) + t_comm + t_overhead`, where
+    `t_compute = FLOPs / (peak x eta_compute)` and `t_memory = bytes / (bandwidth x eta_memory)`.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    eta_compute: dict[str, float] = Field(
+        default={"fp16": 0.60, "bf16": 0.60, "fp8": 0.51, "int8": 0.51, "fp4": 0.41},
+        description="Achieved / peak tensor throughput of large GEMMs per compute precision. "
+        "cuBLAS/TRT GEMMs reach ~70-80% of dense peak at large shapes on Hopper in 16 bit, less in "
+        "FP8/FP4 where the peak doubles but the epilogue and quantisation work do not shrink; a whole "
+        "layer (attention, norms, activation kernels) runs lower than its best GEMM.",
+    )
+    eta_memory: float = Field(
+        default=0.80,
+        gt=0,
+        le=1,
+        description="Achieved / peak HBM bandwidth of weight and KV streaming (stream benchmarks reach 85-92%; decode kernels on real models ~75-85%).",
+    )
+    eta_kv: float = Field(
+        default=0.80,
+        gt=0,
+        le=1,
+        description="Achieved / peak HBM bandwidth of attention reading the paged KV cache (small scattered "
+        "blocks, one or a few KV heads per GPU under TP: lower than weight streaming).",
+    )
+    eta_comm: float = Field(default=0.70, gt=0, le=1, description="Achieved / peak link bandwidth of all-reduce")
+    overlap_exponent: float = Field(
+        default=1.0,
+        ge=1,
+        le=50,
+        description="How compute and memory time combine: (t_c^n + t_m^n)^(1/n). n=1 is no overlap (sum), "
+        "large n is the ideal roofline max. Real kernels near the ridge point overlap imperfectly.",
+    )
+    step_overhead_ms: float = Field(
+        default=0.35,
+        ge=0,
+        description="Fixed time per engine step: scheduling, sampling, kernel launches not hidden by CUDA graphs (ms)",
+    )
+    layer_overhead_us: float = Field(
+        default=6.0,
+        ge=0,
+        description="Fixed time per decoder layer per step: the launch / tail latency of its ~10 kernels (µs)",
+    )
+    allreduce_latency_us: dict[str, float] = Field(
+        default={"nvlink": 25.0, "pcie": 50.0, "network": 60.0},
+        description="Fixed latency of one all-reduce by link kind (µs): TensorRT-LLM's custom one-shot "
+        "all-reduce over NVLink ~5-10 µs; NCCL over PCIe or the network is slower.",
+    )
+
+
+#: TensorRT-LLM runtime overhead on each GPU, outside weights, activations and KV cache:
+#: CUDA context and cuBLAS / TensorRT workspaces (GiB).
+RUNTIME_OVERHEAD_GIB = 1.0
+#: Extra per-GPU memory for NCCL buffers and the custom all-reduce workspace when TP or PP > 1 (GiB).
+COMM_BUFFER_GIB = 0.5
+#: Activation workspace per token of `max_num_tokens`, in units of hidden-size elements of 16 bits,
+#: besides the MLP's intermediate tensors (which are counted separately): residual, norm output,
+#: QKV, attention output and projections, kept alive at once by the engine's memory planner.
+ACTIVATION_HIDDEN_MULTIPLE = 8
+
+
+DEFAULT_EFFICIENCIES = Efficiencies()

@@ -1,0 +1,231 @@
+"""One estimate: a deployment (model, GPU, precision, parallelism, engine) under one workload.
+
+`estimate(...)` validates its inputs, checks the model fits before anything else, and returns an
+`Estimate` with memory, KV capacity, latency, throughput and cost. It is the API under the CLI's
+`estimate` and `predict` and under the dashboard.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from . import serving
+from .catalog import get_gpu, get_model
+from .defaults import DEFAULT_EFFICIENCIES, Efficiencies
+from .errors import PlannerError
+from .specs import DEFAULT_KV, GIB, KV_BYTES, EngineSettings, GpuSpec, KvPrecision, ModelSpec, Parallelism, Precision, parse_choice
+
+#: Uncertainty of an uncalibrated (analytic) estimate, in percent: the p90 absolute percentage error
+#: of offline output tokens/s over `../shared/data/measured/trtllm_v0.13_offline.csv`, rounded up
+#: (`python bench/accuracy.py` prints it).
+ANALYTIC_UNCERTAINTY_PCT = 40.0
+
+
+class Workload(BaseModel):
+    """Request shape and load. Neither `concurrency` nor `request_rate`: offline max throughput."""
+
+    model_config = ConfigDict(frozen=True)
+
+    isl: int = Field(default=1024, ge=1, le=10_000_000, description="Input tokens per request")
+    osl: int = Field(default=1024, ge=1, le=10_000_000, description="Output tokens per request")
+    concurrency: int | None = Field(default=None, ge=1, le=1_000_000, description="Closed-loop clients")
+    request_rate: float | None = Field(default=None, gt=0, le=1e6, description="Open-loop Poisson arrivals (requests/s)")
+    num_requests: int | None = Field(default=None, ge=1, le=100_000_000, description="Requests in the run")
+
+    @property
+    def mode(self) -> Literal["offline", "concurrency", "rate"]:
+        if self.concurrency is not None:
+            return "concurrency"
+        if self.request_rate is not None:
+            return "rate"
+        return "offline"
+
+
+class Estimate(BaseModel):
+    """The planner's answer for one deployment and workload (per replica unless said)."""
+
+    model: str
+    gpu: str
+    precision: str
+    kv_precision: str
+    tp: int
+    pp: int
+    ep: int
+    gpus: int
+    engine: str
+    isl: int
+    osl: int
+    operating_point: str = Field(description="offline (max throughput), concurrency or rate")
+    concurrency: int | None
+    request_rate: float | None
+    params_total: int
+    weights_gib_per_gpu: float
+    activations_gib_per_gpu: float
+    overhead_gib_per_gpu: float
+    kv_cache_gib_per_gpu: float
+    memory_gib_per_gpu: float = Field(description="Usable GPU memory")
+    kv_bytes_per_token: float = Field(description="Whole model, at the KV precision")
+    kv_capacity_tokens: int = Field(description="Tokens of context the replica's KV cache holds")
+    max_concurrency: int = Field(description="Sequences of ISL+OSL tokens that fit at once")
+    max_batch_size: int = Field(description="Engine limit used (given, or the engine's default for this workload)")
+    max_num_tokens: int = Field(description="Engine limit on tokens per step used")
+    fits: bool
+    fit_reason: str
+    min_tp_to_fit: int | None
+    batch: float | None = Field(description="Sequences in flight at this operating point")
+    ttft_ms: float | None = Field(description="Time to first token")
+    itl_ms: float | None = Field(description="Inter-token latency (TPOT), excluding the first token")
+    e2e_ms: float | None
+    output_tok_s: float | None = Field(description="Output tokens/s of the replica (all its GPUs)")
+    output_tok_s_per_gpu: float | None
+    output_tok_s_per_user: float | None = Field(description="1 / ITL: decode speed one user sees")
+    requests_per_s: float | None
+    usd_per_hour: float | None
+    usd_per_million_output_tokens: float | None
+    source: str = Field(description="'analytic' or 'calibrated:<profile>'")
+    uncertainty_pct: float
+
+
+def _validation_message(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    field = ".".join(str(p) for p in err["loc"]) or "input"
+    return f"{field} {err.get('input')!r}: {err['msg'].lower()}"
+
+
+def _fit_reason(s: serving.Setup, plan: serving.MemoryPlan, isl: int, osl: int) -> str:
+    gib = GIB
+    w, a, o = float(s.weights[0]), float(plan.activations[0]), float(s.overhead[0])
+    if plan.kv_budget[0] <= 0:
+        return f"does not fit: weights {w / gib:.1f} GiB + activations {a / gib:.1f} GiB + runtime {o / gib:.1f} GiB = {(w + a + o) / gib:.1f} GiB per GPU exceed {s.memory_gib[0]:.1f} GiB"
+    seq = float(s.seq_bytes(isl + osl)[0])
+    return f"does not fit: one sequence of {isl + osl} tokens needs {seq / gib:.2f} GiB of KV cache per GPU, only {plan.kv_budget[0] / gib:.2f} GiB is left"
+
+
+def _setup(model: ModelSpec, gpu: GpuSpec, precision: Precision, kv: KvPrecision, par: Parallelism, engine: EngineSettings, eff: Efficiencies) -> serving.Setup:
+    return serving.prepare(model, [gpu], [precision], [kv], [par.tp], [par.pp], engine, eff)
+
+
+def min_tp_to_fit(model: ModelSpec, gpu: GpuSpec, precision: Precision, kv: KvPrecision, pp: int, engine: EngineSettings, isl: int, osl: int) -> int | None:
+    """Smallest TP (dividing the heads, up to 64) at which one ISL+OSL sequence fits."""
+    for tp in (1, 2, 4, 8, 16, 32, 64):
+        if model.num_heads % tp:
+            continue
+        s = _setup(model, gpu, precision, kv, Parallelism(tp=tp, pp=pp), engine, DEFAULT_EFFICIENCIES)
+        if s.plan(isl, osl).max_batch[0] >= 1:
+            return tp
+    return None
+
+
+def estimate(
+    model: str | ModelSpec,
+    gpu: str | GpuSpec,
+    precision: str | Precision = "fp16",
+    kv_precision: str | KvPrecision | None = None,
+    tp: int = 1,
+    pp: int = 1,
+    ep: int = 1,
+    isl: int = 1024,
+    osl: int = 1024,
+    concurrency: int | None = None,
+    request_rate: float | None = None,
+    num_requests: int | None = None,
+    engine: str = "trtllm",
+    free_gpu_memory_fraction: float | None = None,
+    max_batch_size: int | None = None,
+    max_num_tokens: int | None = None,
+    efficiencies: Efficiencies | None = None,
+    source: str = "analytic",
+    uncertainty_pct: float | None = None,
+) -> Estimate:
+    """Estimate memory, capacity, latency, throughput and cost of one deployment.
+
+    Without `concurrency` or `request_rate`, throughput is the offline max-throughput point and
+    latency is one request alone. Raises `PlannerError` for bad input.
+    """
+    m = get_model(model)
+    g = get_gpu(gpu)
+    prec = parse_choice(Precision, precision, "precision")
+    kv = DEFAULT_KV[prec] if kv_precision in (None, "") else parse_choice(KvPrecision, kv_precision, "kv precision")
+    if kv == KvPrecision.bf16 and "bf16" not in g.tflops:
+        kv = KvPrecision.fp16 if kv_precision in (None, "") else kv
+    try:
+        par = Parallelism(tp=tp, pp=pp, ep=ep)
+        work = Workload(isl=isl, osl=osl, concurrency=concurrency, request_rate=request_rate, num_requests=num_requests)
+        eng_kw = {k: v for k, v in dict(max_batch_size=max_batch_size, max_num_tokens=max_num_tokens).items() if v is not None}
+        eng = EngineSettings(engine=engine, free_gpu_memory_fraction=free_gpu_memory_fraction, **eng_kw)
+    except ValidationError as exc:
+        raise PlannerError(_validation_message(exc)) from None
+    if work.concurrency is not None and work.request_rate is not None:
+        raise PlannerError("give either concurrency or request_rate, not both")
+    g.peak_tflops(prec)
+    g.check_kv(kv)
+    m.check_parallelism(par)
+    eff = efficiencies or DEFAULT_EFFICIENCIES
+
+    s = _setup(m, g, prec, kv, par, eng, eff)
+    plan = s.plan(work.isl, work.osl)
+    cap_seqs = int(plan.max_batch[0])
+    fits = cap_seqs >= 1
+    if work.mode == "concurrency":
+        point = serving.concurrency(s, work.isl, work.osl, work.concurrency)
+        lat = point
+    elif work.mode == "rate":
+        point = serving.request_rate(s, work.isl, work.osl, work.request_rate, work.num_requests)
+        lat = point
+    else:
+        point = serving.offline(s, work.isl, work.osl, work.num_requests)
+        lat = serving.latency(s, work.isl, work.osl)
+
+    def f(x, scale=1.0):
+        v = float(np.asarray(x).ravel()[0])
+        return v * scale if fits and math.isfinite(v) else None
+
+    tok_s = f(point.output_tok_s)
+    itl_ms = f(lat.itl_s, 1e3)
+    usd_h = g.price_usd_per_hour * par.gpus if g.price_usd_per_hour is not None else None
+    return Estimate(
+        model=m.id,
+        gpu=g.id,
+        precision=prec.value,
+        kv_precision=kv.value,
+        tp=par.tp,
+        pp=par.pp,
+        ep=par.ep,
+        gpus=par.gpus,
+        engine=eng.engine,
+        isl=work.isl,
+        osl=work.osl,
+        operating_point=work.mode,
+        concurrency=work.concurrency,
+        request_rate=work.request_rate,
+        params_total=m.params_total,
+        weights_gib_per_gpu=float(s.weights[0]) / GIB,
+        activations_gib_per_gpu=float(plan.activations[0]) / GIB,
+        overhead_gib_per_gpu=float(s.overhead[0]) / GIB,
+        kv_cache_gib_per_gpu=max(float(plan.kv_budget[0]), 0.0) / GIB,
+        memory_gib_per_gpu=g.memory_gib,
+        kv_bytes_per_token=m.kv_bytes_per_token(KV_BYTES[kv]),
+        kv_capacity_tokens=int(s.kv_capacity_tokens(plan)[0]),
+        max_batch_size=int(plan.max_batch_size[0]),
+        max_num_tokens=int(plan.max_num_tokens[0]),
+        max_concurrency=cap_seqs,
+        fits=fits,
+        fit_reason="fits" if fits else _fit_reason(s, plan, work.isl, work.osl),
+        min_tp_to_fit=None if fits else min_tp_to_fit(m, g, prec, kv, par.pp, eng, work.isl, work.osl),
+        batch=f(point.batch),
+        ttft_ms=f(lat.ttft_s, 1e3),
+        itl_ms=itl_ms,
+        e2e_ms=f(lat.e2e_s, 1e3),
+        output_tok_s=tok_s,
+        output_tok_s_per_gpu=tok_s / par.gpus if tok_s is not None else None,
+        output_tok_s_per_user=1e3 / itl_ms if itl_ms else None,
+        requests_per_s=f(point.requests_per_s),
+        usd_per_hour=usd_h,
+        usd_per_million_output_tokens=usd_h / (tok_s * 3600.0) * 1e6 if usd_h is not None and tok_s else None,
+        source=source,
+        uncertainty_pct=ANALYTIC_UNCERTAINTY_PCT if uncertainty_pct is None else uncertainty_pct,
+    )

@@ -1,0 +1,115 @@
+"""Memory model: weights, KV cache, activations, runtime overhead, KV capacity, concurrency.
+
+Pure functions. The model (`ModelSpec`) is a scalar; every other argument may be a number or a
+numpy array, and arrays broadcast, so one call sizes a whole grid of configurations.
+All results are per GPU unless the name says otherwise; bytes unless the name says GiB.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .defaults import ACTIVATION_HIDDEN_MULTIPLE, COMM_BUFFER_GIB, RUNTIME_OVERHEAD_GIB
+from .specs import GIB, ModelSpec
+
+
+def layers_per_stage(model: ModelSpec, pp):
+    """Decoder layers on the largest pipeline stage."""
+    return np.ceil(model.num_layers / np.asarray(pp))
+
+
+def weight_bytes_per_gpu(model: ModelSpec, weight_bytes_per_param, tp, pp):
+    """Weight bytes on the most loaded GPU.
+
+    Linear layers of the decoder are stored at `weight_bytes_per_param`; embeddings, LM head,
+    routers and norms stay at 16 bits. Matrices split over TP (vocab-parallel embeddings, experts
+    split by TP or EP alike); layers split over PP, the first stage holding the embedding and the
+    last the LM head (the larger of the two is counted).
+    """
+    tp, pp = np.asarray(tp), np.asarray(pp)
+    share = layers_per_stage(model, pp) / model.num_layers
+    layer_high = model.params_norms + model.num_moe_layers * model.params_router_per_moe_layer
+    layers = model.params_layers_linear * np.asarray(weight_bytes_per_param) * share / tp + layer_high * 2.0 * share
+    vocab = np.where(pp > 1, max(model.params_embedding, model.params_lm_head), model.params_embedding + model.params_lm_head)
+    return layers + vocab * 2.0 / tp
+
+
+def kv_bytes_per_token_per_gpu(model: ModelSpec, kv_bytes, tp, pp):
+    """KV bytes one token of context occupies on each GPU, counting every layer of the stage.
+
+    GQA/MHA: `2 x layers x ceil(kv_heads / TP) x head_dim x bytes` (K and V; heads replicated when
+    TP exceeds them). MLA: `layers x (kv_lora_rank + qk_rope_head_dim) x bytes`, not split by TP.
+    """
+    lps = layers_per_stage(model, pp)
+    kv_bytes = np.asarray(kv_bytes)
+    if model.attention == "mla":
+        return lps * (model.kv_lora_rank + model.qk_rope_head_dim) * kv_bytes + 0 * np.asarray(tp)
+    heads = np.ceil(model.num_kv_heads / np.asarray(tp))
+    return lps * heads * (model.head_dim + model.v_head_dim) * kv_bytes
+
+
+def kv_bytes_per_sequence(model: ModelSpec, kv_bytes, tp, pp, tokens, block_tokens):
+    """KV bytes per GPU held by one sequence of `tokens` tokens, in whole blocks.
+
+    Sliding-window (or chunked-attention) layers hold at most `window` tokens.
+    """
+    tokens = np.asarray(tokens, dtype=float)
+    blocks = np.ceil(tokens / block_tokens) * block_tokens
+    per_token = kv_bytes_per_token_per_gpu(model, kv_bytes, tp, pp)
+    if not model.num_window_layers:
+        return blocks * per_token
+    frac_window = model.num_window_layers / model.num_layers
+    windowed = np.minimum(blocks, np.ceil(model.sliding_window / block_tokens) * block_tokens + block_tokens)
+    return per_token * ((1 - frac_window) * blocks + frac_window * windowed)
+
+
+def activation_bytes_per_gpu(model: ModelSpec, max_num_tokens, max_batch_size, tp):
+    """Activation workspace the engine reserves for a step of `max_num_tokens` tokens.
+
+    Hidden-sized tensors (`ACTIVATION_HIDDEN_MULTIPLE` of them) plus the MLP's gate/up outputs
+    (split by TP), in 16 bits, plus FP32 logits for `max_batch_size` sequences over the
+    vocabulary shard.
+    """
+    tp = np.asarray(tp)
+    inter = _mlp_width(model)
+    per_token = (ACTIVATION_HIDDEN_MULTIPLE * model.hidden_size + 2 * inter / tp) * 2.0
+    logits = np.asarray(max_batch_size) * model.vocab_size / tp * 4.0
+    return np.asarray(max_num_tokens) * per_token + logits
+
+
+def _mlp_width(model: ModelSpec) -> float:
+    """Widest MLP intermediate a token's activations pass through (dense MLP or its active experts)."""
+    dense = model.params_dense_mlp_per_layer / (3 * model.hidden_size) if model.num_dense_layers else 0.0
+    moe = model.experts_per_token * model.params_expert / (3 * model.hidden_size) if model.is_moe else 0.0
+    return max(dense, moe)
+
+
+def runtime_overhead_bytes(tp, pp):
+    """CUDA context, library workspaces, and communication buffers when the replica spans GPUs."""
+    multi = (np.asarray(tp) * np.asarray(pp)) > 1
+    return (RUNTIME_OVERHEAD_GIB + COMM_BUFFER_GIB * multi) * GIB
+
+
+def kv_budget_bytes(memory_gib, weights, activations, overhead, engine: str, kv_fraction: float):
+    """Bytes each GPU gives the KV cache.
+
+    TensorRT-LLM: `free_gpu_memory_fraction` of the memory free after weights, activations and
+    runtime are loaded. vLLM / SGLang: `gpu_memory_utilization` of *total* memory, less
+    everything else. Negative means the model does not fit.
+    """
+    total = np.asarray(memory_gib) * GIB
+    if engine == "trtllm":
+        return kv_fraction * (total - weights - activations - overhead)
+    return kv_fraction * total - weights - activations - overhead
+
+
+def kv_capacity_tokens(budget, kv_per_token, block_tokens):
+    """Tokens of context the KV cache holds (per replica: every GPU holds its share of each token)."""
+    budget = np.maximum(np.asarray(budget, dtype=float), 0.0)
+    return np.floor(budget / kv_per_token / block_tokens) * block_tokens
+
+
+def max_sequences(budget, seq_bytes, max_batch_size):
+    """Most sequences of a given size that fit in the KV budget at once, capped by `max_batch_size`."""
+    budget = np.maximum(np.asarray(budget, dtype=float), 0.0)
+    return np.minimum(np.floor(budget / seq_bytes), max_batch_size)

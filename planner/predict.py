@@ -1,0 +1,101 @@
+"""Batch prediction over the measurement-CSV format (DESIGN §4).
+
+`predict(frame)` returns the same rows in the same order with `pred_output_tok_s, pred_ttft_ms,
+pred_itl_ms, pred_e2e_ms, pred_source, pred_uncertainty_pct` added. A row that cannot be predicted
+keeps empty predictions and says why in `pred_source` (`error: ...`).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import PlannerError
+from .estimate import estimate
+
+#: Columns of the measurement CSV that describe a configuration (the rest are measurements).
+CONFIG_COLUMNS = ["model", "gpu", "engine", "precision", "kv_precision", "tp", "pp", "ep", "isl", "osl", "concurrency", "request_rate", "num_requests"]
+REQUIRED_COLUMNS = ["model", "gpu", "precision", "isl", "osl"]
+PREDICTION_COLUMNS = ["pred_output_tok_s", "pred_ttft_ms", "pred_itl_ms", "pred_e2e_ms", "pred_source", "pred_uncertainty_pct"]
+
+
+def read_measurements(path: str | Path) -> pd.DataFrame:
+    """Read a measurement CSV; a missing file or column is a one-line `PlannerError`."""
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path)
+    except FileNotFoundError:
+        raise PlannerError(f"{path}: no such file") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise PlannerError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise PlannerError(f"{path}: missing column(s) {', '.join(missing)}; the measurement CSV needs at least {', '.join(REQUIRED_COLUMNS)}")
+    return frame
+
+
+def _int(v, default=None):
+    if v is None or (isinstance(v, float) and math.isnan(v)) or v == "":
+        return default
+    f = float(v)
+    if f != int(f):
+        raise PlannerError(f"expected a whole number, got {v!r}")
+    return int(f)
+
+
+def _float(v):
+    if v is None or (isinstance(v, float) and math.isnan(v)) or v == "":
+        return None
+    return float(v)
+
+
+def _str(v, default=None):
+    if v is None or (isinstance(v, float) and math.isnan(v)) or str(v).strip() == "":
+        return default
+    return str(v).strip()
+
+
+def row_kwargs(row: dict) -> dict:
+    """`estimate` keyword arguments for one measurement row."""
+    ep = _int(row.get("ep"), 1) or 1  # aiconfigurator writes ep 0 for dense models
+    return dict(
+        model=_str(row.get("model")),
+        gpu=_str(row.get("gpu")),
+        precision=_str(row.get("precision")),
+        kv_precision=_str(row.get("kv_precision")),
+        tp=_int(row.get("tp"), 1),
+        pp=_int(row.get("pp"), 1),
+        ep=ep,
+        isl=_int(row.get("isl")),
+        osl=_int(row.get("osl")),
+        concurrency=_int(row.get("concurrency")),
+        request_rate=_float(row.get("request_rate")),
+        num_requests=_int(row.get("num_requests")),
+        engine=_str(row.get("engine"), "trtllm"),
+    )
+
+
+def predict(frame: pd.DataFrame, **overrides) -> pd.DataFrame:
+    """One estimate per row (operating point from the row: offline, concurrency or rate)."""
+    out = frame.copy()
+    preds = {c: [] for c in PREDICTION_COLUMNS}
+    cache: dict[tuple, tuple] = {}
+    for row in frame.to_dict("records"):
+        try:
+            kw = {**row_kwargs(row), **overrides}
+            key = tuple(sorted((k, str(v)) for k, v in kw.items()))
+            if key not in cache:
+                e = estimate(**kw)
+                if not e.fits:
+                    raise PlannerError(e.fit_reason)
+                cache[key] = (e.output_tok_s, e.ttft_ms, e.itl_ms, e.e2e_ms, e.source, e.uncertainty_pct)
+            vals = cache[key]
+        except PlannerError as exc:
+            vals = (None, None, None, None, f"error: {exc}", None)
+        for c, v in zip(PREDICTION_COLUMNS, vals, strict=True):
+            preds[c].append(v)
+    for c in PREDICTION_COLUMNS:
+        out[c] = preds[c]
+    return out

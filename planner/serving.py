@@ -1,0 +1,283 @@
+"""Operating points: one request alone, fixed concurrency, an open-loop request rate, and offline
+maximum throughput as `trtllm-bench throughput` measures it.
+
+Everything is vectorised: a `Setup` holds arrays (one entry per configuration) and each operating
+point returns arrays of TTFT, ITL, E2E (seconds) and throughput. Metric definitions follow NVIDIA's
+GenAI-Perf / trtllm-bench: TTFT is time to the first output token; ITL (= TPOT) is the mean time
+between later tokens and excludes the first; E2E = TTFT + (OSL - 1) x ITL; output tokens/s is the
+system total of one replica.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .defaults import Efficiencies
+from .engine_limits import default_limits
+from .memory import (
+    activation_bytes_per_gpu,
+    kv_budget_bytes,
+    kv_bytes_per_sequence,
+    kv_bytes_per_token_per_gpu,
+    kv_capacity_tokens,
+    max_sequences,
+    runtime_overhead_bytes,
+    weight_bytes_per_gpu,
+)
+from .roofline import Hardware, hardware, step_time
+from .specs import KV_BYTES, WEIGHT_BYTES, EngineSettings, GpuSpec, KvPrecision, ModelSpec, Precision
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """How one GPU's memory is used for a workload, and the batch limits that follow (arrays)."""
+
+    activations: np.ndarray  # bytes per GPU
+    kv_budget: np.ndarray  # bytes per GPU for the KV cache (negative: does not fit)
+    max_batch_size: np.ndarray
+    max_num_tokens: np.ndarray
+    max_batch: np.ndarray  # sequences of ISL+OSL tokens served at once (0: does not fit)
+
+
+@dataclass(frozen=True)
+class Setup:
+    """A grid of deployments of one model, as arrays ready for the operating-point functions."""
+
+    model: ModelSpec
+    hw: Hardware
+    eff: Efficiencies
+    engine: EngineSettings
+    tp: np.ndarray
+    pp: np.ndarray
+    memory_gib: np.ndarray
+    weight_bpp: np.ndarray
+    kv_bytes: np.ndarray
+    weights: np.ndarray  # bytes per GPU
+    overhead: np.ndarray  # bytes per GPU
+    kv_per_token: np.ndarray  # bytes per GPU per token of context
+
+    def seq_bytes(self, tokens) -> np.ndarray:
+        return kv_bytes_per_sequence(self.model, self.kv_bytes, self.tp, self.pp, tokens, self.engine.block_tokens)
+
+    def _budget(self, max_num_tokens, max_batch_size):
+        acts = activation_bytes_per_gpu(self.model, max_num_tokens, max_batch_size, self.tp)
+        return acts, kv_budget_bytes(self.memory_gib, self.weights, acts, self.overhead, self.engine.engine, self.engine.kv_fraction)
+
+    def plan(self, isl, osl) -> MemoryPlan:
+        """Memory and batch limits for requests of ISL+OSL tokens.
+
+        Limits the user did not set follow the engine's defaults (`planner.engine_limits`); as
+        TensorRT-LLM sizes them from the KV capacity, that is estimated first with a provisional
+        activation workspace, then the workspace is sized for the chosen limits.
+        """
+        eng = self.engine
+        seq = self.seq_bytes(np.asarray(isl, float) + np.asarray(osl, float))
+        mbs, mnt = eng.max_batch_size, eng.max_num_tokens
+        if mbs is None or mnt is None:
+            _, budget0 = self._budget(mnt or 8192, mbs or 256)
+            d_mbs, d_mnt = default_limits(eng.engine, np.maximum(budget0, 0.0) / seq, isl, osl, self.pp)
+            mbs = d_mbs if mbs is None else np.full_like(d_mbs, float(mbs))
+            mnt = d_mnt if mnt is None else np.full_like(d_mnt, float(mnt))
+        mbs, mnt = np.asarray(mbs, float), np.asarray(mnt, float)
+        acts, budget = self._budget(mnt, mbs)
+        return MemoryPlan(acts, budget, mbs, mnt, max_sequences(budget, seq, mbs))
+
+    def kv_capacity_tokens(self, plan: MemoryPlan) -> np.ndarray:
+        return kv_capacity_tokens(plan.kv_budget, self.kv_per_token, self.engine.block_tokens)
+
+    def step(self, **kw):
+        return step_time(
+            self.model,
+            self.hw,
+            self.eff,
+            tp=self.tp,
+            pp=self.pp,
+            weight_bytes_per_param=self.weight_bpp,
+            kv_bytes=self.kv_bytes,
+            kv_per_token=self.kv_per_token,
+            **kw,
+        )
+
+
+def prepare(
+    model: ModelSpec,
+    gpus: list[GpuSpec],
+    precisions: list[Precision],
+    kv_precisions: list[KvPrecision],
+    tp,
+    pp,
+    engine: EngineSettings,
+    eff: Efficiencies,
+    gpu_idx=None,
+    prec_idx=None,
+    kv_idx=None,
+) -> Setup:
+    """Size weights for a grid of deployments of one model.
+
+    `gpus`, `precisions` and `kv_precisions` are lookup tables and the `*_idx` arrays pick an
+    entry per configuration; without indices the lists are parallel (one entry per configuration).
+    """
+    tp = np.asarray(tp, dtype=float)
+    pp = np.asarray(pp, dtype=float)
+    if model.num_window_layers and not engine.windows_applied:
+        model = model.model_copy(update={"num_window_layers": 0, "sliding_window": None})
+    pi = np.arange(len(precisions)) if prec_idx is None else np.asarray(prec_idx)
+    ki = np.arange(len(kv_precisions)) if kv_idx is None else np.asarray(kv_idx)
+    gi = np.arange(len(gpus)) if gpu_idx is None else np.asarray(gpu_idx)
+    wbp = np.array([WEIGHT_BYTES[p] for p in precisions])[pi]
+    kvb = np.array([KV_BYTES[k] for k in kv_precisions])[ki]
+    mem = np.array([g.memory_gib for g in gpus])[gi]
+    weights = weight_bytes_per_gpu(model, wbp, tp, pp)
+    over = runtime_overhead_bytes(tp, pp)
+    kv_tok = kv_bytes_per_token_per_gpu(model, kvb, tp, pp)
+    hw = hardware(gpus, precisions, tp, pp, eff, gpu_idx=gi, prec_idx=pi)
+    return Setup(model, hw, eff, engine, tp, pp, mem, wbp, kvb, weights, over, kv_tok)
+
+
+def prefill_time(s: Setup, isl, max_num_tokens, decode_seqs=0.0, decode_context=0.0):
+    """Seconds to prefill one prompt of `isl` tokens, in chunks of at most `max_num_tokens`
+    (less the decoding sequences' tokens), sharing each step with `decode_seqs` sequences."""
+    isl = np.asarray(isl, dtype=float)
+    room = np.maximum(np.asarray(max_num_tokens, float) - np.asarray(decode_seqs, dtype=float), 1.0)
+    chunks = np.ceil(isl / room)
+    t, *_ = s.step(
+        prefill_tokens=isl / chunks,
+        prefill_seqs=1.0,
+        prefill_context=isl / 2.0,
+        decode_seqs=decode_seqs,
+        decode_context=decode_context,
+    )
+    return chunks * t
+
+
+def decode_itl(s: Setup, batch, context):
+    """Seconds of one decode step for `batch` sequences at average `context` tokens."""
+    t, *_ = s.step(decode_seqs=batch, decode_context=context)
+    return t
+
+
+@dataclass(frozen=True)
+class Point:
+    """One operating point, arrays over the configurations. Seconds and tokens/s."""
+
+    ttft_s: np.ndarray
+    itl_s: np.ndarray
+    e2e_s: np.ndarray
+    output_tok_s: np.ndarray  # system, one replica
+    requests_per_s: np.ndarray
+    batch: np.ndarray  # sequences in flight
+    plan: MemoryPlan
+
+
+def latency(s: Setup, isl, osl) -> Point:
+    """One request alone (batch 1)."""
+    isl, osl = np.asarray(isl, float), np.asarray(osl, float)
+    plan = s.plan(isl, osl)
+    ttft = prefill_time(s, isl, plan.max_num_tokens)
+    itl = decode_itl(s, 1.0, isl + osl / 2.0)
+    e2e = ttft + (osl - 1.0) * itl
+    return _point(plan, ttft, itl, e2e, osl / e2e, 1.0 / e2e, np.ones_like(e2e))
+
+
+def _cycle(s: Setup, batch, isl, osl, max_num_tokens):
+    """A batch of `batch` equal requests admitted together: its prefill phase, then OSL-1 decode steps."""
+    ctx = isl + osl / 2.0
+    prefill_steps = np.maximum(np.ceil(batch * isl / max_num_tokens), 1.0)
+    chunk = batch * isl / prefill_steps
+    t_chunk, *_ = s.step(prefill_tokens=chunk, prefill_seqs=np.maximum(batch / prefill_steps, 1.0), prefill_context=isl / 2.0)
+    t_prefill = prefill_steps * t_chunk
+    itl = decode_itl(s, batch, ctx)
+    return t_prefill, itl, t_prefill + (osl - 1.0) * itl
+
+
+def offline(s: Setup, isl, osl, num_requests=None) -> Point:
+    """Offline maximum throughput as `trtllm-bench throughput` measures it.
+
+    All requests are queued at once; the engine admits as many as the KV cache (reserving
+    ISL+OSL tokens each), `max_batch_size` and the request count allow. With equal lengths the
+    admitted batch runs in lock step: a prefill phase in chunks of `max_num_tokens`, then OSL
+    decode steps, then the next batch. A fixed request count ends with a partial batch.
+    """
+    isl, osl = np.asarray(isl, float), np.asarray(osl, float)
+    plan = s.plan(isl, osl)
+    cap = plan.max_batch
+    n = np.asarray(num_requests if num_requests is not None else np.inf, dtype=float)
+    n = np.where(np.isfinite(n), n, np.maximum(cap, 1.0) * 16)
+    batch = np.maximum(np.minimum(cap, n), 1.0)
+    full = np.floor(n / batch)
+    rest = n - full * batch
+    t_pre, itl, t_cycle = _cycle(s, batch, isl, osl, plan.max_num_tokens)
+    _, _, t_rest = _cycle(s, np.maximum(rest, 1.0), isl, osl, plan.max_num_tokens)
+    total = full * t_cycle + np.where(rest > 0, t_rest, 0.0)
+    ttft = (np.ceil(n / batch) - 1.0) / 2.0 * t_cycle + t_pre / 2.0
+    return _point(plan, ttft, itl, t_cycle, n * osl / total, n / total, batch)
+
+
+def _mixed(s: Setup, batch, isl, osl, max_num_tokens):
+    """Steady state of inflight batching with `batch` staggered requests: each decode step also
+    carries the prefill of the requests that replace finished ones (batch x ISL / OSL tokens)."""
+    ctx = isl + osl / 2.0
+    arrivals = batch / osl  # requests admitted per step, on average
+    prefill_tok = np.minimum(arrivals * isl, np.maximum(max_num_tokens - batch, 1.0))
+    itl, *_ = s.step(prefill_tokens=prefill_tok, prefill_seqs=arrivals, prefill_context=isl / 2.0, decode_seqs=batch, decode_context=ctx)
+    ttft = prefill_time(s, isl, max_num_tokens, decode_seqs=np.maximum(batch - 1.0, 0.0), decode_context=ctx)
+    ttft = np.maximum(ttft, itl)
+    return ttft, itl, ttft + (osl - 1.0) * itl
+
+
+def concurrency(s: Setup, isl, osl, clients) -> Point:
+    """Closed loop: `clients` users each send a request as soon as their last one finished.
+
+    Steady state of inflight batching (`_mixed`): requests are staggered, each decode step also
+    carries the prefill of the requests that replace finished ones. Clients beyond the KV
+    capacity wait for a slot.
+    """
+    isl, osl = np.asarray(isl, float), np.asarray(osl, float)
+    plan = s.plan(isl, osl)
+    c = np.asarray(clients, float)
+    batch = np.maximum(np.minimum(c, plan.max_batch), 1.0)
+    ttft, itl, e2e = _mixed(s, batch, isl, osl, plan.max_num_tokens)
+    wait = np.maximum(c / batch - 1.0, 0.0) * e2e
+    ttft, e2e = ttft + wait, e2e + wait
+    rps = c / e2e
+    return _point(plan, ttft, itl, e2e, rps * osl, rps, batch)
+
+
+def request_rate(s: Setup, isl, osl, rate, num_requests=None) -> Point:
+    """Open loop: Poisson arrivals at `rate` requests/s (`num_requests` of them in the run).
+
+    Sequences in flight follow Little's law, batch = rate x E2E(batch), solved by bisection.
+    Past the saturation rate the queue grows through the run: the mean request waits half of
+    the backlog built up over `num_requests` arrivals.
+    """
+    isl, osl = np.asarray(isl, float), np.asarray(osl, float)
+    plan = s.plan(isl, osl)
+    mnt = plan.max_num_tokens
+    lam = np.asarray(rate, float)
+    cap = np.maximum(plan.max_batch, 1.0)
+    _, _, e2e_cap = _mixed(s, cap, isl, osl, mnt)
+    mu = cap / e2e_cap  # saturation throughput, requests/s
+    lo, hi = np.zeros_like(cap * lam), cap * np.ones_like(lam)
+    for _ in range(30):
+        mid = (lo + hi) / 2.0
+        _, _, e2e_mid = _mixed(s, np.maximum(mid, 1.0), isl, osl, mnt)
+        over = lam * e2e_mid > mid
+        lo, hi = np.where(over, mid, lo), np.where(over, hi, mid)
+    batch = np.maximum(hi, 1.0)
+    ttft, itl, e2e = _mixed(s, batch, isl, osl, mnt)
+    n = np.asarray(num_requests if num_requests is not None else 1000.0, dtype=float)
+    wait = np.where(lam >= mu, n / 2.0 * (1.0 / mu - 1.0 / lam), 0.0)
+    served = np.minimum(lam, mu)
+    return _point(plan, ttft + wait, itl, e2e + wait, served * osl, served, batch)
+
+
+def _point(plan: MemoryPlan, ttft, itl, e2e, tok_s, rps, batch) -> Point:
+    """Mask configurations that do not fit (no room for one sequence) with NaN."""
+    ok = plan.max_batch >= 1
+
+    def m(x):
+        return np.where(ok, np.asarray(x, dtype=float), np.nan)
+
+    return Point(m(ttft), m(itl), m(e2e), m(tok_s), m(rps), m(batch), plan)

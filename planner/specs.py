@@ -1,0 +1,523 @@
+"""Typed specifications: GPU, model, precision, parallelism and engine settings.
+
+Units are in the field names (`_gib`, `_tb_s`, `_gb_s`, `_us`). Every model is built from a
+Hugging Face `config.json`; every GPU from a `gpu_specs/<id>.yaml` file. Descriptions and ranges
+live on the pydantic fields, so the CLI and the UI read them from here instead of repeating them.
+"""
+
+from __future__ import annotations
+
+import math
+from enum import Enum, StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .errors import PlannerError
+
+GIB = 1024**3
+
+
+class Precision(StrEnum):
+    """Weight / compute precision of the linear layers."""
+
+    fp16 = "fp16"
+    bf16 = "bf16"
+    fp8 = "fp8"
+    int8 = "int8"  # W8A8 (SmoothQuant-style), INT8 tensor cores
+    int4 = "int4"  # W4A16 (AWQ / GPTQ, group 128): 4-bit weights, FP16 math
+    nvfp4 = "nvfp4"  # 4-bit weights and activations, FP8 scale per 16 values (Blackwell)
+
+
+class KvPrecision(StrEnum):
+    """Precision of the KV cache, chosen separately from the weights."""
+
+    fp16 = "fp16"
+    bf16 = "bf16"
+    fp8 = "fp8"
+    int8 = "int8"
+    nvfp4 = "nvfp4"
+
+
+#: Bytes per weight of a quantized linear layer. INT4 AWQ/GPTQ keeps an FP16 scale per group of
+#: 128 weights (0.5 + 2/128); NVFP4 keeps an FP8 scale per 16 values (0.5 + 1/16 = 9/16).
+WEIGHT_BYTES: dict[Precision, float] = {
+    Precision.fp16: 2.0,
+    Precision.bf16: 2.0,
+    Precision.fp8: 1.0,
+    Precision.int8: 1.0,
+    Precision.int4: 0.5 + 2.0 / 128,
+    Precision.nvfp4: 9.0 / 16.0,
+}
+#: Which peak of the GPU a precision's matrix multiplies run at (key into `GpuSpec.tflops`).
+COMPUTE_KEY: dict[Precision, str] = {
+    Precision.fp16: "fp16",
+    Precision.bf16: "bf16",
+    Precision.fp8: "fp8",
+    Precision.int8: "int8",
+    Precision.int4: "fp16",
+    Precision.nvfp4: "fp4",
+}
+#: Bytes per activation element moved between GPUs (all-reduce payload): 16-bit in every mode.
+ACT_BYTES = 2.0
+KV_BYTES: dict[KvPrecision, float] = {
+    KvPrecision.fp16: 2.0,
+    KvPrecision.bf16: 2.0,
+    KvPrecision.fp8: 1.0,
+    KvPrecision.int8: 1.0,
+    KvPrecision.nvfp4: 9.0 / 16.0,
+}
+#: The GPU capability a KV precision needs (key into `GpuSpec.tflops`); INT8 KV works everywhere.
+KV_NEEDS: dict[KvPrecision, str | None] = {
+    KvPrecision.fp16: "fp16",
+    KvPrecision.bf16: "bf16",
+    KvPrecision.fp8: "fp8",
+    KvPrecision.int8: None,
+    KvPrecision.nvfp4: "fp4",
+}
+#: The default KV precision for each weight precision: quantized checkpoints in TensorRT-LLM
+#: (FP8, NVFP4) set an FP8 KV cache; the 16-bit and weight-only modes keep a 16-bit cache.
+DEFAULT_KV: dict[Precision, KvPrecision] = {
+    Precision.fp16: KvPrecision.fp16,
+    Precision.bf16: KvPrecision.bf16,
+    Precision.fp8: KvPrecision.fp8,
+    Precision.int8: KvPrecision.int8,
+    Precision.int4: KvPrecision.fp16,
+    Precision.nvfp4: KvPrecision.fp8,
+}
+
+
+def parse_choice(enum: type[Enum], value: Any, field: str) -> Any:
+    """Turn a string into an enum member, or raise a one-line error listing what is allowed."""
+    if isinstance(value, enum):
+        return value
+    try:
+        return enum(str(value).strip().lower())
+    except ValueError:
+        allowed = ", ".join(m.value for m in enum)
+        raise PlannerError(f"{field} {value!r} is not one of: {allowed}") from None
+
+
+class GpuSpec(BaseModel):
+    """One GPU model, read from `gpu_specs/<id>.yaml`. Figures are per GPU."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    name: str
+    vendor: str
+    architecture: str
+    aliases: list[str] = []
+    memory_gb_marketed: float = Field(gt=0, description="Memory on the box, as marketed (GB)")
+    memory_gib: float = Field(gt=0, description="Memory the driver reports usable (GiB)")
+    memory_bandwidth_tb_s: float = Field(gt=0, description="Peak memory bandwidth (TB/s)")
+    tflops: dict[str, float] = Field(description="Dense peak tensor TFLOP/s per precision (fp16, bf16, fp8, int8, fp4); a missing key means the GPU lacks it")
+    interconnect: str
+    nvlink_domain_gpus: int = Field(ge=1, description="GPUs joined by the fast link")
+    gpus_per_node: int = Field(ge=1, description="GPUs in one server (or rack domain)")
+    intra_node_bandwidth_gb_s: float = Field(gt=0, description="Fast-link bandwidth per GPU, one direction (GB/s)")
+    pcie_bandwidth_gb_s: float = Field(gt=0, description="PCIe bandwidth per GPU, one direction (GB/s)")
+    inter_node_bandwidth_gb_s: float = Field(gt=0, description="Network bandwidth per GPU between nodes (GB/s)")
+    inter_node_latency_us: float = Field(ge=0, description="Network latency per message (µs)")
+    tdp_w: float = Field(gt=0)
+    price_usd_per_hour: float | None = Field(default=None, ge=0, description="On-demand price per GPU-hour (USD)")
+    price_source: str = ""
+    price_date: str | None = None
+    sources: dict[str, str]
+
+    @model_validator(mode="after")
+    def _tflops_known(self) -> GpuSpec:
+        unknown = set(self.tflops) - {"fp16", "bf16", "fp8", "int8", "fp4"}
+        if unknown:
+            raise ValueError(f"tflops has unknown precisions {sorted(unknown)}")
+        return self
+
+    def supports(self, precision: Precision) -> bool:
+        """Whether the GPU runs this precision's matrix multiplies natively."""
+        return COMPUTE_KEY[precision] in self.tflops
+
+    def peak_tflops(self, precision: Precision) -> float:
+        """Dense peak TFLOP/s for a precision; raises a user error when the GPU lacks it."""
+        key = COMPUTE_KEY[precision]
+        if key not in self.tflops:
+            allowed = ", ".join(p.value for p in Precision if self.supports(p))
+            raise PlannerError(f"precision {precision.value!r} is not supported on {self.id} (no {key} tensor cores); allowed: {allowed}")
+        return self.tflops[key]
+
+    def check_kv(self, kv: KvPrecision) -> None:
+        need = KV_NEEDS[kv]
+        if need is not None and need not in self.tflops:
+            allowed = ", ".join(k.value for k in KvPrecision if KV_NEEDS[k] is None or KV_NEEDS[k] in self.tflops)
+            raise PlannerError(f"kv precision {kv.value!r} is not supported on {self.id}; allowed: {allowed}")
+
+
+class Parallelism(BaseModel):
+    """How one model replica is split: tensor (TP), pipeline (PP) and expert (EP) parallel."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tp: int = Field(default=1, ge=1, le=1024, description="Tensor-parallel GPUs")
+    pp: int = Field(default=1, ge=1, le=256, description="Pipeline stages")
+    ep: int = Field(default=1, ge=1, le=1024, description="Expert-parallel GPUs (within the TP group; MoE only)")
+
+    @property
+    def gpus(self) -> int:
+        return self.tp * self.pp
+
+
+class EngineSettings(BaseModel):
+    """Serving-engine limits and memory semantics (defaults follow each engine's documentation)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    engine: Literal["trtllm", "vllm", "sglang"] = Field(default="trtllm", description="Serving engine")
+    free_gpu_memory_fraction: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="KV-cache share: TensorRT-LLM, of memory free after loading (default 0.9); "
+        "vLLM/SGLang, of total memory (gpu_memory_utilization, default 0.9)",
+    )
+    max_batch_size: int | None = Field(
+        default=None,
+        ge=1,
+        le=65536,
+        description="Most sequences in one step (default: TensorRT-LLM as trtllm-bench builds it for the workload; vLLM / SGLang 1024)",
+    )
+    max_num_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        le=1048576,
+        description="Most tokens (prefill + decode) in one step (default: TensorRT-LLM as trtllm-bench builds it; vLLM / SGLang 8192)",
+    )
+    tokens_per_block: int | None = Field(default=None, ge=1, le=1024, description="KV-cache block size (TRT-LLM 32, vLLM 16)")
+    sliding_window: bool | None = Field(
+        default=None,
+        description="Whether sliding-window layers attend to and keep only their window. Default: vLLM and "
+        "SGLang yes; TensorRT-LLM no, as trtllm-bench leaves max_attention_window_size at the full "
+        "length (its published Mistral-7B results at 20000/2000 tokens match Llama-3-8B's, which has the "
+        "same KV size and no window)",
+    )
+
+    @property
+    def windows_applied(self) -> bool:
+        return self.engine != "trtllm" if self.sliding_window is None else self.sliding_window
+
+    @property
+    def kv_fraction(self) -> float:
+        return 0.9 if self.free_gpu_memory_fraction is None else self.free_gpu_memory_fraction
+
+    @property
+    def block_tokens(self) -> int:
+        if self.tokens_per_block is not None:
+            return self.tokens_per_block
+        return 32 if self.engine == "trtllm" else 16
+
+
+UNSUPPORTED_ARCHITECTURES = {
+    "qwen3_5_moe": "hybrid linear attention (Gated DeltaNet layers mixed with full attention)",
+    "qwen3_5": "hybrid linear attention (Gated DeltaNet layers mixed with full attention)",
+    "qwen3_next": "hybrid linear attention (Gated DeltaNet layers mixed with full attention)",
+    "glm_moe_dsa": "DeepSeek Sparse Attention (a learned top-k token selection per query)",
+    "deepseek_v32": "DeepSeek Sparse Attention (a learned top-k token selection per query)",
+    "mamba": "state-space layers (no KV cache)",
+    "mamba2": "state-space layers (no KV cache)",
+    "jamba": "hybrid Mamba / attention layers",
+    "falcon_h1": "hybrid Mamba / attention layers",
+    "minimax": "lightning (linear) attention",
+    "minimax_text_01": "lightning (linear) attention",
+    "rwkv": "recurrent (RWKV) layers",
+}
+
+
+class ModelSpec(BaseModel):
+    """A decoder-only transformer, read from its Hugging Face `config.json`.
+
+    Parameter counts are exact for the architectures listed in the README (embeddings, attention,
+    MLP / MoE experts, routers, norms, biases, tied embeddings). Figures are for the whole model.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    model_type: str
+    num_layers: int = Field(ge=1)
+    hidden_size: int = Field(ge=1)
+    num_heads: int = Field(ge=1)
+    num_kv_heads: int = Field(ge=1)
+    head_dim: int = Field(ge=1, description="Query/key head dimension")
+    v_head_dim: int = Field(ge=1)
+    vocab_size: int = Field(ge=1)
+    max_position_embeddings: int | None = None
+    attention: Literal["mha", "gqa", "mqa", "mla"]
+    kv_lora_rank: int = 0
+    qk_rope_head_dim: int = 0
+    # MLP / MoE structure
+    num_dense_layers: int = Field(ge=0)
+    num_moe_layers: int = Field(ge=0)
+    num_experts: int = 0
+    experts_per_token: int = 0
+    # sliding-window / chunked attention
+    sliding_window: int | None = None
+    num_window_layers: int = 0
+    # parameter counts
+    params_embedding: int
+    params_lm_head: int
+    params_attention_per_layer: int
+    params_dense_mlp_per_layer: int
+    params_expert: int = Field(description="One routed expert of one layer")
+    params_shared_per_moe_layer: int
+    params_router_per_moe_layer: int
+    params_norms: int = Field(description="All norm weights and biases, all layers plus the final norm")
+    quantization: str | None = Field(default=None, description="quant_algo / quant_method of the checkpoint, if any")
+
+    # ---- derived figures -------------------------------------------------
+    @property
+    def is_moe(self) -> bool:
+        return self.num_moe_layers > 0
+
+    @property
+    def params_layers_linear(self) -> int:
+        """Weights of every linear layer inside the decoder layers (quantizable)."""
+        return (
+            self.num_layers * self.params_attention_per_layer
+            + self.num_dense_layers * self.params_dense_mlp_per_layer
+            + self.num_moe_layers * (self.num_experts * self.params_expert + self.params_shared_per_moe_layer)
+        )
+
+    @property
+    def params_high_precision(self) -> int:
+        """Weights kept at 16 bits in every mode: embeddings, LM head, routers, norms."""
+        return self.params_embedding + self.params_lm_head + self.num_moe_layers * self.params_router_per_moe_layer + self.params_norms
+
+    @property
+    def params_total(self) -> int:
+        return self.params_layers_linear + self.params_high_precision
+
+    @property
+    def params_active(self) -> int:
+        """Parameters used per token (routed experts counted top-k of E; embeddings included)."""
+        idle = self.num_moe_layers * (self.num_experts - self.experts_per_token) * self.params_expert
+        return self.params_total - idle
+
+    @property
+    def flop_params_per_token(self) -> int:
+        """Matmul weights a token passes through in the decoder layers (2 FLOPs each)."""
+        return (
+            self.num_layers * self.params_attention_per_layer
+            + self.num_dense_layers * self.params_dense_mlp_per_layer
+            + self.num_moe_layers * (self.experts_per_token * self.params_expert + self.params_shared_per_moe_layer + self.params_router_per_moe_layer)
+        )
+
+    @property
+    def kv_elements_per_token_layer(self) -> int:
+        """KV-cache elements one token stores in one layer (whole model, all heads)."""
+        if self.attention == "mla":
+            return self.kv_lora_rank + self.qk_rope_head_dim
+        return self.num_kv_heads * (self.head_dim + self.v_head_dim)
+
+    def kv_bytes_per_token(self, kv_bytes: float) -> float:
+        """KV-cache bytes per token of context, whole model, every layer holding it."""
+        return self.num_layers * self.kv_elements_per_token_layer * kv_bytes
+
+    def kv_heads_per_gpu(self, tp: int) -> int:
+        """KV heads each GPU stores: heads split by TP, replicated when TP exceeds them."""
+        return math.ceil(self.num_kv_heads / tp)
+
+    def check_parallelism(self, par: Parallelism) -> None:
+        """Raise a user error when a TP/PP/EP split does not fit this model's shape."""
+        if self.num_heads % par.tp:
+            divisors = [d for d in range(1, self.num_heads + 1) if self.num_heads % d == 0 and d <= 64]
+            raise PlannerError(f"tp {par.tp} does not divide the {self.num_heads} attention heads of {self.id}; allowed tp: {', '.join(map(str, divisors))}")
+        if par.tp > self.num_kv_heads and par.tp % self.num_kv_heads and self.attention != "mla":
+            raise PlannerError(f"tp {par.tp} is neither a divisor nor a multiple of the {self.num_kv_heads} KV heads of {self.id}")
+        if par.pp > self.num_layers:
+            raise PlannerError(f"pp {par.pp} exceeds the {self.num_layers} layers of {self.id}; allowed pp: 1..{self.num_layers}")
+        if par.ep > 1:
+            if not self.is_moe:
+                raise PlannerError(f"ep {par.ep} needs a mixture-of-experts model; {self.id} is dense (use ep 1)")
+            if par.tp % par.ep or self.num_experts % par.ep:
+                raise PlannerError(f"ep {par.ep} must divide both tp {par.tp} and the {self.num_experts} experts of {self.id}")
+
+
+def _get(cfg: dict, *keys: str, default: Any = None) -> Any:
+    for k in keys:
+        if k in cfg and cfg[k] is not None:
+            return cfg[k]
+    return default
+
+
+def _require(cfg: dict, source: str, *keys: str) -> Any:
+    v = _get(cfg, *keys)
+    if v is None:
+        raise PlannerError(f"{source}: config.json lacks {' / '.join(repr(k) for k in keys)}")
+    if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+        raise PlannerError(f"{source}: config.json key {keys[0]!r} must be a positive integer, got {v!r}")
+    return v
+
+
+def model_from_config(cfg: dict, model_id: str, source: str | None = None) -> ModelSpec:
+    """Build a `ModelSpec` from a Hugging Face config dict; raise `PlannerError` on what it cannot represent."""
+    source = source or model_id
+    if not isinstance(cfg, dict):
+        raise PlannerError(f"{source}: config.json must hold a JSON object")
+    top_type = str(cfg.get("model_type", ""))
+    if top_type in UNSUPPORTED_ARCHITECTURES:
+        raise PlannerError(f"{source}: model_type {top_type!r} uses {UNSUPPORTED_ARCHITECTURES[top_type]}, which the planner cannot represent yet")
+    quant = cfg.get("quantization_config") or {}
+    if isinstance(cfg.get("text_config"), dict):  # multimodal wrappers (Llama 4, Kimi K2.5): the decoder
+        cfg = {**cfg["text_config"], "tie_word_embeddings": cfg.get("tie_word_embeddings", cfg["text_config"].get("tie_word_embeddings"))}
+        quant = quant or cfg.get("quantization_config") or {}
+    mt = str(cfg.get("model_type", top_type))
+    if mt in UNSUPPORTED_ARCHITECTURES:
+        raise PlannerError(f"{source}: model_type {mt!r} uses {UNSUPPORTED_ARCHITECTURES[mt]}, which the planner cannot represent yet")
+    layer_types = cfg.get("layer_types") or []
+    if any("linear" in str(t) or "mamba" in str(t) for t in layer_types):
+        raise PlannerError(
+            f"{source}: layers of type {sorted(set(map(str, layer_types)))} include linear/state-space attention, which the planner cannot represent yet"
+        )
+
+    hidden = _require(cfg, source, "hidden_size", "n_embd", "d_model")
+    layers = _require(cfg, source, "num_hidden_layers", "n_layer", "num_layers")
+    heads = _require(cfg, source, "num_attention_heads", "n_head")
+    vocab = _require(cfg, source, "vocab_size")
+    kv_heads = _get(cfg, "num_key_value_heads", "num_kv_heads", "multi_query_group_num", default=heads)
+    if mt == "falcon" and not cfg.get("new_decoder_architecture") and cfg.get("multi_query", True):
+        kv_heads = 1
+    head_dim = _get(cfg, "head_dim", default=hidden // heads)
+    v_head_dim = head_dim
+    tie = cfg.get("tie_word_embeddings")
+    if tie is None:
+        tie = mt in ("gemma", "gemma2", "gemma3_text", "falcon")
+
+    # ---- attention -------------------------------------------------------
+    mla = "kv_lora_rank" in cfg and cfg.get("kv_lora_rank")
+    kv_lora = rope = 0
+    if mla:
+        kv_lora = int(cfg["kv_lora_rank"])
+        rope = int(_get(cfg, "qk_rope_head_dim", default=64))
+        nope = int(_get(cfg, "qk_nope_head_dim", default=128))
+        v_head_dim = int(_get(cfg, "v_head_dim", default=nope))
+        head_dim = nope + rope
+        q_lora = cfg.get("q_lora_rank")
+        q = (hidden * q_lora + q_lora + q_lora * heads * head_dim) if q_lora else hidden * heads * head_dim
+        kv = hidden * (kv_lora + rope) + kv_lora + kv_lora * heads * (nope + v_head_dim)
+        attn = q + kv + heads * v_head_dim * hidden
+        attention = "mla"
+        kv_heads = heads
+    else:
+        q_out, kv_out = heads * head_dim, kv_heads * head_dim
+        attn = hidden * q_out + 2 * hidden * kv_out + q_out * hidden
+        if cfg.get("attention_bias") or mt == "qwen2":
+            attn += q_out + 2 * kv_out  # q, k, v biases
+        if cfg.get("attention_bias") and mt in ("gpt_oss",):
+            attn += hidden  # o_proj bias
+        if mt == "gpt_oss":
+            attn += heads  # attention sinks
+        if mt in ("qwen3", "qwen3_moe"):
+            attn += 2 * head_dim  # per-head q/k RMSNorm
+        if mt == "minimax_m2" and cfg.get("use_qk_norm"):
+            attn += q_out + kv_out
+        if mt == "falcon" and cfg.get("bias"):
+            attn += q_out + 2 * kv_out + hidden
+        attention = "mha" if kv_heads == heads else ("mqa" if kv_heads == 1 else "gqa")
+
+    # ---- MLP / MoE -------------------------------------------------------
+    inter = _get(cfg, "intermediate_size", "n_inner", "ffn_hidden_size", default=4 * hidden)
+    gated = mt not in ("gptj", "falcon", "gpt2", "gpt_neox")
+    dense_mlp = (3 if gated else 2) * hidden * inter + (inter + hidden if mt == "gptj" else 0)
+    experts = int(_get(cfg, "num_local_experts", "num_experts", "n_routed_experts", default=0) or 0)
+    top_k = int(_get(cfg, "num_experts_per_tok", "experts_per_token", "num_experts_per_token", default=0) or 0)
+    expert = shared = router = 0
+    n_moe = 0
+    if experts:
+        if not top_k:
+            raise PlannerError(f"{source}: config.json has {experts} experts but no 'num_experts_per_tok'")
+        if mt in ("mixtral", "gpt_oss", "minimax_m2"):
+            moe_inter = inter
+        elif mt == "llama4_text":
+            moe_inter = inter
+            inter = int(_get(cfg, "intermediate_size_mlp", default=inter))
+            dense_mlp = 3 * hidden * inter
+        else:
+            moe_inter = int(_get(cfg, "moe_intermediate_size", default=inter))
+        expert = 3 * hidden * moe_inter
+        if mt == "gpt_oss":
+            expert += 2 * moe_inter + hidden  # gate_up and down biases
+        router = hidden * experts
+        if mt in ("gpt_oss",):
+            router += experts
+        if mt in ("deepseek_v3", "deepseek_v2", "kimi_k2", "minimax_m2") and cfg.get("topk_method", "noaux_tc") == "noaux_tc" or cfg.get("use_routing_bias"):
+            router += experts  # e_score_correction_bias
+        n_shared = int(_get(cfg, "n_shared_experts", default=0) or 0)
+        shared_inter = int(_get(cfg, "shared_expert_intermediate_size", default=0) or 0)
+        if mt == "llama4_text":
+            n_shared, shared_inter = 1, moe_inter
+        shared = 3 * hidden * (shared_inter if shared_inter else n_shared * moe_inter) if (n_shared or shared_inter) else 0
+        if mt in ("deepseek_v3", "deepseek_v2", "kimi_k2", "glm4_moe"):
+            first_dense = int(_get(cfg, "first_k_dense_replace", default=0))
+            n_moe = layers - first_dense
+        elif mt == "llama4_text":
+            step = int(_get(cfg, "interleave_moe_layer_step", default=1))
+            n_moe = len([i for i in range(layers) if (i + 1) % step == 0])
+        elif mt == "qwen3_moe":
+            step = int(_get(cfg, "decoder_sparse_step", default=1))
+            skip = set(cfg.get("mlp_only_layers") or [])
+            n_moe = len([i for i in range(layers) if i not in skip and (i + 1) % step == 0])
+        else:
+            n_moe = layers
+    n_dense = layers - n_moe
+
+    # ---- norms -----------------------------------------------------------
+    per_layer_norm = {"gemma2": 4, "gemma3_text": 4, "falcon": 4 if cfg.get("new_decoder_architecture") else 2, "gptj": 2}.get(mt, 2) * hidden
+    final_norm = 2 * hidden if mt in ("gptj", "falcon") else hidden
+    norms = layers * per_layer_norm + final_norm
+    if mla:
+        norms += 0  # q_a / kv_a layernorms are counted inside attention above
+
+    # ---- sliding window / chunked attention -----------------------------
+    window = None
+    n_window = 0
+    if layer_types:
+        n_window = sum(1 for t in layer_types if "sliding" in str(t))
+        window = cfg.get("sliding_window") if n_window else None
+    elif mt == "gemma2":
+        window, n_window = cfg.get("sliding_window"), layers // 2 + layers % 2
+    elif mt == "llama4_text" and cfg.get("attention_chunk_size"):
+        window, n_window = int(cfg["attention_chunk_size"]), layers - layers // 4
+    elif cfg.get("sliding_window") and mt in ("mistral", "phi3", "mixtral") or (mt == "qwen2" and cfg.get("use_sliding_window")):
+        window, n_window = int(cfg["sliding_window"]), layers
+    if window is None:
+        n_window = 0
+
+    lm_head = 0 if tie else vocab * hidden + (vocab if mt == "gptj" else 0)
+    return ModelSpec(
+        id=model_id,
+        model_type=mt,
+        num_layers=layers,
+        hidden_size=hidden,
+        num_heads=heads,
+        num_kv_heads=int(kv_heads),
+        head_dim=int(head_dim),
+        v_head_dim=int(v_head_dim),
+        vocab_size=vocab,
+        max_position_embeddings=_get(cfg, "max_position_embeddings", "n_positions"),
+        attention=attention,
+        kv_lora_rank=kv_lora,
+        qk_rope_head_dim=rope,
+        num_dense_layers=n_dense,
+        num_moe_layers=n_moe,
+        num_experts=experts,
+        experts_per_token=top_k,
+        sliding_window=int(window) if window else None,
+        num_window_layers=n_window,
+        params_embedding=vocab * hidden,
+        params_lm_head=lm_head,
+        params_attention_per_layer=int(attn),
+        params_dense_mlp_per_layer=int(dense_mlp) if n_dense else 0,
+        params_expert=int(expert),
+        params_shared_per_moe_layer=int(shared),
+        params_router_per_moe_layer=int(router),
+        params_norms=int(norms),
+        quantization=(quant.get("quant_algo") or quant.get("quant_method")) if isinstance(quant, dict) else None,
+    )

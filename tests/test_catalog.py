@@ -1,0 +1,122 @@
+"""GPU and model catalogs: every file loads, numbers carry sources, names resolve."""
+
+import json
+
+import pytest
+
+from planner import PlannerError, get_gpu, get_model, gpus, model_ids
+from planner.catalog import GPU_DIR
+
+REQUIRED_GPUS = [
+    "H100-SXM", "H100-PCIe", "H100-NVL", "H200-SXM", "GH200", "H20", "B200", "B300", "GB200", "A100-SXM-80GB", "A100-SXM-40GB",
+    "A100-PCIe-80GB", "L40S", "L40", "L4", "A10G", "A10", "T4", "RTX-4090", "RTX-6000-Ada", "RTX-PRO-6000", "MI300X", "MI325X",
+]  # fmt: skip
+
+
+def test_required_gpus_present():
+    assert set(REQUIRED_GPUS) <= set(gpus())
+    assert len(list(GPU_DIR.glob("*.yaml"))) == len(gpus())
+
+
+@pytest.mark.parametrize("gpu_id", REQUIRED_GPUS)
+def test_gpu_numbers_have_sources(gpu_id):
+    g = gpus()[gpu_id]
+    for field in ("memory_gib", "memory_bandwidth_tb_s", "tflops", "intra_node_bandwidth_gb_s", "inter_node_bandwidth_gb_s", "tdp_w"):
+        assert g.sources.get(field), f"{gpu_id}: no source for {field}"
+    assert g.memory_gib <= g.memory_gb_marketed, "usable memory cannot exceed the marketed amount"
+    assert g.price_usd_per_hour is None or g.price_source
+
+
+@pytest.mark.parametrize(
+    "alias, gpu_id",
+    [
+        ("H100 80GB HBM3", "H100-SXM"),
+        ("H200 141GB HBM3", "H200-SXM"),
+        ("A100-SXM4-80GB", "A100-SXM-80GB"),
+        ("GH200 120GB", "GH200"),
+        ("h100", "H100-SXM"),
+        ("l40s", "L40S"),
+    ],
+)
+def test_gpu_aliases(alias, gpu_id):
+    assert get_gpu(alias).id == gpu_id
+
+
+def test_unknown_gpu_names_choices():
+    with pytest.raises(PlannerError, match="unknown gpu 'H1000'.*known: .*H100-SXM"):
+        get_gpu("H1000")
+
+
+def test_blackwell_only_has_fp4():
+    with_fp4 = {g.id for g in gpus().values() if "fp4" in g.tflops}
+    assert with_fp4 == {"B200", "B300", "GB200", "RTX-PRO-6000"}
+    assert "fp8" not in gpus()["A100-SXM-80GB"].tflops and "bf16" not in gpus()["T4"].tflops
+
+
+REQUIRED_MODELS = [
+    "mistralai/Mixtral-8x22B-v0.1", "meta-llama/Llama-3.3-70B-Instruct", "meta-llama/Llama-4-Scout-17B-16E-Instruct",
+    "meta-llama/Llama-4-Maverick-17B-128E-Instruct", "deepseek-ai/DeepSeek-R1-0528", "openai/gpt-oss-20b", "openai/gpt-oss-120b",
+    "EleutherAI/gpt-j-6b", "mistralai/Mistral-7B-v0.1", "meta-llama/Meta-Llama-3-8B", "meta-llama/Meta-Llama-3-70B",
+]  # fmt: skip
+
+
+def test_catalog_covers_required_and_measured_models():
+    import pandas as pd
+
+    from tests.conftest import ROOT
+
+    data = ROOT.parent / "shared" / "data"
+    wanted = set(REQUIRED_MODELS)
+    if data.exists():
+        wanted |= set(pd.read_csv(data / "model_configs.csv").hf_id)
+        for f in (data / "measured").glob("*.csv"):
+            wanted |= set(pd.read_csv(f).model)
+    assert wanted <= set(model_ids()), sorted(wanted - set(model_ids()))
+
+
+UNSUPPORTED = {"Qwen/Qwen3.5-397B-A17B": "hybrid linear attention", "zhipuai/GLM-5": "Sparse Attention"}
+
+
+@pytest.mark.parametrize("model_id", sorted(model_ids()))
+def test_every_model_loads_or_says_why(model_id):
+    if model_id in UNSUPPORTED:
+        with pytest.raises(PlannerError, match=UNSUPPORTED[model_id]):
+            get_model(model_id)
+    else:
+        m = get_model(model_id)
+        assert m.params_total > m.params_active > 0 or (not m.is_moe and m.params_total == m.params_active)
+
+
+@pytest.mark.parametrize(
+    "alias, model_id",
+    [
+        ("llama-3.1-70b", "meta-llama/Llama-3.1-70B"),
+        ("Meta-Llama-3.1-8B", "meta-llama/Llama-3.1-8B"),
+        ("mixtral-8x7b", "mistralai/Mixtral-8x7B-v0.1"),
+        ("meta-llama--Llama-2-7b-hf", "meta-llama/Llama-2-7b-hf"),
+    ],
+)
+def test_model_aliases(alias, model_id):
+    assert get_model(alias).id == model_id
+
+
+def test_model_from_path(tmp_path):
+    cfg = json.loads((model_ids()["meta-llama/Llama-3.1-8B"]).read_text())
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    assert get_model(str(path)).params_total == 8_030_261_248
+    assert get_model(str(tmp_path)).params_total == 8_030_261_248
+
+
+def test_malformed_config_names_file_and_line(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text('{\n  "hidden_size": 4096,\n  "num_hidden_layers": \n}')
+    with pytest.raises(PlannerError, match=r"config.json: malformed config.json at line 4"):
+        get_model(str(path))
+
+
+def test_config_missing_key_is_named(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"model_type": "llama", "hidden_size": 4096, "num_attention_heads": 32, "vocab_size": 32000}))
+    with pytest.raises(PlannerError, match="lacks 'num_hidden_layers'"):
+        get_model(str(path))

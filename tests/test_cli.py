@@ -1,0 +1,141 @@
+"""The command line as users script it: output shape, exit codes, one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from tests.conftest import ROOT
+
+
+def run(*args, check=False):
+    return subprocess.run([sys.executable, "-m", "planner", *args], capture_output=True, text=True, cwd=ROOT, check=check)
+
+
+JSON_KEYS = {
+    "weights_gib_per_gpu", "kv_bytes_per_token", "kv_capacity_tokens", "max_concurrency", "fits", "ttft_ms", "itl_ms", "e2e_ms",
+    "output_tok_s", "output_tok_s_per_gpu", "output_tok_s_per_user", "usd_per_hour", "usd_per_million_output_tokens", "source", "uncertainty_pct",
+}  # fmt: skip
+
+
+def test_estimate_json_has_design_keys():
+    r = run(
+        "estimate",
+        "--model",
+        "llama-3.1-70b",
+        "--gpu",
+        "H100 80GB HBM3",
+        "--precision",
+        "fp8",
+        "--tp",
+        "4",
+        "--isl",
+        "1024",
+        "--osl",
+        "256",
+        "--format",
+        "json",
+    )
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert JSON_KEYS <= set(out)
+    assert out["fits"] and out["source"] == "analytic" and out["gpu"] == "H100-SXM"
+    assert out["output_tok_s_per_gpu"] == pytest.approx(out["output_tok_s"] / 4)
+    assert out["usd_per_million_output_tokens"] == pytest.approx(out["usd_per_hour"] / (out["output_tok_s"] * 3600) * 1e6)
+
+
+def test_estimate_table_and_does_not_fit():
+    r = run("estimate", "--model", "llama-3.1-405b", "--gpu", "H100", "--precision", "fp16")
+    assert r.returncode == 0
+    assert "NO: does not fit: weights 756.0 GiB" in r.stdout and "smallest TP that fits: 16" in r.stdout
+
+
+def test_estimate_engine_options_change_the_answer():
+    base = json.loads(run("estimate", "--model", "llama-3.1-8b", "--gpu", "H100", "--format", "json").stdout)
+    small = json.loads(
+        run("estimate", "--model", "llama-3.1-8b", "--gpu", "H100", "--format", "json", "--free-gpu-memory-fraction", "0.5", "--max-batch-size", "8").stdout
+    )
+    assert small["kv_capacity_tokens"] < base["kv_capacity_tokens"] and small["max_concurrency"] == 8
+    vllm = json.loads(run("estimate", "--model", "llama-3.1-8b", "--gpu", "H100", "--format", "json", "--engine", "vllm").stdout)
+    assert vllm["engine"] == "vllm" and vllm["kv_capacity_tokens"] != base["kv_capacity_tokens"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "no-such-model", "--gpu", "H100"], "unknown model 'no-such-model'"),
+        (["--model", "llama-3.1-8b", "--gpu", "H999"], "unknown gpu 'H999'"),
+        (["--model", "llama-3.1-8b", "--gpu", "H100", "--isl", "-5"], "isl -5: input should be greater than or equal to 1"),
+        (["--model", "llama-3.1-8b", "--gpu", "H100", "--osl", "0"], "osl 0: input should be greater than or equal to 1"),
+        (["--model", "llama-3.1-70b", "--gpu", "H100", "--tp", "3"], "tp 3 does not divide the 64 attention heads"),
+        (["--model", "llama-3.1-8b", "--gpu", "A100", "--precision", "fp8"], "precision 'fp8' is not supported on A100-SXM-80GB"),
+        (["--model", "llama-3.1-8b", "--gpu", "H100", "--precision", "nvfp4"], "precision 'nvfp4' is not supported on H100-SXM"),
+        (["--model", "llama-3.1-8b", "--gpu", "H100", "--precision", "fp12"], "precision 'fp12' is not one of"),
+        (["--model", "llama-3.1-8b", "--gpu", "H100", "--kv-precision", "nvfp4"], "kv precision 'nvfp4' is not supported on H100-SXM"),
+        (["--model", "llama-3.1-8b", "--gpu", "H100", "--tp", "two"], "argument --tp: invalid int value: 'two'"),
+        (["--model", "llama-3.1-8b", "--gpu", "H100", "--engine", "tgi"], "argument --engine: invalid choice: 'tgi'"),
+        (["--model", "llama-3.1-8b", "--gpu", "H100", "--free-gpu-memory-fraction", "1.5"], "free_gpu_memory_fraction 1.5"),
+        (["--model", "Qwen/Qwen3.5-397B-A17B", "--gpu", "B200"], "hybrid linear attention"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(args, message):
+    r = run("estimate", *args)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert message in r.stderr
+
+
+def test_malformed_config_path(tmp_path):
+    bad = tmp_path / "config.json"
+    bad.write_text('{"hidden_size": 4096,')
+    r = run("estimate", "--model", str(bad), "--gpu", "H100")
+    assert r.returncode == 2 and "malformed config.json at line 1" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_predict_keeps_rows_and_order(tmp_path):
+    queries = pd.DataFrame(
+        {
+            "model": ["meta-llama/Llama-3.1-8B", "nope/model", "meta-llama/Llama-3.1-70B", "meta-llama/Llama-3.1-8B"],
+            "gpu": ["H100-SXM", "H100-SXM", "H200-SXM", "H100-SXM"],
+            "engine": ["trtllm"] * 4,
+            "precision": ["fp8", "fp8", "bf16", "bf16"],
+            "tp": [1, 1, 4, 1],
+            "isl": [128, 128, 467, 467],
+            "osl": [128, 128, 256, 256],
+            "concurrency": [None, None, None, 16],
+            "request_rate": [None, None, 4.0, None],
+            "num_requests": [30000, 30000, 500, 500],
+            "my_note": ["a", "b", "c", "d"],
+        }
+    )
+    src = tmp_path / "q.csv"
+    queries.to_csv(src, index=False)
+    out = tmp_path / "out.csv"
+    r = run("predict", str(src), "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    got = pd.read_csv(out)
+    assert list(got.my_note) == ["a", "b", "c", "d"]
+    assert {"pred_output_tok_s", "pred_ttft_ms", "pred_itl_ms", "pred_e2e_ms", "pred_source", "pred_uncertainty_pct"} <= set(got.columns)
+    assert got.pred_source[1].startswith("error: unknown model") and pd.isna(got.pred_output_tok_s[1])
+    assert got.pred_source[0] == "analytic" and got.pred_output_tok_s[0] > 0
+    # the rate row serves what arrives: 4 req/s x 256 tokens
+    assert got.pred_output_tok_s[2] == pytest.approx(4 * 256, rel=0.01)
+    stdout = run("predict", str(src))
+    assert stdout.returncode == 0 and stdout.stdout.startswith("model,gpu")
+
+
+def test_predict_missing_column(tmp_path):
+    src = tmp_path / "q.csv"
+    src.write_text("model,gpu\nllama-3.1-8b,H100\n")
+    r = run("predict", str(src))
+    assert r.returncode == 2 and "missing column(s) precision, isl, osl" in r.stderr
+
+
+def test_gpus_and_models_lists():
+    g = run("gpus", "--format", "json")
+    assert g.returncode == 0 and len(json.loads(g.stdout)) == 23
+    m = run("models")
+    assert m.returncode == 0 and "meta-llama/Llama-3.1-8B" in m.stdout and "no: model_type 'qwen3_5_moe'" in m.stdout

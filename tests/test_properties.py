@@ -1,0 +1,99 @@
+"""Properties of the model that must hold for every valid input (hypothesis)."""
+
+import math
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from planner import PlannerError, estimate, get_gpu, get_model, gpus, model_ids
+from planner.memory import weight_bytes_per_gpu
+from planner.specs import WEIGHT_BYTES, Precision
+
+SUPPORTED_MODELS = []
+for _m in sorted(model_ids()):
+    try:
+        SUPPORTED_MODELS.append(get_model(_m).id)
+    except PlannerError:
+        pass
+GPU_IDS = sorted(gpus())
+#: nominal bits: a precision with fewer bits must never need more weight memory
+BITS = {Precision.fp16: 16, Precision.bf16: 16, Precision.fp8: 8, Precision.int8: 8, Precision.int4: 4, Precision.nvfp4: 4}
+PROPS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@st.composite
+def configs(draw):
+    model = get_model(draw(st.sampled_from(SUPPORTED_MODELS)))
+    gpu = get_gpu(draw(st.sampled_from(GPU_IDS)))
+    precision = draw(st.sampled_from([p for p in Precision if gpu.supports(p)]))
+    tp = draw(st.sampled_from([t for t in (1, 2, 4, 8) if model.num_heads % t == 0]))
+    pp = draw(st.sampled_from([1, 2]))
+    isl = draw(st.integers(1, 32768))
+    osl = draw(st.integers(1, 8192))
+    mode = draw(st.sampled_from(["offline", "concurrency", "rate"]))
+    load = {}
+    if mode == "concurrency":
+        load["concurrency"] = draw(st.integers(1, 2048))
+    elif mode == "rate":
+        load["request_rate"] = draw(st.floats(0.01, 500.0))
+    engine = draw(st.sampled_from(["trtllm", "vllm"]))
+    return dict(model=model, gpu=gpu, precision=precision, tp=tp, pp=pp, isl=isl, osl=osl, engine=engine, **load)
+
+
+def _values(e):
+    return [v for k, v in e.model_dump().items() if isinstance(v, float | int) and not isinstance(v, bool)]
+
+
+@PROPS
+@given(configs())
+def test_outputs_finite_and_non_negative(cfg):
+    e = estimate(**cfg)
+    for v in _values(e):
+        assert math.isfinite(v) and v >= 0, (cfg, e)
+    if e.fits:
+        assert e.ttft_ms > 0 and e.itl_ms > 0 and e.output_tok_s > 0
+        assert e.e2e_ms >= e.ttft_ms
+
+
+@PROPS
+@given(configs(), st.floats(1.01, 4.0))
+def test_more_memory_never_lowers_kv_capacity(cfg, factor):
+    base = estimate(**cfg)
+    bigger = estimate(**{**cfg, "gpu": cfg["gpu"].model_copy(update={"memory_gib": cfg["gpu"].memory_gib * factor})})
+    assert bigger.kv_capacity_tokens >= base.kv_capacity_tokens
+    assert bigger.max_concurrency >= base.max_concurrency
+
+
+@PROPS
+@given(
+    st.sampled_from(SUPPORTED_MODELS),
+    st.sampled_from(list(Precision)),
+    st.sampled_from(list(Precision)),
+    st.sampled_from([1, 2, 4, 8]),
+    st.sampled_from([1, 2, 4]),
+)
+def test_lower_precision_never_raises_weight_bytes(model_id, a, b, tp, pp):
+    m = get_model(model_id)
+    if BITS[a] < BITS[b]:
+        assert weight_bytes_per_gpu(m, WEIGHT_BYTES[a], tp, pp) <= weight_bytes_per_gpu(m, WEIGHT_BYTES[b], tp, pp)
+
+
+@PROPS
+@given(st.sampled_from(SUPPORTED_MODELS), st.sampled_from(list(Precision)), st.sampled_from([1, 2, 4, 8, 16]), st.sampled_from([1, 2, 4]))
+def test_tp_never_raises_per_gpu_weights(model_id, precision, tp, pp):
+    m = get_model(model_id)
+    w = WEIGHT_BYTES[precision]
+    assert weight_bytes_per_gpu(m, w, 2 * tp, pp) <= weight_bytes_per_gpu(m, w, tp, pp)
+
+
+@PROPS
+@given(configs(), st.sampled_from(["memory_bandwidth_tb_s", "tflops"]), st.floats(1.05, 8.0))
+def test_throughput_never_falls_with_faster_hardware(cfg, field, factor):
+    gpu = cfg["gpu"]
+    value = {k: v * factor for k, v in gpu.tflops.items()} if field == "tflops" else gpu.memory_bandwidth_tb_s * factor
+    faster = gpu.model_copy(update={field: value})
+    base, fast = estimate(**cfg), estimate(**{**cfg, "gpu": faster})
+    if base.fits:
+        assert fast.output_tok_s >= base.output_tok_s * (1 - 1e-9)
+        assert fast.itl_ms <= base.itl_ms * (1 + 1e-9)
+        assert fast.ttft_ms <= base.ttft_ms * (1 + 1e-9)
