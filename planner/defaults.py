@@ -25,7 +25,8 @@ class Efficiencies(BaseModel):
         description="Achieved / peak tensor throughput of large GEMMs per compute precision. "
         "cuBLAS/TRT GEMMs reach ~70-80% of dense peak at large shapes on Hopper in 16 bit, less in "
         "FP8/FP4 where the peak doubles but the epilogue and quantisation work do not shrink; a whole "
-        "layer (attention, norms, activation kernels) runs lower than its best GEMM.",
+        "layer (attention, norms, activation kernels) runs lower than its best GEMM. The values are "
+        "round numbers checked against the v0.13 offline data (one per precision, not per model or GPU).",
     )
     eta_memory: float = Field(
         default=0.80,
@@ -33,20 +34,22 @@ class Efficiencies(BaseModel):
         le=1,
         description="Achieved / peak HBM bandwidth of weight and KV streaming (stream benchmarks reach 85-92%; decode kernels on real models ~75-85%).",
     )
-    eta_kv: float = Field(
-        default=0.80,
+    eta_kv: float | None = Field(
+        default=None,
         gt=0,
         le=1,
-        description="Achieved / peak HBM bandwidth of attention reading the paged KV cache (small scattered "
-        "blocks, one or a few KV heads per GPU under TP: lower than weight streaming).",
+        description="Achieved / peak HBM bandwidth of attention reading the paged KV cache; None: the same as "
+        "eta_memory (the measured data do not separate the two)",
     )
     eta_comm: float = Field(default=0.70, gt=0, le=1, description="Achieved / peak link bandwidth of all-reduce")
     overlap_exponent: float = Field(
         default=1.0,
         ge=1,
         le=50,
-        description="How compute and memory time combine: (t_c^n + t_m^n)^(1/n). n=1 is no overlap (sum), "
-        "large n is the ideal roofline max. Real kernels near the ridge point overlap imperfectly.",
+        description="How compute and memory time of one kind of kernel combine: (t_c^n + t_m^n)^(1/n). n=1 is no "
+        "overlap (sum), large n the ideal roofline max. Chosen from the measured data: on TensorRT-LLM "
+        "v0.13's offline results the sum (n=1) gives a median error of 10%, n=2 27%, n=4 30% "
+        "(`bench/accuracy.py`); offline batches sit near the ridge point, where GEMMs overlap poorly.",
     )
     step_overhead_ms: float = Field(
         default=0.35,
@@ -60,9 +63,15 @@ class Efficiencies(BaseModel):
     )
     allreduce_latency_us: dict[str, float] = Field(
         default={"nvlink": 25.0, "pcie": 50.0, "network": 60.0},
-        description="Fixed latency of one all-reduce by link kind (µs): TensorRT-LLM's custom one-shot "
-        "all-reduce over NVLink ~5-10 µs; NCCL over PCIe or the network is slower.",
+        description="Fixed cost of one all-reduce by link kind (µs), including the launch and the synchronisation "
+        "around it: a custom one-shot NVLink all-reduce alone takes ~5-10 µs, but TensorRT-LLM v0.13's "
+        "TP 2-8 results fit 25 µs best; NCCL over PCIe or the network is slower.",
     )
+
+    @property
+    def kv_memory(self) -> float:
+        """Efficiency of KV-cache reads (`eta_kv`, or `eta_memory` when not set)."""
+        return self.eta_memory if self.eta_kv is None else self.eta_kv
 
 
 #: TensorRT-LLM runtime overhead on each GPU, outside weights, activations and KV cache:

@@ -149,7 +149,7 @@ def step_time(
     # each kind of kernel is bound by compute or memory; the kinds run one after the other
     peak = hw.peak_flops * hw.eta_compute
     bw = hw.mem_bw * eff.eta_memory
-    kv_bw = hw.mem_bw * eff.eta_kv
+    kv_bw = hw.mem_bw * eff.kv_memory
     n = eff.overlap_exponent
     t_c = (gemm_flops + attn_flops) / peak
     t_m = gemm_bytes / bw + attn_bytes / kv_bw
