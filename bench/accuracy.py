@@ -1,5 +1,8 @@
 """Accuracy of the uncalibrated (analytic) model against published measurements.
 
+(`--profiles shipped` shows the in-sample error of the shipped calibration profiles instead; the
+honest out-of-sample test of calibration is `bench/calibration_eval.py`.)
+
 Predicts every row of `../shared/data/measured/*.csv` and prints the median and p90 absolute
 percentage error (APE) of output tokens/s, and of TTFT / ITL where measured: overall and per
 GPU x precision, per model, per TP. Rows it cannot predict are counted, with the reason.
@@ -73,13 +76,19 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DATA, help="folder of measurement CSVs")
     ap.add_argument("--file", nargs="*", help="only these file names")
+    ap.add_argument(
+        "--profiles",
+        choices=["none", "shipped"],
+        default="none",
+        help="none: the uncalibrated analytic model (default); shipped: the profiles in profiles/, which were fitted on these very files (in-sample)",
+    )
     args = ap.parse_args(argv)
     files = sorted(args.data.glob("*.csv"))
     if args.file:
         files = [f for f in files if f.name in args.file]
     results = {}
     for path in files:
-        frame = predict(read_measurements(path))
+        frame = predict(read_measurements(path), **({"profile": False} if args.profiles == "none" else {}))
         results[path.stem] = report(path.name, frame)
     main_key = "trtllm_v0.13_offline"
     r = results.get(main_key) or next(iter(results.values()))

@@ -11,10 +11,12 @@ import json
 import math
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import pandas as pd
 
 from . import catalog
+from .calibration import calibrate_frame, load_profile, save_profile
 from .errors import PlannerError
 from .estimate import Estimate, Workload, estimate
 from .fileio import atomic_write_text
@@ -80,12 +82,26 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--request-rate", type=float, default=None, help=_desc(Workload, "request_rate"))
     e.add_argument("--num-requests", type=int, default=None, help=_desc(Workload, "num_requests"))
     _engine_options(e)
+    e.add_argument(
+        "--profile", default=None, metavar="FILE", help="calibration profile to use, or 'none' for the analytic model (default: the matching one in profiles/)"
+    )
     e.add_argument("--format", choices=["table", "json"], default="table")
 
     p = sub.add_parser("predict", help="one estimate per row of a measurement CSV", description="Predict every row of a measurement CSV (DESIGN §4 columns).")
     p.add_argument("queries", help="CSV with at least model, gpu, precision, isl, osl")
     p.add_argument("--out", default=None, help="write the CSV here (atomically) instead of stdout")
+    p.add_argument(
+        "--profile", nargs="+", default=None, metavar="FILE", help="calibration profiles to use where they match a row (default: the shipped ones in profiles/)"
+    )
     _engine_options(p)
+
+    c = sub.add_parser(
+        "calibrate",
+        help="fit calibration profiles from measurements",
+        description="Fit step-time parameters per GPU x engine x precision from measurement files; one profile per group.",
+    )
+    c.add_argument("--measurements", nargs="+", required=True, metavar="FILE", help="measurement CSV files (DESIGN §4)")
+    c.add_argument("--out", required=True, metavar="FILE|DIR", help="a .json file for one group, or a folder (one <gpu>--<engine>--<precision>.json per group)")
 
     g = sub.add_parser("gpus", help="list the GPU catalog")
     g.add_argument("--format", choices=["table", "json"], default="table")
@@ -193,6 +209,42 @@ def models_frame() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _calibrate(args: argparse.Namespace) -> int:
+    """Fit profiles from measurement files and write them (atomically) to a file or a folder."""
+    frames = []
+    for path in args.measurements:
+        f = read_measurements(path)
+        f["_file"] = str(path)
+        frames.append(f)
+    frame = pd.concat(frames, ignore_index=True)
+
+    def progress(i, n, name):
+        print(f"[{i + 1}/{n}] fitting {name}", file=sys.stderr, flush=True)
+
+    command = "python -m planner calibrate " + " ".join(sys.argv[2:] if len(sys.argv) > 2 else [])
+    profiles, failed = calibrate_frame(frame.drop(columns=["_file"]), command=command.strip(), inputs=list(args.measurements), progress=progress)
+    if not profiles:
+        raise PlannerError("no profile could be fitted: " + "; ".join(f"{k}: {v}" for k, v in failed.items()))
+    out = Path(args.out)
+    if out.suffix == ".json":
+        if len(profiles) > 1:
+            raise PlannerError(
+                f"--out {out} is one file but the measurements hold {len(profiles)} groups ({', '.join(p.name for p in profiles)}); give a folder"
+            )
+        targets = [(profiles[0], out)]
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        targets = [(p, out / f"{p.name}.json") for p in profiles]
+    for prof, path in targets:
+        save_profile(prof, path)
+        r = prof.residuals
+        fitted = ", ".join(f"{k}={prof.parameters[k]:.3g}" for k in prof.fitted)
+        print(f"{path}: {r.n_points} points, in-sample median {_fmt(r.median_abs_pct)}% p90 {_fmt(r.p90_abs_pct)}%, fitted {fitted}")
+    for name, why in failed.items():
+        print(f"skipped {name}: {why}", file=sys.stderr)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -210,17 +262,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                 concurrency=args.concurrency,
                 request_rate=args.request_rate,
                 num_requests=args.num_requests,
+                profile=args.profile,
                 **_engine_kwargs(args),
             )
             print(json.dumps(e.model_dump(), indent=2) if args.format == "json" else estimate_table(e))
         elif args.command == "predict":
-            out = predict(read_measurements(args.queries), **_engine_kwargs(args))
+            given = [load_profile(p) for p in args.profile] if args.profile else None
+            out = predict(read_measurements(args.queries), profiles=given, **_engine_kwargs(args))
             if args.out:
                 atomic_write_text(args.out, out.to_csv(index=False))
                 bad = out["pred_source"].astype(str).str.startswith("error").sum()
                 print(f"wrote {len(out)} rows to {args.out} ({bad} could not be predicted; see pred_source)", file=sys.stderr)
             else:
                 sys.stdout.write(out.to_csv(index=False))
+        elif args.command == "calibrate":
+            return _calibrate(args)
         elif args.command == "gpus":
             _print_frame(gpus_frame(), args.format)
         elif args.command == "models":

@@ -8,12 +8,14 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import serving
+from .calibration import Profile, find_profile, load_profile, uncertainty
 from .catalog import get_gpu, get_model
 from .defaults import DEFAULT_EFFICIENCIES, Efficiencies
 from .errors import PlannerError
@@ -86,7 +88,9 @@ class Estimate(BaseModel):
     requests_per_s: float | None
     usd_per_hour: float | None
     usd_per_million_output_tokens: float | None
-    source: str = Field(description="'analytic' or 'calibrated:<profile>'")
+    source: str = Field(
+        description="'calibrated:<profile>', 'extrapolated:<profile>' (outside the profile's ranges, or a profile of another GPU / precision) or 'analytic'"
+    )
     uncertainty_pct: float
 
 
@@ -107,6 +111,17 @@ def _fit_reason(s: serving.Setup, plan: serving.MemoryPlan, isl: int, osl: int) 
 
 def _setup(model: ModelSpec, gpu: GpuSpec, precision: Precision, kv: KvPrecision, par: Parallelism, engine: EngineSettings, eff: Efficiencies) -> serving.Setup:
     return serving.prepare(model, [gpu], [precision], [kv], [par.tp], [par.pp], engine, eff)
+
+
+def _resolve_profile(profile, gpu: str, engine: str, precision: str) -> tuple[Profile | None, str]:
+    """The profile an estimate uses, and how it matched (see `estimate`)."""
+    if profile is False or (isinstance(profile, str) and profile.strip().lower() in ("none", "analytic")):
+        return None, "analytic"
+    if profile is None:
+        return find_profile(gpu, engine, precision)
+    prof = profile if isinstance(profile, Profile) else load_profile(profile)
+    exact = (prof.gpu, prof.engine, prof.precision) == (gpu, engine, precision)
+    return prof, "exact" if exact else "given"
 
 
 def min_tp_to_fit(model: ModelSpec, gpu: GpuSpec, precision: Precision, kv: KvPrecision, pp: int, engine: EngineSettings, isl: int, osl: int) -> int | None:
@@ -137,14 +152,17 @@ def estimate(
     free_gpu_memory_fraction: float | None = None,
     max_batch_size: int | None = None,
     max_num_tokens: int | None = None,
+    profile: str | Path | Profile | Literal[False] | None = None,
     efficiencies: Efficiencies | None = None,
-    source: str = "analytic",
-    uncertainty_pct: float | None = None,
 ) -> Estimate:
     """Estimate memory, capacity, latency, throughput and cost of one deployment.
 
     Without `concurrency` or `request_rate`, throughput is the offline max-throughput point and
-    latency is one request alone. Raises `PlannerError` for bad input.
+    latency is one request alone. `profile`: None picks the matching calibration profile from
+    `profiles/` (falling back to the same GPU with another precision, then the same engine on
+    another GPU, then the analytic defaults); a path or `Profile` uses that one; False or "none"
+    forces the analytic model. `efficiencies` overrides both (used by calibration itself).
+    Raises `PlannerError` for bad input.
     """
     m = get_model(model)
     g = get_gpu(gpu)
@@ -164,7 +182,8 @@ def estimate(
     g.peak_tflops(prec)
     g.check_kv(kv)
     m.check_parallelism(par)
-    eff = efficiencies or DEFAULT_EFFICIENCIES
+    prof, rule = (None, "analytic") if efficiencies is not None else _resolve_profile(profile, g.id, eng.engine, prec.value)
+    eff = efficiencies or (prof.efficiencies(prec) if prof else DEFAULT_EFFICIENCIES)
 
     s = _setup(m, g, prec, kv, par, eng, eff)
     plan = s.plan(work.isl, work.osl)
@@ -186,6 +205,10 @@ def estimate(
 
     tok_s = f(point.output_tok_s)
     itl_ms = f(lat.itl_s, 1e3)
+    source, unc = "analytic", ANALYTIC_UNCERTAINTY_PCT
+    if prof is not None:
+        unc, extrapolated = uncertainty(prof, rule, m, par.tp, work.isl, work.osl, f(point.batch))
+        source = f"{'extrapolated' if extrapolated else 'calibrated'}:{prof.name}"
     usd_h = g.price_usd_per_hour * par.gpus if g.price_usd_per_hour is not None else None
     return Estimate(
         model=m.id,
@@ -227,5 +250,5 @@ def estimate(
         usd_per_hour=usd_h,
         usd_per_million_output_tokens=usd_h / (tok_s * 3600.0) * 1e6 if usd_h is not None and tok_s else None,
         source=source,
-        uncertainty_pct=ANALYTIC_UNCERTAINTY_PCT if uncertainty_pct is None else uncertainty_pct,
+        uncertainty_pct=unc,
     )

@@ -7,13 +7,13 @@ keeps empty predictions and says why in `pred_source` (`error: ...`).
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import pandas as pd
 
 from .errors import PlannerError
 from .estimate import estimate
+from .rows import row_kwargs
 
 #: Columns of the measurement CSV that describe a configuration (the rest are measurements).
 CONFIG_COLUMNS = ["model", "gpu", "engine", "precision", "kv_precision", "tp", "pp", "ep", "isl", "osl", "concurrency", "request_rate", "num_requests"]
@@ -36,55 +36,21 @@ def read_measurements(path: str | Path) -> pd.DataFrame:
     return frame
 
 
-def _int(v, default=None):
-    if v is None or (isinstance(v, float) and math.isnan(v)) or v == "":
-        return default
-    f = float(v)
-    if f != int(f):
-        raise PlannerError(f"expected a whole number, got {v!r}")
-    return int(f)
+def predict(frame: pd.DataFrame, profiles: list | None = None, **overrides) -> pd.DataFrame:
+    """One estimate per row (operating point from the row: offline, concurrency or rate).
 
-
-def _float(v):
-    if v is None or (isinstance(v, float) and math.isnan(v)) or v == "":
-        return None
-    return float(v)
-
-
-def _str(v, default=None):
-    if v is None or (isinstance(v, float) and math.isnan(v)) or str(v).strip() == "":
-        return default
-    return str(v).strip()
-
-
-def row_kwargs(row: dict) -> dict:
-    """`estimate` keyword arguments for one measurement row."""
-    ep = _int(row.get("ep"), 1) or 1  # aiconfigurator writes ep 0 for dense models
-    return dict(
-        model=_str(row.get("model")),
-        gpu=_str(row.get("gpu")),
-        precision=_str(row.get("precision")),
-        kv_precision=_str(row.get("kv_precision")),
-        tp=_int(row.get("tp"), 1),
-        pp=_int(row.get("pp"), 1),
-        ep=ep,
-        isl=_int(row.get("isl")),
-        osl=_int(row.get("osl")),
-        concurrency=_int(row.get("concurrency")),
-        request_rate=_float(row.get("request_rate")),
-        num_requests=_int(row.get("num_requests")),
-        engine=_str(row.get("engine"), "trtllm"),
-    )
-
-
-def predict(frame: pd.DataFrame, **overrides) -> pd.DataFrame:
-    """One estimate per row (operating point from the row: offline, concurrency or rate)."""
+    `profiles`: calibration profiles to prefer where one matches the row's GPU / engine /
+    precision (by the fallback order of `planner.calibration.find_profile`); other rows use the
+    shipped profiles or the analytic model. `overrides` go to every `estimate` call.
+    """
     out = frame.copy()
     preds = {c: [] for c in PREDICTION_COLUMNS}
     cache: dict[tuple, tuple] = {}
     for row in frame.to_dict("records"):
         try:
             kw = {**row_kwargs(row), **overrides}
+            if profiles and "profile" not in overrides and "efficiencies" not in overrides:
+                kw["profile"] = _pick(profiles, kw)
             key = tuple(sorted((k, str(v)) for k, v in kw.items()))
             if key not in cache:
                 e = estimate(**kw)
@@ -99,3 +65,12 @@ def predict(frame: pd.DataFrame, **overrides) -> pd.DataFrame:
     for c in PREDICTION_COLUMNS:
         out[c] = preds[c]
     return out
+
+
+def _pick(profiles: list, kw: dict):
+    """The given profile matching a row, or None (automatic lookup) when none does."""
+    from .calibration import find_profile
+    from .catalog import get_gpu
+
+    prof, _ = find_profile(get_gpu(kw["gpu"]).id, kw.get("engine") or "trtllm", str(kw.get("precision", "")).lower(), candidates=profiles)
+    return prof

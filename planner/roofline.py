@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .defaults import Efficiencies
+from .defaults import DEFAULT_EFFICIENCIES, Efficiencies
 from .memory import kv_bytes_per_token_per_gpu, layers_per_stage
 from .specs import ACT_BYTES, COMPUTE_KEY, GpuSpec, ModelSpec, Precision
 
@@ -29,39 +29,77 @@ class Hardware:
     link_bw: np.ndarray  # bytes/s per GPU, one direction, of the link the TP group uses
     link_kind: np.ndarray  # 0 nvlink, 1 pcie, 2 network
     pp_bw: np.ndarray  # bytes/s of the link between pipeline stages
+    # the fitted efficiencies, per configuration (a profile applies to one GPU x precision)
     eta_compute: np.ndarray
+    eta_memory: np.ndarray
+    eta_kv: np.ndarray
+    eta_comm: np.ndarray
+    step_overhead_s: np.ndarray
 
 
 LINK_KINDS = ("nvlink", "pcie", "network")
 
 
-def hardware(gpus: list[GpuSpec], precisions: list[Precision], tp, pp, eff: Efficiencies, gpu_idx=None, prec_idx=None) -> Hardware:
-    """Arrays of GPU figures for each configuration.
+@dataclass(frozen=True)
+class HardwareTable:
+    """Per-GPU figures and per (GPU, precision) peaks and efficiencies: small lookup tables that
+    `hardware` gathers into per-configuration arrays. Build it once for a sweep."""
+
+    per_gpu: dict[str, np.ndarray]  # each shape (G,)
+    per_pair: dict[str, np.ndarray]  # each shape (G, P)
+
+
+def hardware_table(gpus: list[GpuSpec], precisions: list[Precision], eff: Efficiencies | dict) -> HardwareTable:
+    """Lookup tables for GPUs x precisions. `eff` is one `Efficiencies` for all, or a dict
+    `{(gpu index, precision index): Efficiencies}` (missing pairs use the defaults)."""
+    cells = [[eff if isinstance(eff, Efficiencies) else eff.get((i, j), DEFAULT_EFFICIENCIES) for j in range(len(precisions))] for i in range(len(gpus))]
+
+    def pair(get):
+        return np.array([[get(cells[i][j], g, p) for j, p in enumerate(precisions)] for i, g in enumerate(gpus)], dtype=float)
+
+    def per_gpu(get):
+        return np.array([get(g) for g in gpus], dtype=float)
+
+    return HardwareTable(
+        per_gpu={
+            "mem_bw": per_gpu(lambda g: g.memory_bandwidth_tb_s * 1e12),
+            "nvl": per_gpu(lambda g: g.nvlink_domain_gpus),
+            "node": per_gpu(lambda g: g.gpus_per_node),
+            "fast": per_gpu(lambda g: g.intra_node_bandwidth_gb_s * 1e9),
+            "pcie": per_gpu(lambda g: g.pcie_bandwidth_gb_s * 1e9),
+            "net": per_gpu(lambda g: g.inter_node_bandwidth_gb_s * 1e9),
+        },
+        per_pair={
+            "peak_flops": pair(lambda e, g, p: g.tflops.get(COMPUTE_KEY[p], np.nan) * 1e12),
+            "eta_compute": pair(lambda e, g, p: e.eta_compute.get(COMPUTE_KEY[p], np.nan)),
+            "eta_memory": pair(lambda e, g, p: e.eta_memory),
+            "eta_kv": pair(lambda e, g, p: e.kv_memory),
+            "eta_comm": pair(lambda e, g, p: e.eta_comm),
+            "step_overhead_s": pair(lambda e, g, p: e.step_overhead_ms * 1e-3),
+        },
+    )
+
+
+def hardware(
+    gpus: list[GpuSpec], precisions: list[Precision], tp, pp, eff: Efficiencies | dict, gpu_idx=None, prec_idx=None, table: HardwareTable | None = None
+) -> Hardware:
+    """Arrays of GPU figures and efficiencies for each configuration.
 
     `gpus` and `precisions` are lookup tables; `gpu_idx` / `prec_idx` pick an entry per
-    configuration (default: the lists are parallel, one entry per configuration).
+    configuration (default: the lists are parallel, one entry per configuration). `eff` as
+    `hardware_table` takes it; pass a prebuilt `table` to skip building it.
     """
     tp, pp = np.asarray(tp), np.asarray(pp)
     gi = np.arange(len(gpus)) if gpu_idx is None else np.asarray(gpu_idx)
     pi = np.arange(len(precisions)) if prec_idx is None else np.asarray(prec_idx)
-
-    def col(values):
-        return np.asarray(values, dtype=float)[gi]
-
-    peak_table = np.array([[g.tflops.get(COMPUTE_KEY[p], np.nan) for p in precisions] for g in gpus]) * 1e12
-    eta_table = np.array([eff.eta_compute.get(COMPUTE_KEY[p], np.nan) for p in precisions])
-    peak = peak_table[gi, pi]
-    bw = col([g.memory_bandwidth_tb_s for g in gpus]) * 1e12
-    nvl = col([g.nvlink_domain_gpus for g in gpus])
-    node = col([g.gpus_per_node for g in gpus])
-    fast = col([g.intra_node_bandwidth_gb_s for g in gpus]) * 1e9
-    pcie = col([g.pcie_bandwidth_gb_s for g in gpus]) * 1e9
-    net = col([g.inter_node_bandwidth_gb_s for g in gpus]) * 1e9
-    kind = np.where(tp <= nvl, 0, np.where(tp <= node, 1, 2))
-    link = np.where(kind == 0, fast, np.where(kind == 1, pcie, net))
+    t = table or hardware_table(gpus, precisions, eff)
+    g = {k: v[gi] for k, v in t.per_gpu.items()}
+    c = {k: v[gi, pi] for k, v in t.per_pair.items()}
+    kind = np.where(tp <= g["nvl"], 0, np.where(tp <= g["node"], 1, 2))
+    link = np.where(kind == 0, g["fast"], np.where(kind == 1, g["pcie"], g["net"]))
     gpus_used = tp * pp
-    pp_link = np.where(gpus_used <= nvl, fast, np.where(gpus_used <= node, pcie, net))
-    return Hardware(peak, bw, link, kind, pp_link, eta_table[pi])
+    pp_link = np.where(gpus_used <= g["nvl"], g["fast"], np.where(gpus_used <= g["node"], g["pcie"], g["net"]))
+    return Hardware(c["peak_flops"], g["mem_bw"], link, kind, pp_link, c["eta_compute"], c["eta_memory"], c["eta_kv"], c["eta_comm"], c["step_overhead_s"])
 
 
 def touched_experts(model: ModelSpec, tokens):
@@ -148,8 +186,8 @@ def step_time(
 
     # each kind of kernel is bound by compute or memory; the kinds run one after the other
     peak = hw.peak_flops * hw.eta_compute
-    bw = hw.mem_bw * eff.eta_memory
-    kv_bw = hw.mem_bw * eff.kv_memory
+    bw = hw.mem_bw * hw.eta_memory
+    kv_bw = hw.mem_bw * hw.eta_kv
     n = eff.overlap_exponent
     t_c = (gemm_flops + attn_flops) / peak
     t_m = gemm_bytes / bw + attn_bytes / kv_bw
@@ -158,10 +196,10 @@ def step_time(
     # ---- communication -----------------------------------------------------------
     lat = np.choose(hw.link_kind, [eff.allreduce_latency_us[k] for k in LINK_KINDS]) * 1e-6
     msg = tokens * model.hidden_size * ACT_BYTES
-    allreduce = np.where(tp > 1, 2.0 * lps * (2.0 * (tp - 1) / tp * msg / (hw.link_bw * eff.eta_comm) + lat), 0.0)
-    send = np.where(pp > 1, msg / (hw.pp_bw * eff.eta_comm) + lat, 0.0)
+    allreduce = np.where(tp > 1, 2.0 * lps * (2.0 * (tp - 1) / tp * msg / (hw.link_bw * hw.eta_comm) + lat), 0.0)
+    send = np.where(pp > 1, msg / (hw.pp_bw * hw.eta_comm) + lat, 0.0)
     t_comm = allreduce + send
 
     stage = t_gpu + t_comm + lps * eff.layer_overhead_us * 1e-6
-    total = pp * stage + eff.step_overhead_ms * 1e-3
+    total = pp * stage + hw.step_overhead_s
     return total, pp * t_c, pp * t_m, pp * t_comm

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .defaults import Efficiencies
+from .defaults import DEFAULT_EFFICIENCIES, Efficiencies
 from .engine_limits import default_limits
 from .memory import (
     activation_bytes_per_gpu,
@@ -26,7 +26,7 @@ from .memory import (
     runtime_overhead_bytes,
     weight_bytes_per_gpu,
 )
-from .roofline import Hardware, hardware, step_time
+from .roofline import Hardware, HardwareTable, hardware, step_time
 from .specs import KV_BYTES, WEIGHT_BYTES, EngineSettings, GpuSpec, KvPrecision, ModelSpec, Precision
 
 
@@ -109,15 +109,19 @@ def prepare(
     tp,
     pp,
     engine: EngineSettings,
-    eff: Efficiencies,
+    eff: Efficiencies | dict,
     gpu_idx=None,
     prec_idx=None,
     kv_idx=None,
+    table: HardwareTable | None = None,
 ) -> Setup:
     """Size weights for a grid of deployments of one model.
 
     `gpus`, `precisions` and `kv_precisions` are lookup tables and the `*_idx` arrays pick an
     entry per configuration; without indices the lists are parallel (one entry per configuration).
+    `eff`: one `Efficiencies`, or per (GPU index, precision index) as `roofline.hardware` takes.
+    Parameters that are not fitted per profile (overlap, latencies, layer overhead) come from the
+    defaults when `eff` is a dict.
     """
     tp = np.asarray(tp, dtype=float)
     pp = np.asarray(pp, dtype=float)
@@ -132,8 +136,9 @@ def prepare(
     weights = weight_bytes_per_gpu(model, wbp, tp, pp)
     over = runtime_overhead_bytes(tp, pp)
     kv_tok = kv_bytes_per_token_per_gpu(model, kvb, tp, pp)
-    hw = hardware(gpus, precisions, tp, pp, eff, gpu_idx=gi, prec_idx=pi)
-    return Setup(model, hw, eff, engine, tp, pp, mem, wbp, kvb, weights, over, kv_tok)
+    hw = hardware(gpus, precisions, tp, pp, eff, gpu_idx=gi, prec_idx=pi, table=table)
+    shared = eff if isinstance(eff, Efficiencies) else DEFAULT_EFFICIENCIES
+    return Setup(model, hw, shared, engine, tp, pp, mem, wbp, kvb, weights, over, kv_tok)
 
 
 def prefill_time(s: Setup, isl, max_num_tokens, decode_seqs=0.0, decode_context=0.0):

@@ -3,20 +3,24 @@
 The whole grid is built as flat numpy arrays and evaluated by the same pure functions as a single
 `estimate` (no Python loop per configuration). Invalid combinations (a precision the GPU lacks, a
 TP that does not divide the heads) are dropped; configurations that do not fit are kept with
-`fits = False` and empty performance figures.
+`fits = False` and empty performance figures. Each GPU x precision uses the calibration profile
+`estimate` would pick (column `source`), unless `efficiencies` are given.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 from . import serving
+from .calibration import find_profile
 from .catalog import get_gpu, get_model
 from .catalog import gpus as all_gpus
-from .defaults import DEFAULT_EFFICIENCIES, Efficiencies
+from .defaults import Efficiencies
+from .roofline import HardwareTable, hardware_table
 from .specs import DEFAULT_KV, GIB, EngineSettings, GpuSpec, KvPrecision, ModelSpec, Precision, parse_choice
 
 CHUNK = 1 << 14
@@ -67,12 +71,18 @@ def grid(model: ModelSpec, gpus: Sequence[GpuSpec], precisions: Sequence[Precisi
 
 
 def evaluate(
-    model: ModelSpec, gpus: Sequence[GpuSpec], precisions: Sequence[Precision], g: dict[str, np.ndarray], engine: EngineSettings, eff: Efficiencies
+    model: ModelSpec,
+    gpus: Sequence[GpuSpec],
+    precisions: Sequence[Precision],
+    g: dict[str, np.ndarray],
+    engine: EngineSettings,
+    eff: Efficiencies | dict,
+    table: HardwareTable | None = None,
 ) -> dict[str, np.ndarray]:
     """Memory and the closed-loop operating point at concurrency = batch for every grid entry."""
     kvs = [DEFAULT_KV[p] for p in precisions]
     s = serving.prepare(
-        model, list(gpus), list(precisions), kvs, g["tp"], g["pp"], engine, eff, gpu_idx=g["gpu_idx"], prec_idx=g["prec_idx"], kv_idx=g["prec_idx"]
+        model, list(gpus), list(precisions), kvs, g["tp"], g["pp"], engine, eff, gpu_idx=g["gpu_idx"], prec_idx=g["prec_idx"], kv_idx=g["prec_idx"], table=table
     )
     point = serving.concurrency(s, g["isl"], g["osl"], g["batch"])
     gpus_used = g["tp"] * g["pp"]
@@ -105,10 +115,21 @@ def sweep(
     gs = [get_gpu(x) for x in gpus] if gpus is not None else list(all_gpus().values())
     ps = [parse_choice(Precision, p, "precision") for p in precisions] if precisions is not None else list(Precision)
     g = grid(m, gs, ps, tps, pps, batches, lengths)
-    eng, eff = EngineSettings(engine=engine), efficiencies or DEFAULT_EFFICIENCIES
+    eng = EngineSettings(engine=engine)
+    sources = np.full((len(gs), len(ps)), "analytic", dtype=object)
+    if efficiencies is not None:
+        eff: Efficiencies | dict = efficiencies
+    else:  # the calibration profile of each GPU x precision, as `estimate` picks it
+        eff = {}
+        for (i, gpu), (j, prec) in itertools.product(enumerate(gs), enumerate(ps)):
+            prof, rule = find_profile(gpu.id, engine, prec.value)
+            if prof is not None:
+                eff[(i, j)] = prof.efficiencies(prec)
+                sources[i, j] = f"{'calibrated' if rule == 'exact' else 'extrapolated'}:{prof.name}"
     n = len(g["tp"])
     # evaluate in cache-sized chunks: the same arithmetic, fewer page faults on temporaries
-    parts = [evaluate(m, gs, ps, {k: v[i : i + CHUNK] for k, v in g.items()}, eng, eff) for i in range(0, n, CHUNK)]
+    table = hardware_table(gs, ps, eff)
+    parts = [evaluate(m, gs, ps, {k: v[i : i + CHUNK] for k, v in g.items()}, eng, eff, table) for i in range(0, n, CHUNK)]
     out = {k: np.concatenate([p[k] for p in parts]) if parts else np.empty(0) for k in OUTPUT_COLUMNS}
     frame = pd.DataFrame(
         {
@@ -124,6 +145,7 @@ def sweep(
         }
     )
     frame["gpus"] = frame.tp * frame.pp
+    frame["source"] = pd.Categorical(sources[g["gpu_idx"], g["prec_idx"]])
     return frame
 
 

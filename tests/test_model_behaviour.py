@@ -25,7 +25,7 @@ def test_tp_across_nodes_uses_the_network():
 
 
 def test_gb200_rack_keeps_tp16_on_nvlink():
-    kw = dict(model="deepseek-ai/DeepSeek-V3", precision="fp8", tp=16, isl=1024, osl=256, concurrency=64)
+    kw = dict(model="deepseek-ai/DeepSeek-V3", precision="fp8", tp=16, isl=1024, osl=256, concurrency=64, profile="none")
     gb200, b200 = estimate(gpu="GB200", **kw), estimate(gpu="B200", **kw)
     assert gb200.itl_ms < b200.itl_ms  # B200 TP16 crosses two HGX nodes
 
@@ -101,5 +101,7 @@ def test_trtllm_bench_engine_sizing(requests, isl, osl, pp, expected):
 
 
 def test_uncalibrated_estimates_say_so():
-    e = estimate("llama-3.1-8b", "L4", "fp8", isl=512, osl=128)
+    e = estimate("llama-3.1-8b", "L4", "fp8", isl=512, osl=128, profile="none")
     assert e.source == "analytic" and e.uncertainty_pct > 0
+    fallback = estimate("llama-3.1-8b", "L4", "fp8", isl=512, osl=128)  # no L4 profile: another GPU's
+    assert fallback.source.startswith("extrapolated:") and fallback.uncertainty_pct > 0

@@ -1,0 +1,171 @@
+"""Does calibration keep its promise? Calibrate on a little, predict the rest.
+
+Throughput (TensorRT-LLM v0.13 offline): for each GPU x precision group, fit a profile through the
+same code path as `python -m planner calibrate` on *only* the `meta-llama/Llama-3.1-8B` TP1 rows
+(what a short profiling run on a small model gives), then predict every other row of the group
+(other models, MoE, MHA, TP 2-8, all lengths). Also leave-one-model-out: fit on the group's other
+models, predict the left-out one.
+
+Latency: per GPU x engine x precision of the AIConfigurator file, fit on one model's concurrency
+sweep and predict the other models' TTFT and ITL (every model takes a turn); and on the v0.14
+online file, fit on one model's rows and predict the other's.
+
+Every table shows the analytic (uncalibrated) error on the same rows beside the calibrated one.
+
+    python bench/calibration_eval.py [--data DIR] [--quick]
+
+The last line is a `key=value` summary (throughput, 8B-TP1 protocol).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from planner import PlannerError  # noqa: E402
+from planner.calibration import calibrate  # noqa: E402
+from planner.catalog import get_gpu  # noqa: E402
+from planner.predict import predict, read_measurements  # noqa: E402
+
+DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "measured"
+SMALL = "meta-llama/Llama-3.1-8B"
+
+
+def ape(pred: pd.Series, meas: pd.Series) -> pd.Series:
+    p, m = pd.to_numeric(pred, errors="coerce"), pd.to_numeric(meas, errors="coerce")
+    return (100.0 * (p - m).abs() / m).where(m > 0)
+
+
+def stats(e: pd.Series) -> str:
+    e = e.dropna()
+    if e.empty:
+        return "n=   0"
+    return f"n={len(e):4d} median={np.median(e):6.1f}% p90={np.percentile(e, 90):6.1f}% max={e.max():7.1f}%"
+
+
+def with_predictions(rows: pd.DataFrame, profile) -> pd.DataFrame:
+    """Calibrated and analytic predictions of the same rows, side by side."""
+    cal = predict(rows, profiles=[profile])
+    ana = predict(rows, profile=False)
+    out = rows.copy()
+    for m in ("output_tok_s", "ttft_ms", "itl_ms"):
+        out[f"cal_{m}"] = cal[f"pred_{m}"].to_numpy()
+        out[f"ana_{m}"] = ana[f"pred_{m}"].to_numpy()
+    return out
+
+
+def table(frame: pd.DataFrame, metric: str, by: list[list[str]]) -> None:
+    cal, ana = ape(frame[f"cal_{metric}"], frame[metric]), ape(frame[f"ana_{metric}"], frame[metric])
+    frame = frame.assign(_cal=cal, _ana=ana)
+    print(f"  {metric} overall   calibrated {stats(frame._cal)}   | analytic {stats(frame._ana)}")
+    for keys in by:
+        print(f"  by {' x '.join(keys)}:")
+        for key, grp in frame.groupby(keys, dropna=False):
+            label = " x ".join(map(str, key if isinstance(key, tuple) else (key,)))
+            print(f"    {label:42s} calibrated {stats(grp._cal)}   | analytic {stats(grp._ana)}")
+
+
+def fit(rows: pd.DataFrame, gpu: str, engine: str, precision: str):
+    return calibrate(rows, gpu, engine, precision, command="bench/calibration_eval.py")
+
+
+def throughput_eval(path: Path, quick: bool) -> dict:
+    data = read_measurements(path)
+    data["gpu"] = [get_gpu(g).id for g in data.gpu]
+    small, lomo = [], []
+    for (gpu, precision), grp in data.groupby(["gpu", "precision"]):
+        train = grp[(grp.model == SMALL) & (grp.tp == 1)]
+        test = grp.drop(train.index)
+        prof = fit(train, gpu, "trtllm", precision)
+        print(f"{gpu} x {precision}: fitted on {len(train)} {SMALL} TP1 rows: " + ", ".join(f"{k}={prof.parameters[k]:.3g}" for k in prof.fitted))
+        small.append(with_predictions(test, prof))
+        if quick:
+            continue
+        for model, held in grp.groupby("model"):
+            rest = grp[grp.model != model]
+            try:
+                lomo.append(with_predictions(held, fit(rest, gpu, "trtllm", precision)))
+            except PlannerError as exc:
+                print(f"  leave-one-model-out {model}: {exc}")
+    result = pd.concat(small)
+    print(f"\n=== throughput: calibrate on {SMALL} TP1 only, predict the other {len(result)} rows of each group ===")
+    table(result, "output_tok_s", [["gpu", "precision"], ["model"], ["tp"]])
+    if lomo:
+        lo = pd.concat(lomo)
+        print(f"\n=== throughput: leave one model out ({len(lo)} rows) ===")
+        table(lo, "output_tok_s", [["gpu", "precision"], ["model"]])
+    e = ape(result.cal_output_tok_s, result.output_tok_s).dropna()
+    a = ape(result.ana_output_tok_s, result.output_tok_s).dropna()
+    return {
+        "rows": len(e),
+        "median_ape": np.median(e),
+        "p90_ape": np.percentile(e, 90),
+        "max_ape": e.max(),
+        "analytic_median_ape": np.median(a),
+        "analytic_p90_ape": np.percentile(a, 90),
+    }
+
+
+def latency_eval(path: Path, quick: bool) -> dict:
+    data = read_measurements(path)
+    data["gpu"] = [get_gpu(g).id for g in data.gpu]
+    data["engine"] = data.get("engine", pd.Series("trtllm", index=data.index)).fillna("trtllm")
+    parts = []
+    for (gpu, engine, precision), grp in data.groupby(["gpu", "engine", "precision"]):
+        models = grp.model.unique()
+        if len(models) < 2:
+            continue
+        for model in models[:2] if quick else models:
+            train, test = grp[grp.model == model], grp[grp.model != model]
+            try:
+                prof = fit(train, gpu, engine, precision)
+            except PlannerError as exc:
+                print(f"{gpu} x {engine} x {precision}: fit on {model}: {exc}")
+                continue
+            parts.append(with_predictions(test, prof).assign(fitted_on=model))
+    if not parts:
+        return {}
+    result = pd.concat(parts)
+    print(f"\n=== latency ({path.name}): calibrate on one model, predict the others ({len(result)} predictions) ===")
+    for metric in ("ttft_ms", "itl_ms"):
+        table(result, metric, [["gpu", "engine", "precision"], ["engine"]])
+    out = {}
+    for metric in ("ttft_ms", "itl_ms"):
+        e = ape(result[f"cal_{metric}"], result[metric]).dropna()
+        if len(e):
+            out[f"{metric}_median_ape"] = np.median(e)
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--quick", action="store_true", help="skip leave-one-model-out and most rotations")
+    args = ap.parse_args(argv)
+    tp = throughput_eval(args.data / "trtllm_v0.13_offline.csv", args.quick)
+    online = latency_eval(args.data / "trtllm_v0.14_online.csv", args.quick)
+    aic = latency_eval(args.data / "aiconfigurator_silicon_agg.csv", args.quick)
+    summary = {
+        "rows": tp["rows"],
+        "median_ape": round(tp["median_ape"], 1),
+        "p90_ape": round(tp["p90_ape"], 1),
+        "max_ape": round(tp["max_ape"], 1),
+        "analytic_median_ape": round(tp["analytic_median_ape"], 1),
+        "analytic_p90_ape": round(tp["analytic_p90_ape"], 1),
+    }
+    for prefix, r in (("online", online), ("aic", aic)):
+        for k, v in r.items():
+            summary[f"{prefix}_{k}"] = round(v, 1)
+    print()
+    print(" ".join(f"{k}={v}" for k, v in summary.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

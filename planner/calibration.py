@@ -1,0 +1,533 @@
+"""Calibration: measurements -> fitted profile; profile lookup and uncertainty.
+
+What is fitted, per GPU x engine x precision (all physically meaningful, all shared by every
+model, length and TP degree, which is what lets a few measurements on a small model transfer):
+
+- `eta_compute`: achieved / peak tensor FLOP/s of the precision's GEMMs and attention math;
+  set by compute-bound points (prefill, large offline batches).
+- `eta_memory`: achieved / peak HBM bandwidth for weight and KV streaming; set by decode at small
+  and medium batch.
+- `step_overhead_ms`: fixed time per engine step (scheduling, sampling, launches); set by small
+  models at batch 1, where a step is short.
+- `eta_comm`: achieved / peak link bandwidth of TP all-reduces; fitted only when the
+  measurements include TP or PP > 1, otherwise kept at its default.
+
+The fit minimises the log ratio of predicted to measured output tokens/s, TTFT and ITL (a robust
+soft-L1 loss, so that one odd point cannot drag the efficiencies) with scipy's `least_squares`,
+each parameter in log space inside physical bounds. The profile keeps the points, the fitted
+values, the in-sample residuals and the ranges of model size, ISL, OSL, batch and TP it has seen;
+`uncertainty()` widens the in-sample p90 error with the query's distance from those ranges.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, Field, ValidationError
+
+from . import serving
+from .catalog import ROOT, get_gpu, get_model
+from .defaults import DEFAULT_EFFICIENCIES, Efficiencies
+from .errors import PlannerError
+from .fileio import atomic_write_text
+from .rows import row_kwargs
+from .specs import COMPUTE_KEY, DEFAULT_KV, EngineSettings, GpuSpec, KvPrecision, ModelSpec, Parallelism, Precision, parse_choice
+
+SCHEMA_VERSION = 1
+PROFILE_DIR = ROOT / "profiles"
+FIT_PARAMETERS = ("eta_compute", "eta_memory", "step_overhead_ms", "eta_comm")
+BOUNDS = {"eta_compute": (0.02, 1.0), "eta_memory": (0.05, 1.0), "step_overhead_ms": (0.001, 200.0), "eta_comm": (0.02, 1.0)}
+METRICS = ("output_tok_s", "ttft_ms", "itl_ms")
+#: Columns of a measurement kept with each calibration point in the profile.
+POINT_COLUMNS = (
+    "model",
+    "gpu",
+    "engine",
+    "precision",
+    "kv_precision",
+    "tp",
+    "pp",
+    "ep",
+    "isl",
+    "osl",
+    "concurrency",
+    "request_rate",
+    "num_requests",
+    *METRICS,
+    "e2e_ms",
+    "source",
+)
+#: Smallest uncertainty a calibrated estimate claims (%): published measurements of the same
+#: configuration differ by up to ~10% from one page revision to the next.
+UNCERTAINTY_FLOOR_PCT = 5.0
+#: Weight of each metric's log error in the fit. TTFT under load is mostly queueing: how a
+#: benchmark's clients line up behind each other's prefills (AIConfigurator's sweeps show 3-10x
+#: the prefill time, growing with concurrency and shrinking with OSL). The step-time parameters do
+#: not describe that, and fitting them to it drags compute efficiency to absurd values (0.07) that
+#: then ruin ITL for every other model. TTFT is therefore predicted and reported, not fitted.
+METRIC_WEIGHTS = {"output_tok_s": 1.0, "itl_ms": 1.0, "ttft_ms": 0.0}
+#: Metrics whose in-sample error sets a profile's uncertainty.
+UNCERTAINTY_METRICS = ("output_tok_s", "itl_ms")
+#: Width of the prior around the default parameters, in log units (0.3: a factor of 1.35), see `fit_group`.
+PRIOR_WIDTH_LOG = 0.3
+#: Extra factor on the uncertainty when the profile was made on another GPU or precision.
+TRANSFER_FACTOR = 1.5
+
+
+class Ranges(BaseModel):
+    """What the calibration points span (min, max)."""
+
+    params_b: tuple[float, float] | None
+    isl: tuple[float, float] | None
+    osl: tuple[float, float] | None
+    batch: tuple[float, float] | None = Field(description="Sequences in flight (offline: the batch the model predicts)")
+    tp: tuple[float, float] | None
+
+
+class Residuals(BaseModel):
+    """In-sample errors of the fit, in percent of the measured value (overall: output tokens/s and
+    ITL, the fitted metrics; `by_metric` also lists TTFT)."""
+
+    n_points: int
+    median_abs_pct: float | None
+    p90_abs_pct: float | None
+    by_metric: dict[str, dict[str, float]]
+
+
+class Provenance(BaseModel):
+    command: str
+    created: str
+    planner_version: str = "0.1.0"
+    inputs: list[str] = []
+    host: dict[str, str | float | int | None] | None = Field(default=None, description="NVML facts of the GPU host, when measured here")
+
+
+class Profile(BaseModel):
+    """A calibration profile: fitted step-time parameters for one GPU x engine x precision."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    name: str
+    gpu: str
+    engine: str
+    engine_versions: list[str] = []
+    precision: str
+    kv_precision: str | None = None
+    compute_precision: str
+    parameters: dict[str, float]
+    fitted: list[str]
+    residuals: Residuals
+    ranges: Ranges
+    points: list[dict]
+    made_by: Provenance
+
+    def efficiencies(self, precision: Precision | None = None) -> Efficiencies:
+        """The step-time parameters for this profile's precision, or transferred to another one
+        (the fitted compute efficiency scaled by the defaults' ratio between the two precisions)."""
+        p = dict(self.parameters)
+        eta_c = dict(DEFAULT_EFFICIENCIES.eta_compute)
+        own = self.compute_precision
+        scale = p.pop("eta_compute", eta_c[own]) / eta_c[own]
+        eta_c = {k: min(v * scale, 1.0) for k, v in eta_c.items()}
+        return DEFAULT_EFFICIENCIES.model_copy(update={"eta_compute": eta_c, **p})
+
+
+def profile_name(gpu: str, engine: str, precision: str) -> str:
+    return f"{gpu}--{engine}--{precision}"
+
+
+# ---------------------------------------------------------------------------------------------
+# vectorised evaluation of a group of measurements (one GPU x engine x precision)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Block:
+    """Rows of one model, KV precision and operating mode, as arrays."""
+
+    model: ModelSpec
+    kv: KvPrecision
+    mode: str
+    rows: np.ndarray  # positions in the group frame
+    tp: np.ndarray
+    pp: np.ndarray
+    isl: np.ndarray
+    osl: np.ndarray
+    load: np.ndarray  # concurrency or request rate
+    n: np.ndarray  # num_requests (NaN: unknown)
+
+
+class Group:
+    """Measurements of one GPU x engine x precision, parsed once for repeated evaluation."""
+
+    def __init__(self, frame: pd.DataFrame, gpu: GpuSpec, engine: str, precision: Precision):
+        self.frame = frame.reset_index(drop=True)
+        self.gpu, self.engine, self.precision = gpu, engine, precision
+        self.skipped: dict[int, str] = {}
+        buckets: dict[tuple, list] = {}
+        for i, row in enumerate(self.frame.to_dict("records")):
+            try:
+                kw = row_kwargs(row)
+                model = get_model(kw["model"])
+                kv = DEFAULT_KV[precision] if kw["kv_precision"] is None else parse_choice(KvPrecision, kw["kv_precision"], "kv precision")
+                model.check_parallelism(Parallelism(tp=kw["tp"], pp=kw["pp"], ep=kw["ep"]))
+                gpu.peak_tflops(precision)
+                mode = "concurrency" if kw["concurrency"] else ("rate" if kw["request_rate"] else "offline")
+                load = kw["concurrency"] or kw["request_rate"] or 0.0
+                n = kw["num_requests"] if kw["num_requests"] else np.nan
+                buckets.setdefault((model.id, kv, mode), []).append((i, kw["tp"], kw["pp"], kw["isl"], kw["osl"], load, n))
+            except (PlannerError, ValidationError, TypeError, ValueError) as exc:
+                self.skipped[i] = str(exc).splitlines()[0]
+        self.blocks = []
+        for (model_id, kv, mode), items in buckets.items():
+            a = np.array(items, dtype=float)
+            self.blocks.append(_Block(get_model(model_id), kv, mode, a[:, 0].astype(int), a[:, 1], a[:, 2], a[:, 3], a[:, 4], a[:, 5], a[:, 6]))
+
+    def predict(self, eff: Efficiencies) -> dict[str, np.ndarray]:
+        """Predicted output tokens/s, TTFT, ITL (ms) and batch for every row (NaN where skipped)."""
+        n = len(self.frame)
+        out = {k: np.full(n, np.nan) for k in ("output_tok_s", "ttft_ms", "itl_ms", "e2e_ms", "batch")}
+        eng = EngineSettings(engine=self.engine)
+        for b in self.blocks:
+            s = serving.prepare(
+                b.model,
+                [self.gpu],
+                [self.precision],
+                [b.kv],
+                b.tp,
+                b.pp,
+                eng,
+                eff,
+                gpu_idx=np.zeros(len(b.tp), int),
+                prec_idx=np.zeros(len(b.tp), int),
+                kv_idx=np.zeros(len(b.tp), int),
+            )
+            if b.mode == "offline":
+                point = serving.offline(s, b.isl, b.osl, np.where(np.isnan(b.n), np.inf, b.n))
+                lat = serving.latency(s, b.isl, b.osl)
+                ttft, itl = lat.ttft_s, lat.itl_s
+            elif b.mode == "concurrency":
+                point = serving.concurrency(s, b.isl, b.osl, b.load)
+                ttft, itl = point.ttft_s, point.itl_s
+            else:
+                point = serving.request_rate(s, b.isl, b.osl, b.load, np.where(np.isnan(b.n), 1000.0, b.n))
+                ttft, itl = point.ttft_s, point.itl_s
+            out["output_tok_s"][b.rows] = point.output_tok_s
+            out["ttft_ms"][b.rows] = ttft * 1e3
+            out["itl_ms"][b.rows] = itl * 1e3
+            out["e2e_ms"][b.rows] = point.e2e_s * 1e3
+            out["batch"][b.rows] = point.batch
+        return out
+
+    def measured(self) -> dict[str, np.ndarray]:
+        """Measured values the fit uses; offline rows contribute throughput only (their TTFT is queueing)."""
+        offline = (
+            self.frame.get("concurrency", pd.Series(np.nan, index=self.frame.index)).isna()
+            & self.frame.get("request_rate", pd.Series(np.nan, index=self.frame.index)).isna()
+        )
+        out = {}
+        for m in METRICS:
+            v = pd.to_numeric(self.frame[m], errors="coerce") if m in self.frame else pd.Series(np.nan, index=self.frame.index)
+            if m != "output_tok_s":
+                v = v.where(~offline)
+            out[m] = v.where(v > 0).to_numpy(dtype=float)
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+# fitting
+# ---------------------------------------------------------------------------------------------
+
+
+def _efficiencies(names: tuple[str, ...], x: np.ndarray, precision: Precision, base: Efficiencies) -> Efficiencies:
+    values = dict(zip(names, np.exp(x), strict=True))
+    update = {k: v for k, v in values.items() if k != "eta_compute"}
+    if "eta_compute" in values:
+        eta_c = dict(base.eta_compute)
+        eta_c[COMPUTE_KEY[precision]] = values["eta_compute"]
+        update["eta_compute"] = eta_c
+    return base.model_copy(update=update)
+
+
+def _residuals(group: Group, eff: Efficiencies, measured: dict[str, np.ndarray]) -> np.ndarray:
+    pred = group.predict(eff)
+    parts = []
+    for m in METRICS:
+        if not METRIC_WEIGHTS[m]:
+            continue
+        ok = np.isfinite(measured[m])
+        r = np.log(pred[m][ok] / measured[m][ok])
+        parts.append(METRIC_WEIGHTS[m] * np.where(np.isfinite(r), r, 5.0))  # a point the parameters make infeasible costs a lot
+    return np.concatenate(parts)
+
+
+def fit_group(group: Group, parameters: tuple[str, ...] = FIT_PARAMETERS, base: Efficiencies = DEFAULT_EFFICIENCIES) -> tuple[Efficiencies, tuple[str, ...]]:
+    """Fit the step-time parameters to one group's measurements; returns the efficiencies and what was fitted."""
+    from scipy.optimize import least_squares
+
+    measured = group.measured()
+    n_obs = sum(int(np.isfinite(measured[m]).sum()) for m in METRICS if METRIC_WEIGHTS[m])
+    if not group.blocks or n_obs == 0:
+        reasons = "; ".join(sorted(set(group.skipped.values()))[:3])
+        raise PlannerError(f"no usable measurements for {group.gpu.id} / {group.engine} / {group.precision.value}" + (f" ({reasons})" if reasons else ""))
+    multi = any(np.any(b.tp * b.pp > 1) for b in group.blocks)
+    names = tuple(p for p in parameters if p != "eta_comm" or multi)
+    names = names[: max(1, min(len(names), n_obs))]  # never more parameters than observations
+    start = {
+        "eta_compute": base.eta_compute[COMPUTE_KEY[group.precision]],
+        "eta_memory": base.eta_memory,
+        "step_overhead_ms": max(base.step_overhead_ms, 0.01),
+        "eta_comm": base.eta_comm,
+    }
+    x0 = np.log([start[p] for p in names])
+    lo = np.log([BOUNDS[p][0] for p in names])
+    hi = np.log([BOUNDS[p][1] for p in names])
+    x0 = np.clip(x0, lo + 1e-9, hi - 1e-9)
+
+    def data(x):
+        return _residuals(group, _efficiencies(names, x, group.precision, base), measured)
+
+    def solve(fun, start):
+        return least_squares(fun, start, bounds=(lo, hi), loss="soft_l1", f_scale=0.1, diff_step=1e-4, xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=400)
+
+    # Stage 1: the data alone. Stage 2: add a prior toward the documented defaults, as strong as
+    # the data are noisy (robust scale of stage 1's residuals / PRIOR_WIDTH_LOG per parameter).
+    # It keeps parameters the data cannot separate (offline throughput alone hardly tells step
+    # overhead from memory efficiency) physical, and vanishes for exact data.
+    result = solve(data, x0)
+    sigma = 1.4826 * float(np.median(np.abs(data(result.x))))
+    if sigma > 1e-6:
+        weight = sigma / PRIOR_WIDTH_LOG
+        result = solve(lambda x: np.concatenate([data(x), weight * (x - x0)]), result.x)
+    return _efficiencies(names, result.x, group.precision, base), names
+
+
+def _range(values) -> tuple[float, float] | None:
+    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=float)
+    return (float(v.min()), float(v.max())) if len(v) else None
+
+
+def calibrate(
+    frame: pd.DataFrame,
+    gpu: str | GpuSpec,
+    engine: str,
+    precision: str | Precision,
+    command: str = "",
+    inputs: list[str] | None = None,
+    host: dict | None = None,
+    parameters: tuple[str, ...] = FIT_PARAMETERS,
+) -> Profile:
+    """Fit a profile from the measurements of one GPU x engine x precision."""
+    g = get_gpu(gpu)
+    prec = parse_choice(Precision, precision, "precision")
+    group = Group(frame, g, engine, prec)
+    eff, names = fit_group(group, parameters)
+    pred, meas = group.predict(eff), group.measured()
+    points, errors = [], {m: [] for m in METRICS}
+    used = [i for i in range(len(group.frame)) if i not in group.skipped]
+    keep = [c for c in group.frame.columns if c in POINT_COLUMNS]
+    for i in used:
+        row = {k: _jsonable(v) for k, v in group.frame.iloc[i][keep].to_dict().items()}
+        for m in METRICS:
+            if np.isfinite(meas[m][i]) and np.isfinite(pred[m][i]):
+                row[f"pred_{m}"] = round(float(pred[m][i]), 4)
+                err = 100.0 * (pred[m][i] / meas[m][i] - 1.0)
+                row[f"residual_{m}_pct"] = round(float(err), 3)
+                errors[m].append(abs(err))
+        points.append(row)
+    all_err = np.concatenate([np.asarray(errors[m], dtype=float) for m in UNCERTAINTY_METRICS])
+    all_err = all_err[np.isfinite(all_err)]
+    by_metric = {m: {"n": len(e), "median_abs_pct": float(np.median(e)), "p90_abs_pct": float(np.percentile(e, 90))} for m, e in errors.items() if e}
+    models = [get_model(row_kwargs(r)["model"]) for r in points]
+    batch = pred["batch"][used]
+    compute_key = COMPUTE_KEY[prec]
+    params = {
+        "eta_compute": float(eff.eta_compute[compute_key]),
+        "eta_memory": float(eff.eta_memory),
+        "step_overhead_ms": float(eff.step_overhead_ms),
+        "eta_comm": float(eff.eta_comm),
+    }
+    versions = sorted({str(v) for v in group.frame.get("engine_version", pd.Series(dtype=str)).dropna().unique()} | _versions_from_source(group.frame))
+    kv_values = group.frame.get("kv_precision", pd.Series(dtype=str)).dropna().astype(str).unique()
+    return Profile(
+        name=profile_name(g.id, engine, prec.value),
+        gpu=g.id,
+        engine=engine,
+        engine_versions=versions,
+        precision=prec.value,
+        kv_precision=",".join(sorted(kv_values)) or DEFAULT_KV[prec].value,
+        compute_precision=compute_key,
+        parameters=params,
+        fitted=list(names),
+        residuals=Residuals(
+            n_points=len(points),
+            median_abs_pct=float(np.median(all_err)) if len(all_err) else math.nan,
+            p90_abs_pct=float(np.percentile(all_err, 90)) if len(all_err) else math.nan,
+            by_metric=by_metric,
+        ),
+        ranges=Ranges(
+            params_b=_range(m.params_total / 1e9 for m in models),
+            isl=_range(r.get("isl") for r in points),
+            osl=_range(r.get("osl") for r in points),
+            batch=_range(batch),
+            tp=_range(r.get("tp", 1) for r in points),
+        ),
+        points=points,
+        made_by=Provenance(command=command, created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), inputs=inputs or [], host=host),
+    )
+
+
+def _versions_from_source(frame: pd.DataFrame) -> set[str]:
+    if "source" not in frame:
+        return set()
+    out = set()
+    for s in frame["source"].dropna().astype(str).unique():
+        for token in s.replace(",", " ").replace(";", " ").split():
+            if token.startswith("v0.") or token.startswith("v1."):
+                out.add(token.split("-")[0].split("@")[0])
+    return out
+
+
+def _jsonable(v):
+    if isinstance(v, float | np.floating):
+        return None if not np.isfinite(v) else float(v)
+    if isinstance(v, np.integer):
+        return int(v)
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    return v
+
+
+def calibrate_frame(
+    frame: pd.DataFrame, command: str = "", inputs: list[str] | None = None, host: dict | None = None, progress=None
+) -> tuple[list[Profile], dict[str, str]]:
+    """Fit one profile per GPU x engine x precision group of a measurement table.
+
+    Returns the profiles and, per group that could not be fitted, why.
+    """
+    missing = [c for c in ("model", "gpu", "precision", "isl", "osl") if c not in frame]
+    if missing:
+        raise PlannerError(f"measurements lack column(s) {', '.join(missing)}")
+    frame = frame.copy()
+    frame["engine"] = frame.get("engine", pd.Series("trtllm", index=frame.index)).fillna("trtllm").astype(str)
+    keys = []
+    for gpu, precision in zip(frame["gpu"].astype(str), frame["precision"].astype(str), strict=True):
+        try:
+            keys.append((get_gpu(gpu).id, parse_choice(Precision, precision, "precision").value))
+        except PlannerError:
+            keys.append((None, None))
+    frame["_gpu"], frame["_prec"] = [k[0] for k in keys], [k[1] for k in keys]
+    profiles, failed = [], {}
+    groups = list(frame.dropna(subset=["_gpu", "_prec"]).groupby(["_gpu", "engine", "_prec"], sort=True))
+    for gi, ((gpu, engine, prec), rows) in enumerate(groups):
+        name = profile_name(gpu, engine, prec)
+        if progress:
+            progress(gi, len(groups), name)
+        try:
+            profiles.append(calibrate(rows.drop(columns=["_gpu", "_prec"]), gpu, engine, prec, command=command, inputs=inputs, host=host))
+        except PlannerError as exc:
+            failed[name] = str(exc)
+    bad = frame[frame["_gpu"].isna()]
+    for gpu in bad["gpu"].astype(str).unique():
+        failed[f"gpu {gpu}"] = "unknown GPU or precision"
+    return profiles, failed
+
+
+# ---------------------------------------------------------------------------------------------
+# profiles on disk
+# ---------------------------------------------------------------------------------------------
+
+
+def save_profile(profile: Profile, path: str | Path) -> Path:
+    """Write a profile atomically (complete or not at all)."""
+    return atomic_write_text(path, json.dumps(profile.model_dump(mode="json"), indent=1, allow_nan=False) + "\n")
+
+
+def load_profile(path: str | Path) -> Profile:
+    """Read and validate a profile; errors name the file."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise PlannerError(f"{path}: no such profile") from None
+    except json.JSONDecodeError as exc:
+        raise PlannerError(f"{path}: malformed profile JSON at line {exc.lineno}: {exc.msg}") from None
+    if isinstance(data, dict) and data.get("schema_version") not in (None, SCHEMA_VERSION):
+        raise PlannerError(f"{path}: profile schema_version {data.get('schema_version')!r} is not supported (this planner reads {SCHEMA_VERSION})")
+    try:
+        return Profile.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise PlannerError(f"{path}: invalid profile: {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+
+
+@lru_cache(maxsize=8)
+def _load_dir(directory: str, stamp: tuple) -> tuple[Profile, ...]:
+    return tuple(load_profile(p) for p in sorted(Path(directory).glob("*.json")))
+
+
+def profiles(directory: str | Path = PROFILE_DIR) -> tuple[Profile, ...]:
+    """All profiles of a folder (re-read only when a file changes)."""
+    d = Path(directory)
+    files = sorted(d.glob("*.json")) if d.is_dir() else []
+    stamp = tuple((f.name, f.stat().st_mtime_ns) for f in files)
+    return _load_dir(str(d), stamp) if files else ()
+
+
+def find_profile(gpu: str, engine: str, precision: str, candidates: tuple[Profile, ...] | list[Profile] | None = None) -> tuple[Profile | None, str]:
+    """The profile to use for a query, in the stated fallback order.
+
+    1. same GPU, engine and precision ("exact"); 2. same GPU and engine, another precision;
+    3. same engine and precision, another GPU; 4. same engine, another GPU and precision;
+    otherwise None (analytic). Returns the profile and which rule matched.
+    """
+    pool = list(profiles() if candidates is None else candidates)
+    rules = [
+        ("exact", lambda p: p.gpu == gpu and p.engine == engine and p.precision == precision),
+        ("other precision", lambda p: p.gpu == gpu and p.engine == engine),
+        ("other gpu", lambda p: p.engine == engine and p.precision == precision),
+        ("other gpu and precision", lambda p: p.engine == engine),
+    ]
+    for label, rule in rules:
+        hits = [p for p in pool if rule(p)]
+        if hits:
+            return max(hits, key=lambda p: p.residuals.n_points), label
+    return None, "analytic"
+
+
+def _log_excess(value: float, span: tuple[float, float] | None, base: float = math.e) -> float:
+    """How far (log units) a value lies outside a range; a range the profile lacks counts one unit."""
+    if span is None:
+        return 1.0
+    lo, hi = span
+    if not (value > 0 and lo > 0 and hi > 0):
+        return 0.0
+    return max(0.0, math.log(value / hi, base), math.log(lo / value, base))
+
+
+def uncertainty(profile: Profile, rule: str, model: ModelSpec, tp: int, isl: int, osl: int, batch: float | None) -> tuple[float, bool]:
+    """Uncertainty (%) of an estimate from a profile, and whether it extrapolates.
+
+    The in-sample p90 error (at least `UNCERTAINTY_FLOOR_PCT`) grows by the query's log-distance
+    outside the calibrated ranges of model size, ISL, OSL, batch and TP (doubling past a range
+    adds ~70%), and by `TRANSFER_FACTOR` when the profile was made on another GPU or precision.
+    """
+    r = profile.ranges
+    d = (
+        _log_excess(model.params_total / 1e9, r.params_b)
+        + _log_excess(isl, r.isl)
+        + _log_excess(osl, r.osl)
+        + (_log_excess(batch, r.batch) if batch else 0.0)
+        + _log_excess(tp, r.tp, base=2.0)
+    )
+    p90 = profile.residuals.p90_abs_pct
+    base = max(p90, UNCERTAINTY_FLOOR_PCT) if p90 is not None and np.isfinite(p90) else 50.0
+    pct = base * (1.0 + d) * (1.0 if rule == "exact" else TRANSFER_FACTOR)
+    return float(pct), bool(d > 0 or rule != "exact")

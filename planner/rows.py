@@ -1,0 +1,48 @@
+"""Parsing one row of the measurement CSV (DESIGN §4) into `estimate` keyword arguments."""
+
+from __future__ import annotations
+
+import math
+
+from .errors import PlannerError
+
+
+def _int(v, default=None):
+    if v is None or (isinstance(v, float) and math.isnan(v)) or v == "":
+        return default
+    f = float(v)
+    if f != int(f):
+        raise PlannerError(f"expected a whole number, got {v!r}")
+    return int(f)
+
+
+def _float(v):
+    if v is None or (isinstance(v, float) and math.isnan(v)) or v == "":
+        return None
+    return float(v)
+
+
+def _str(v, default=None):
+    if v is None or (isinstance(v, float) and math.isnan(v)) or str(v).strip() == "":
+        return default
+    return str(v).strip()
+
+
+def row_kwargs(row: dict) -> dict:
+    """`estimate` keyword arguments for one measurement row."""
+    ep = _int(row.get("ep"), 1) or 1  # aiconfigurator writes ep 0 for dense models
+    return dict(
+        model=_str(row.get("model")),
+        gpu=_str(row.get("gpu")),
+        precision=_str(row.get("precision")),
+        kv_precision=_str(row.get("kv_precision")),
+        tp=_int(row.get("tp"), 1),
+        pp=_int(row.get("pp"), 1),
+        ep=ep,
+        isl=_int(row.get("isl")),
+        osl=_int(row.get("osl")),
+        concurrency=_int(row.get("concurrency")),
+        request_rate=_float(row.get("request_rate")),
+        num_requests=_int(row.get("num_requests")),
+        engine=_str(row.get("engine"), "trtllm"),
+    )
