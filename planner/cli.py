@@ -20,6 +20,7 @@ from .calibration import calibrate_frame, load_profile, save_profile
 from .errors import PlannerError
 from .estimate import Estimate, Workload, estimate
 from .fileio import atomic_write_text
+from .importers import import_files
 from .predict import predict, read_measurements
 from .specs import EngineSettings, KvPrecision, Parallelism, Precision
 
@@ -62,6 +63,27 @@ def _engine_kwargs(args: argparse.Namespace) -> dict:
     return {k: v for k, v in kw.items() if v is not None}
 
 
+def _import_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("fields a benchmark file may not record (an option replaces the file's value)")
+    g.add_argument("--model", default=None, help="catalog model id or alias")
+    g.add_argument("--gpu", default=None, help="catalog GPU id or alias")
+    g.add_argument("--engine", choices=["trtllm", "vllm", "sglang"], default=None)
+    g.add_argument("--precision", default=None, help=", ".join(x.value for x in Precision))
+    g.add_argument("--kv-precision", default=None)
+    g.add_argument("--tp", type=_positive_int, default=None)
+    g.add_argument("--pp", type=_positive_int, default=None)
+    g.add_argument("--ep", type=_positive_int, default=None)
+    g.add_argument("--isl", type=_positive_int, default=None)
+    g.add_argument("--osl", type=_positive_int, default=None)
+    g.add_argument("--concurrency", type=_positive_int, default=None, help="closed-loop clients of the run")
+    g.add_argument("--request-rate", type=float, default=None, help="Poisson rate of the run (requests/s)")
+
+
+def _import_overrides(args: argparse.Namespace) -> dict:
+    keys = ("model", "gpu", "engine", "precision", "kv_precision", "tp", "pp", "ep", "isl", "osl", "concurrency", "request_rate")
+    return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = _Parser(prog="python -m planner", description="LLM inference capacity planner: memory, latency, throughput and cost.")
     sub = ap.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -100,8 +122,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="fit calibration profiles from measurements",
         description="Fit step-time parameters per GPU x engine x precision from measurement files; one profile per group.",
     )
-    c.add_argument("--measurements", nargs="+", required=True, metavar="FILE", help="measurement CSV files (DESIGN §4)")
+    c.add_argument(
+        "--measurements",
+        nargs="+",
+        required=True,
+        metavar="FILE",
+        help="measurement CSV (DESIGN §4), trtllm-bench report JSON or text, GenAI-Perf / AIPerf export, vLLM or SGLang serving-benchmark result",
+    )
     c.add_argument("--out", required=True, metavar="FILE|DIR", help="a .json file for one group, or a folder (one <gpu>--<engine>--<precision>.json per group)")
+    _import_options(c)
+
+    i = sub.add_parser(
+        "import", help="convert benchmark files to the measurement CSV", description="Read benchmark outputs into one measurement CSV (DESIGN §4 columns)."
+    )
+    i.add_argument("files", nargs="+", metavar="FILE")
+    i.add_argument("--out", default=None, help="write the CSV here (atomically) instead of stdout")
+    _import_options(i)
 
     g = sub.add_parser("gpus", help="list the GPU catalog")
     g.add_argument("--format", choices=["table", "json"], default="table")
@@ -211,18 +247,13 @@ def models_frame() -> pd.DataFrame:
 
 def _calibrate(args: argparse.Namespace) -> int:
     """Fit profiles from measurement files and write them (atomically) to a file or a folder."""
-    frames = []
-    for path in args.measurements:
-        f = read_measurements(path)
-        f["_file"] = str(path)
-        frames.append(f)
-    frame = pd.concat(frames, ignore_index=True)
+    frame = import_files(args.measurements, **_import_overrides(args))
 
     def progress(i, n, name):
         print(f"[{i + 1}/{n}] fitting {name}", file=sys.stderr, flush=True)
 
     command = "python -m planner calibrate " + " ".join(sys.argv[2:] if len(sys.argv) > 2 else [])
-    profiles, failed = calibrate_frame(frame.drop(columns=["_file"]), command=command.strip(), inputs=list(args.measurements), progress=progress)
+    profiles, failed = calibrate_frame(frame, command=command.strip(), inputs=list(args.measurements), progress=progress)
     if not profiles:
         raise PlannerError("no profile could be fitted: " + "; ".join(f"{k}: {v}" for k, v in failed.items()))
     out = Path(args.out)
@@ -277,6 +308,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sys.stdout.write(out.to_csv(index=False))
         elif args.command == "calibrate":
             return _calibrate(args)
+        elif args.command == "import":
+            frame = import_files(args.files, **_import_overrides(args))
+            text = frame.to_csv(index=False)
+            if args.out:
+                atomic_write_text(args.out, text)
+                print(f"wrote {len(frame)} rows to {args.out}", file=sys.stderr)
+            else:
+                sys.stdout.write(text)
         elif args.command == "gpus":
             _print_frame(gpus_frame(), args.format)
         elif args.command == "models":

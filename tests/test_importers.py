@@ -1,0 +1,150 @@
+"""Importers: every sample and real benchmark output imports or is refused with a reason."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from planner import PlannerError
+from planner.importers import import_file, import_files
+from tests.conftest import ROOT
+
+FORMATS = ROOT.parent / "shared" / "data" / "formats"
+needs_data = pytest.mark.skipif(not FORMATS.exists(), reason="needs ../shared/data/formats")
+
+#: file -> (format, fields it lacks, checks on the first row)
+EXPECTED = {
+    "trtllm_bench_report.json": ("trtllm-bench report JSON", set(), {"model": "meta-llama/Llama-3.1-8B", "gpu": "NVIDIA H100 80GB HBM3", "precision": "fp8", "isl": 2048, "output_tok_s": 5530.7382, "ttft_ms": 52667.0339, "itl_ms": 182.9639}),
+    "genai_perf_profile_export_genai_perf.csv": ("GenAI-Perf CSV", {"model", "gpu", "engine", "precision", "concurrency"}, {"ttft_ms": 1210.42, "isl": 5000, "output_tok_s": 1433.27, "num_requests": 1000.0}),
+    "genai_perf_profile_export_genai_perf.json": ("GenAI-Perf JSON", {"gpu", "engine", "precision"}, {"model": "meta-llama/Llama-3.1-70B-Instruct", "concurrency": 40.0, "itl_ms": 25.13}),
+    "aiperf_profile_export_aiperf.json": ("AIPerf JSON", {"gpu", "engine", "precision"}, {"concurrency": 40.0, "osl": 500}),
+    "real/aiperf_examples-run1_profile_export_aiperf.json": ("AIPerf JSON", {"gpu", "engine", "precision"}, {"model": "openai/gpt-oss-20b", "concurrency": 100.0, "isl": 550}),
+    "real/aiperf_examples-run1_profile_export_aiperf.csv": ("AIPerf CSV", {"model", "gpu", "engine", "precision", "concurrency"}, {"output_tok_s": 2320.72, "ttft_ms": 2343.22}),
+    "real/aiperf_wellflat-k8s-dev_gpt-oss-20b_a100_profile_export_aiperf.json": ("AIPerf JSON", {"engine", "precision"}, {"gpu": "NVIDIA A100-SXM4-80GB", "concurrency": 1.0}),
+    "real/genai_perf_cloudai-doc_dynamo_isl3000_profile_export_genai_perf.csv": ("GenAI-Perf CSV", {"model", "gpu", "engine", "precision", "concurrency"}, {"isl": 3000, "output_tok_s": 261.25}),
+    "real/genai_perf_dgxc-benchmarking_llama3-70b-nim_profile_export_genai_perf.csv": ("GenAI-Perf CSV", {"model", "gpu", "engine", "precision", "concurrency"}, {"osl": 512, "itl_ms": 11.54}),
+    "real/genai_perf_perf-analyzer-issue393_isl4000-c144_profile_export_genai_perf.csv": ("GenAI-Perf CSV", {"model", "gpu", "engine", "precision", "concurrency"}, {"ttft_ms": 32688.40, "num_requests": 353.0}),
+    "real/genai_perf_wellflat-k8s-dev_gpt-oss-20b_2025-09_profile_export_genai_perf.json": ("GenAI-Perf JSON", {"gpu", "engine", "precision"}, {"model": "openai/gpt-oss-20b", "concurrency": 1.0}),
+    "real/genai_perf_wellflat-k8s-dev_gpt-oss-20b_2025-09-30_telemetry_profile_export_genai_perf.json": ("GenAI-Perf JSON", {"gpu", "engine", "precision"}, {"model": "openai/gpt-oss-20b", "concurrency": 1.0}),
+    "real/vllm_benchmaxxing_gpt-oss-120b_h100x8_tp8.json": ("vLLM benchmark JSON", {"model", "gpu", "precision"}, {"engine": "vllm", "concurrency": 100.0, "isl": 1024, "osl": 128}),
+    "real/vllm_benchmaxxing_qwen3-32b_b200_tp4dp2.json": ("vLLM benchmark JSON", {"model", "gpu", "precision"}, {"isl": 8192, "concurrency": 100.0}),
+    "real/vllm_surajssd-llm-k8s_llama33-70b_tp8_qps-inf.json": ("vLLM benchmark JSON", {"gpu", "precision"}, {"model": "meta-llama/Llama-3.3-70B-Instruct", "concurrency": None, "request_rate": None}),
+    "real/vllm_surajssd-llm-k8s_deepseek-v25_tp8pp2_qps-04.json": ("vLLM benchmark JSON", {"gpu", "precision"}, {"request_rate": 4.0}),
+    "real/sglang_benchmaq_llama31-70b_h100_tp8.jsonl": ("SGLang bench_serving JSONL", {"model", "gpu"}, {"tp": 8, "precision": "bf16", "concurrency": 100.0}),
+    "real/sglang_datacrunch-h200_llama33-70b_online.jsonl": ("SGLang bench_serving JSONL", {"model", "gpu", "precision"}, {"request_rate": 1.0, "engine": "sglang"}),
+    "real/sglang_datacrunch-h200_deepseek-dp-mla_offline.jsonl": ("SGLang bench_serving JSONL", {"model", "gpu", "precision"}, {"osl": 512, "request_rate": None}),
+    "real/trtllm_bench_nvidia-blog_llama31-8b-instruct_v0.21rc0_streaming_report.txt": ("trtllm-bench text report", {"gpu"}, {"precision": "bf16", "output_tok_s": 11076.77, "ttft_ms": 162.6706, "itl_ms": 7.3272}),
+    "real/trtllm_bench_trtllm-docs_llama31-8b_v0.17_trt-engine_report.txt": ("trtllm-bench text report", {"gpu"}, {"model": "meta-llama/Llama-3.1-8B", "precision": "fp8", "kv_precision": "fp8", "output_tok_s": 28390.4265}),
+    "real/trtllm_bench_trtllm-docs_llama31-8b_v0.17_pytorch_report.txt": ("trtllm-bench text report", {"gpu"}, {"output_tok_s": 20685.551, "num_requests": 3000.0}),
+    "real/trtllm_bench_trtllm-docs_qwen2-vl-2b_multimodal_report.txt": ("trtllm-bench text report", {"model", "gpu", "precision"}, {"isl": 412, "osl": 129}),
+}  # fmt: skip
+REFUSED = {
+    "real/aiperf_examples-run1_profile_export.jsonl": "AIPerf per-request records",
+    "real/genai_perf_perf-analyzer-repo_gpt2_analyze_export_genai_perf.csv": "'genai-perf analyze' sweep export",
+}
+
+
+@needs_data
+def test_every_sample_file_is_covered():
+    files = {str(p.relative_to(FORMATS)) for p in FORMATS.rglob("*") if p.is_file() and p.suffix != ".md"}
+    assert files == set(EXPECTED) | set(REFUSED)
+
+
+@needs_data
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_imports(name):
+    fmt, missing, checks = EXPECTED[name]
+    imp = import_file(FORMATS / name)
+    assert imp.format == fmt
+    assert imp.missing == missing
+    row = imp.rows[0]
+    for key, value in checks.items():
+        assert row[key] == (pytest.approx(value) if isinstance(value, float) else value), key
+
+
+@needs_data
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_refused_with_a_reason(name):
+    with pytest.raises(PlannerError, match=REFUSED[name]):
+        import_file(FORMATS / name)
+
+
+@needs_data
+def test_missing_fields_are_named_with_the_option():
+    with pytest.raises(
+        PlannerError, match=r"does not say concurrency, engine, gpu, model, precision; pass --concurrency \(or --request-rate\) \.\.\. --engine \.\.\."
+    ):
+        import_files([FORMATS / "genai_perf_profile_export_genai_perf.csv"])
+    frame = import_files(
+        [FORMATS / "genai_perf_profile_export_genai_perf.csv"], model="llama-3.1-70b", gpu="H100", engine="vllm", precision="fp8", tp=4, concurrency=40
+    )
+    assert frame.iloc[0].tp == 4 and frame.iloc[0].concurrency == 40
+
+
+@needs_data
+def test_sglang_keeps_every_run():
+    assert len(import_file(FORMATS / "real/sglang_datacrunch-h200_llama33-70b_online.jsonl").rows) == 7
+
+
+@needs_data
+def test_measurement_csv_round_trip(tmp_path):
+    frame = import_files([FORMATS / "trtllm_bench_report.json"], gpu="H100")
+    path = tmp_path / "m.csv"
+    frame.to_csv(path, index=False)
+    again = import_files([path])
+    assert again.output_tok_s[0] == pytest.approx(5530.7382) and again.gpu[0] == "H100"
+
+
+def test_truncated_and_malformed_files(tmp_path):
+    good = {
+        "engine": {"model": "meta-llama/Llama-3.1-8B", "quantization": "FP8"},
+        "world_info": {"tp_size": 1},
+        "performance": {"system_output_throughput_tok_s": 100.0},
+    }
+    text = json.dumps(good, indent=1)
+    cut = tmp_path / "cut.json"
+    cut.write_text(text[: len(text) // 2])
+    with pytest.raises(PlannerError, match=r"cut.json: malformed JSON at line \d+"):
+        import_file(cut)
+    no_perf = tmp_path / "noperf.json"
+    no_perf.write_text(json.dumps({**good, "performance": {}}))
+    with pytest.raises(PlannerError, match="noperf.json: trtllm-bench report JSON lacks 'performance.system_output_throughput_tok_s'"):
+        import_file(no_perf)
+    csv_cut = tmp_path / "cut.csv"
+    csv_cut.write_text("Metric,avg,min,max\nTime To First Token (ms),12.0,1.0,20.0\nInter Token Latency (ms)\n")
+    with pytest.raises(PlannerError, match=r"cut.csv: line 3: row 'Inter Token Latency \(ms\)' is truncated"):
+        import_file(csv_cut)
+    sg = tmp_path / "s.jsonl"
+    sg.write_text('{"completed": 10, "output_throughput": 5.0}\n{"completed": 1')
+    with pytest.raises(PlannerError, match=r"s.jsonl: line 2: not JSON"):
+        import_file(sg)
+    for name, content in (("empty.json", ""), ("odd.txt", "hello world\n")):
+        (tmp_path / name).write_text(content)
+        with pytest.raises(PlannerError, match=name):
+            import_file(tmp_path / name)
+
+
+def test_calibrate_from_a_bad_file_writes_no_profile(tmp_path):
+    good = tmp_path / "good.json"
+    good.write_text(
+        json.dumps(
+            {
+                "engine": {"model": "meta-llama/Llama-3.1-8B", "quantization": "FP8"},
+                "machine": {"name": "H100"},
+                "request_info": {"avg_input_length": 128, "avg_output_length": 128, "num_requests": 100},
+                "performance": {"system_output_throughput_tok_s": 20000.0},
+            }
+        )
+    )
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"engine": {"model": ')
+    out = tmp_path / "profiles"
+    r = subprocess.run(
+        [sys.executable, "-m", "planner", "calibrate", "--measurements", str(good), str(bad), "--out", str(out)], capture_output=True, text=True, cwd=ROOT
+    )
+    assert r.returncode == 2 and "bad.json: malformed JSON" in r.stderr and "Traceback" not in r.stderr
+    assert not out.exists() or not list(out.iterdir())
+    r = subprocess.run([sys.executable, "-m", "planner", "calibrate", "--measurements", str(good), "--out", str(out)], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert [p.name for p in out.iterdir()] == ["H100-SXM--trtllm--fp8.json"]
