@@ -64,6 +64,7 @@ POINT_COLUMNS = (
     *METRICS,
     "e2e_ms",
     "source",
+    "engine_version",
 )
 #: Smallest uncertainty a calibrated estimate claims (%): published measurements of the same
 #: configuration differ by up to ~10% from one page revision to the next.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -125,12 +126,26 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument(
         "--measurements",
         nargs="+",
-        required=True,
+        default=None,
         metavar="FILE",
         help="measurement CSV (DESIGN §4), trtllm-bench report JSON or text, GenAI-Perf / AIPerf export, vLLM or SGLang serving-benchmark result",
     )
-    c.add_argument("--out", required=True, metavar="FILE|DIR", help="a .json file for one group, or a folder (one <gpu>--<engine>--<precision>.json per group)")
+    c.add_argument(
+        "--out",
+        default=None,
+        metavar="FILE|DIR",
+        help="a .json file for one group, or a folder (one <gpu>--<engine>--<precision>.json per group); with --run-trtllm default profiles/",
+    )
     _import_options(c)
+    r = c.add_argument_group("a calibration run on this GPU host (--run-trtllm; needs --model, --gpu, --precision)")
+    r.add_argument("--run-trtllm", action="store_true", help="run the short trtllm-bench grid here, then fit")
+    r.add_argument("--minutes", type=float, default=10.0, help="GPU-minutes the grid should take (default 10)")
+    r.add_argument("--work-dir", default="calibration-run", help="datasets, logs and each finished step's report (default ./calibration-run)")
+    r.add_argument("--resume", action="store_true", help="keep the finished steps of an interrupted run in --work-dir")
+    r.add_argument("--dry-run", action="store_true", help="print the plan and the exact trtllm-bench commands, run nothing")
+    r.add_argument("--model-path", default=None, help="local checkpoint folder for trtllm-bench --model_path")
+    r.add_argument("--backend", default="pytorch", choices=["pytorch", "tensorrt"], help="trtllm-bench backend (default pytorch)")
+    r.add_argument("--skip-gpu-check", action="store_true", help="do not require an NVIDIA GPU (for testing the runner with a stand-in trtllm-bench)")
 
     i = sub.add_parser(
         "import", help="convert benchmark files to the measurement CSV", description="Read benchmark outputs into one measurement CSV (DESIGN §4 columns)."
@@ -246,13 +261,41 @@ def models_frame() -> pd.DataFrame:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    """Fit profiles from measurement files and write them (atomically) to a file or a folder."""
+    """Fit profiles from measurement files (or a trtllm-bench run) and write them atomically."""
+    if args.run_trtllm:
+        missing = [f"--{k}" for k in ("model", "gpu", "precision") if not getattr(args, k)]
+        if missing:
+            raise PlannerError(f"--run-trtllm needs {', '.join(missing)}")
+        from .profiling.trtllm_runner import RunSpec, run
+
+        spec = RunSpec(
+            model=args.model,
+            gpu=args.gpu,
+            precision=args.precision,
+            tp=args.tp or 1,
+            pp=args.pp or 1,
+            minutes=args.minutes,
+            model_path=args.model_path,
+            backend=args.backend,
+        )
+        run(
+            spec,
+            Path(args.work_dir),
+            resume=args.resume,
+            dry_run=args.dry_run,
+            skip_gpu_check=args.skip_gpu_check,
+            out=Path(args.out) if args.out else None,
+            command_line="python -m planner " + shlex.join(sys.argv[1:]),
+        )
+        return 0
+    if not args.measurements or not args.out:
+        raise PlannerError("calibrate needs --measurements FILE... and --out FILE|DIR, or --run-trtllm --model ID --gpu ID --precision P")
     frame = import_files(args.measurements, **_import_overrides(args))
 
     def progress(i, n, name):
         print(f"[{i + 1}/{n}] fitting {name}", file=sys.stderr, flush=True)
 
-    command = "python -m planner calibrate " + " ".join(sys.argv[2:] if len(sys.argv) > 2 else [])
+    command = "python -m planner " + shlex.join(sys.argv[1:])
     profiles, failed = calibrate_frame(frame, command=command.strip(), inputs=list(args.measurements), progress=progress)
     if not profiles:
         raise PlannerError("no profile could be fitted: " + "; ".join(f"{k}: {v}" for k, v in failed.items()))

@@ -45,6 +45,7 @@ COLUMNS = [
     "itl_ms",
     "e2e_ms",
     "source",
+    "engine_version",
 ]
 #: What a row needs to be useful for calibration, and the option that supplies each.
 REQUIRED = {"model": "--model", "gpu": "--gpu", "engine": "--engine", "precision": "--precision", "isl": "--isl", "osl": "--osl"}
@@ -146,6 +147,7 @@ def read_trtllm_json(path: Path, data: dict) -> Imported:
             itl_ms=_dig(data, "streaming_metrics.avg_tpot_ms"),
             e2e_ms=_dig(data, "performance.avg_request_latency_ms"),
             source=f"trtllm-bench {version or ''} report JSON {path.name}".replace("  ", " "),
+            engine_version=version,
         )
     )
     if _dig(data, "streaming_metrics") is None:
@@ -205,6 +207,7 @@ def read_trtllm_text(path: Path, text: str) -> Imported:
             itl_ms=_num(found.get("tpot")),
             e2e_ms=_num(found.get("e2e")),
             source=f"trtllm-bench {version or ''} text report {path.name}".replace("  ", " "),
+            engine_version=version,
         )
     )
     if "model" not in found:
@@ -412,6 +415,7 @@ def read_sglang_jsonl(path: Path, text: str) -> Imported:
                 itl_ms=itl,
                 e2e_ms=_num(d.get("mean_e2e_latency_ms")),
                 source=f"sglang {info.get('version', '')} bench_serving {path.name} line {n}".replace("  ", " "),
+                engine_version=info.get("version"),
             )
         )
     if not out.rows:

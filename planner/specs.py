@@ -120,6 +120,7 @@ class GpuSpec(BaseModel):
     inter_node_bandwidth_gb_s: float = Field(gt=0, description="Network bandwidth per GPU between nodes (GB/s)")
     inter_node_latency_us: float = Field(ge=0, description="Network latency per message (µs)")
     tdp_w: float = Field(gt=0)
+    sm_clock_max_mhz: float | None = Field(default=None, gt=0, description="Maximum (boost) SM clock; the calibration runner warns when the host differs")
     price_usd_per_hour: float | None = Field(default=None, ge=0, description="On-demand price per GPU-hour (USD)")
     price_source: str = ""
     price_date: str | None = None
