@@ -105,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--request-rate", type=float, default=None, help=_desc(Workload, "request_rate"))
     e.add_argument("--num-requests", type=int, default=None, help=_desc(Workload, "num_requests"))
     _engine_options(e)
+    e.add_argument("--hardware", default=None, metavar="FILE", help="hardware profile from `probe`: measured peaks in place of the datasheet's")
     e.add_argument(
         "--profile", default=None, metavar="FILE", help="calibration profile to use, or 'none' for the analytic model (default: the matching one in profiles/)"
     )
@@ -154,7 +155,18 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--out", default=None, help="write the CSV here (atomically) instead of stdout")
     _import_options(i)
 
-    g = sub.add_parser("gpus", help="list the GPU catalog")
+    pr = sub.add_parser(
+        "probe",
+        help="measure GEMM TFLOP/s and copy bandwidth with PyTorch (optional)",
+        description="PyTorch micro-probe: writes a hardware profile that --hardware uses in place of datasheet peaks.",
+    )
+    pr.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
+    pr.add_argument("--gpu", default=None, help="catalog GPU the measurement is for (default: matched from the device name)")
+    pr.add_argument("--size", type=_positive_int, default=None, help="GEMM size N (N x N x N; default 8192 on a GPU, 512 on the CPU)")
+    pr.add_argument("--out", default=None, help="output file (default profiles/hardware/<gpu>.json)")
+
+    g = sub.add_parser("gpus", help="list the GPU catalog (or, with --local, this host's GPUs)")
+    g.add_argument("--local", action="store_true", help="list this host's NVIDIA GPUs (NVML) with their catalog match and free memory")
     g.add_argument("--format", choices=["table", "json"], default="table")
     m = sub.add_parser("models", help="list the model catalog")
     m.add_argument("--format", choices=["table", "json"], default="table")
@@ -260,6 +272,21 @@ def models_frame() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _local_gpus(fmt: str) -> int:
+    """This host's GPUs through NVML; on a host without the NVIDIA driver, one line and exit 0."""
+    from .profiling.nvml import NoNvidiaGpu, local_gpus
+
+    try:
+        rows = local_gpus()
+    except NoNvidiaGpu as exc:
+        print(str(exc))
+        return 0
+    frame = pd.DataFrame(rows)
+    frame["catalog_id"] = frame["catalog_id"].fillna("(no match)")
+    _print_frame(frame.round(2), fmt)
+    return 0
+
+
 def _calibrate(args: argparse.Namespace) -> int:
     """Fit profiles from measurement files (or a trtllm-bench run) and write them atomically."""
     if args.run_trtllm:
@@ -337,6 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 request_rate=args.request_rate,
                 num_requests=args.num_requests,
                 profile=args.profile,
+                hardware=args.hardware,
                 **_engine_kwargs(args),
             )
             print(json.dumps(e.model_dump(), indent=2) if args.format == "json" else estimate_table(e))
@@ -359,7 +387,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"wrote {len(frame)} rows to {args.out}", file=sys.stderr)
             else:
                 sys.stdout.write(text)
+        elif args.command == "probe":
+            from .profiling.torch_probe import probe, save_hardware_profile
+
+            hw = probe(args.device, size=args.size, gpu=args.gpu, command="python -m planner " + shlex.join(sys.argv[1:]))
+            out = Path(args.out) if args.out else catalog.ROOT / "profiles" / "hardware" / f"{hw.gpu or 'cpu'}.json"
+            save_hardware_profile(hw, out)
+            rates = ", ".join(f"{k} {v:.2f} TFLOP/s" for k, v in hw.tflops.items())
+            print(f"{hw.device}: {rates}, copy {hw.memory_bandwidth_tb_s * 1000:.1f} GB/s -> {out}")
         elif args.command == "gpus":
+            if args.local:
+                return _local_gpus(args.format)
             _print_frame(gpus_frame(), args.format)
         elif args.command == "models":
             _print_frame(models_frame(), args.format)

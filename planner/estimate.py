@@ -154,6 +154,7 @@ def estimate(
     max_num_tokens: int | None = None,
     profile: str | Path | Profile | Literal[False] | None = None,
     efficiencies: Efficiencies | None = None,
+    hardware: str | Path | None = None,
 ) -> Estimate:
     """Estimate memory, capacity, latency, throughput and cost of one deployment.
 
@@ -162,10 +163,16 @@ def estimate(
     `profiles/` (falling back to the same GPU with another precision, then the same engine on
     another GPU, then the analytic defaults); a path or `Profile` uses that one; False or "none"
     forces the analytic model. `efficiencies` overrides both (used by calibration itself).
+    `hardware`: a hardware profile from `python -m planner probe`, whose measured GEMM and copy
+    rates replace the GPU's datasheet peaks.
     Raises `PlannerError` for bad input.
     """
     m = get_model(model)
     g = get_gpu(gpu)
+    if hardware is not None:
+        from .profiling.torch_probe import apply_hardware_profile, load_hardware_profile
+
+        g = apply_hardware_profile(g, load_hardware_profile(hardware))
     prec = parse_choice(Precision, precision, "precision")
     kv = DEFAULT_KV[prec] if kv_precision in (None, "") else parse_choice(KvPrecision, kv_precision, "kv precision")
     if kv == KvPrecision.bf16 and "bf16" not in g.tflops:

@@ -1,0 +1,144 @@
+"""Optional PyTorch micro-probe: achievable GEMM TFLOP/s per dtype and memory-copy bandwidth.
+
+`pip install -r requirements-probe.txt`, then `python -m planner probe` (CUDA when present, else
+the CPU). It takes well under a minute and writes a *hardware profile*
+(`profiles/hardware/<gpu>.json`) that `estimate(..., hardware=FILE)` / `--hardware FILE` uses in
+place of the datasheet peaks: measured GEMM throughput replaces the tensor peak of each measured
+precision, measured copy bandwidth replaces the HBM bandwidth. The model's efficiencies then
+describe the gap between a whole model step and a pure GEMM or copy, so a probe on a GPU whose
+clocks or power cap differ from the datasheet carries that difference into every estimate.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from ..catalog import get_gpu
+from ..errors import PlannerError
+from ..fileio import atomic_write_text
+from ..specs import GpuSpec
+
+#: our precision key -> torch dtype name
+DTYPES = {"fp16": "float16", "bf16": "bfloat16", "fp32": "float32"}
+
+
+class HardwareProfile(BaseModel):
+    """Measured peaks of one device (the analytic model's datasheet figures, replaced)."""
+
+    schema_version: Literal[1] = 1
+    kind: Literal["hardware"] = "hardware"
+    gpu: str | None = Field(description="Catalog GPU id the measurement applies to (None: no match, e.g. a CPU)")
+    device: str = Field(description="What torch reported: the CUDA device name, or the CPU")
+    tflops: dict[str, float] = Field(description="Achieved dense GEMM TFLOP/s per precision key")
+    memory_bandwidth_tb_s: float = Field(gt=0, description="Achieved device-to-device copy bandwidth (read + write, TB/s)")
+    matrix_size: int
+    created: str
+    command: str
+    environment: dict[str, str]
+
+
+def _timed(fn, sync, repeats: int) -> float:
+    fn()  # warm-up
+    sync()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    sync()
+    return (time.perf_counter() - start) / repeats
+
+
+def probe(device: str = "auto", size: int | None = None, copy_mib: int | None = None, gpu: str | None = None, command: str = "") -> HardwareProfile:
+    """Measure GEMM TFLOP/s (fp16, bf16, fp32; fp8 on GPUs that have it) and copy bandwidth."""
+    try:
+        import torch
+    except ImportError:
+        raise PlannerError("the probe needs PyTorch: pip install -r requirements-probe.txt") from None
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise PlannerError("device cuda: PyTorch sees no CUDA device (use --device cpu)")
+    if device not in ("cuda", "cpu"):
+        raise PlannerError(f"device {device!r} is not one of: auto, cuda, cpu")
+    on_gpu = device == "cuda"
+    n = size or (8192 if on_gpu else 512)
+    sync = torch.cuda.synchronize if on_gpu else (lambda: None)
+    tflops = {}
+    for key, name in DTYPES.items():
+        dtype = getattr(torch, name)
+        try:
+            a = torch.randn(n, n, device=device).to(dtype)
+            b = torch.randn(n, n, device=device).to(dtype)
+            t = _timed(lambda a=a, b=b: a @ b, sync, repeats=20 if on_gpu else 3)
+        except (RuntimeError, TypeError):  # a dtype this device cannot multiply
+            continue
+        tflops[key] = 2.0 * n**3 / t / 1e12
+    if on_gpu and hasattr(torch, "float8_e4m3fn") and hasattr(torch, "_scaled_mm") and torch.cuda.get_device_capability() >= (8, 9):
+        try:
+            a = torch.randn(n, n, device=device).to(torch.float8_e4m3fn)
+            b = torch.randn(n, n, device=device).to(torch.float8_e4m3fn).t()
+            one = torch.ones((), device=device)
+            t = _timed(lambda: torch._scaled_mm(a, b, scale_a=one, scale_b=one, out_dtype=torch.bfloat16), sync, repeats=20)
+            tflops["fp8"] = 2.0 * n**3 / t / 1e12
+        except (RuntimeError, TypeError):
+            pass
+    mib = copy_mib or (2048 if on_gpu else 64)
+    src = torch.empty(mib * 1024 * 1024 // 4, dtype=torch.float32, device=device).fill_(1.0)
+    dst = torch.empty_like(src)
+    t = _timed(lambda: dst.copy_(src), sync, repeats=20 if on_gpu else 5)
+    bandwidth = 2.0 * src.numel() * 4 / t / 1e12
+    name = torch.cuda.get_device_name() if on_gpu else f"CPU ({platform.processor() or platform.machine()})"
+    gpu_id = None
+    if gpu:
+        gpu_id = get_gpu(gpu).id
+    elif on_gpu:
+        try:
+            gpu_id = get_gpu(name).id
+        except PlannerError:
+            gpu_id = None
+    env = {"torch": torch.__version__, "python": platform.python_version()}
+    if on_gpu:
+        env["cuda"] = str(torch.version.cuda)
+    return HardwareProfile(
+        gpu=gpu_id,
+        device=name,
+        tflops={k: round(v, 4) for k, v in tflops.items()},
+        memory_bandwidth_tb_s=round(bandwidth, 6),
+        matrix_size=n,
+        created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        command=command,
+        environment=env,
+    )
+
+
+def save_hardware_profile(profile: HardwareProfile, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write_text(path, json.dumps(profile.model_dump(), indent=1) + "\n")
+
+
+def load_hardware_profile(path: str | Path) -> HardwareProfile:
+    path = Path(path)
+    try:
+        return HardwareProfile.model_validate_json(path.read_text())
+    except FileNotFoundError:
+        raise PlannerError(f"{path}: no such hardware profile") from None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise PlannerError(f"{path}: invalid hardware profile: {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+
+
+def apply_hardware_profile(gpu: GpuSpec, hw: HardwareProfile) -> GpuSpec:
+    """The GPU spec with measured peaks in place of datasheet ones (precisions not measured keep
+    theirs; a precision the GPU lacks is not added)."""
+    tflops = dict(gpu.tflops)
+    for key, value in hw.tflops.items():
+        if key in tflops:
+            tflops[key] = value
+    return gpu.model_copy(update={"tflops": tflops, "memory_bandwidth_tb_s": hw.memory_bandwidth_tb_s})
