@@ -38,6 +38,7 @@ from .catalog import ROOT, get_gpu, get_model
 from .defaults import DEFAULT_EFFICIENCIES, Efficiencies
 from .errors import PlannerError
 from .fileio import atomic_write_text
+from .importers import COLUMNS as MEASUREMENT_COLUMNS
 from .rows import row_kwargs
 from .specs import COMPUTE_KEY, DEFAULT_KV, EngineSettings, GpuSpec, KvPrecision, ModelSpec, Parallelism, Precision, parse_choice
 
@@ -46,26 +47,8 @@ PROFILE_DIR = ROOT / "profiles"
 FIT_PARAMETERS = ("eta_compute", "eta_memory", "step_overhead_ms", "eta_comm")
 BOUNDS = {"eta_compute": (0.02, 1.0), "eta_memory": (0.05, 1.0), "step_overhead_ms": (0.001, 200.0), "eta_comm": (0.02, 1.0)}
 METRICS = ("output_tok_s", "ttft_ms", "itl_ms")
-#: Columns of a measurement kept with each calibration point in the profile.
-POINT_COLUMNS = (
-    "model",
-    "gpu",
-    "engine",
-    "precision",
-    "kv_precision",
-    "tp",
-    "pp",
-    "ep",
-    "isl",
-    "osl",
-    "concurrency",
-    "request_rate",
-    "num_requests",
-    *METRICS,
-    "e2e_ms",
-    "source",
-    "engine_version",
-)
+#: Columns of a measurement kept with each calibration point in the profile: the measurement table's.
+POINT_COLUMNS = tuple(MEASUREMENT_COLUMNS)
 #: Smallest uncertainty a calibrated estimate claims (%): published measurements of the same
 #: configuration differ by up to ~10% from one page revision to the next.
 UNCERTAINTY_FLOOR_PCT = 5.0

@@ -15,8 +15,6 @@ from .errors import PlannerError
 from .estimate import estimate
 from .rows import row_kwargs
 
-#: Columns of the measurement CSV that describe a configuration (the rest are measurements).
-CONFIG_COLUMNS = ["model", "gpu", "engine", "precision", "kv_precision", "tp", "pp", "ep", "isl", "osl", "concurrency", "request_rate", "num_requests"]
 REQUIRED_COLUMNS = ["model", "gpu", "precision", "isl", "osl"]
 PREDICTION_COLUMNS = ["pred_output_tok_s", "pred_ttft_ms", "pred_itl_ms", "pred_e2e_ms", "pred_source", "pred_uncertainty_pct"]
 
