@@ -21,7 +21,7 @@ from .catalog import get_gpu, get_model
 from .catalog import gpus as all_gpus
 from .defaults import Efficiencies
 from .roofline import HardwareTable, hardware_table
-from .specs import DEFAULT_KV, GIB, EngineSettings, GpuSpec, KvPrecision, ModelSpec, Precision, parse_choice
+from .specs import DEFAULT_KV, GIB, EngineSettings, GpuSpec, ModelSpec, Precision, parse_choice
 
 CHUNK = 1 << 14
 OUTPUT_COLUMNS = (
@@ -149,4 +149,4 @@ def sweep(
     return frame
 
 
-__all__ = ["sweep", "grid", "evaluate", "DEFAULT_BATCHES", "DEFAULT_LENGTHS", "KvPrecision"]
+__all__ = ["sweep", "grid", "evaluate", "DEFAULT_BATCHES", "DEFAULT_LENGTHS"]
