@@ -201,5 +201,5 @@ def step_time(
     t_comm = allreduce + send
 
     stage = t_gpu + t_comm + lps * eff.layer_overhead_us * 1e-6
-    total = pp * stage + hw.step_overhead_s
+    total = pp * stage + hw.step_overhead_s + (dec + pre_seqs) * eff.seq_overhead_us * 1e-6
     return total, pp * t_c, pp * t_m, pp * t_comm
