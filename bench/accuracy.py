@@ -23,6 +23,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from planner.defaults import DEFAULT_EFFICIENCIES, Efficiencies  # noqa: E402
 from planner.predict import predict, read_measurements  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "measured"
@@ -82,13 +83,30 @@ def main(argv: list[str] | None = None) -> int:
         default="none",
         help="none: the uncalibrated analytic model (default); shipped: the profiles in profiles/, which were fitted on these very files (in-sample)",
     )
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="change one default efficiency for this run, e.g. --set overlap_exponent=2 (see planner/defaults.py); implies --profiles none",
+    )
     args = ap.parse_args(argv)
+    overrides = {"profile": False} if args.profiles == "none" else {}
+    if args.set:
+        changes = {}
+        for item in args.set:
+            name, _, value = item.partition("=")
+            if name not in Efficiencies.model_fields or not value:
+                raise SystemExit(f"error: --set {item!r}: expected NAME=VALUE with NAME one of {', '.join(Efficiencies.model_fields)}")
+            changes[name] = float(value)
+        overrides = {"efficiencies": DEFAULT_EFFICIENCIES.model_copy(update=changes)}
+        print(f"efficiencies changed for this run: {changes}")
     files = sorted(args.data.glob("*.csv"))
     if args.file:
         files = [f for f in files if f.name in args.file]
     results = {}
     for path in files:
-        frame = predict(read_measurements(path), **({"profile": False} if args.profiles == "none" else {}))
+        frame = predict(read_measurements(path), **overrides)
         results[path.stem] = report(path.name, frame)
     main_key = "trtllm_v0.13_offline"
     r = results.get(main_key) or next(iter(results.values()))

@@ -48,8 +48,9 @@ class Efficiencies(BaseModel):
         le=50,
         description="How compute and memory time of one kind of kernel combine: (t_c^n + t_m^n)^(1/n). n=1 is no "
         "overlap (sum), large n the ideal roofline max. Chosen from the measured data: on TensorRT-LLM "
-        "v0.13's offline results the sum (n=1) gives a median error of 10%, n=2 27%, n=4 30% "
-        "(`bench/accuracy.py`); offline batches sit near the ridge point, where GEMMs overlap poorly.",
+        "v0.13's offline results n=1 gives median / p90 errors of 10.3% / 32.9%, n=2 11.4% / 48.2%, n=4 "
+        "13.0% / 55.2% (`python bench/accuracy.py --file trtllm_v0.13_offline.csv --set overlap_exponent=2`); "
+        "offline batches sit near the ridge point, where GEMMs overlap poorly.",
     )
     step_overhead_ms: float = Field(
         default=0.35,
@@ -60,8 +61,9 @@ class Efficiencies(BaseModel):
         default=5.0,
         ge=0,
         description="Fixed time per sequence per step (µs): logits, sampling and the runtime's per-request bookkeeping. "
-        "Checked on v0.13: 5 µs lowers the p90 error from 36.6% to 32.9% at the same median (large TP8 batches "
-        "were over-predicted without it); 10 µs and more under-predict TP1.",
+        "Checked on v0.13: 5 µs lowers the p90 error from 36.6% to 32.9% at about the same median "
+        "(10.2% -> 10.3%; large TP8 batches were over-predicted without it); 10 µs gives 12.6% / 31.2% "
+        "(`bench/accuracy.py --set seq_overhead_us=0`).",
     )
     layer_overhead_us: float = Field(
         default=6.0,
@@ -71,8 +73,9 @@ class Efficiencies(BaseModel):
     allreduce_latency_us: dict[str, float] = Field(
         default={"nvlink": 25.0, "pcie": 50.0, "network": 60.0},
         description="Fixed cost of one all-reduce by link kind (µs), including the launch and the synchronisation "
-        "around it: a custom one-shot NVLink all-reduce alone takes ~5-10 µs, but TensorRT-LLM v0.13's "
-        "TP 2-8 results fit 25 µs best; NCCL over PCIe or the network is slower.",
+        "around it: a custom one-shot NVLink all-reduce alone takes ~5-10 µs; 25 µs is a round value chosen "
+        "by comparing the per-TP errors of `bench/accuracy.py` on TensorRT-LLM v0.13's TP 2-8 results. NCCL "
+        "over PCIe or the network is slower.",
     )
 
     @property
