@@ -175,8 +175,6 @@ def estimate(
         g = apply_hardware_profile(g, load_hardware_profile(hardware))
     prec = parse_choice(Precision, precision, "precision")
     kv = DEFAULT_KV[prec] if kv_precision in (None, "") else parse_choice(KvPrecision, kv_precision, "kv precision")
-    if kv == KvPrecision.bf16 and "bf16" not in g.tflops:
-        kv = KvPrecision.fp16 if kv_precision in (None, "") else kv
     try:
         par = Parallelism(tp=tp, pp=pp, ep=ep)
         work = Workload(isl=isl, osl=osl, concurrency=concurrency, request_rate=request_rate, num_requests=num_requests)

@@ -444,6 +444,8 @@ def detect_and_read(path: Path) -> Imported:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise PlannerError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise PlannerError(f"{path}: cannot read ({exc.strerror})") from None
     text = raw.decode("utf-8", errors="replace").lstrip("\ufeff")
     stripped = text.lstrip()
     if not stripped:

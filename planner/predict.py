@@ -26,6 +26,8 @@ def read_measurements(path: str | Path) -> pd.DataFrame:
         frame = pd.read_csv(path)
     except FileNotFoundError:
         raise PlannerError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise PlannerError(f"{path}: cannot read ({exc.strerror})") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise PlannerError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]

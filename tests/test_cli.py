@@ -143,3 +143,23 @@ def test_gpus_and_models_lists():
     assert g.returncode == 0 and len(json.loads(g.stdout)) == 23
     m = run("models")
     assert m.returncode == 0 and "meta-llama/Llama-3.1-8B" in m.stdout and "no: model_type 'qwen3_5_moe'" in m.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["import", "/"], "/: cannot read"),
+        (["predict", "/"], "/: cannot read"),
+        (["calibrate", "--measurements", "/", "--out", "/tmp/x"], "/: cannot read"),
+    ],
+)
+def test_unreadable_paths_are_one_line(args, message):
+    r = run(*args)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1 and message in r.stderr
+
+
+def test_unwritable_output_is_one_line(tmp_path):
+    src = tmp_path / "q.csv"
+    src.write_text("model,gpu,precision,isl,osl\nllama-3.1-8b,H100,fp8,128,128\n")
+    r = run("predict", str(src), "--out", "/proc/nope/out.csv")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "folder /proc/nope does not exist" in r.stderr
