@@ -30,9 +30,9 @@ DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "meas
 METRICS = [("output_tok_s", "pred_output_tok_s"), ("ttft_ms", "pred_ttft_ms"), ("itl_ms", "pred_itl_ms")]
 
 
-def ape(frame: pd.DataFrame, measured: str, predicted: str) -> pd.Series:
-    m = pd.to_numeric(frame[measured], errors="coerce")
-    p = pd.to_numeric(frame[predicted], errors="coerce")
+def ape(predicted: pd.Series, measured: pd.Series) -> pd.Series:
+    """Absolute percentage error of each prediction (NaN where either is missing)."""
+    p, m = pd.to_numeric(predicted, errors="coerce"), pd.to_numeric(measured, errors="coerce")
     return (100.0 * (p - m).abs() / m).where(m > 0)
 
 
@@ -43,7 +43,7 @@ def summarise(errors: pd.Series) -> str:
     return f"n={len(e):4d}  median={np.median(e):6.1f}%  p90={np.percentile(e, 90):6.1f}%  max={e.max():7.1f}%"
 
 
-def report(name: str, frame: pd.DataFrame) -> dict:
+def report(name: str, frame: pd.DataFrame, worst: int = 0) -> dict:
     print(f"\n=== {name}: {len(frame)} rows ===")
     bad = frame["pred_source"].astype(str).str.startswith("error")
     if bad.any():
@@ -54,7 +54,7 @@ def report(name: str, frame: pd.DataFrame) -> dict:
     for measured, predicted in METRICS:
         if measured not in frame or frame[measured].notna().sum() == 0:
             continue
-        err = ape(frame, measured, predicted)
+        err = ape(frame[predicted], frame[measured])
         frame[f"ape_{measured}"] = err
         print(f"\n{measured}: overall {summarise(err)}")
         signed = (pd.to_numeric(frame[predicted], errors="coerce") / pd.to_numeric(frame[measured], errors="coerce") - 1) * 100
@@ -66,6 +66,15 @@ def report(name: str, frame: pd.DataFrame) -> dict:
             for key, grp in frame.groupby(by, dropna=False):
                 label = " x ".join(map(str, key if isinstance(key, tuple) else (key,)))
                 print(f"    {label:45s} {summarise(grp[f'ape_{measured}'])}")
+        if measured == "output_tok_s" and frame["tp"].nunique() > 1:
+            ratio = pd.to_numeric(frame[predicted], errors="coerce") / pd.to_numeric(frame[measured], errors="coerce")
+            table = frame.assign(ratio=ratio).pivot_table(index=["isl", "osl"], columns="tp", values="ratio", aggfunc="median")
+            print("  median predicted / measured by ISL x OSL (rows) and TP (columns):")
+            print("    " + table.round(2).to_string().replace("\n", "\n    "))
+        if worst:
+            cols = [c for c in ("model", "gpu", "precision", "tp", "isl", "osl", "concurrency", measured, predicted) if c in frame]
+            print(f"  the {worst} largest errors:")
+            print("    " + frame.assign(ape=err).nlargest(worst, "ape")[cols + ["ape"]].round(1).to_string(index=False).replace("\n", "\n    "))
         e = err.dropna()
         if len(e):
             result[f"{measured}_median_ape"] = float(np.median(e))
@@ -83,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         default="none",
         help="none: the uncalibrated analytic model (default); shipped: the profiles in profiles/, which were fitted on these very files (in-sample)",
     )
+    ap.add_argument("--worst", type=int, default=0, metavar="N", help="also list the N rows with the largest errors, per file and metric")
     ap.add_argument(
         "--set",
         action="append",
@@ -107,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     for path in files:
         frame = predict(read_measurements(path), **overrides)
-        results[path.stem] = report(path.name, frame)
+        results[path.stem] = report(path.name, frame, args.worst)
     main_key = "trtllm_v0.13_offline"
     r = results.get(main_key) or next(iter(results.values()))
     summary = {

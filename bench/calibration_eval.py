@@ -27,8 +27,14 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from planner import PlannerError  # noqa: E402
+from accuracy import ape, summarise  # noqa: E402  (the same error measures as bench/accuracy.py)
+
+from planner import (
+    PlannerError,  # noqa: E402
+    calibration,  # noqa: E402
+)
 from planner.calibration import calibrate  # noqa: E402
 from planner.catalog import get_gpu  # noqa: E402
 from planner.predict import predict, read_measurements  # noqa: E402
@@ -37,16 +43,8 @@ DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "meas
 SMALL = "meta-llama/Llama-3.1-8B"
 
 
-def ape(pred: pd.Series, meas: pd.Series) -> pd.Series:
-    p, m = pd.to_numeric(pred, errors="coerce"), pd.to_numeric(meas, errors="coerce")
-    return (100.0 * (p - m).abs() / m).where(m > 0)
-
-
 def stats(e: pd.Series) -> str:
-    e = e.dropna()
-    if e.empty:
-        return "n=   0"
-    return f"n={len(e):4d} median={np.median(e):6.1f}% p90={np.percentile(e, 90):6.1f}% max={e.max():7.1f}%"
+    return summarise(e).replace("  ", " ")
 
 
 def with_predictions(rows: pd.DataFrame, profile) -> pd.DataFrame:
@@ -75,8 +73,9 @@ def fit(rows: pd.DataFrame, gpu: str, engine: str, precision: str):
     return calibrate(rows, gpu, engine, precision, command="bench/calibration_eval.py")
 
 
-def throughput_eval(path: Path, quick: bool) -> dict:
+def throughput_eval(path: Path, quick: bool, skip_gpus=()) -> dict:
     data = read_measurements(path)
+    data = data[~data.gpu.isin(skip_gpus)]
     data["gpu"] = [get_gpu(g).id for g in data.gpu]
     small, lomo = [], []
     for (gpu, precision), grp in data.groupby(["gpu", "precision"]):
@@ -116,7 +115,7 @@ def latency_eval(path: Path, quick: bool) -> dict:
     data = read_measurements(path)
     data["gpu"] = [get_gpu(g).id for g in data.gpu]
     data["engine"] = data.get("engine", pd.Series("trtllm", index=data.index)).fillna("trtllm")
-    parts = []
+    parts, eta_c = [], []
     for (gpu, engine, precision), grp in data.groupby(["gpu", "engine", "precision"]):
         models = grp.model.unique()
         if len(models) < 2:
@@ -129,10 +128,15 @@ def latency_eval(path: Path, quick: bool) -> dict:
                 print(f"{gpu} x {engine} x {precision}: fit on {model}: {exc}")
                 continue
             parts.append(with_predictions(test, prof).assign(fitted_on=model))
+            eta_c.append(prof.parameters["eta_compute"])
     if not parts:
         return {}
     result = pd.concat(parts)
     print(f"\n=== latency ({path.name}): calibrate on one model, predict the others ({len(result)} predictions) ===")
+    low = calibration.BOUNDS["eta_compute"][0]
+    print(
+        f"  fitted eta_compute over {len(eta_c)} fits: median {np.median(eta_c):.2f}, min {min(eta_c):.2f}, {sum(e < 1.5 * low for e in eta_c)} near the lower bound {low}"
+    )
     for metric in ("ttft_ms", "itl_ms"):
         table(result, metric, [["gpu", "engine", "precision"], ["engine"]])
     out = {}
@@ -147,8 +151,19 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--quick", action="store_true", help="skip leave-one-model-out and most rotations")
+    ap.add_argument(
+        "--skip-gpu", nargs="*", default=[], metavar="GPU", help="leave these GPUs' rows out of the throughput evaluation (as the measurement file names them)"
+    )
+    ap.add_argument(
+        "--fit-ttft",
+        action="store_true",
+        help="also fit TTFT under load (weight 1, as throughput and ITL), to see what that does to the efficiencies and to ITL",
+    )
     args = ap.parse_args(argv)
-    tp = throughput_eval(args.data / "trtllm_v0.13_offline.csv", args.quick)
+    if args.fit_ttft:
+        calibration.METRIC_WEIGHTS["ttft_ms"] = 1.0
+        print("fitting TTFT too (METRIC_WEIGHTS['ttft_ms'] = 1)")
+    tp = throughput_eval(args.data / "trtllm_v0.13_offline.csv", args.quick, args.skip_gpu)
     online = latency_eval(args.data / "trtllm_v0.14_online.csv", args.quick)
     aic = latency_eval(args.data / "aiconfigurator_silicon_agg.csv", args.quick)
     summary = {

@@ -55,8 +55,9 @@ UNCERTAINTY_FLOOR_PCT = 5.0
 #: Weight of each metric's log error in the fit. TTFT under load is mostly queueing: how a
 #: benchmark's clients line up behind each other's prefills (AIConfigurator's sweeps show 3-10x
 #: the prefill time, growing with concurrency and shrinking with OSL). The step-time parameters do
-#: not describe that, and fitting them to it drags compute efficiency to absurd values (0.07) that
-#: then ruin ITL for every other model. TTFT is therefore predicted and reported, not fitted.
+#: not describe that, and fitting them to it drags compute efficiency down and worsens ITL for
+#: the other models (`bench/calibration_eval.py --quick --fit-ttft`: median ITL error 23% -> 42%).
+#: TTFT is therefore predicted and reported, not fitted.
 METRIC_WEIGHTS = {"output_tok_s": 1.0, "itl_ms": 1.0, "ttft_ms": 0.0}
 #: Metrics whose in-sample error sets a profile's uncertainty.
 UNCERTAINTY_METRICS = ("output_tok_s", "itl_ms")
