@@ -110,96 +110,142 @@ def touched_experts(model: ModelSpec, tokens):
     return e * (1.0 - np.power(1.0 - k / e, np.maximum(np.asarray(tokens, dtype=float), 0.0)))
 
 
-def _windowed(model: ModelSpec, context):
-    """Average over layers of the context a query attends to (windows cap some layers)."""
-    context = np.asarray(context, dtype=float)
-    if not model.num_window_layers:
-        return context
-    f = model.num_window_layers / model.num_layers
-    return (1 - f) * context + f * np.minimum(context, model.sliding_window)
-
-
 def _combine(t_compute, t_memory, n):
     """Time of kernels that need both: the roofline max for large n, their sum for n = 1."""
     if n == 1.0:
         return t_compute + t_memory
-    return np.power(np.power(t_compute, n) + np.power(t_memory, n), 1.0 / n)
+    return (t_compute**n + t_memory**n) ** (1.0 / n)
 
 
-def step_time(
-    model: ModelSpec,
-    hw: Hardware,
-    eff: Efficiencies,
-    *,
-    tp,
-    pp,
-    weight_bytes_per_param,
-    kv_bytes,
-    prefill_tokens=0.0,
-    prefill_seqs=0.0,
-    prefill_context=0.0,
-    decode_seqs=0.0,
-    decode_context=0.0,
-    kv_per_token=None,
-):
-    """Seconds for one engine step of the whole replica, and its parts.
+@dataclass(frozen=True)
+class StepModel:
+    """The step-time model of one or many deployments with every per-configuration constant
+    worked out once, so that a step costs a few dozen multiply-adds.
 
-    Returns `(total, compute, memory, comm)`, each an array: compute and memory are the
-    stage's speed-of-light times divided by efficiency, comm the TP all-reduces and PP sends.
-    With PP > 1 the step's sequences are split into PP micro-batches that flow through the
-    stages; a step then takes PP stage-times. `kv_per_token` (bytes per GPU) may be passed when
-    the caller has it already.
+    Fields are numpy arrays (one entry per configuration) or, after `scalar(i)`, plain floats:
+    `time()` is written with arithmetic alone, so the same code serves a vectorised sweep and
+    the discrete-event simulator's inner loop (where numpy's per-call cost would dominate).
+    Units: seconds, bytes, FLOPs, tokens.
     """
+
+    pp: object
+    gemm_flops_per_token: object  # 2 x matmul weights a token passes through on one GPU of a stage
+    logit_flops_per_row: object  # LM-head FLOPs per sampled row on one GPU
+    dense_weight_bytes: object  # attention and dense-MLP weights read once per step
+    moe_bytes_per_expert: object  # one routed expert of every MoE layer of the stage (0 for dense models)
+    moe_shared_bytes: object  # shared experts of every MoE layer of the stage
+    head_bytes: object  # LM head, read when any row is sampled
+    act_bytes_per_token: object  # activations in and out of each kernel
+    attn_flops_per_ctx: object  # attention FLOPs per (query, context token) pair
+    kv_bytes_per_token: object  # KV bytes per token of context on one GPU
+    peak: object  # FLOP/s x efficiency
+    bw: object  # bytes/s x efficiency, weights and activations
+    kv_bw: object  # bytes/s x efficiency, KV reads
+    comm_per_token: object  # seconds of TP all-reduce and PP send per token of the micro-batch
+    comm_fixed: object  # their fixed latencies per step
+    layer_overhead: object  # seconds per stage
+    step_overhead: object  # seconds per step
+    seq_overhead: object  # seconds per sequence per step
+    overlap: float
+    experts: float
+    experts_per_token: float
+    window: float  # sliding window (tokens); 0: none
+    window_fraction: float  # share of layers that use it
+
+    def scalar(self, i: int = 0) -> StepModel:
+        """The model of configuration `i` with plain Python floats, for scalar evaluation."""
+        return StepModel(**{k: (float(np.ravel(v)[i if np.size(v) > 1 else 0]) if isinstance(v, np.ndarray) else v) for k, v in self.__dict__.items()})
+
+    def _windowed(self, context):
+        if not self.window_fraction:
+            return context
+        f = self.window_fraction
+        capped = np.minimum(context, self.window) if isinstance(context, np.ndarray) else min(context, self.window)
+        return (1 - f) * context + f * capped
+
+    def parts(self, prefill_tokens=0.0, prefill_seqs=0.0, prefill_context=0.0, decode_seqs=0.0, decode_context=0.0):
+        """Seconds for one engine step of the whole replica, and its parts: `(total, compute, memory, comm)`.
+
+        The step runs `prefill_tokens` prompt tokens of `prefill_seqs` sequences (average context
+        position `prefill_context`) and `decode_seqs` sequences generating one token each (average
+        context `decode_context`). Compute and memory are the stage's speed-of-light times divided
+        by efficiency, comm the TP all-reduces and PP sends. With PP > 1 the step's sequences are
+        split into PP micro-batches that flow through the stages; a step then takes PP stage-times.
+        """
+        mx = np.maximum if isinstance(self.pp, np.ndarray) or isinstance(decode_seqs, np.ndarray) else max
+        mn = np.minimum if mx is np.maximum else min
+        pp = self.pp
+        dec_mb = mx(decode_seqs / pp, mn(decode_seqs, 1.0))  # micro-batch per stage: at least one whole sequence
+        pre_mb = prefill_tokens / pp
+        pre_seqs_mb = mx(prefill_seqs / pp, mn(prefill_seqs, 1.0))
+        tokens = pre_mb + dec_mb
+        logit_rows = dec_mb + pre_seqs_mb
+        gemm_flops = self.gemm_flops_per_token * tokens + self.logit_flops_per_row * logit_rows
+        gemm_bytes = self.dense_weight_bytes + self.moe_shared_bytes + self.head_bytes * (logit_rows > 0) + self.act_bytes_per_token * tokens
+        if self.experts:
+            touched = self.experts * (1.0 - (1.0 - self.experts_per_token / self.experts) ** tokens)
+            gemm_bytes = gemm_bytes + self.moe_bytes_per_expert * touched
+        dec_ctx = dec_mb * self._windowed(decode_context)
+        pre_ctx = self._windowed(prefill_context)
+        attn_flops = self.attn_flops_per_ctx * (dec_ctx + pre_mb * pre_ctx)
+        attn_bytes = self.kv_bytes_per_token * (dec_ctx + pre_seqs_mb * pre_ctx + tokens)
+        n = self.overlap
+        t_gpu = _combine(gemm_flops / self.peak, gemm_bytes / self.bw, n) + _combine(attn_flops / self.peak, attn_bytes / self.kv_bw, n)
+        t_comm = self.comm_per_token * tokens + self.comm_fixed
+        stage = t_gpu + t_comm + self.layer_overhead
+        total = pp * stage + self.step_overhead + (decode_seqs + prefill_seqs) * self.seq_overhead
+        t_c = (gemm_flops + attn_flops) / self.peak
+        t_m = gemm_bytes / self.bw + attn_bytes / self.kv_bw
+        return total, pp * t_c, pp * t_m, pp * t_comm
+
+    def time(self, prefill_tokens=0.0, prefill_seqs=0.0, prefill_context=0.0, decode_seqs=0.0, decode_context=0.0):
+        """Seconds of one step of the whole replica (the first of `parts`)."""
+        return self.parts(prefill_tokens, prefill_seqs, prefill_context, decode_seqs, decode_context)[0]
+
+
+def step_model(model: ModelSpec, hw: Hardware, eff: Efficiencies, *, tp, pp, weight_bytes_per_param, kv_bytes, kv_per_token=None) -> StepModel:
+    """Work out the per-configuration constants of the step-time model (arrays broadcast)."""
     tp = np.asarray(tp, dtype=float)
     pp = np.asarray(pp, dtype=float)
     lps = layers_per_stage(model, pp)
     share = lps / model.num_layers
-    # micro-batch per stage (at least one whole sequence when there is any)
-    dec = np.asarray(decode_seqs, dtype=float)
-    pre = np.asarray(prefill_tokens, dtype=float)
-    pre_seqs = np.asarray(prefill_seqs, dtype=float)
-    dec_mb = np.where(dec > 0, np.maximum(dec / pp, np.minimum(dec, 1.0)), 0.0)
-    pre_mb = pre / pp
-    pre_seqs_mb = np.where(pre_seqs > 0, np.maximum(pre_seqs / pp, np.minimum(pre_seqs, 1.0)), 0.0)
-    tokens = pre_mb + dec_mb
-    logit_rows = dec_mb + pre_seqs_mb
-
-    # ---- matrix multiplies: weights against every token of the step ----------------
     wbp = np.asarray(weight_bytes_per_param, dtype=float)
-    gemm_flops = 2.0 * tokens * model.flop_params_per_token * share / tp + 2.0 * logit_rows * model.vocab_size * model.hidden_size / tp
     dense_w = (model.num_layers * model.params_attention_per_layer + model.num_dense_layers * model.params_dense_mlp_per_layer) * share / tp * wbp
-    moe_w = model.num_moe_layers * share / tp * wbp * (touched_experts(model, tokens) * model.params_expert + model.params_shared_per_moe_layer)
-    head_w = model.params_lm_head * 2.0 / tp * (logit_rows > 0)
-    act = tokens * lps * (12.0 * model.hidden_size) * ACT_BYTES  # activations in and out of each kernel
-    gemm_bytes = dense_w + moe_w + head_w + act
-
-    # ---- attention: queries against the KV cache --------------------------------
+    moe_layer = model.num_moe_layers * share / tp * wbp
     if model.attention == "mla":  # absorbed MLA: scores over the latent + rope, values over the latent
         per_ctx = 2.0 * model.num_heads * (2 * model.kv_lora_rank + model.qk_rope_head_dim)
     else:
         per_ctx = 2.0 * model.num_heads * (model.head_dim + model.v_head_dim)
-    dec_ctx = dec_mb * _windowed(model, decode_context)
-    pre_ctx = _windowed(model, prefill_context)
-    attn_flops = per_ctx * lps / tp * (dec_ctx + pre_mb * pre_ctx)
-    kv_tok = kv_bytes_per_token_per_gpu(model, kv_bytes, tp, pp) if kv_per_token is None else kv_per_token
-    attn_bytes = kv_tok * (dec_ctx + pre_seqs_mb * pre_ctx + tokens)
-
-    # each kind of kernel is bound by compute or memory; the kinds run one after the other
-    peak = hw.peak_flops * hw.eta_compute
-    bw = hw.mem_bw * hw.eta_memory
-    kv_bw = hw.mem_bw * hw.eta_kv
-    n = eff.overlap_exponent
-    t_c = (gemm_flops + attn_flops) / peak
-    t_m = gemm_bytes / bw + attn_bytes / kv_bw
-    t_gpu = _combine(gemm_flops / peak, gemm_bytes / bw, n) + _combine(attn_flops / peak, attn_bytes / kv_bw, n)
-
-    # ---- communication -----------------------------------------------------------
+    kv_tok = kv_bytes_per_token_per_gpu(model, kv_bytes, tp, pp) if kv_per_token is None else np.asarray(kv_per_token, dtype=float)
     lat = np.choose(hw.link_kind, [eff.allreduce_latency_us[k] for k in LINK_KINDS]) * 1e-6
-    msg = tokens * model.hidden_size * ACT_BYTES
-    allreduce = np.where(tp > 1, 2.0 * lps * (2.0 * (tp - 1) / tp * msg / (hw.link_bw * hw.eta_comm) + lat), 0.0)
-    send = np.where(pp > 1, msg / (hw.pp_bw * hw.eta_comm) + lat, 0.0)
-    t_comm = allreduce + send
-
-    stage = t_gpu + t_comm + lps * eff.layer_overhead_us * 1e-6
-    total = pp * stage + hw.step_overhead_s + (dec + pre_seqs) * eff.seq_overhead_us * 1e-6
-    return total, pp * t_c, pp * t_m, pp * t_comm
+    tok_bytes = model.hidden_size * ACT_BYTES
+    ar_per_token = np.where(tp > 1, 2.0 * lps * 2.0 * (tp - 1) / tp * tok_bytes / (hw.link_bw * hw.eta_comm), 0.0)
+    ar_fixed = np.where(tp > 1, 2.0 * lps * lat, 0.0)
+    send_per_token = np.where(pp > 1, tok_bytes / (hw.pp_bw * hw.eta_comm), 0.0)
+    send_fixed = np.where(pp > 1, lat, 0.0)
+    zeros = np.zeros(np.broadcast(tp, pp, wbp, hw.peak_flops).shape)
+    return StepModel(
+        pp=pp + zeros,
+        gemm_flops_per_token=2.0 * model.flop_params_per_token * share / tp + zeros,
+        logit_flops_per_row=2.0 * model.vocab_size * model.hidden_size / tp + zeros,
+        dense_weight_bytes=dense_w + zeros,
+        moe_bytes_per_expert=moe_layer * model.params_expert + zeros,
+        moe_shared_bytes=moe_layer * model.params_shared_per_moe_layer + zeros,
+        head_bytes=model.params_lm_head * 2.0 / tp + zeros,
+        act_bytes_per_token=lps * (12.0 * model.hidden_size) * ACT_BYTES + zeros,
+        attn_flops_per_ctx=per_ctx * lps / tp + zeros,
+        kv_bytes_per_token=kv_tok + zeros,
+        peak=hw.peak_flops * hw.eta_compute + zeros,
+        bw=hw.mem_bw * hw.eta_memory + zeros,
+        kv_bw=hw.mem_bw * hw.eta_kv + zeros,
+        comm_per_token=ar_per_token + send_per_token + zeros,
+        comm_fixed=ar_fixed + send_fixed + zeros,
+        layer_overhead=lps * eff.layer_overhead_us * 1e-6 + zeros,
+        step_overhead=hw.step_overhead_s + zeros,
+        seq_overhead=eff.seq_overhead_us * 1e-6,
+        overlap=float(eff.overlap_exponent),
+        experts=float(model.num_experts if model.is_moe else 0),
+        experts_per_token=float(model.experts_per_token),
+        window=float(model.sliding_window or 0),
+        window_fraction=model.num_window_layers / model.num_layers if model.num_window_layers else 0.0,
+    )
