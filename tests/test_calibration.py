@@ -175,4 +175,7 @@ def test_shipped_profile_is_regenerated_by_code():
     again = calibrate(frame[frame.gpu == "L40S"], "L40S", "trtllm", "fp8")
     for name, value in shipped.parameters.items():
         assert again.parameters[name] == pytest.approx(value, rel=1e-6), name
-    assert again.residuals == shipped.residuals
+    # the fit is the same; its residuals agree to rounding (numpy/scipy builds differ in the last digits)
+    assert again.residuals.n_points == shipped.residuals.n_points
+    assert again.residuals.median_abs_pct == pytest.approx(shipped.residuals.median_abs_pct, rel=1e-6)
+    assert again.residuals.p90_abs_pct == pytest.approx(shipped.residuals.p90_abs_pct, rel=1e-6)
