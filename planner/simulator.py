@@ -1,0 +1,442 @@
+"""Discrete-event simulation of one replica's inflight-batching scheduler.
+
+The simulator is a scheduler plus a step-time predictor (as in Vidur and BLIS): the engine's
+policy decides, at each step boundary, which requests are admitted (KV memory, batch limit) and
+how many prompt tokens of which requests run in the step (the `max_num_tokens` budget,
+chunked prefill); the step-time model (`planner.roofline.StepModel`, or any function of the
+same signature) says how long that step takes. Time only moves forward, by whole steps.
+
+Engines (`POLICIES`), as their schedulers are documented and written:
+
+- **trtllm** (TensorRT-LLM PyTorch executor, `GUARANTEED_NO_EVICT` capacity scheduler and the
+  FCFS micro-batch scheduler): a request is admitted only when KV blocks for its whole prompt
+  *and* all its output tokens can be reserved; generation requests are scheduled first, then
+  context requests in arrival order within the token budget (chunked when enabled). No
+  request is ever evicted.
+- **vllm** (vLLM V1 scheduler): running requests first (decodes and unfinished prompt chunks),
+  then waiting ones while budget and `max_num_seqs` allow, with chunked prefill; KV blocks are
+  allocated as tokens are computed. When a decode step cannot get blocks, the most recently
+  admitted request is preempted (its KV freed, its tokens recomputed later).
+- **sglang** (SGLang scheduler defaults, mixed chunking off): a step is either a prefill batch
+  or a decode batch; prefill has priority whenever a waiting request can be admitted. Admission
+  reserves the prompt plus `new_token_ratio` x the outputs still to come of every running
+  request (0.7 at start, decaying to 0.1); when decode runs out of KV, requests are retracted.
+
+Closed form check (`tests/test_simulator.py`): one request alone, a saturated offline batch and
+M/D/1 waiting at low load come out of the same loop.
+
+The inner loop is plain Python on floats; stretches of decode-only steps where nothing can
+change (no admission possible, no completion, no KV exhaustion) are advanced in one jump using
+the step time at the stretch's mid-point context, exact for the step model's linear
+dependence on context length.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+POLICIES = ("trtllm", "vllm", "sglang")
+#: SGLang's defaults for reserving future output tokens at admission (`schedule_policy.py`):
+#: start at 0.7 of the remaining outputs, decay by 0.001 per decode step to 0.1.
+SGLANG_NEW_TOKEN_RATIO = (0.7, 0.1, 0.001)
+
+StepFn = Callable[[float, float, float, float, float], float]
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """What the scheduler needs to know about one replica."""
+
+    policy: str  # one of POLICIES
+    max_batch_size: int  # most running requests (TensorRT-LLM max_batch_size, vLLM max_num_seqs, SGLang max_running_requests)
+    max_num_tokens: int  # token budget of one step (TensorRT-LLM max_num_tokens, vLLM max_num_batched_tokens, SGLang chunked_prefill_size)
+    kv_capacity_tokens: int  # tokens of context the KV cache holds
+    block_tokens: int = 32
+    chunked_prefill: bool = True
+
+    def __post_init__(self):
+        if self.policy not in POLICIES:
+            raise ValueError(f"unknown scheduling policy {self.policy!r}; one of {', '.join(POLICIES)}")
+
+
+@dataclass
+class SimResult:
+    """Per-request times of one simulation (seconds; NaN for rejected requests)."""
+
+    arrival: np.ndarray
+    first_token: np.ndarray
+    finish: np.ndarray
+    isl: np.ndarray
+    osl: np.ndarray
+    preemptions: np.ndarray
+    rejected: np.ndarray  # bool: could never be served (longer than the KV cache or the step budget)
+    steps: int
+    busy_s: float  # time the replica was running steps
+    batch_time_s: float  # integral of running requests over time (for the mean batch)
+
+    @property
+    def ok(self) -> np.ndarray:
+        return ~self.rejected
+
+    @property
+    def ttft(self) -> np.ndarray:
+        return (self.first_token - self.arrival)[self.ok]
+
+    @property
+    def e2e(self) -> np.ndarray:
+        return (self.finish - self.arrival)[self.ok]
+
+    @property
+    def itl(self) -> np.ndarray:
+        """Mean time between output tokens of each request, excluding the first (requests with one output token have none)."""
+        ok = self.ok & (self.osl > 1)
+        return (self.finish[ok] - self.first_token[ok]) / (self.osl[ok] - 1)
+
+    @property
+    def duration_s(self) -> float:
+        ok = self.ok
+        return float(np.max(self.finish[ok]) - np.min(self.arrival[ok])) if ok.any() else math.nan
+
+    @property
+    def output_tokens(self) -> int:
+        return int(self.osl[self.ok].sum())
+
+
+def _round_up(tokens: int, block: int) -> int:
+    return -(-tokens // block) * block
+
+
+def simulate(
+    step: StepFn,
+    cfg: EngineConfig,
+    isl: np.ndarray,
+    osl: np.ndarray,
+    cached: np.ndarray | None = None,
+    arrivals: np.ndarray | None = None,
+    clients: int | None = None,
+    think_s: np.ndarray | None = None,
+) -> SimResult:
+    """Run requests through one replica; return when every request has finished.
+
+    `step(prefill_tokens, prefill_seqs, prefill_context, decode_seqs, decode_context)` gives a
+    step's seconds (contexts are averages per sequence). Open loop: `arrivals` (seconds,
+    ascending). Closed loop: `clients` users, each sending its next request the moment its
+    last one finishes (all start at time 0, as benchmark clients do). `cached`: prompt tokens
+    each request finds in the prefix cache (not computed, but attended to and held in KV).
+    `think_s`: closed loop, the pause before request i is sent after its client's previous
+    request finished (network and client processing; 0 by default).
+    """
+    if (arrivals is None) == (clients is None):
+        raise ValueError("give either arrivals (open loop) or clients (closed loop)")
+    return _Replica(step, cfg, isl, osl, cached, arrivals, clients, think_s).run()
+
+
+class _Replica:
+    """The state of one simulated replica. Request i's fields live in parallel lists."""
+
+    def __init__(self, step, cfg, isl, osl, cached, arrivals, clients, think_s=None):
+        n = self.n = len(isl)
+        self.step = step
+        self.isl = [int(x) for x in isl]
+        self.osl = [max(int(x), 1) for x in osl]
+        self.cached = [0] * n if cached is None else [int(x) for x in cached]
+        self.closed = clients is not None
+        self.arrival = [math.nan] * n if self.closed else [float(x) for x in arrivals]
+        self.think = [0.0] * n if think_s is None else [float(x) for x in think_s]
+        self.first = [math.nan] * n
+        self.finish = [math.nan] * n
+        self.preempt = [0] * n
+        self.rejected = [False] * n
+        self.target = [0] * n  # prompt tokens to hold before decoding (after a preemption: prompt + outputs so far)
+        self.computed = [0] * n
+        self.generated = [0] * n  # output tokens produced before the current decode stint
+        self.g_start = [0] * n  # decode counter when the current decode stint began
+        self.held = [0] * n  # KV tokens held (reserved, or computed)
+        self.policy = cfg.policy
+        self.budget = int(cfg.max_num_tokens)
+        self.max_batch = max(1, min(int(cfg.max_batch_size), self.budget))
+        self.block = max(1, int(cfg.block_tokens))
+        self.capacity = int(cfg.kv_capacity_tokens)
+        self.chunking = cfg.chunked_prefill
+        self.reserve_all = cfg.policy == "trtllm"
+        self.ratio = SGLANG_NEW_TOKEN_RATIO[0]
+        self.waiting: deque[int] = deque()
+        self.running: dict[int, None] = {}  # admitted (prefilling or decoding), in admission order
+        self.prefilling: list[int] = []
+        self.finishing: list[tuple[int, int]] = []  # heap of (decode counter at which it finishes, id)
+        self.G = 0  # decode steps so far: a decoding request gains one token per decode step
+        self.D = 0  # decoding requests
+        self.ctx_base = 0  # sum of decoding contexts = ctx_base + D * G
+        self.out_base = 0  # outputs still to come of decoding requests = out_base - D * G
+        self.kv_used = 0
+        self.t = 0.0
+        self.steps = 0
+        self.busy = 0.0
+        self.batch_time = 0.0
+        self.done = 0
+        self.next_issue = n  # closed loop: the next request a client sends
+        if self.closed:
+            self.next_issue = min(int(clients), n)
+            for i in range(self.next_issue):
+                self.arrival[i] = 0.0
+            self.incoming = [(0.0, i) for i in range(self.next_issue)]  # heap of (arrival, id) not yet queued
+        else:
+            self.incoming = [(self.arrival[i], i) for i in range(n)]
+            heapq.heapify(self.incoming)
+
+    # ---- request life -----------------------------------------------------------------
+    def _fits(self, i: int) -> bool:
+        """Whether request i could ever be served by this replica."""
+        need = self.isl[i] + self.osl[i] if self.reserve_all else self.isl[i] + 1
+        return _round_up(need, self.block) <= self.capacity and (self.chunking or self.isl[i] - self.cached[i] <= self.budget)
+
+    def _start_decode(self, i: int) -> None:
+        G = self.G
+        self.g_start[i] = G
+        self.D += 1
+        self.ctx_base += self.target[i] - G
+        self.out_base += self.osl[i] - self.generated[i] + G
+        heapq.heappush(self.finishing, (G + self.osl[i] - self.generated[i], i))
+
+    def _stop_decode(self, i: int) -> None:
+        grown = self.G - self.g_start[i]
+        self.D -= 1
+        self.ctx_base -= self.target[i] - self.g_start[i]
+        self.out_base -= self.osl[i] - self.generated[i] + self.g_start[i]
+        self.generated[i] += grown
+        if not self.reserve_all:
+            self.held[i] += grown  # the KV it grew by (counted into kv_used step by step)
+
+    def _release(self, i: int) -> None:
+        self.kv_used -= self.held[i]
+        self.held[i] = 0
+        del self.running[i]
+
+    def _issue_next(self, when: float) -> None:
+        if self.closed and self.next_issue < self.n:
+            j = self.next_issue
+            self.next_issue += 1
+            self.arrival[j] = when + self.think[j]
+            heapq.heappush(self.incoming, (self.arrival[j], j))
+
+    def _complete(self, i: int) -> None:
+        self.finish[i] = self.t
+        self._release(i)
+        self.done += 1
+        self._issue_next(self.t)
+
+    def _reject(self, i: int) -> None:
+        self.rejected[i] = True
+        self.done += 1
+        self._issue_next(self.t)
+
+    def _preempt(self, i: int) -> None:
+        """Free request i's KV and put it back at the head of the queue (its tokens are recomputed)."""
+        if i in self.prefilling:
+            self.prefilling.remove(i)
+        else:
+            self._stop_decode(i)
+            _drop_from_heap(self.finishing, i)
+        self._release(i)
+        self.target[i] = self.isl[i] + self.generated[i]
+        self.computed[i] = min(self.cached[i], self.target[i] - 1)
+        self.preempt[i] += 1
+        self.waiting.appendleft(i)
+        if self.policy == "sglang":
+            self.ratio = SGLANG_NEW_TOKEN_RATIO[0]
+
+    def _finish_due(self) -> None:
+        fin = self.finishing
+        while fin and fin[0][0] <= self.G:
+            _, i = heapq.heappop(fin)
+            self._stop_decode(i)
+            self._complete(i)
+
+    # ---- scheduling -------------------------------------------------------------------
+    def _admit(self, room: int) -> None:
+        """Move waiting requests into the running set as the engine's capacity rules allow.
+        `room`: prompt tokens the coming step can still take (vLLM and SGLang admit only what
+        they schedule; TensorRT-LLM's capacity scheduler admits regardless)."""
+        policy, block = self.policy, self.block
+        waiting, running = self.waiting, self.running
+        pending = 0.0  # KV the admitted-but-uncomputed prompts (and SGLang's expected outputs) will take
+        for j in self.prefilling:
+            pending += self.target[j] - self.computed[j]
+            if policy == "sglang":
+                pending += self.ratio * (self.osl[j] - self.generated[j])
+        if policy == "sglang":
+            pending += self.ratio * max(self.out_base - self.D * self.G, 0)
+        while waiting and len(running) < self.max_batch:
+            i = waiting[0]
+            if not self.target[i]:
+                if not self._fits(i):
+                    waiting.popleft()
+                    self._reject(i)
+                    continue
+                self.target[i] = self.isl[i]
+                self.computed[i] = self.cached[i]
+            left = self.target[i] - self.computed[i]
+            if self.reserve_all:
+                need = _round_up(self.target[i] + self.osl[i] - self.generated[i], block)
+            else:
+                if room <= 0:
+                    break
+                chunk = min(left, room) if self.chunking else left
+                if not self.chunking and left > room:
+                    break
+                if policy == "sglang":
+                    need = _round_up(self.target[i], block) + (self.ratio * (self.osl[i] - self.generated[i]) if running else 0.0)
+                else:
+                    need = _round_up(self.computed[i] + chunk, block)
+                room -= chunk
+            if self.kv_used + (pending if running else 0.0) + need > self.capacity:
+                break
+            waiting.popleft()
+            running[i] = None
+            self.held[i] = int(need) if self.reserve_all else _round_up(self.computed[i], block)
+            self.kv_used += self.held[i]
+            pending += need - self.held[i]
+            self.prefilling.append(i)
+
+    def _chunks(self, room: int, slots: int) -> list[tuple[int, int]]:
+        """Prompt tokens of the admitted requests that run in the coming step, in admission order."""
+        chunks = []
+        for i in self.prefilling:
+            if room <= 0 or slots <= 0:
+                break
+            left = self.target[i] - self.computed[i]
+            if left > room and not self.chunking:
+                break  # FCFS: a whole prompt that does not fit waits, and so does everyone behind it
+            take = min(left, room)
+            if not self.reserve_all:  # KV for the chunk is allocated as it is computed
+                grow = _round_up(self.computed[i] + take, self.block) - self.held[i]
+                if self.kv_used + grow > self.capacity:
+                    break
+                self.held[i] += grow
+                self.kv_used += grow
+            chunks.append((i, take))
+            room -= take
+            slots -= 1
+        return chunks
+
+    def _advance(self, dt: float, k: int) -> None:
+        self.t += dt
+        self.busy += dt
+        self.batch_time += dt * len(self.running)
+        self.steps += k
+
+    def run(self) -> SimResult:
+        n = self.n
+        incoming = self.incoming
+        mixed = self.policy != "sglang"  # SGLang runs prefill and decode in separate steps (mixed chunking off)
+        skip_admission = False
+        while self.done < n:
+            while incoming and incoming[0][0] <= self.t:
+                self.waiting.append(heapq.heappop(incoming)[1])
+            if not self.running and not self.waiting:
+                if incoming:
+                    self.t = max(self.t, incoming[0][0])
+                    continue
+                break
+            D = self.D
+            room = self.budget - (D if mixed else 0)
+            if not skip_admission:
+                self._admit(room - sum(self.target[j] - self.computed[j] for j in self.prefilling))
+            skip_admission = False
+            chunks = self._chunks(room, self.max_batch - (D if mixed else 0))
+            do_decode = D > 0 and (mixed or not chunks)
+
+            if not chunks and not do_decode:
+                if incoming and not self.prefilling:
+                    self.t = max(self.t, incoming[0][0])
+                    continue
+                if self.prefilling:  # prompts in flight hold all the KV: preempt the newest
+                    self._preempt(self.prefilling[-1])
+                    skip_admission = True
+                    continue
+                if self.waiting:  # an empty replica that cannot take the head of the queue
+                    self._reject(self.waiting.popleft())
+                    continue
+                break
+
+            if not chunks:  # ---- decode-only steps until something can change: one jump
+                G = self.G
+                k = self.finishing[0][0] - G
+                ctx = (self.ctx_base + D * G) / D
+                if incoming and not self.waiting and len(self.running) < self.max_batch:
+                    t_one = self.step(0.0, 0.0, 0.0, D, ctx)
+                    k = min(k, max(1, math.ceil((incoming[0][0] - self.t) / t_one)))
+                if not self.reserve_all:
+                    k_kv = (self.capacity - self.kv_used) // D
+                    if k_kv < 1:  # no KV for the next token: vLLM preempts, SGLang retracts, the newest request
+                        self._preempt(next(reversed(self.running)))
+                        skip_admission = True
+                        continue
+                    k = min(k, k_kv)
+                    if self.policy == "sglang" and self.waiting and len(self.running) < self.max_batch:
+                        k = 1  # the reservation ratio decays every step: admission may open up
+                dt = k * self.step(0.0, 0.0, 0.0, D, ctx + (k - 1) / 2.0)
+                self._advance(dt, k)
+                self.G += k
+                if not self.reserve_all:
+                    self.kv_used += D * k
+                if self.policy == "sglang":
+                    self.ratio = max(SGLANG_NEW_TOKEN_RATIO[1], self.ratio - SGLANG_NEW_TOKEN_RATIO[2] * k)
+                self._finish_due()
+                continue
+
+            # ---- one step with prompt tokens (and, except in SGLang, every decode) --------------
+            p_tok = 0
+            p_ctx = 0.0
+            for i, take in chunks:
+                p_tok += take
+                p_ctx += take * (self.computed[i] + take / 2.0)
+            dec = D if do_decode else 0
+            dt = self.step(float(p_tok), float(len(chunks)), p_ctx / p_tok, float(dec), (self.ctx_base + D * self.G) / D if dec else 0.0)
+            self._advance(dt, 1)
+            if dec:
+                self.G += 1
+                if not self.reserve_all:
+                    self.kv_used += dec
+                if self.policy == "sglang":
+                    self.ratio = max(SGLANG_NEW_TOKEN_RATIO[1], self.ratio - SGLANG_NEW_TOKEN_RATIO[2])
+                self._finish_due()
+            for i, take in chunks:
+                self.computed[i] += take
+                if self.computed[i] >= self.target[i]:
+                    self.prefilling.remove(i)
+                    if math.isnan(self.first[i]):
+                        self.first[i] = self.t  # the step that finishes the prompt samples the first token
+                        self.generated[i] = 1
+                    if self.generated[i] >= self.osl[i]:
+                        self._complete(i)
+                    else:
+                        self._start_decode(i)
+
+        return SimResult(
+            np.array(self.arrival),
+            np.array(self.first),
+            np.array(self.finish),
+            np.asarray(self.isl, dtype=np.int64),
+            np.asarray(self.osl, dtype=np.int64),
+            np.asarray(self.preempt),
+            np.asarray(self.rejected),
+            self.steps,
+            self.busy,
+            self.batch_time,
+        )
+
+
+def _drop_from_heap(heap: list[tuple[int, int]], i: int) -> None:
+    for k, (_, j) in enumerate(heap):
+        if j == i:
+            heap[k] = heap[-1]
+            heap.pop()
+            heapq.heapify(heap)
+            return
