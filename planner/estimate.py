@@ -19,7 +19,9 @@ from .calibration import Profile, find_profile, load_profile, uncertainty
 from .catalog import get_gpu, get_model
 from .defaults import DEFAULT_EFFICIENCIES, Efficiencies
 from .errors import PlannerError
+from .load import PERCENTILES, simulate_load
 from .specs import DEFAULT_KV, GIB, KV_BYTES, EngineSettings, GpuSpec, KvPrecision, ModelSpec, Parallelism, Precision, parse_choice
+from .workload import RequestMix, parse_workload
 
 #: Uncertainty of an uncalibrated (analytic) estimate, in percent: the p90 absolute percentage error
 #: of offline output tokens/s over `../shared/data/measured/trtllm_v0.13_offline.csv`, rounded up
@@ -61,9 +63,10 @@ class Estimate(BaseModel):
     engine: str
     isl: int
     osl: int
-    operating_point: str = Field(description="offline (max throughput), concurrency or rate")
+    operating_point: str = Field(description="offline (max throughput), concurrency, rate or trace")
     concurrency: int | None
     request_rate: float | None
+    workload: str = Field(description="The requests: fixed ISL/OSL, distributions, or a request log")
     params_total: int
     weights_gib_per_gpu: float
     activations_gib_per_gpu: float
@@ -88,6 +91,23 @@ class Estimate(BaseModel):
     requests_per_s: float | None
     usd_per_hour: float | None
     usd_per_million_output_tokens: float | None
+    latency_method: str = Field(description="How the latency figures were made: one request alone (closed form), or a simulation of N requests")
+    ttft_p50_ms: float | None = None
+    ttft_p90_ms: float | None = None
+    ttft_p99_ms: float | None = None
+    itl_p50_ms: float | None = None
+    itl_p90_ms: float | None = None
+    itl_p99_ms: float | None = None
+    e2e_p50_ms: float | None = None
+    e2e_p90_ms: float | None = None
+    e2e_p99_ms: float | None = None
+    achieved_rps: float | None = Field(default=None, description="Requests/s the replica completes at this load (the sustainable rate when saturated)")
+    saturated: bool | None = Field(default=None, description="The offered rate exceeds what the replica sustains: its queue grows without bound")
+    sustainable_rps: float | None = Field(default=None, description="Largest request rate the replica completes (a queued burst); open-loop loads only")
+    rejected_requests: int | None = Field(
+        default=None, description="Simulated requests the replica could never serve (longer than its KV cache or step budget)"
+    )
+    preemptions: int | None = Field(default=None, description="Times a running request was preempted (vLLM) or retracted (SGLang) for lack of KV memory")
     source: str = Field(
         description="'calibrated:<profile>', 'extrapolated:<profile>' (outside the profile's ranges, or a profile of another GPU / precision) or 'analytic'"
     )
@@ -143,8 +163,8 @@ def estimate(
     tp: int = 1,
     pp: int = 1,
     ep: int = 1,
-    isl: int = 1024,
-    osl: int = 1024,
+    isl: int | str = 1024,
+    osl: int | str = 1024,
     concurrency: int | None = None,
     request_rate: float | None = None,
     num_requests: int | None = None,
@@ -155,17 +175,33 @@ def estimate(
     profile: str | Path | Profile | Literal[False] | None = None,
     efficiencies: Efficiencies | None = None,
     hardware: str | Path | None = None,
+    workload: str | RequestMix | None = None,
+    replay: bool = False,
+    chunked_prefill: bool | None = None,
+    prefix_caching: bool | None = None,
+    seed: int = 0,
+    finite_run: bool = False,
+    burst: bool = False,
 ) -> Estimate:
     """Estimate memory, capacity, latency, throughput and cost of one deployment.
 
     Without `concurrency` or `request_rate`, throughput is the offline max-throughput point and
-    latency is one request alone. `profile`: None picks the matching calibration profile from
-    `profiles/` (falling back to the same GPU with another precision, then the same engine on
-    another GPU, then the analytic defaults); a path or `Profile` uses that one; False or "none"
-    forces the analytic model. `efficiencies` overrides both (used by calibration itself).
-    `hardware`: a hardware profile from `python -m planner probe`, whose measured GEMM and copy
-    rates replace the GPU's datasheet peaks.
-    Raises `PlannerError` for bad input.
+    latency is one request alone. With either, the latency figures (mean and p50/p90/p99) and
+    the throughput come from a seeded simulation of `num_requests` requests through the
+    engine's scheduler (`planner.load`); past the sustainable rate the answer is `saturated`
+    with the sustainable rate and no latency figures (`finite_run=True` reports what a finite
+    benchmark run of `num_requests` would measure instead, as `predict` does for measured rows).
+    `isl` / `osl` take a number or a distribution spec (`normal:mean=2000,std=400`);
+    `workload` a request log or `isl=...;osl=...[;prefix=N|cache_hit=F]`; `replay` runs a log's
+    own arrival times (scaled to `request_rate` if given). `burst`: in the offline mode, the
+    latency figures of `num_requests` requests queued at once (what `trtllm-bench throughput`
+    reports beside its throughput) instead of one request alone.
+    `profile`: None picks the matching calibration profile from `profiles/` (falling back to the
+    same GPU with another precision, then the same engine on another GPU, then the analytic
+    defaults); a path or `Profile` uses that one; False or "none" forces the analytic model.
+    `efficiencies` overrides both (used by calibration itself). `hardware`: a hardware profile
+    from `python -m planner probe`, whose measured GEMM and copy rates replace the GPU's
+    datasheet peaks. Raises `PlannerError` for bad input.
     """
     m = get_model(model)
     g = get_gpu(gpu)
@@ -175,15 +211,22 @@ def estimate(
         g = apply_hardware_profile(g, load_hardware_profile(hardware))
     prec = parse_choice(Precision, precision, "precision")
     kv = DEFAULT_KV[prec] if kv_precision in (None, "") else parse_choice(KvPrecision, kv_precision, "kv precision")
+    mix = parse_workload(workload, isl, osl)
     try:
         par = Parallelism(tp=tp, pp=pp, ep=ep)
-        work = Workload(isl=isl, osl=osl, concurrency=concurrency, request_rate=request_rate, num_requests=num_requests)
-        eng_kw = {k: v for k, v in dict(max_batch_size=max_batch_size, max_num_tokens=max_num_tokens).items() if v is not None}
-        eng = EngineSettings(engine=engine, free_gpu_memory_fraction=free_gpu_memory_fraction, **eng_kw)
+        work = Workload(
+            isl=max(1, round(mix.mean_isl)), osl=max(1, round(mix.mean_osl)), concurrency=concurrency, request_rate=request_rate, num_requests=num_requests
+        )
+        eng_kw = dict(max_batch_size=max_batch_size, max_num_tokens=max_num_tokens, chunked_prefill=chunked_prefill, prefix_caching=prefix_caching)
+        eng = EngineSettings(engine=engine, free_gpu_memory_fraction=free_gpu_memory_fraction, **{k: v for k, v in eng_kw.items() if v is not None})
     except ValidationError as exc:
         raise PlannerError(_validation_message(exc)) from None
     if work.concurrency is not None and work.request_rate is not None:
         raise PlannerError("give either concurrency or request_rate, not both")
+    if replay and work.concurrency is not None:
+        raise PlannerError("replay runs the log's own arrival times; it cannot be combined with concurrency")
+    if replay and mix.arrivals_s is None:
+        raise PlannerError(f"replay needs a request log with arrival times; {mix.describe()} has none")
     g.peak_tflops(prec)
     g.check_kv(kv)
     m.check_parallelism(par)
@@ -194,25 +237,54 @@ def estimate(
     plan = s.plan(work.isl, work.osl)
     cap_seqs = int(plan.max_batch[0])
     fits = cap_seqs >= 1
-    if work.mode == "concurrency":
-        point = serving.concurrency(s, work.isl, work.osl, work.concurrency)
-        lat = point
-    elif work.mode == "rate":
-        point = serving.request_rate(s, work.isl, work.osl, work.request_rate, work.num_requests)
-        lat = point
-    else:
+    mode = "trace" if replay else work.mode
+    stats = None
+    if mode == "offline":
         point = serving.offline(s, work.isl, work.osl, work.num_requests)
         lat = serving.latency(s, work.isl, work.osl)
+        if burst and fits:
+            stats = simulate_load(s, plan, mix, burst=True, num_requests=work.num_requests, seed=seed)
+    elif fits:
+        stats = simulate_load(s, plan, mix, rate=work.request_rate, concurrency=work.concurrency, trace=replay, num_requests=work.num_requests, seed=seed)
 
     def f(x, scale=1.0):
         v = float(np.asarray(x).ravel()[0])
         return v * scale if fits and math.isfinite(v) else None
 
-    tok_s = f(point.output_tok_s)
-    itl_ms = f(lat.itl_s, 1e3)
+    if stats is not None:
+        hide = stats.saturated and not finite_run  # never a finite latency for a replica that cannot keep up
+
+        def lat_ms(metric, q=None):
+            if hide:
+                return None
+            v = stats.mean(metric) if q is None else stats.percentile(metric, q)
+            return v * 1e3 if math.isfinite(v) else None
+
+        tok_s = stats.output_tok_s if not stats.saturated or finite_run else stats.sustainable_rps * mix.mean_osl
+        if mode == "offline":  # the throughput stays the offline model's (calibrated on it); the burst gives the latencies
+            tok_s = f(point.output_tok_s)
+        ttft_ms, itl_ms, e2e_ms = lat_ms("ttft"), lat_ms("itl"), lat_ms("e2e")
+        rps = stats.achieved_rps if mode != "offline" else f(point.requests_per_s)
+        batch = stats.mean_batch
+        method = f"simulation of {stats.num_requests:,} requests ({stats.mode}, seed {seed})"
+        pct = {f"{m_}_p{q}_ms": lat_ms(m_, q) for m_ in ("ttft", "itl", "e2e") for q in PERCENTILES}
+        extra = dict(
+            achieved_rps=stats.achieved_rps,
+            saturated=stats.saturated,
+            sustainable_rps=stats.sustainable_rps if math.isfinite(stats.sustainable_rps) else None,
+            rejected_requests=stats.rejected,
+            preemptions=stats.preemptions,
+        )
+    else:
+        tok_s = f(point.output_tok_s) if mode == "offline" else None
+        ttft_ms, itl_ms, e2e_ms = (f(lat.ttft_s, 1e3), f(lat.itl_s, 1e3), f(lat.e2e_s, 1e3)) if mode == "offline" else (None, None, None)
+        rps = f(point.requests_per_s) if mode == "offline" else None
+        batch = f(point.batch) if mode == "offline" else None
+        method = "one request alone (closed form)" if mode == "offline" else "none (does not fit)"
+        pct, extra = {}, {}
     source, unc = "analytic", ANALYTIC_UNCERTAINTY_PCT
     if prof is not None:
-        unc, extrapolated = uncertainty(prof, rule, m, par.tp, work.isl, work.osl, f(point.batch))
+        unc, extrapolated = uncertainty(prof, rule, m, par.tp, work.isl, work.osl, batch)
         source = f"{'extrapolated' if extrapolated else 'calibrated'}:{prof.name}"
     usd_h = g.price_usd_per_hour * par.gpus if g.price_usd_per_hour is not None else None
     return Estimate(
@@ -227,9 +299,10 @@ def estimate(
         engine=eng.engine,
         isl=work.isl,
         osl=work.osl,
-        operating_point=work.mode,
+        operating_point=mode,
         concurrency=work.concurrency,
         request_rate=work.request_rate,
+        workload=mix.describe(),
         params_total=m.params_total,
         weights_gib_per_gpu=float(s.weights[0]) / GIB,
         activations_gib_per_gpu=float(plan.activations[0]) / GIB,
@@ -244,16 +317,19 @@ def estimate(
         fits=fits,
         fit_reason="fits" if fits else _fit_reason(s, plan, work.isl, work.osl),
         min_tp_to_fit=None if fits else min_tp_to_fit(m, g, prec, kv, par.pp, eng, work.isl, work.osl),
-        batch=f(point.batch),
-        ttft_ms=f(lat.ttft_s, 1e3),
+        batch=batch,
+        ttft_ms=ttft_ms,
         itl_ms=itl_ms,
-        e2e_ms=f(lat.e2e_s, 1e3),
+        e2e_ms=e2e_ms,
         output_tok_s=tok_s,
         output_tok_s_per_gpu=tok_s / par.gpus if tok_s is not None else None,
         output_tok_s_per_user=1e3 / itl_ms if itl_ms else None,
-        requests_per_s=f(point.requests_per_s),
+        requests_per_s=rps,
         usd_per_hour=usd_h,
         usd_per_million_output_tokens=usd_h / (tok_s * 3600.0) * 1e6 if usd_h is not None and tok_s else None,
         source=source,
         uncertainty_pct=unc,
+        latency_method=method,
+        **pct,
+        **extra,
     )

@@ -26,7 +26,7 @@ from .memory import (
     runtime_overhead_bytes,
     weight_bytes_per_gpu,
 )
-from .roofline import Hardware, HardwareTable, hardware, step_time
+from .roofline import Hardware, HardwareTable, StepModel, hardware, step_model
 from .specs import KV_BYTES, WEIGHT_BYTES, EngineSettings, GpuSpec, KvPrecision, ModelSpec, Precision
 
 
@@ -75,20 +75,22 @@ class Setup:
         eng = self.engine
         seq = self.seq_bytes(np.asarray(isl, float) + np.asarray(osl, float))
         mbs, mnt = eng.max_batch_size, eng.max_num_tokens
+        shape = np.broadcast(seq, self.tp).shape
         if mbs is None or mnt is None:
             _, budget0 = self._budget(mnt or 8192, mbs or 256)
             d_mbs, d_mnt = default_limits(eng.engine, np.maximum(budget0, 0.0) / seq, isl, osl, self.pp)
-            mbs = d_mbs if mbs is None else np.full_like(d_mbs, float(mbs))
-            mnt = d_mnt if mnt is None else np.full_like(d_mnt, float(mnt))
-        mbs, mnt = np.asarray(mbs, float), np.asarray(mnt, float)
+            mbs = d_mbs if mbs is None else mbs
+            mnt = d_mnt if mnt is None else mnt
+        mbs, mnt = np.broadcast_to(np.asarray(mbs, float), shape), np.broadcast_to(np.asarray(mnt, float), shape)
         acts, budget = self._budget(mnt, mbs)
         return MemoryPlan(acts, budget, mbs, mnt, max_sequences(budget, seq, mbs))
 
     def kv_capacity_tokens(self, plan: MemoryPlan) -> np.ndarray:
         return kv_capacity_tokens(plan.kv_budget, self.kv_per_token, self.engine.block_tokens)
 
-    def step(self, **kw):
-        return step_time(
+    def step_model(self) -> StepModel:
+        """The step-time model of every configuration (`.scalar(i)` for one, as plain floats)."""
+        return step_model(
             self.model,
             self.hw,
             self.eff,
@@ -97,8 +99,12 @@ class Setup:
             weight_bytes_per_param=self.weight_bpp,
             kv_bytes=self.kv_bytes,
             kv_per_token=self.kv_per_token,
-            **kw,
         )
+
+    def step(self, prefill_tokens=0.0, prefill_seqs=0.0, prefill_context=0.0, decode_seqs=0.0, decode_context=0.0):
+        """`(total, compute, memory, comm)` seconds of one step of every configuration."""
+        args = [np.asarray(x, dtype=float) for x in (prefill_tokens, prefill_seqs, prefill_context, decode_seqs, decode_context)]
+        return self.step_model().parts(*args)
 
 
 def prepare(
@@ -222,9 +228,11 @@ def offline(s: Setup, isl, osl, num_requests=None) -> Point:
 
 def _mixed(s: Setup, batch, isl, osl, max_num_tokens):
     """Steady state of inflight batching with `batch` staggered requests: each decode step also
-    carries the prefill of the requests that replace finished ones (batch x ISL / OSL tokens)."""
+    carries the prefill of the requests that replace finished ones. A request's own prompt is in
+    its TTFT; its decode steps carry the prompts of the other batch - 1 requests, each admitted
+    once per OSL steps ((batch - 1) x ISL / OSL tokens per step; none for a request alone)."""
     ctx = isl + osl / 2.0
-    arrivals = batch / osl  # requests admitted per step, on average
+    arrivals = np.maximum(batch - 1.0, 0.0) / osl  # other requests admitted per step, on average
     prefill_tok = np.minimum(arrivals * isl, np.maximum(max_num_tokens - batch, 1.0))
     itl, *_ = s.step(prefill_tokens=prefill_tok, prefill_seqs=arrivals, prefill_context=isl / 2.0, decode_seqs=batch, decode_context=ctx)
     ttft = prefill_time(s, isl, max_num_tokens, decode_seqs=np.maximum(batch - 1.0, 0.0), decode_context=ctx)

@@ -200,6 +200,18 @@ class EngineSettings(BaseModel):
         "same KV size and no window)",
     )
 
+    chunked_prefill: bool = Field(
+        default=True,
+        description="Split prompts longer than the step's token budget over several steps (vLLM V1 and SGLang do by "
+        "default; TensorRT-LLM with enable_chunked_prefill). Off: a prompt runs whole or waits, and prompts "
+        "longer than max_num_tokens are refused",
+    )
+    prefix_caching: bool = Field(
+        default=True,
+        description="Reuse KV blocks of prompt prefixes seen before (on by default in vLLM, SGLang and TensorRT-LLM's "
+        "PyTorch backend, enable_block_reuse): a workload's shared prefix or cache-hit rate removes that prefill work",
+    )
+
     @property
     def windows_applied(self) -> bool:
         return self.engine != "trtllm" if self.sliding_window is None else self.sliding_window

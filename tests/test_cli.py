@@ -71,8 +71,8 @@ def test_estimate_engine_options_change_the_answer():
     [
         (["--model", "no-such-model", "--gpu", "H100"], "unknown model 'no-such-model'"),
         (["--model", "llama-3.1-8b", "--gpu", "H999"], "unknown gpu 'H999'"),
-        (["--model", "llama-3.1-8b", "--gpu", "H100", "--isl", "-5"], "isl -5: input should be greater than or equal to 1"),
-        (["--model", "llama-3.1-8b", "--gpu", "H100", "--osl", "0"], "osl 0: input should be greater than or equal to 1"),
+        (["--model", "llama-3.1-8b", "--gpu", "H100", "--isl", "-5"], "isl -5: must be a whole number of tokens between 1 and 10,000,000"),
+        (["--model", "llama-3.1-8b", "--gpu", "H100", "--osl", "0"], "osl 0: must be a whole number of tokens between 1 and 10,000,000"),
         (["--model", "llama-3.1-70b", "--gpu", "H100", "--tp", "3"], "tp 3 does not divide the 64 attention heads"),
         (["--model", "llama-3.1-8b", "--gpu", "A100", "--precision", "fp8"], "precision 'fp8' is not supported on A100-SXM-80GB"),
         (["--model", "llama-3.1-8b", "--gpu", "H100", "--precision", "nvfp4"], "precision 'nvfp4' is not supported on H100-SXM"),

@@ -50,9 +50,15 @@ def test_outputs_finite_and_non_negative(cfg):
     e = estimate(**cfg)
     for v in _values(e):
         assert math.isfinite(v) and v >= 0, (cfg, e)
-    if e.fits:
-        assert e.ttft_ms > 0 and e.itl_ms > 0 and e.output_tok_s > 0
+    if e.fits and e.saturated:  # never a finite latency for a replica that cannot keep up
+        assert e.ttft_ms is None and e.itl_ms is None and e.ttft_p99_ms is None
+        assert 0 < e.achieved_rps <= e.sustainable_rps < cfg["request_rate"]
+    elif e.fits:
+        assert e.ttft_ms > 0 and e.output_tok_s > 0
+        assert e.itl_ms > 0 or (cfg["osl"] == 1 and e.itl_ms is None)
         assert e.e2e_ms >= e.ttft_ms
+        if e.ttft_p50_ms is not None:
+            assert e.ttft_p50_ms <= e.ttft_p90_ms <= e.ttft_p99_ms
 
 
 @PROPS
@@ -93,7 +99,18 @@ def test_throughput_never_falls_with_faster_hardware(cfg, field, factor):
     value = {k: v * factor for k, v in gpu.tflops.items()} if field == "tflops" else gpu.memory_bandwidth_tb_s * factor
     faster = gpu.model_copy(update={field: value})
     base, fast = estimate(**cfg), estimate(**{**cfg, "gpu": faster})
-    if base.fits:
-        assert fast.output_tok_s >= base.output_tok_s * (1 - 1e-9)
+    if not base.fits:
+        return
+    if "request_rate" in cfg:
+        # open loop: the schedule depends on where absolute arrival times fall between steps, so
+        # single runs are compared with a tolerance for that alignment; capacity is exact
+        assert fast.sustainable_rps >= base.sustainable_rps * (1 - 1e-9)
+        if not base.saturated:
+            assert not fast.saturated
+            assert fast.itl_ms is None or fast.itl_ms <= base.itl_ms * 1.03
+        return
+    # offline and closed loops: the sequence of steps does not depend on their durations, so every step is faster
+    assert fast.output_tok_s >= base.output_tok_s * (1 - 1e-9)
+    assert fast.ttft_ms <= base.ttft_ms * (1 + 1e-9)
+    if base.itl_ms is not None:
         assert fast.itl_ms <= base.itl_ms * (1 + 1e-9)
-        assert fast.ttft_ms <= base.ttft_ms * (1 + 1e-9)

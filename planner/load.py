@@ -1,0 +1,282 @@
+"""Latency under load: a replica driven by a request rate, a number of clients or a trace.
+
+Two ways to the same figures:
+
+- `simulate_load`: the discrete-event simulation (`planner.simulator`) of the engine's
+  scheduler, each step timed by the step-time model. Per-request TTFT, ITL and E2E, so any
+  percentile; seeded and reproducible. Used for one configuration (`estimate`, the checks of
+  `recommend`).
+- `approximate_rate`: a closed-form approximation, vectorised over thousands of configurations
+  for sweeps and the search. The batch in flight solves Little's law, B = rate x E2E(B), with
+  the steady-state step of inflight batching; TTFT adds the wait for the current step, an
+  M/D/1 queue of prompts for the step's token budget and an M/M/c queue for a batch slot
+  (Sakasegawa's approximation); percentiles come from those queues' exponential tails and
+  from the batch's fluctuation over a request's life (Poisson, time-averaged: variance 2B/3).
+  `bench/serving.py` and `tests/test_load.py` measure how far it is from the simulation.
+
+Past the sustainable rate a queue grows without bound: `saturated` is set, the sustainable rate
+is reported, and the latency figures are not finite numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import PlannerError
+from .serving import MemoryPlan, Setup, _mixed, prefill_time
+from .simulator import EngineConfig, SimResult, simulate
+from .workload import RequestMix
+
+#: Percentiles every load result reports (the SLA may ask for any other).
+PERCENTILES = (50, 90, 99)
+#: Requests in a simulated open-loop run unless given, and the bounds for a closed loop (10 per client).
+DEFAULT_RATE_REQUESTS = 2000
+CLOSED_LOOP_REQUESTS = (500, 20_000)
+
+
+def engine_config(s: Setup, plan: MemoryPlan, i: int = 0) -> EngineConfig:
+    """The scheduler's view of configuration `i` of a setup."""
+    kv_tokens = float(np.ravel(s.kv_capacity_tokens(plan))[i])
+    return EngineConfig(
+        policy=s.engine.engine,
+        max_batch_size=int(np.ravel(plan.max_batch_size)[i]),
+        max_num_tokens=int(np.ravel(plan.max_num_tokens)[i]),
+        kv_capacity_tokens=int(kv_tokens),
+        block_tokens=s.engine.block_tokens,
+        chunked_prefill=s.engine.chunked_prefill,
+    )
+
+
+@dataclass
+class LoadStats:
+    """One configuration under one load. Times in seconds."""
+
+    mode: str  # "rate", "concurrency", "trace" or "burst"
+    load: float  # requests/s, or clients
+    method: str  # "simulation" or "approximation"
+    num_requests: int
+    saturated: bool
+    sustainable_rps: float
+    achieved_rps: float
+    output_tok_s: float  # of the simulated run (past saturation: what that finite run completed)
+    input_tok_s: float
+    mean_batch: float
+    busy_fraction: float
+    rejected: int = 0
+    preemptions: int = 0
+    ttft_s: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
+    itl_s: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
+    e2e_s: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
+
+    def percentile(self, metric: str, q: float) -> float:
+        """The q-th percentile (0-100) of `ttft`, `itl` or `e2e`, in seconds (NaN when none)."""
+        v = getattr(self, f"{metric}_s")
+        return float(np.percentile(v, q)) if len(v) else math.nan
+
+    def mean(self, metric: str) -> float:
+        v = getattr(self, f"{metric}_s")
+        return float(np.mean(v)) if len(v) else math.nan
+
+
+def _requests(s: Setup, mix: RequestMix, n: int, rng: np.random.Generator):
+    isl, osl = mix.sample(n, rng)
+    cached = mix.cached_tokens(isl) if s.engine.prefix_caching else np.zeros_like(isl)
+    return isl, osl, cached
+
+
+def default_requests(mode: str, load: float) -> int:
+    if mode == "concurrency":
+        lo, hi = CLOSED_LOOP_REQUESTS
+        return int(min(max(10 * load, lo), hi))
+    return DEFAULT_RATE_REQUESTS
+
+
+def _run(s: Setup, plan: MemoryPlan, i: int, isl, osl, cached, arrivals=None, clients=None) -> SimResult:
+    return simulate(s.step_model().scalar(i).time, engine_config(s, plan, i), isl, osl, cached, arrivals=arrivals, clients=clients)
+
+
+def sustainable_rate(s: Setup, plan: MemoryPlan, mix: RequestMix, i: int = 0, seed: int = 0) -> float:
+    """Requests/s the replica completes when it is never short of work (a queued burst, as
+    `trtllm-bench throughput` runs it), sized to span several full batches."""
+    cfg = engine_config(s, plan, i)
+    per_seq = max(mix.mean_isl + mix.mean_osl, 1.0)
+    cap = max(1.0, min(cfg.max_batch_size, cfg.kv_capacity_tokens / per_seq))
+    n = int(min(max(8 * cap, 400), 20_000))
+    isl, osl, cached = _requests(s, mix, n, np.random.default_rng(seed + 1))
+    r = _run(s, plan, i, isl, osl, cached, arrivals=np.zeros(n))
+    served = int(r.ok.sum())
+    return served / r.duration_s if served and r.duration_s > 0 else 0.0
+
+
+def simulate_load(
+    s: Setup,
+    plan: MemoryPlan,
+    mix: RequestMix,
+    *,
+    rate: float | None = None,
+    concurrency: int | None = None,
+    trace: bool = False,
+    burst: bool = False,
+    num_requests: int | None = None,
+    seed: int = 0,
+    i: int = 0,
+) -> LoadStats:
+    """Simulate configuration `i` under Poisson arrivals at `rate` requests/s, `concurrency`
+    closed-loop clients, (`trace`) the arrival times of the workload's log (scaled to `rate`
+    when both are given), or (`burst`) `num_requests` requests all queued at time 0 (an
+    offline `trtllm-bench throughput` run)."""
+    rng = np.random.default_rng(seed)
+    if burst:
+        n = num_requests or DEFAULT_RATE_REQUESTS
+        isl, osl, cached = _requests(s, mix, n, rng)
+        mode, load, arrivals, clients = "burst", math.inf, np.zeros(n), None
+    elif trace:
+        if mix.arrivals_s is None:
+            raise PlannerError(f"workload {mix.describe()} has no arrival times to replay; give --request-rate or --concurrency")
+        t = np.asarray(mix.arrivals_s, dtype=float)
+        n = len(t) if num_requests is None else min(int(num_requests), len(t))
+        t = t[:n]
+        native = (n - 1) / (t[-1] - t[0]) if n > 1 and t[-1] > t[0] else math.nan
+        if rate is not None and math.isfinite(native):
+            t = (t - t[0]) * native / rate
+        load = rate if rate is not None else native
+        isl, osl = mix.pairs[:n, 0].astype(np.int64), mix.pairs[:n, 1].astype(np.int64)
+        cached = mix.cached_tokens(isl) if s.engine.prefix_caching else np.zeros_like(isl)
+        mode, arrivals, clients = "trace", t, None
+    elif concurrency is not None:
+        n = num_requests or default_requests("concurrency", concurrency)
+        isl, osl, cached = _requests(s, mix, n, rng)
+        mode, load, arrivals, clients = "concurrency", float(concurrency), None, int(concurrency)
+    elif rate is not None:
+        n = num_requests or DEFAULT_RATE_REQUESTS
+        isl, osl, cached = _requests(s, mix, n, rng)
+        arrivals = np.cumsum(rng.exponential(1.0 / rate, n))
+        mode, load, clients = "rate", float(rate), None
+    else:
+        raise PlannerError("give a request rate, a concurrency, or a workload with arrival times")
+    r = _run(s, plan, i, isl, osl, cached, arrivals=arrivals, clients=clients)
+    ok = r.ok
+    dur = r.duration_s
+    served = int(ok.sum())
+    mu = sustainable_rate(s, plan, mix, i, seed) if mode in ("rate", "trace") else math.inf
+    saturated = mode in ("rate", "trace") and load > mu
+    if mode in ("rate", "trace") and not saturated:
+        # below saturation what arrives is served (conservation): the offered rate, not the run's noisy sample of it
+        achieved = load * served / n
+        out_tok, in_tok = achieved * float(r.osl[ok].mean()), achieved * float(r.isl[ok].mean())
+    else:  # a closed loop, a burst, or a saturated run: what the run completed over its duration
+        achieved = served / dur if dur > 0 else 0.0
+        out_tok = float(r.osl[ok].sum() / dur) if dur > 0 else 0.0
+        in_tok = float(r.isl[ok].sum() / dur) if dur > 0 else 0.0
+    return LoadStats(
+        mode=mode,
+        load=load,
+        method="simulation",
+        num_requests=n,
+        saturated=bool(saturated),
+        sustainable_rps=float(mu),
+        achieved_rps=float(mu if saturated else achieved),  # steady state: a saturated replica serves its sustainable rate
+        output_tok_s=out_tok,
+        input_tok_s=in_tok,
+        mean_batch=float(r.batch_time_s / dur) if dur > 0 else 0.0,
+        busy_fraction=float(r.busy_s / dur) if dur > 0 else 0.0,
+        rejected=int(r.rejected.sum()),
+        preemptions=int(r.preemptions.sum()),
+        ttft_s=r.ttft,
+        itl_s=r.itl,
+        e2e_s=r.e2e,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# the analytic approximation (vectorised over configurations)
+# ---------------------------------------------------------------------------------------------
+
+
+def _z(q):
+    from scipy.stats import norm
+
+    return norm.ppf(np.asarray(q, dtype=float) / 100.0)
+
+
+def _exp_tail(q, p_wait, mean_wait):
+    """q-quantile (0-100) of a wait that is 0 with probability 1 - p_wait, else exponential."""
+    tail = 1.0 - np.asarray(q, dtype=float) / 100.0
+    p = np.clip(p_wait, 1e-12, 1.0)
+    cond_mean = mean_wait / p
+    return np.where(tail >= p, 0.0, cond_mean * np.log(p / np.maximum(tail, 1e-12)))
+
+
+@dataclass
+class Approximation:
+    """Arrays over configurations (seconds, requests/s). NaN latencies where saturated."""
+
+    rate: np.ndarray
+    sustainable_rps: np.ndarray
+    saturated: np.ndarray
+    batch: np.ndarray
+    quantiles: dict[str, dict[float, np.ndarray]]  # metric -> percentile -> seconds
+    means: dict[str, np.ndarray]
+    capacity_limit: np.ndarray  # what caps the sustainable rate: "kv memory", "max batch" or "step budget"
+
+
+def capacity(s: Setup, plan: MemoryPlan, isl, osl):
+    """Sustainable requests/s of every configuration, its batch, and what limits it."""
+    isl, osl = np.asarray(isl, float), np.asarray(osl, float)
+    cap = np.maximum(plan.max_batch, 1.0)
+    mnt = plan.max_num_tokens
+    _, itl_cap, e2e_cap = _mixed(s, cap, isl, osl, mnt)
+    mu_batch = cap / e2e_cap
+    # the step's token budget: prompts of mu requests/s need mu x ISL tokens per second
+    room = np.maximum(mnt - cap, 1.0)
+    mu_tokens = room / isl / itl_cap
+    kv_bound = plan.max_batch < plan.max_batch_size
+    limit = np.where(mu_tokens < mu_batch, "step budget", np.where(kv_bound, "kv memory", "max batch"))
+    return np.minimum(mu_batch, mu_tokens), cap, limit
+
+
+def approximate_rate(s: Setup, plan: MemoryPlan, mix: RequestMix, rate, percentiles=PERCENTILES) -> Approximation:
+    """The closed-form latency percentiles of every configuration at Poisson `rate` requests/s."""
+    isl, osl = mix.mean_isl, mix.mean_osl
+    lam = np.broadcast_to(np.asarray(rate, dtype=float), np.shape(plan.max_batch)).astype(float)
+    mnt = plan.max_num_tokens
+    mu, cap, limit = capacity(s, plan, isl, osl)
+    saturated = lam >= mu
+    lam_ok = np.where(saturated, 0.5 * mu, lam)
+    # batch in flight: B = rate x E2E(B), by bisection between 0 and the cap
+    lo, hi = np.zeros_like(cap), cap.copy()
+    for _ in range(40):
+        mid = (lo + hi) / 2.0
+        _, _, e2e_mid = _mixed(s, np.maximum(mid, 1e-3), isl, osl, mnt)
+        over = lam_ok * e2e_mid > mid
+        lo, hi = np.where(over, mid, lo), np.where(over, hi, mid)
+    batch = np.maximum(hi, 1e-3)
+    ttft0, itl, e2e = _mixed(s, np.maximum(batch, 1.0), isl, osl, mnt)
+    # queues: prompts for the step's token budget (M/D/1), and batch slots (M/M/c, Sakasegawa)
+    room = np.maximum(mnt - batch, 1.0)
+    service_p = np.maximum(isl / room, 1.0) * itl
+    rho_p = np.clip(lam_ok * isl / room * itl, 0.0, 0.999)
+    wait_p = rho_p * service_p / (2.0 * (1.0 - rho_p))
+    rho_s = np.clip(lam_ok * e2e / cap, 0.0, 0.999)
+    p_slot = np.power(rho_s, np.sqrt(2.0 * (cap + 1.0)) - 1.0)
+    wait_s = p_slot * e2e / (cap * (1.0 - rho_s))
+    align = itl / 2.0  # an arrival waits for the step in progress
+    nan = np.where(saturated, np.nan, 1.0)
+    sigma_b = np.sqrt(2.0 * batch / 3.0)
+    quantiles: dict[str, dict[float, np.ndarray]] = {"ttft": {}, "itl": {}, "e2e": {}}
+    for q in percentiles:
+        isl_q = mix.isl.quantile(q / 100.0) if mix.pairs is None else float(np.percentile(mix.pairs[:, 0], q))
+        osl_q = mix.osl.quantile(q / 100.0) if mix.pairs is None else float(np.percentile(mix.pairs[:, 1], q))
+        pre_q = prefill_time(s, isl_q, mnt, decode_seqs=np.maximum(batch - 1.0, 0.0), decode_context=isl + osl / 2.0)
+        ttft_q = np.maximum(pre_q, itl) + align + _exp_tail(q, rho_p, wait_p) + _exp_tail(q, p_slot, wait_s)
+        b_q = np.clip(batch + _z(q) * sigma_b, 1.0, cap)
+        _, itl_q, _ = _mixed(s, b_q, isl, osl, mnt)
+        quantiles["ttft"][q] = ttft_q * nan
+        quantiles["itl"][q] = itl_q * nan
+        quantiles["e2e"][q] = (ttft_q + max(osl_q - 1.0, 0.0) * itl_q) * nan
+    ttft_mean = ttft0 + align + wait_p + wait_s
+    means = {"ttft": ttft_mean * nan, "itl": itl * nan, "e2e": (ttft_mean + max(osl - 1.0, 0.0) * itl) * nan}
+    return Approximation(lam, mu, saturated, batch, quantiles, means, limit)
