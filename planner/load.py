@@ -239,7 +239,19 @@ def capacity(s: Setup, plan: MemoryPlan, isl, osl):
 
 
 def approximate_rate(s: Setup, plan: MemoryPlan, mix: RequestMix, rate, percentiles=PERCENTILES) -> Approximation:
-    """The closed-form latency percentiles of every configuration at Poisson `rate` requests/s."""
+    """The closed-form latency percentiles of every configuration at Poisson `rate` requests/s.
+
+    With B requests in flight (Little's law) and t_d the decode step at B:
+    - a prompt's marginal cost S_p is what it adds to a step (SGLang: its own prefill step);
+      prompts form an M/D/1 queue of utilisation rho_p = rate x S_p (wait W_p);
+    - TTFT = the step carrying the prompt + half a decode step (the step in progress) + W_p +
+      the wait for a batch slot (M/M/c with c = the batch cap, service E2E; Sakasegawa);
+    - a request's ITL averages its OSL steps: the batch it sees varies like a time-averaged
+      Poisson count (variance 2B/3) and absorbs a Poisson number of others' prompts (B - 1 per
+      mean OSL steps), each S_p in proportion to its length:
+      Var(ITL) = (dt_d/dB)^2 x 2B/3 + S_p^2 (B - 1) E[ISL^2]/E[ISL]^2 E[1/OSL] / E[OSL];
+      percentiles are normal.
+    """
     isl, osl = mix.mean_isl, mix.mean_osl
     lam = np.broadcast_to(np.asarray(rate, dtype=float), np.shape(plan.max_batch)).astype(float)
     mnt = plan.max_num_tokens
@@ -253,30 +265,41 @@ def approximate_rate(s: Setup, plan: MemoryPlan, mix: RequestMix, rate, percenti
         _, _, e2e_mid = _mixed(s, np.maximum(mid, 1e-3), isl, osl, mnt)
         over = lam_ok * e2e_mid > mid
         lo, hi = np.where(over, mid, lo), np.where(over, hi, mid)
-    batch = np.maximum(hi, 1e-3)
-    ttft0, itl, e2e = _mixed(s, np.maximum(batch, 1.0), isl, osl, mnt)
-    # queues: prompts for the step's token budget (M/D/1), and batch slots (M/M/c, Sakasegawa)
-    room = np.maximum(mnt - batch, 1.0)
-    service_p = np.maximum(isl / room, 1.0) * itl
-    rho_p = np.clip(lam_ok * isl / room * itl, 0.0, 0.999)
-    wait_p = rho_p * service_p / (2.0 * (1.0 - rho_p))
+    batch = np.maximum(hi, 1.0)
+    ctx = isl + osl / 2.0
+    _, itl, e2e = _mixed(s, batch, isl, osl, mnt)
+    t_dec, *_ = s.step(decode_seqs=batch, decode_context=ctx)
+    t_dec1, *_ = s.step(decode_seqs=batch + 1.0, decode_context=ctx)
+    others = np.maximum(batch - 1.0, 0.0)
+    if s.engine.mixed_steps:
+        carry = prefill_time(s, isl, mnt, decode_seqs=others, decode_context=ctx)  # the step(s) that carry one prompt
+        s_p = np.maximum(carry - t_dec, 0.0)
+    else:
+        carry = s_p = prefill_time(s, isl, mnt)
+    rho_p = np.clip(lam_ok * s_p, 0.0, 0.999)
+    wait_p = rho_p * s_p / (2.0 * (1.0 - rho_p))
     rho_s = np.clip(lam_ok * e2e / cap, 0.0, 0.999)
     p_slot = np.power(rho_s, np.sqrt(2.0 * (cap + 1.0)) - 1.0)
     wait_s = p_slot * e2e / (cap * (1.0 - rho_s))
-    align = itl / 2.0  # an arrival waits for the step in progress
+    # moments of the lengths: prompts vary in cost (E[ISL^2]/E[ISL]^2) and short answers average fewer steps (E[1/OSL])
+    draw_isl, draw_osl = mix.sample(4000, np.random.default_rng(12345))
+    m2_isl = float(np.mean(draw_isl.astype(float) ** 2) / np.mean(draw_isl) ** 2)
+    inv_osl = float(np.mean(1.0 / np.maximum(draw_osl - 1.0, 1.0)))
+    itl_sd = np.sqrt((t_dec1 - t_dec) ** 2 * 2.0 * batch / 3.0 + s_p**2 * others * m2_isl * inv_osl / max(osl, 1.0))
     nan = np.where(saturated, np.nan, 1.0)
-    sigma_b = np.sqrt(2.0 * batch / 3.0)
     quantiles: dict[str, dict[float, np.ndarray]] = {"ttft": {}, "itl": {}, "e2e": {}}
     for q in percentiles:
         isl_q = mix.isl.quantile(q / 100.0) if mix.pairs is None else float(np.percentile(mix.pairs[:, 0], q))
         osl_q = mix.osl.quantile(q / 100.0) if mix.pairs is None else float(np.percentile(mix.pairs[:, 1], q))
-        pre_q = prefill_time(s, isl_q, mnt, decode_seqs=np.maximum(batch - 1.0, 0.0), decode_context=isl + osl / 2.0)
-        ttft_q = np.maximum(pre_q, itl) + align + _exp_tail(q, rho_p, wait_p) + _exp_tail(q, p_slot, wait_s)
-        b_q = np.clip(batch + _z(q) * sigma_b, 1.0, cap)
-        _, itl_q, _ = _mixed(s, b_q, isl, osl, mnt)
+        if s.engine.mixed_steps:
+            carry_q = prefill_time(s, isl_q, mnt, decode_seqs=others, decode_context=ctx)
+        else:
+            carry_q = prefill_time(s, isl_q, mnt)
+        ttft_q = carry_q + q / 100.0 * t_dec + _exp_tail(q, rho_p, wait_p) + _exp_tail(q, p_slot, wait_s)
+        itl_q = np.maximum(itl + _z(q) * itl_sd, t_dec * 0.5)
         quantiles["ttft"][q] = ttft_q * nan
         quantiles["itl"][q] = itl_q * nan
         quantiles["e2e"][q] = (ttft_q + max(osl_q - 1.0, 0.0) * itl_q) * nan
-    ttft_mean = ttft0 + align + wait_p + wait_s
+    ttft_mean = carry + t_dec / 2.0 + wait_p + wait_s
     means = {"ttft": ttft_mean * nan, "itl": itl * nan, "e2e": (ttft_mean + max(osl - 1.0, 0.0) * itl) * nan}
     return Approximation(lam, mu, saturated, batch, quantiles, means, limit)

@@ -230,9 +230,17 @@ def _mixed(s: Setup, batch, isl, osl, max_num_tokens):
     """Steady state of inflight batching with `batch` staggered requests: each decode step also
     carries the prefill of the requests that replace finished ones. A request's own prompt is in
     its TTFT; its decode steps carry the prompts of the other batch - 1 requests, each admitted
-    once per OSL steps ((batch - 1) x ISL / OSL tokens per step; none for a request alone)."""
+    once per OSL steps ((batch - 1) x ISL / OSL tokens per step; none for a request alone).
+    An engine that keeps prefill and decode in separate steps (SGLang) instead pauses every
+    decode for each of those prompts' prefill steps."""
     ctx = isl + osl / 2.0
     arrivals = np.maximum(batch - 1.0, 0.0) / osl  # other requests admitted per step, on average
+    if not s.engine.mixed_steps:
+        prefill_alone = prefill_time(s, isl, max_num_tokens)
+        decode, *_ = s.step(decode_seqs=batch, decode_context=ctx)
+        itl = decode + arrivals * prefill_alone
+        ttft = np.maximum(prefill_alone, itl)
+        return ttft, itl, ttft + (osl - 1.0) * itl
     prefill_tok = np.minimum(arrivals * isl, np.maximum(max_num_tokens - batch, 1.0))
     itl, *_ = s.step(prefill_tokens=prefill_tok, prefill_seqs=arrivals, prefill_context=isl / 2.0, decode_seqs=batch, decode_context=ctx)
     ttft = prefill_time(s, isl, max_num_tokens, decode_seqs=np.maximum(batch - 1.0, 0.0), decode_context=ctx)

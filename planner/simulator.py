@@ -78,7 +78,9 @@ class SimResult:
     rejected: np.ndarray  # bool: could never be served (longer than the KV cache or the step budget)
     steps: int
     busy_s: float  # time the replica was running steps
-    batch_time_s: float  # integral of running requests over time (for the mean batch)
+    batch_time_s: float  # integral of running (admitted) requests over time: the mean batch is this / duration
+    queue_time_s: float  # integral of requests waiting for admission over time
+    kv_tokens_at_end: int  # KV held when every request has finished: 0 unless blocks leaked
 
     @property
     def ok(self) -> np.ndarray:
@@ -179,6 +181,7 @@ class _Replica:
         self.steps = 0
         self.busy = 0.0
         self.batch_time = 0.0
+        self.queue_time = 0.0
         self.done = 0
         self.next_issue = n  # closed loop: the next request a client sends
         if self.closed:
@@ -329,6 +332,7 @@ class _Replica:
         self.t += dt
         self.busy += dt
         self.batch_time += dt * len(self.running)
+        self.queue_time += dt * len(self.waiting)
         self.steps += k
 
     def run(self) -> SimResult:
@@ -430,6 +434,8 @@ class _Replica:
             self.steps,
             self.busy,
             self.batch_time,
+            self.queue_time,
+            self.kv_used,
         )
 
 

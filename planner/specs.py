@@ -213,6 +213,12 @@ class EngineSettings(BaseModel):
     )
 
     @property
+    def mixed_steps(self) -> bool:
+        """Whether one step carries prompt chunks and decodes together (TensorRT-LLM, vLLM); SGLang
+        (mixed chunking off by default) runs prefill-only and decode-only steps, prefill first."""
+        return self.engine != "sglang"
+
+    @property
     def windows_applied(self) -> bool:
         return self.engine != "trtllm" if self.sliding_window is None else self.sliding_window
 

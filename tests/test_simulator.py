@@ -1,0 +1,140 @@
+"""The scheduler simulation against rules and closed forms, with a step model known by hand.
+
+A step costs `C0 + CP x prompt tokens + CD x decoding sequences` seconds, so every expected
+figure below is worked out on paper (BLIS's way of testing a simulator: invariants tied to a
+written rule, then small scenarios whose answer is known).
+"""
+
+import numpy as np
+import pytest
+
+from planner.simulator import POLICIES, EngineConfig, simulate
+
+C0, CP, CD = 1e-3, 1e-5, 2e-5
+
+
+def step(p_tok, p_seqs, p_ctx, d_seqs, d_ctx):
+    return C0 + CP * p_tok + CD * d_seqs
+
+
+def cfg(policy="trtllm", batch=256, tokens=8192, kv=10**7, block=16, chunked=True):
+    return EngineConfig(policy, batch, tokens, kv, block, chunked)
+
+
+def poisson(n, rate, seed=0):
+    return np.cumsum(np.random.default_rng(seed).exponential(1.0 / rate, n))
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_one_request_alone_is_the_closed_form(policy):
+    r = simulate(step, cfg(policy), np.array([1000]), np.array([101]), arrivals=np.array([0.5]))
+    assert r.ttft[0] == pytest.approx(C0 + CP * 1000)  # one prefill step, which samples the first token
+    assert r.itl[0] == pytest.approx(C0 + CD * 1)  # then 100 decode steps of one sequence
+    assert r.e2e[0] == pytest.approx(r.ttft[0] + 100 * r.itl[0])
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_a_long_prompt_is_chunked_by_the_token_budget(policy):
+    r = simulate(step, cfg(policy, tokens=2048), np.array([5000]), np.array([2]), arrivals=np.array([0.0]))
+    assert r.ttft[0] == pytest.approx(3 * C0 + CP * 5000)  # 2048 + 2048 + 904 tokens
+    off = simulate(step, cfg(policy, tokens=2048, chunked=False), np.array([5000, 100]), np.array([2, 2]), arrivals=np.array([0.0, 0.0]))
+    assert off.rejected.tolist() == [True, False]  # without chunking a prompt longer than the budget cannot run
+
+
+def test_saturated_offline_batch_runs_in_lock_step():
+    # 4 x 64 equal requests queued at once, 64 slots, KV reserved whole (TensorRT-LLM): four
+    # identical cycles of one prefill step (64 x 100 = 6,400 tokens) and 49 decode steps of 64
+    n, b, isl, osl = 256, 64, 100, 50
+    r = simulate(step, cfg("trtllm", batch=b), np.full(n, isl), np.full(n, osl), arrivals=np.zeros(n))
+    cycle = (C0 + CP * b * isl) + (osl - 1) * (C0 + CD * b)
+    assert r.duration_s == pytest.approx(4 * cycle)
+    assert r.output_tokens / r.duration_s == pytest.approx(n * osl / (4 * cycle))
+    assert r.steps == 4 * osl
+
+
+def test_low_load_waiting_is_md1():
+    # one slot and one output token: each request is a deterministic service of one prefill
+    # step, so the queue is M/D/1: mean wait = rho x S / (2 (1 - rho))
+    service = C0 + CP * 1000
+    for rho in (0.2, 0.5):
+        rate = rho / service
+        r = simulate(step, cfg(batch=1), np.full(40_000, 1000), np.ones(40_000, int), arrivals=poisson(40_000, rate, seed=1))
+        wait = r.ttft - service
+        assert wait.mean() == pytest.approx(rho * service / (2 * (1 - rho)), rel=0.06)
+        assert wait.min() >= -1e-12
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_littles_law_and_conservation_below_saturation(policy):
+    n, rate = 6000, 40.0
+    isl = np.random.default_rng(2).integers(100, 2000, n)
+    osl = np.random.default_rng(3).integers(10, 300, n)
+    r = simulate(step, cfg(policy), isl, osl, arrivals=poisson(n, rate))
+    assert not r.rejected.any() and r.output_tokens == int(osl.sum())  # every token asked for comes out
+    assert r.kv_tokens_at_end == 0  # every KV block handed back
+    in_system = (r.batch_time_s + r.queue_time_s) / r.duration_s
+    assert in_system == pytest.approx(n / r.duration_s * r.e2e.mean(), rel=0.03)  # L = lambda W
+    assert n / (r.arrival[-1] - r.arrival[0]) == pytest.approx(rate, rel=0.05)
+    assert np.all(r.first_token >= r.arrival) and np.all(r.finish >= r.first_token)
+
+
+def test_closed_loop_keeps_its_clients_busy():
+    clients, n = 32, 3200
+    r = simulate(step, cfg("vllm"), np.full(n, 500), np.full(n, 100), clients=clients)
+    assert (r.batch_time_s + r.queue_time_s) / r.duration_s == pytest.approx(clients, rel=0.02)
+    assert n / r.duration_s == pytest.approx(clients / r.e2e.mean(), rel=0.02)  # Little's law for a closed loop
+    assert r.batch_time_s / r.duration_s <= clients + 1e-9
+
+
+def test_kv_pressure_preempts_in_vllm_and_never_in_trtllm():
+    n = 400
+    isl, osl = np.full(n, 400), np.full(n, 400)
+    tight = dict(batch=256, kv=20_000, block=16)
+    vllm = simulate(step, cfg("vllm", **tight), isl, osl, arrivals=poisson(n, 200.0))
+    trt = simulate(step, cfg("trtllm", **tight), isl, osl, arrivals=poisson(n, 200.0))
+    assert vllm.preemptions.sum() > 0 and trt.preemptions.sum() == 0
+    for r in (vllm, trt):  # both finish everything, and hand every block back
+        assert r.output_tokens == n * 400 and r.kv_tokens_at_end == 0
+    # TensorRT-LLM reserves prompt + output: at most 20,000 / 800 = 25 requests at once
+    assert trt.batch_time_s / trt.duration_s <= 25
+
+
+def test_sglang_runs_prefill_and_decode_in_separate_steps():
+    # two requests: the second arrives while the first decodes; SGLang pauses decoding for its
+    # prefill, TensorRT-LLM and vLLM fold the prompt into a decode step
+    isl, osl, arrive = np.array([1000, 1000]), np.array([50, 50]), np.array([0.0, 0.02])
+    sg = simulate(step, cfg("sglang"), isl, osl, arrivals=arrive)
+    trt = simulate(step, cfg("trtllm"), isl, osl, arrivals=arrive)
+    # the first request loses exactly one of its decode steps to the second one's prefill step
+    assert sg.finish[0] - trt.finish[0] == pytest.approx(C0 + CD * 1)
+    assert sg.first_token[1] == pytest.approx(trt.first_token[1] - CD, abs=1e-9)  # its prefill step has no decode in it
+
+
+def test_requests_that_never_fit_are_rejected_and_counted():
+    r = simulate(step, cfg("trtllm", kv=4096), np.array([100, 5000, 100]), np.array([10, 10, 10]), arrivals=np.array([0.0, 0.0, 0.0]))
+    assert r.rejected.tolist() == [False, True, False]
+    assert len(r.ttft) == 2 and r.output_tokens == 20
+
+
+def test_same_inputs_same_answer():
+    args = (step, cfg("vllm"), np.full(500, 800), np.full(500, 64))
+    a = simulate(*args, arrivals=poisson(500, 30.0, seed=7))
+    b = simulate(*args, arrivals=poisson(500, 30.0, seed=7))
+    c = simulate(*args, arrivals=poisson(500, 30.0, seed=8))
+    assert np.array_equal(a.finish, b.finish) and not np.array_equal(a.finish, c.finish)
+
+
+def test_prefix_cache_removes_prefill_work():
+    isl = np.full(200, 2000)
+    cached = np.full(200, 1500)
+    cold = simulate(step, cfg(), isl, np.full(200, 20), arrivals=poisson(200, 5.0))
+    warm = simulate(step, cfg(), isl, np.full(200, 20), cached=cached, arrivals=poisson(200, 5.0))
+    assert warm.ttft.mean() == pytest.approx(C0 + CP * 500, rel=0.1)
+    assert warm.ttft.mean() < 0.5 * cold.ttft.mean()
+
+
+def test_either_arrivals_or_clients():
+    with pytest.raises(ValueError):
+        simulate(step, cfg(), np.array([1]), np.array([1]))
+    one_token = simulate(step, cfg(), np.array([10]), np.array([1]), arrivals=np.array([0.0]))
+    assert len(one_token.itl) == 0 and one_token.e2e[0] == pytest.approx(one_token.ttft[0])  # no inter-token gap to report
