@@ -124,6 +124,11 @@ class GpuSpec(BaseModel):
     price_usd_per_hour: float | None = Field(default=None, ge=0, description="On-demand price per GPU-hour (USD)")
     price_source: str = ""
     price_date: str | None = None
+    price_market: str | None = Field(
+        default=None,
+        description="The market the price is from: 'neocloud on-demand' (RunPod, Lambda and like clouds' list prices) or "
+        "'hyperscaler on-demand (AWS us-east-1)'; prices from different markets do not compare",
+    )
     sources: dict[str, str]
 
     @model_validator(mode="after")
