@@ -95,7 +95,7 @@ def default_requests(mode: str, load: float) -> int:
 
 
 def _run(s: Setup, plan: MemoryPlan, i: int, isl, osl, cached, arrivals=None, clients=None) -> SimResult:
-    return simulate(s.step_model().scalar(i).time, engine_config(s, plan, i), isl, osl, cached, arrivals=arrivals, clients=clients)
+    return simulate(s.steps.scalar(i).time, engine_config(s, plan, i), isl, osl, cached, arrivals=arrivals, clients=clients)
 
 
 def sustainable_rate(s: Setup, plan: MemoryPlan, mix: RequestMix, i: int = 0, seed: int = 0) -> float:
@@ -221,6 +221,13 @@ class Approximation:
     quantiles: dict[str, dict[float, np.ndarray]]  # metric -> percentile -> seconds
     means: dict[str, np.ndarray]
     capacity_limit: np.ndarray  # what caps the sustainable rate: "kv memory", "max batch" or "step budget"
+    prompt_s: np.ndarray  # GPU time one prompt adds (S_p)
+    decode_step_s: np.ndarray  # one decode step at the batch in flight
+
+    def prefill_share(self, osl: float) -> np.ndarray:
+        """Share of a request's GPU time spent on its prompt: S_p against its OSL decode steps, each shared by the batch."""
+        decode = osl * self.decode_step_s / np.maximum(self.batch, 1.0)
+        return self.prompt_s / np.maximum(self.prompt_s + decode, 1e-15)
 
 
 def capacity(s: Setup, plan: MemoryPlan, isl, osl):
@@ -238,8 +245,9 @@ def capacity(s: Setup, plan: MemoryPlan, isl, osl):
     return np.minimum(mu_batch, mu_tokens), cap, limit
 
 
-def approximate_rate(s: Setup, plan: MemoryPlan, mix: RequestMix, rate, percentiles=PERCENTILES) -> Approximation:
-    """The closed-form latency percentiles of every configuration at Poisson `rate` requests/s.
+class RateModel:
+    """The closed-form latency of every configuration under Poisson arrivals, with everything
+    that does not depend on the rate worked out once (for bisections over the rate).
 
     With B requests in flight (Little's law) and t_d the decode step at B:
     - a prompt's marginal cost S_p is what it adds to a step (SGLang: its own prefill step);
@@ -252,54 +260,74 @@ def approximate_rate(s: Setup, plan: MemoryPlan, mix: RequestMix, rate, percenti
       Var(ITL) = (dt_d/dB)^2 x 2B/3 + S_p^2 (B - 1) E[ISL^2]/E[ISL]^2 E[1/OSL] / E[OSL];
       percentiles are normal.
     """
-    isl, osl = mix.mean_isl, mix.mean_osl
-    lam = np.broadcast_to(np.asarray(rate, dtype=float), np.shape(plan.max_batch)).astype(float)
-    mnt = plan.max_num_tokens
-    mu, cap, limit = capacity(s, plan, isl, osl)
-    saturated = lam >= mu
-    lam_ok = np.where(saturated, 0.5 * mu, lam)
-    # batch in flight: B = rate x E2E(B), by bisection between 0 and the cap
-    lo, hi = np.zeros_like(cap), cap.copy()
-    for _ in range(40):
-        mid = (lo + hi) / 2.0
-        _, _, e2e_mid = _mixed(s, np.maximum(mid, 1e-3), isl, osl, mnt)
-        over = lam_ok * e2e_mid > mid
-        lo, hi = np.where(over, mid, lo), np.where(over, hi, mid)
-    batch = np.maximum(hi, 1.0)
-    ctx = isl + osl / 2.0
-    _, itl, e2e = _mixed(s, batch, isl, osl, mnt)
-    t_dec, *_ = s.step(decode_seqs=batch, decode_context=ctx)
-    t_dec1, *_ = s.step(decode_seqs=batch + 1.0, decode_context=ctx)
-    others = np.maximum(batch - 1.0, 0.0)
-    if s.engine.mixed_steps:
-        carry = prefill_time(s, isl, mnt, decode_seqs=others, decode_context=ctx)  # the step(s) that carry one prompt
-        s_p = np.maximum(carry - t_dec, 0.0)
-    else:
-        carry = s_p = prefill_time(s, isl, mnt)
-    rho_p = np.clip(lam_ok * s_p, 0.0, 0.999)
-    wait_p = rho_p * s_p / (2.0 * (1.0 - rho_p))
-    rho_s = np.clip(lam_ok * e2e / cap, 0.0, 0.999)
-    p_slot = np.power(rho_s, np.sqrt(2.0 * (cap + 1.0)) - 1.0)
-    wait_s = p_slot * e2e / (cap * (1.0 - rho_s))
-    # moments of the lengths: prompts vary in cost (E[ISL^2]/E[ISL]^2) and short answers average fewer steps (E[1/OSL])
-    draw_isl, draw_osl = mix.sample(4000, np.random.default_rng(12345))
-    m2_isl = float(np.mean(draw_isl.astype(float) ** 2) / np.mean(draw_isl) ** 2)
-    inv_osl = float(np.mean(1.0 / np.maximum(draw_osl - 1.0, 1.0)))
-    itl_sd = np.sqrt((t_dec1 - t_dec) ** 2 * 2.0 * batch / 3.0 + s_p**2 * others * m2_isl * inv_osl / max(osl, 1.0))
-    nan = np.where(saturated, np.nan, 1.0)
-    quantiles: dict[str, dict[float, np.ndarray]] = {"ttft": {}, "itl": {}, "e2e": {}}
-    for q in percentiles:
-        isl_q = mix.isl.quantile(q / 100.0) if mix.pairs is None else float(np.percentile(mix.pairs[:, 0], q))
-        osl_q = mix.osl.quantile(q / 100.0) if mix.pairs is None else float(np.percentile(mix.pairs[:, 1], q))
-        if s.engine.mixed_steps:
-            carry_q = prefill_time(s, isl_q, mnt, decode_seqs=others, decode_context=ctx)
-        else:
-            carry_q = prefill_time(s, isl_q, mnt)
-        ttft_q = carry_q + q / 100.0 * t_dec + _exp_tail(q, rho_p, wait_p) + _exp_tail(q, p_slot, wait_s)
-        itl_q = np.maximum(itl + _z(q) * itl_sd, t_dec * 0.5)
-        quantiles["ttft"][q] = ttft_q * nan
-        quantiles["itl"][q] = itl_q * nan
-        quantiles["e2e"][q] = (ttft_q + max(osl_q - 1.0, 0.0) * itl_q) * nan
-    ttft_mean = carry + t_dec / 2.0 + wait_p + wait_s
-    means = {"ttft": ttft_mean * nan, "itl": itl * nan, "e2e": (ttft_mean + max(osl - 1.0, 0.0) * itl) * nan}
-    return Approximation(lam, mu, saturated, batch, quantiles, means, limit)
+
+    def __init__(self, s: Setup, plan: MemoryPlan, mix: RequestMix):
+        self.s, self.plan, self.mix = s, plan, mix
+        self.isl, self.osl = mix.mean_isl, mix.mean_osl
+        self.mu, self.cap, self.limit = capacity(s, plan, self.isl, self.osl)
+        # moments of the lengths: prompts vary in cost (E[ISL^2]/E[ISL]^2) and short answers average fewer steps (E[1/OSL])
+        draw_isl, draw_osl = mix.sample(4000, np.random.default_rng(12345))
+        self.m2_isl = float(np.mean(draw_isl.astype(float) ** 2) / np.mean(draw_isl) ** 2)
+        self.inv_osl = float(np.mean(1.0 / np.maximum(draw_osl - 1.0, 1.0)))
+        self._lengths: dict[float, tuple[float, float]] = {}
+
+    def lengths(self, q: float) -> tuple[float, float]:
+        """ISL and OSL at percentile q of the workload."""
+        if q not in self._lengths:
+            mix = self.mix
+            if mix.pairs is not None:
+                self._lengths[q] = float(np.percentile(mix.pairs[:, 0], q)), float(np.percentile(mix.pairs[:, 1], q))
+            else:
+                self._lengths[q] = mix.isl.quantile(q / 100.0), mix.osl.quantile(q / 100.0)
+        return self._lengths[q]
+
+    def at(self, rate, percentiles=PERCENTILES) -> Approximation:
+        s, isl, osl, cap = self.s, self.isl, self.osl, self.cap
+        mnt = self.plan.max_num_tokens
+        lam = np.broadcast_to(np.asarray(rate, dtype=float), np.shape(cap)).astype(float)
+        saturated = lam >= self.mu
+        lam_ok = np.where(saturated, 0.5 * self.mu, lam)
+        # batch in flight: B = rate x E2E(B), by bisection between 0 and the cap
+        lo, hi = np.zeros_like(cap), cap.copy()
+        for _ in range(24):
+            mid = (lo + hi) / 2.0
+            _, _, e2e_mid = _mixed(s, np.maximum(mid, 1e-3), isl, osl, mnt)
+            over = lam_ok * e2e_mid > mid
+            lo, hi = np.where(over, mid, lo), np.where(over, hi, mid)
+        batch = np.maximum(hi, 1.0)
+        ctx = isl + osl / 2.0
+        _, itl, e2e = _mixed(s, batch, isl, osl, mnt)
+        t_dec, *_ = s.step(decode_seqs=batch, decode_context=ctx)
+        t_dec1, *_ = s.step(decode_seqs=batch + 1.0, decode_context=ctx)
+        others = np.maximum(batch - 1.0, 0.0)
+
+        def carry(prompt):  # the step(s) that carry one prompt (SGLang: its own prefill steps)
+            if s.engine.mixed_steps:
+                return prefill_time(s, prompt, mnt, decode_seqs=others, decode_context=ctx)
+            return prefill_time(s, prompt, mnt)
+
+        carry_mean = carry(isl)
+        s_p = np.maximum(carry_mean - t_dec, 0.0) if s.engine.mixed_steps else carry_mean
+        rho_p = np.clip(lam_ok * s_p, 0.0, 0.999)
+        wait_p = rho_p * s_p / (2.0 * (1.0 - rho_p))
+        rho_s = np.clip(lam_ok * e2e / cap, 0.0, 0.999)
+        p_slot = np.power(rho_s, np.sqrt(2.0 * (cap + 1.0)) - 1.0)
+        wait_s = p_slot * e2e / (cap * (1.0 - rho_s))
+        itl_sd = np.sqrt((t_dec1 - t_dec) ** 2 * 2.0 * batch / 3.0 + s_p**2 * others * self.m2_isl * self.inv_osl / max(osl, 1.0))
+        nan = np.where(saturated, np.nan, 1.0)
+        quantiles: dict[str, dict[float, np.ndarray]] = {"ttft": {}, "itl": {}, "e2e": {}}
+        for q in percentiles:
+            isl_q, osl_q = self.lengths(q)
+            ttft_q = carry(isl_q) + q / 100.0 * t_dec + _exp_tail(q, rho_p, wait_p) + _exp_tail(q, p_slot, wait_s)
+            itl_q = np.maximum(itl + _z(q) * itl_sd, t_dec * 0.5)
+            quantiles["ttft"][q] = ttft_q * nan
+            quantiles["itl"][q] = itl_q * nan
+            quantiles["e2e"][q] = (ttft_q + max(osl_q - 1.0, 0.0) * itl_q) * nan
+        ttft_mean = carry_mean + t_dec / 2.0 + wait_p + wait_s
+        means = {"ttft": ttft_mean * nan, "itl": itl * nan, "e2e": (ttft_mean + max(osl - 1.0, 0.0) * itl) * nan}
+        return Approximation(lam, self.mu, saturated, batch, quantiles, means, self.limit, s_p, t_dec)
+
+
+def approximate_rate(s: Setup, plan: MemoryPlan, mix: RequestMix, rate, percentiles=PERCENTILES) -> Approximation:
+    """The closed-form latency percentiles of every configuration at Poisson `rate` requests/s (see `RateModel`)."""
+    return RateModel(s, plan, mix).at(rate, percentiles)

@@ -11,6 +11,7 @@ system total of one replica.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -88,8 +89,9 @@ class Setup:
     def kv_capacity_tokens(self, plan: MemoryPlan) -> np.ndarray:
         return kv_capacity_tokens(plan.kv_budget, self.kv_per_token, self.engine.block_tokens)
 
-    def step_model(self) -> StepModel:
-        """The step-time model of every configuration (`.scalar(i)` for one, as plain floats)."""
+    @cached_property
+    def steps(self) -> StepModel:
+        """The step-time model of every configuration, worked out once (`.scalar(i)` for one, as plain floats)."""
         return step_model(
             self.model,
             self.hw,
@@ -104,7 +106,7 @@ class Setup:
     def step(self, prefill_tokens=0.0, prefill_seqs=0.0, prefill_context=0.0, decode_seqs=0.0, decode_context=0.0):
         """`(total, compute, memory, comm)` seconds of one step of every configuration."""
         args = [np.asarray(x, dtype=float) for x in (prefill_tokens, prefill_seqs, prefill_context, decode_seqs, decode_context)]
-        return self.step_model().parts(*args)
+        return self.steps.parts(*args)
 
 
 def prepare(

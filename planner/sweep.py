@@ -99,6 +99,20 @@ def evaluate(
     }
 
 
+def profile_efficiencies(gs: Sequence[GpuSpec], ps: Sequence[Precision], engine: str) -> tuple[dict, np.ndarray, dict]:
+    """The calibration profile of each GPU x precision, as `estimate` picks it: efficiencies by
+    `(gpu index, precision index)`, the `source` label of each, and the profiles with how they matched."""
+    eff, found = {}, {}
+    sources = np.full((len(gs), len(ps)), "analytic", dtype=object)
+    for (i, gpu), (j, prec) in itertools.product(enumerate(gs), enumerate(ps)):
+        prof, rule = find_profile(gpu.id, engine, prec.value)
+        if prof is not None:
+            eff[(i, j)] = prof.efficiencies(prec)
+            sources[i, j] = f"{'calibrated' if rule == 'exact' else 'extrapolated'}:{prof.name}"
+            found[(i, j)] = (prof, rule)
+    return eff, sources, found
+
+
 def sweep(
     model: str | ModelSpec,
     gpus: Sequence[str | GpuSpec] | None = None,
@@ -116,16 +130,11 @@ def sweep(
     ps = [parse_choice(Precision, p, "precision") for p in precisions] if precisions is not None else list(Precision)
     g = grid(m, gs, ps, tps, pps, batches, lengths)
     eng = EngineSettings(engine=engine)
-    sources = np.full((len(gs), len(ps)), "analytic", dtype=object)
     if efficiencies is not None:
         eff: Efficiencies | dict = efficiencies
-    else:  # the calibration profile of each GPU x precision, as `estimate` picks it
-        eff = {}
-        for (i, gpu), (j, prec) in itertools.product(enumerate(gs), enumerate(ps)):
-            prof, rule = find_profile(gpu.id, engine, prec.value)
-            if prof is not None:
-                eff[(i, j)] = prof.efficiencies(prec)
-                sources[i, j] = f"{'calibrated' if rule == 'exact' else 'extrapolated'}:{prof.name}"
+        sources = np.full((len(gs), len(ps)), "analytic", dtype=object)
+    else:
+        eff, sources, _ = profile_efficiencies(gs, ps, engine)
     n = len(g["tp"])
     # evaluate in cache-sized chunks: the same arithmetic, fewer page faults on temporaries
     table = hardware_table(gs, ps, eff)
@@ -149,4 +158,4 @@ def sweep(
     return frame
 
 
-__all__ = ["sweep", "grid", "evaluate", "DEFAULT_BATCHES", "DEFAULT_LENGTHS"]
+__all__ = ["sweep", "grid", "evaluate", "profile_efficiencies", "DEFAULT_BATCHES", "DEFAULT_LENGTHS"]
