@@ -1,0 +1,80 @@
+"""What a workload asks of an engine: limits that cover a percentile of its requests, and what
+a request pattern costs in GPU time.
+
+Engine sizing: `max_input_len` and `max_seq_len` at the chosen percentile (default p99) of the
+prompts and of prompt + answer, `max_num_tokens` that takes such a prompt in one step, and, for
+a deployment, the `max_batch_size` its KV cache holds at those lengths. Sizing to the
+percentile instead of the model's full context frees KV memory wherever an engine reserves
+for the longest request it admits (TensorRT-LLM's guaranteed-no-evict reservation, CUDA-graph
+and attention workspaces): the report gives that difference per sequence.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .serving import MemoryPlan, Setup
+from .specs import GIB, KV_BYTES, KvPrecision, ModelSpec
+from .workload import RequestMix
+
+STEP_ROUND = 256
+
+
+@dataclass(frozen=True)
+class EngineSizing:
+    percentile: float
+    max_input_len: int
+    max_seq_len: int
+    max_num_tokens: int
+    full_context: int | None  # the model's max_position_embeddings
+    kv_gib_per_sequence_at_max_seq_len: float
+    kv_gib_per_sequence_at_full_context: float | None
+    kv_gib_freed_per_sequence: float | None
+    max_batch_size: int | None = None  # for a deployment: sequences of max_seq_len its KV cache holds
+    max_batch_size_at_full_context: int | None = None
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def _round_up(x: float, step: int) -> int:
+    return int(math.ceil(x / step) * step)
+
+
+def engine_sizing(mix: RequestMix, model: ModelSpec, kv_precision: KvPrecision, percentile: float = 99.0, kv_tokens: float | None = None) -> EngineSizing:
+    """Limits covering `percentile` % of the workload's requests; `kv_tokens`: a deployment's KV capacity."""
+    draw_isl, draw_osl = (mix.pairs[:, 0], mix.pairs[:, 1]) if mix.pairs is not None else mix.sample(20_000, np.random.default_rng(0))
+    max_in = int(math.ceil(np.percentile(draw_isl, percentile)))
+    max_seq = int(math.ceil(np.percentile(draw_isl + draw_osl, percentile)))
+    per_token = model.kv_bytes_per_token(KV_BYTES[kv_precision])
+    full = model.max_position_embeddings
+    at_seq = max_seq * per_token / GIB
+    at_full = full * per_token / GIB if full else None
+    out = dict(
+        percentile=percentile,
+        max_input_len=max_in,
+        max_seq_len=max_seq,
+        max_num_tokens=max(_round_up(max_in, STEP_ROUND), 2048),
+        full_context=full,
+        kv_gib_per_sequence_at_max_seq_len=round(at_seq, 4),
+        kv_gib_per_sequence_at_full_context=round(at_full, 4) if at_full is not None else None,
+        kv_gib_freed_per_sequence=round(at_full - at_seq, 4) if at_full is not None else None,
+    )
+    if kv_tokens is not None:
+        out["max_batch_size"] = int(kv_tokens // max_seq)
+        out["max_batch_size_at_full_context"] = int(kv_tokens // full) if full else None
+    return EngineSizing(**out)
+
+
+def request_gpu_seconds(s: Setup, plan: MemoryPlan, isl: np.ndarray, osl: np.ndarray, batch: float) -> np.ndarray:
+    """GPU-seconds one replica spends on each request at a typical batch: its prompt's marginal
+    step time plus its share (1 / batch) of OSL decode steps."""
+    isl, osl = np.asarray(isl, float), np.asarray(osl, float)
+    b = max(float(batch), 1.0)
+    ctx = isl + osl / 2.0
+    base, *_ = s.step(decode_seqs=b, decode_context=ctx)
+    with_prompt, *_ = s.step(prefill_tokens=isl, prefill_seqs=1.0, prefill_context=isl / 2.0, decode_seqs=b, decode_context=ctx)
+    return (with_prompt - base) + osl * base / b
