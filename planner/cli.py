@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import catalog
+from . import catalog, cli_serving
 from .calibration import calibrate_frame, load_profile, save_profile
 from .errors import PlannerError
 from .estimate import Estimate, Workload, estimate
@@ -99,17 +99,24 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--tp", type=int, default=1, help=_desc(Parallelism, "tp"))
     e.add_argument("--pp", type=int, default=1, help=_desc(Parallelism, "pp"))
     e.add_argument("--ep", type=int, default=1, help=_desc(Parallelism, "ep"))
-    e.add_argument("--isl", type=int, default=1024, help=_desc(Workload, "isl") + " (default 1024)")
-    e.add_argument("--osl", type=int, default=1024, help=_desc(Workload, "osl") + " (default 1024)")
+    e.add_argument("--isl", default="1024", help=_desc(Workload, "isl") + ": a number or a distribution, e.g. normal:mean=2000,std=400 (default 1024)")
+    e.add_argument("--osl", default="1024", help=_desc(Workload, "osl") + ": a number or a distribution (default 1024)")
     e.add_argument("--concurrency", type=int, default=None, help=_desc(Workload, "concurrency") + " (default: offline max throughput)")
     e.add_argument("--request-rate", type=float, default=None, help=_desc(Workload, "request_rate"))
-    e.add_argument("--num-requests", type=int, default=None, help=_desc(Workload, "num_requests"))
+    e.add_argument("--num-requests", type=int, default=None, help=_desc(Workload, "num_requests") + " (simulated: default 2,000, or 10 per client)")
+    e.add_argument("--replay", action="store_true", help="run a request log's own arrival times (scaled to --request-rate when given)")
+    e.add_argument("--seed", type=int, default=0, help="seed of the simulation's arrivals and lengths (default 0)")
+    e.add_argument(
+        "--no-chunked-prefill", action="store_true", help="prompts run whole or wait (" + _desc(EngineSettings, "chunked_prefill").split(". Off")[0] + ")"
+    )
+    e.add_argument("--no-prefix-caching", action="store_true", help="the engine reuses no prompt prefix")
     _engine_options(e)
     e.add_argument("--hardware", default=None, metavar="FILE", help="hardware profile from `probe`: measured peaks in place of the datasheet's")
     e.add_argument(
         "--profile", default=None, metavar="FILE", help="calibration profile to use, or 'none' for the analytic model (default: the matching one in profiles/)"
     )
     e.add_argument("--format", choices=["table", "json"], default="table")
+    cli_serving._workload_options(e, lengths=False)
 
     p = sub.add_parser("predict", help="one estimate per row of a measurement CSV", description="Predict every row of a measurement CSV (DESIGN §4 columns).")
     p.add_argument("queries", help="CSV with at least model, gpu, precision, isl, osl")
@@ -170,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--format", choices=["table", "json"], default="table")
     m = sub.add_parser("models", help="list the model catalog")
     m.add_argument("--format", choices=["table", "json"], default="table")
+    cli_serving.add_parsers(sub, _positive_int)
     return ap
 
 
@@ -187,7 +195,12 @@ def _fmt(v, digits: int = 1) -> str:
 
 def estimate_table(e: Estimate) -> str:
     """A readable table of one estimate, grouped as a person reads it."""
-    point = {"offline": "offline max throughput", "concurrency": f"{e.concurrency} concurrent users", "rate": f"{e.request_rate} requests/s"}[e.operating_point]
+    point = {
+        "offline": "offline max throughput",
+        "concurrency": f"{e.concurrency} concurrent users",
+        "rate": f"{e.request_rate} requests/s (Poisson)",
+        "trace": "the log's own arrival times" + (f" scaled to {e.request_rate} requests/s" if e.request_rate else ""),
+    }[e.operating_point]
     lat_note = "one request alone" if e.operating_point == "offline" else point
     rows = [
         ("Deployment", None),
@@ -195,7 +208,7 @@ def estimate_table(e: Estimate) -> str:
         ("gpu", f"{e.gpu} x {e.gpus} (TP {e.tp}, PP {e.pp}, EP {e.ep})"),
         ("precision / kv", f"{e.precision} / {e.kv_precision}"),
         ("engine", f"{e.engine} (max batch {e.max_batch_size:,}, max tokens/step {e.max_num_tokens:,})"),
-        ("workload", f"ISL {e.isl:,} / OSL {e.osl:,}, {point}"),
+        ("workload", f"{e.workload}; {point}"),
         ("Memory per GPU", None),
         ("weights", f"{e.weights_gib_per_gpu:.2f} GiB"),
         ("activations", f"{e.activations_gib_per_gpu:.2f} GiB"),
@@ -204,16 +217,41 @@ def estimate_table(e: Estimate) -> str:
         ("KV bytes / token", f"{e.kv_bytes_per_token:,.0f} (whole model)"),
         ("KV capacity", f"{e.kv_capacity_tokens:,} tokens, {e.max_concurrency:,} sequences of ISL+OSL"),
         ("fits", "yes" if e.fits else f"NO: {e.fit_reason}" + (f"; smallest TP that fits: {e.min_tp_to_fit}" if e.min_tp_to_fit else "")),
-        (f"Latency ({lat_note})", None),
-        ("TTFT", f"{_fmt(e.ttft_ms)} ms"),
-        ("ITL (excl. first token)", f"{_fmt(e.itl_ms, 2)} ms"),
-        ("E2E", f"{_fmt(e.e2e_ms)} ms"),
+        (f"Latency ({lat_note}; {e.latency_method})", None),
+    ]
+    if e.saturated:
+        rows.append(
+            (
+                "SATURATED",
+                f"{_fmt(e.request_rate, 2)} requests/s exceeds the {_fmt(e.sustainable_rps, 2)} requests/s this replica sustains: "
+                "the queue grows without bound, so no latency figure holds; add replicas or lower the rate",
+            )
+        )
+    if e.ttft_p50_ms is not None or e.operating_point != "offline":
+        rows += [
+            ("", "mean      p50       p90       p99"),
+            ("TTFT (ms)", "  ".join(f"{_fmt(v):>8}" for v in (e.ttft_ms, e.ttft_p50_ms, e.ttft_p90_ms, e.ttft_p99_ms))),
+            ("ITL (ms, excl. first)", "  ".join(f"{_fmt(v, 2):>8}" for v in (e.itl_ms, e.itl_p50_ms, e.itl_p90_ms, e.itl_p99_ms))),
+            ("E2E (ms)", "  ".join(f"{_fmt(v):>8}" for v in (e.e2e_ms, e.e2e_p50_ms, e.e2e_p90_ms, e.e2e_p99_ms))),
+        ]
+        if e.rejected_requests or e.preemptions:
+            rows.append(("note", f"{e.rejected_requests or 0} requests could never be served; {e.preemptions or 0} preemptions for lack of KV memory"))
+    else:
+        rows += [
+            ("TTFT", f"{_fmt(e.ttft_ms)} ms"),
+            ("ITL (excl. first token)", f"{_fmt(e.itl_ms, 2)} ms"),
+            ("E2E", f"{_fmt(e.e2e_ms)} ms"),
+        ]
+    rows += [
         (f"Throughput ({point})", None),
         ("output tokens/s", f"{_fmt(e.output_tok_s)} (per GPU {_fmt(e.output_tok_s_per_gpu)}, per user {_fmt(e.output_tok_s_per_user)})"),
-        ("requests/s", _fmt(e.requests_per_s, 2)),
+        ("requests/s", _fmt(e.requests_per_s, 2) + (f" (sustainable {_fmt(e.sustainable_rps, 2)})" if e.sustainable_rps else "")),
         ("Cost", None),
         ("$/hour", _fmt(e.usd_per_hour, 2) + (" (catalog on-demand price)" if e.usd_per_hour is not None else " (no catalog price)")),
-        ("$ per M output tokens", _fmt(e.usd_per_million_output_tokens, 3)),
+        (
+            "$ per M output tokens",
+            _fmt(e.usd_per_million_output_tokens, 3) + (" (at the rate served)" if e.operating_point != "offline" else " (at max throughput)"),
+        ),
         ("source", f"{e.source}, uncertainty ±{e.uncertainty_pct:.0f}%"),
     ]
     width = max(len(k) for k, v in rows if v is not None) + 2
@@ -365,6 +403,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 num_requests=args.num_requests,
                 profile=args.profile,
                 hardware=args.hardware,
+                workload=cli_serving.workload_from_args(args) if args.workload else None,
+                replay=args.replay,
+                seed=args.seed,
+                chunked_prefill=False if args.no_chunked_prefill else None,
+                prefix_caching=False if args.no_prefix_caching else None,
                 **_engine_kwargs(args),
             )
             print(json.dumps(e.model_dump(), indent=2) if args.format == "json" else estimate_table(e))
@@ -401,6 +444,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _print_frame(gpus_frame(), args.format)
         elif args.command == "models":
             _print_frame(models_frame(), args.format)
+        elif args.command in ("workload", "sweep", "recommend"):
+            return cli_serving.run(args)
     except PlannerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
