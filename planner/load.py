@@ -9,7 +9,7 @@ Two ways to the same figures:
 - `approximate_rate`: a closed-form approximation, vectorised over thousands of configurations
   for sweeps and the search. The batch in flight solves Little's law, B = rate x E2E(B), with
   the steady-state step of inflight batching; TTFT adds the wait for the current step, an
-  M/D/1 queue of prompts for the step's token budget and an M/M/c queue for a batch slot
+  M/G/1 queue of prompts for the step's token budget and an M/M/c queue for a batch slot
   (Sakasegawa's approximation); percentiles come from those queues' exponential tails and
   from the batch's fluctuation over a request's life (Poisson, time-averaged: variance 2B/3).
   `bench/serving.py` and `tests/test_load.py` measure how far it is from the simulation.
@@ -210,6 +210,20 @@ def _exp_tail(q, p_wait, mean_wait):
     return np.where(tail >= p, 0.0, cond_mean * np.log(p / np.maximum(tail, 1e-12)))
 
 
+def _mixture_quantile(q: float, c_k: np.ndarray, p_wait, m_wait) -> np.ndarray:
+    """q-quantile of C + W: C uniform over the rows of `c_k` (shape K x configurations), W 0 with
+    probability 1 - p_wait, else exponential with mean m_wait."""
+    lo = c_k.min(axis=0)
+    hi = c_k.max(axis=0) + m_wait * np.log(np.maximum(p_wait, 1e-12) / max(1.0 - q, 1e-12)) + 1e-9
+    hi = np.maximum(hi, lo + 1e-9)
+    for _ in range(30):
+        x = (lo + hi) / 2.0
+        over = np.maximum(x[None, :] - c_k, 0.0)
+        cdf = np.mean(np.where(over > 0, (1.0 - p_wait) + p_wait * (1.0 - np.exp(-over / np.maximum(m_wait, 1e-12))), 0.0), axis=0)
+        lo, hi = np.where(cdf < q, x, lo), np.where(cdf < q, hi, x)
+    return hi
+
+
 @dataclass
 class Approximation:
     """Arrays over configurations (seconds, requests/s). NaN latencies where saturated."""
@@ -251,7 +265,8 @@ class RateModel:
 
     With B requests in flight (Little's law) and t_d the decode step at B:
     - a prompt's marginal cost S_p is what it adds to a step (SGLang: its own prefill step);
-      prompts form an M/D/1 queue of utilisation rho_p = rate x S_p (wait W_p);
+      prompts form an M/G/1 queue of utilisation rho_p = rate x S_p, their costs varying as
+      their lengths (Pollaczek-Khinchine: W_p = rho_p S_p E[ISL^2]/E[ISL]^2 / (2 (1 - rho_p)));
     - TTFT = the step carrying the prompt + half a decode step (the step in progress) + W_p +
       the wait for a batch slot (M/M/c with c = the batch cap, service E2E; Sakasegawa);
     - a request's ITL averages its OSL steps: the batch it sees varies like a time-averaged
@@ -270,6 +285,7 @@ class RateModel:
         self.m2_isl = float(np.mean(draw_isl.astype(float) ** 2) / np.mean(draw_isl) ** 2)
         self.inv_osl = float(np.mean(1.0 / np.maximum(draw_osl - 1.0, 1.0)))
         self._lengths: dict[float, tuple[float, float]] = {}
+        self.length_ladder = np.quantile(draw_isl, (np.arange(16) + 0.5) / 16)  # prompt lengths at 16 evenly spaced quantiles
 
     def lengths(self, q: float) -> tuple[float, float]:
         """ISL and OSL at percentile q of the workload."""
@@ -309,16 +325,24 @@ class RateModel:
         carry_mean = carry(isl)
         s_p = np.maximum(carry_mean - t_dec, 0.0) if s.engine.mixed_steps else carry_mean
         rho_p = np.clip(lam_ok * s_p, 0.0, 0.999)
-        wait_p = rho_p * s_p / (2.0 * (1.0 - rho_p))
+        wait_p = rho_p * s_p * self.m2_isl / (2.0 * (1.0 - rho_p))  # Pollaczek-Khinchine: prompts cost in proportion to their length
         rho_s = np.clip(lam_ok * e2e / cap, 0.0, 0.999)
         p_slot = np.power(rho_s, np.sqrt(2.0 * (cap + 1.0)) - 1.0)
         wait_s = p_slot * e2e / (cap * (1.0 - rho_s))
         itl_sd = np.sqrt((t_dec1 - t_dec) ** 2 * 2.0 * batch / 3.0 + s_p**2 * others * self.m2_isl * self.inv_osl / max(osl, 1.0))
         nan = np.where(saturated, np.nan, 1.0)
         quantiles: dict[str, dict[float, np.ndarray]] = {"ttft": {}, "itl": {}, "e2e": {}}
+        # TTFT = own prompt's step(s) + a wait that is 0 or exponential: its quantiles over a
+        # ladder of prompt lengths (one value for fixed lengths), by bisection on the mixture's CDF
+        if self.mix.is_fixed:
+            c_k = carry(isl)[None, :]
+        else:
+            c_k = np.stack([carry(self.length_ladder[k]) for k in range(len(self.length_ladder))])
+        p_wait = 1.0 - (1.0 - rho_p) * (1.0 - p_slot)
+        m_wait = (wait_p + wait_s) / np.maximum(p_wait, 1e-12)
         for q in percentiles:
-            isl_q, osl_q = self.lengths(q)
-            ttft_q = carry(isl_q) + q / 100.0 * t_dec + _exp_tail(q, rho_p, wait_p) + _exp_tail(q, p_slot, wait_s)
+            _, osl_q = self.lengths(q)
+            ttft_q = _mixture_quantile(q / 100.0, c_k, p_wait, m_wait) + q / 100.0 * t_dec
             itl_q = np.maximum(itl + _z(q) * itl_sd, t_dec * 0.5)
             quantiles["ttft"][q] = ttft_q * nan
             quantiles["itl"][q] = itl_q * nan

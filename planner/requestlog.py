@@ -185,9 +185,14 @@ def _tokens(frame: pd.DataFrame, column: str, path: Path, lines: np.ndarray, wha
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
         raise PlannerError(
-            f"{path}: line {lines[i]}: {what} {frame[column].iloc[i]!r} in column {column!r} is not a whole number of tokens in 0..{MAX_TOKENS:,}"
+            f"{path}: line {lines[i]}: {what} {_shown(frame[column].iloc[i])} in column {column!r} is not a whole number of tokens in 0..{MAX_TOKENS:,}"
         )
     return values.to_numpy(dtype=np.int64)
+
+
+def _shown(v) -> str:
+    """A value as the file has it: strings quoted, numbers plain (no numpy reprs)."""
+    return repr(v) if isinstance(v, str) else str(v.item() if hasattr(v, "item") else v)
 
 
 def _text_tokens(frame: pd.DataFrame, column: str) -> np.ndarray:
@@ -213,7 +218,7 @@ def _arrivals(frame: pd.DataFrame, column: str, path: Path, lines: np.ndarray, u
         parsed = pd.to_datetime(raw, errors="coerce", format="mixed")
         if parsed.isna().any():
             i = int(np.flatnonzero(parsed.isna().to_numpy())[0])
-            raise PlannerError(f"{path}: line {lines[i]}: time {raw.iloc[i]!r} in column {column!r} is neither a date-time nor a number")
+            raise PlannerError(f"{path}: line {lines[i]}: time {_shown(raw.iloc[i])} in column {column!r} is neither a date-time nor a number")
         t = (parsed - parsed.min()).dt.total_seconds().to_numpy()
         note = f"column {column!r} read as date-times"
     order = np.argsort(t, kind="stable")

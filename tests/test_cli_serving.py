@@ -1,0 +1,145 @@
+"""The serving commands as users script them: estimate under load, workload, sweep, recommend."""
+
+import io
+import json
+
+import pandas as pd
+import pytest
+
+from tests.conftest import ROOT
+from tests.test_cli import run
+
+TRACE = ROOT.parent / "shared" / "data" / "traces" / "azure_llm_2023_conv.csv"
+LOAD_KEYS = {"ttft_p50_ms", "ttft_p90_ms", "ttft_p99_ms", "itl_p50_ms", "itl_p90_ms", "itl_p99_ms", "e2e_p50_ms", "e2e_p90_ms", "achieved_rps", "saturated"}
+
+
+def test_estimate_under_load_prints_percentiles_or_saturated():
+    r = run("estimate", "--model", "llama-3.1-8b", "--gpu", "H100", "--precision", "fp8", "--request-rate", "5", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert LOAD_KEYS <= set(d) and d["saturated"] is False and d["ttft_p50_ms"] <= d["ttft_p90_ms"] <= d["ttft_p99_ms"]
+    assert d["achieved_rps"] == pytest.approx(5.0) and d["latency_method"].startswith("simulation of 2,000 requests")
+    r = run("estimate", "--model", "llama-3.1-70b", "--gpu", "H100", "--tp", "4", "--request-rate", "10", "--format", "json")
+    d = json.loads(r.stdout)
+    assert d["saturated"] is True and d["ttft_p90_ms"] is None and d["ttft_ms"] is None and d["achieved_rps"] == d["sustainable_rps"] < 10
+    table = run("estimate", "--model", "llama-3.1-70b", "--gpu", "H100", "--tp", "4", "--request-rate", "10").stdout
+    assert "SATURATED" in table and "grows without bound" in table
+    # both engine limits at once used to raise an IndexError
+    r = run(
+        "estimate", "--model", "llama-3.1-8b", "--gpu", "H100", "--max-num-tokens", "4096", "--max-batch-size", "64", "--concurrency", "8", "--format", "json"
+    )
+    assert r.returncode == 0 and json.loads(r.stdout)["max_batch_size"] == 64
+
+
+def test_estimate_takes_distributions_and_logs():
+    r = run(
+        "estimate",
+        "--model",
+        "llama-3.1-8b",
+        "--gpu",
+        "L40S",
+        "--precision",
+        "fp8",
+        "--isl",
+        "lognormal:median=600,sigma=0.7",
+        "--osl",
+        "128",
+        "--concurrency",
+        "16",
+        "--format",
+        "json",
+    )
+    assert r.returncode == 0, r.stderr
+    assert "lognormal" in json.loads(r.stdout)["workload"]
+    if TRACE.exists():
+        r = run("estimate", "--model", "llama-3.1-8b", "--gpu", "H100", "--precision", "fp8", "--workload", str(TRACE), "--replay", "--format", "json")
+        d = json.loads(r.stdout)
+        assert r.returncode == 0 and d["operating_point"] == "trace" and d["achieved_rps"] == pytest.approx(19_365 / 3501.7, rel=0.01)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["estimate", "--model", "llama-3.1-8b", "--gpu", "H100", "--isl", "normal:mean=x,std=1"], "isl 'normal:mean=x,std=1': mean must be a number"),
+        (["estimate", "--model", "llama-3.1-8b", "--gpu", "H100", "--workload", "missing-log.csv"], "missing-log.csv: no such file"),
+        (["estimate", "--model", "llama-3.1-8b", "--gpu", "H100", "--replay"], "replay needs a request log with arrival times"),
+        (["recommend", "--model", "llama-3.1-8b", "--rate", "5"], "give at least one latency target"),
+        (["recommend", "--model", "llama-3.1-8b", "--itl-ms", "50"], "give --rate R"),
+        (["recommend", "--model", "llama-3.1-8b", "--rate", "fast", "--itl-ms", "50"], "--rate 'fast': expected requests/s"),
+        (
+            ["recommend", "--model", "llama-3.1-8b", "--rate", "5", "--itl-ms", "50", "--ttft-pct", "150"],
+            "--ttft-pct 150.0: input should be less than or equal to 99.9",
+        ),
+        (["recommend", "--model", "llama-3.1-8b", "--rate", "5", "--itl-ms", "50", "--price", "H100"], "expected GPU=USD_PER_HOUR"),
+        (["workload", "isl=10"], "lacks osl"),
+        (["sweep", "--model", "llama-3.1-8b", "--isl", "normal:mean=100,std=5"], "a concurrency sweep takes fixed --isl/--osl"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(args, message):
+    r = run(*args)
+    assert r.returncode == 2, r.stdout
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert message in r.stderr
+
+
+def test_bad_log_names_file_and_line(tmp_path):
+    bad = tmp_path / "log.csv"
+    bad.write_text("input_tokens,output_tokens\n100,20\n100,-1\n")
+    r = run("workload", str(bad))
+    assert r.returncode == 2 and f"{bad}: line 3: output tokens -1" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(not TRACE.exists(), reason="needs ../shared/data/traces")
+def test_workload_summary_of_the_azure_trace():
+    r = run("workload", str(TRACE), "--model", "llama-3.1-70b", "--gpu", "H100", "--tp", "4", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["requests"] == 19_366 and d["arrivals"]["per_minute_peak"] >= d["arrivals"]["per_minute_mean"]
+    rows = d["patterns"]["rows"]
+    assert sum(x["share_requests"] for x in rows) == pytest.approx(1.0) and sum(x["share_gpu_time"] for x in rows) == pytest.approx(1.0)
+    assert sum(map(sum, d["histogram"]["counts"])) == 19_366
+    assert d["engine_sizing"]["max_seq_len"] >= d["isl"]["p99"]
+    table = run("workload", str(TRACE)).stdout
+    assert "Query patterns" in table and "ISL x OSL histogram" in table
+
+
+def test_sweep_rates_csv():
+    r = run(
+        "sweep",
+        "--model",
+        "llama-3.1-8b",
+        "--gpus",
+        "H100",
+        "L40S",
+        "--precisions",
+        "fp8",
+        "--tp",
+        "1",
+        "2",
+        "--pp",
+        "1",
+        "--rates",
+        "1",
+        "20",
+        "--isl",
+        "512",
+        "--osl",
+        "128",
+    )
+    assert r.returncode == 0, r.stderr
+    f = pd.read_csv(io.StringIO(r.stdout))
+    assert len(f) == 2 * 2 * 2 and {"ttft_p90_ms", "itl_p99_ms", "saturated", "sustainable_rps"} <= set(f.columns)
+    assert (f[f.rate_rps == 1].ttft_p50_ms <= f[f.rate_rps == 1].ttft_p99_ms).all()
+
+
+def test_recommend_json_contract():
+    args = ["recommend", "--model", "llama-3.1-8b", "--rate", "20", "--isl", "1024", "--osl", "256", "--ttft-ms", "400", "--itl-ms", "30"]
+    r = run(*args, "--gpus", "H100", "L40S", "A100-SXM-80GB", "--itl-pct", "95", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert {"recommendations", "pareto", "rejected"} <= set(d)
+    best = d["recommendations"][0]
+    assert best["itl_p90_ms"] <= 30  # the key holds the percentile asked for (p95 here)
+    assert best["verified_by"] == "simulation" and "itl_p95_ms" in d["verification"]["runs"][-1]
+    table = run(*args, "--gpus", "H100", "L40S").stdout
+    assert "Recommended:" in table and "what breaks first" in table

@@ -1,0 +1,83 @@
+"""Latency under load: the closed-form approximation against the simulation it stands in for,
+saturation, and SLA sizing by both methods."""
+
+import numpy as np
+import pytest
+
+from planner import estimate
+from planner.catalog import get_gpu, get_model
+from planner.defaults import DEFAULT_EFFICIENCIES
+from planner.load import RateModel, simulate_load, sustainable_rate
+from planner.serving import prepare
+from planner.sla import Sla, max_rate_approx, max_rate_simulated, replicas_for
+from planner.specs import DEFAULT_KV, EngineSettings, Precision
+from planner.workload import parse_workload
+
+
+def setup(model, gpu, precision, tp, engine="trtllm"):
+    p = Precision(precision)
+    return prepare(get_model(model), [get_gpu(gpu)], [p], [DEFAULT_KV[p]], [tp], [1], EngineSettings(engine=engine), DEFAULT_EFFICIENCIES)
+
+
+CASES = [
+    ("llama-3.1-8b", "H100", "fp8", 1, "trtllm", "isl=1024;osl=256"),
+    ("llama-3.1-70b", "H100", "fp8", 4, "vllm", "isl=lognormal:median=800,sigma=0.8;osl=lognormal:median=200,sigma=0.7"),
+    ("mistralai/Mixtral-8x7B-v0.1", "H100", "fp8", 2, "trtllm", "isl=512;osl=512"),
+]
+
+
+@pytest.mark.parametrize("model, gpu, prec, tp, engine, spec", CASES)
+def test_approximation_stays_near_the_simulation(model, gpu, prec, tp, engine, spec):
+    """The distances the bench (`bench/serving.py`) prints, held here as bounds at 30% and 60% load."""
+    s = setup(model, gpu, prec, tp, engine)
+    mix = parse_workload(spec)
+    plan = s.plan(round(mix.mean_isl), round(mix.mean_osl))
+    mu_sim = sustainable_rate(s, plan, mix)
+    approx = RateModel(s, plan, mix)
+    assert float(approx.mu[0]) == pytest.approx(mu_sim, rel=0.1)
+    for rho in (0.3, 0.6):
+        sim = simulate_load(s, plan, mix, rate=rho * mu_sim, num_requests=3000)
+        a = approx.at(rho * mu_sim)
+        assert float(a.means["itl"][0]) == pytest.approx(sim.mean("itl"), rel=0.12)
+        assert float(a.quantiles["itl"][90][0]) == pytest.approx(sim.percentile("itl", 90), rel=0.2)
+        assert float(a.quantiles["ttft"][50][0]) == pytest.approx(sim.percentile("ttft", 50), rel=0.3)
+        assert float(a.quantiles["ttft"][90][0]) == pytest.approx(sim.percentile("ttft", 90), rel=0.35)
+        assert float(a.batch[0]) == pytest.approx(sim.mean_batch, rel=0.15)
+
+
+def test_saturation_is_said_and_never_a_finite_ttft():
+    s = setup("llama-3.1-8b", "H100", "fp8", 1)
+    mix = parse_workload("isl=1024;osl=256")
+    plan = s.plan(1024, 256)
+    mu = sustainable_rate(s, plan, mix)
+    over = simulate_load(s, plan, mix, rate=1.5 * mu, num_requests=1500)
+    assert over.saturated and over.achieved_rps == pytest.approx(mu)
+    a = RateModel(s, plan, mix).at(1.5 * mu)
+    assert a.saturated[0] and np.isnan(a.quantiles["ttft"][90][0])
+    e = estimate("llama-3.1-8b", "H100", "fp8", isl=1024, osl=256, request_rate=1.5 * mu, profile="none")
+    assert e.saturated and e.ttft_p99_ms is None and e.output_tok_s == pytest.approx(mu * 256, rel=1e-6)
+    below = estimate("llama-3.1-8b", "H100", "fp8", isl=1024, osl=256, request_rate=0.5 * mu, profile="none")
+    assert not below.saturated and below.achieved_rps == pytest.approx(0.5 * mu)  # what arrives is served
+
+
+def test_sla_capacity_by_both_methods():
+    s = setup("llama-3.1-70b", "H100", "fp8", 4)
+    mix = parse_workload("isl=2048;osl=512")
+    plan = s.plan(2048, 512)
+    sla = Sla(ttft_ms=1000, itl_ms=50)
+    approx = max_rate_approx(s, plan, mix, sla)
+    rate, bottleneck, stats = max_rate_simulated(s, plan, mix, sla)
+    assert float(approx.max_rate_rps[0]) == pytest.approx(rate, rel=0.1)
+    assert bottleneck == approx.bottleneck[0] == "ITL p90 target"
+    assert stats.percentile("itl", 90) <= 0.050 and stats.percentile("ttft", 90) <= 1.0
+    # a target no load can meet is said as such
+    tight = max_rate_approx(s, plan, mix, Sla(itl_ms=5))
+    assert tight.max_rate_rps[0] == 0 and tight.bottleneck[0] == "ITL p90 target at low load"
+    # looser targets never allow less traffic
+    loose = max_rate_approx(s, plan, mix, Sla(ttft_ms=2000, itl_ms=80))
+    assert loose.max_rate_rps[0] >= approx.max_rate_rps[0]
+
+
+def test_replicas_for_a_rate():
+    assert replicas_for(10.0, np.array([4.0, 5.0, 0.0]), 0.2).tolist() == [3.0, 3.0, np.inf]  # ceil(12 / 4), ceil(12 / 5)
+    assert replicas_for(0.1, np.array([100.0]), 0.0).tolist() == [1.0]

@@ -1,0 +1,124 @@
+"""recommend and cost: hand-worked cost figures, the properties a search must keep
+(monotonic in traffic, SLA and price), and the answer's contract."""
+
+import math
+
+import pytest
+
+from planner import PlannerError
+from planner.cost import OwnedHardware, PriceBook, fleet_cost, parse_price_overrides, read_prices
+from planner.catalog import gpus
+from planner.search import recommend
+from planner.sla import Sla
+from planner.workload import parse_workload
+
+MIX = parse_workload("isl=1024;osl=256")
+SMALL = dict(gpus=["H100", "L40S", "A100-SXM-80GB"], tps=(1, 2), pps=(1,), verify=False)
+
+
+def cheapest(rec):
+    return rec.recommendations[0] if rec.recommendations else None
+
+
+def test_fleet_cost_by_hand():
+    c = fleet_cost(8, 2.0, rate_rps=10.0, mean_isl=1000.0, mean_osl=200.0, fleet_capacity_rps=20.0, prefill_share=0.25, tdp_w=700.0)
+    assert c.usd_per_hour == 16.0 and c.usd_per_month == 16.0 * 730
+    assert c.usd_per_million_output_tokens == pytest.approx(16.0 / (10 * 200 * 3600) * 1e6)  # 7.2 M output tokens an hour
+    assert c.usd_per_million_tokens == pytest.approx(16.0 / (10 * 1200 * 3600) * 1e6)
+    assert c.usd_per_million_input_tokens_split == pytest.approx(16.0 * 0.25 / (10 * 1000 * 3600) * 1e6)
+    assert c.usd_per_request == pytest.approx(16.0 / 36000)
+    assert c.utilisation == 0.5 and c.joules_per_output_token == pytest.approx(8 * 700 * 0.5 / 2000)
+
+
+def test_owned_hardware_by_hand():
+    o = OwnedHardware(server_usd_per_gpu=35040, years=4, usd_per_kwh=0.1, pue=1.5, utilisation=0.5, hosting_usd_per_gpu_month=73)
+    # 35,040 / (4 x 8,760) = 1.00 + 0.7 kW x 0.5 x 1.5 x 0.1 = 0.0525 + 73 / 730 = 0.10
+    assert o.usd_per_gpu_hour(700) == pytest.approx(1.0 + 0.0525 + 0.1)
+    book = PriceBook(owned=o)
+    assert book.get("H100").market == "owned hardware" and book.get("MI300X") is not None  # owning prices every GPU
+
+
+def test_prices_name_their_market_and_overrides_win(tmp_path):
+    for g in gpus().values():
+        assert g.price_market, g.id
+        if g.price_usd_per_hour is not None:
+            assert g.price_source and g.price_date and g.price_market in ("neocloud on-demand", "hyperscaler on-demand (AWS us-east-1)")
+    book = PriceBook({"H100": 1.5})
+    assert book.get("H100-SXM").usd_per_hour == 1.5 and book.get("L40S").market == "neocloud on-demand"
+    f = tmp_path / "p.yaml"
+    f.write_text("prices:\n- {gpu: MI300X, usd_per_hour: 2.1, market: neocloud on-demand, source: test, date: 2026-01}\n")
+    assert read_prices(f)[0].gpu == "MI300X" and PriceBook(prices_file=f).get("MI300X").usd_per_hour == 2.1
+    bad = tmp_path / "bad.csv"
+    bad.write_text("gpu,usd_per_hour\nH100,2\nB200,-1\n")
+    with pytest.raises(PlannerError, match="entry 3: usd_per_hour"):
+        read_prices(bad)
+    with pytest.raises(PlannerError, match="expected GPU=USD_PER_HOUR"):
+        parse_price_overrides(["H100:2"])
+    with pytest.raises(PlannerError, match="unknown gpu"):
+        PriceBook({"H1000": 2.0})
+
+
+def test_more_traffic_never_needs_fewer_gpus():
+    sla = Sla(ttft_ms=500, itl_ms=40)
+    prev_cost, prev_gpus = 0.0, {}
+    for rate in (2, 8, 20, 50, 120):
+        recs = recommend("llama-3.1-8b", rate, MIX, sla, top=100, **SMALL).recommendations
+        assert recs[0]["usd_per_hour"] >= prev_cost  # the cheapest fleet never gets cheaper
+        prev_cost = recs[0]["usd_per_hour"]
+        for r in recs:  # and no deployment needs fewer GPUs for more traffic
+            key = (r["gpu"], r["precision"], r["tp"], r["pp"])
+            assert r["num_gpus"] >= prev_gpus.get(key, 0), key
+            prev_gpus[key] = r["num_gpus"]
+
+
+def test_looser_sla_never_costs_more():
+    costs = []
+    for sla in (Sla(ttft_ms=200, itl_ms=20), Sla(ttft_ms=500, itl_ms=30), Sla(ttft_ms=2000, itl_ms=60), Sla(itl_ms=100)):
+        costs.append(cheapest(recommend("llama-3.1-8b", 30, MIX, sla, **SMALL))["usd_per_hour"])
+    assert costs == sorted(costs, reverse=True)
+
+
+def test_a_higher_price_never_ranks_a_gpu_higher():
+    sla = Sla(ttft_ms=500, itl_ms=40)
+
+    def rank(price):
+        recs = recommend("llama-3.1-8b", 20, MIX, sla, prices=PriceBook({"L40S": price}), top=100, **SMALL).recommendations
+        return next(i for i, r in enumerate(recs) if r["gpu"] == "L40S")
+
+    ranks = [rank(p) for p in (0.3, 0.86, 2.0, 6.0)]
+    assert ranks == sorted(ranks)
+
+
+def test_the_answer_keeps_its_contract():
+    rec = recommend(
+        "llama-3.1-70b", 10, MIX, Sla(ttft_ms=800, itl_ms=40), gpus=["H100", "H200", "B200", "MI300X"], budget_usd_per_month=60_000, disaggregated=True
+    )
+    keys = {"gpu", "precision", "kv_precision", "tp", "pp", "ep", "attention_dp", "replicas", "num_gpus", "max_rate_rps", "ttft_p90_ms", "itl_p90_ms"}
+    keys |= {"usd_per_hour", "usd_per_month", "usd_per_million_output_tokens", "source", "uncertainty_pct", "bottleneck"}
+    assert rec.recommendations and all(keys <= set(r) for r in rec.recommendations)
+    costs = [r["usd_per_hour"] for r in rec.recommendations]
+    assert costs[1:] == sorted(costs[1:]) and costs[0] <= min(costs[1:]) + 1e-9 or rec.notes  # cheapest first (unless the check added replicas, which is said)
+    best = rec.recommendations[0]
+    assert best["verified_by"] == "simulation" and rec.verification["runs"][-1]["meets_sla"]
+    assert best["ttft_p90_ms"] <= 800 and best["itl_p90_ms"] <= 40
+    assert best["replicas"] * best["max_rate_rps"] >= 10 * 1.2 - 1e-6  # headroom
+    reasons = {r["reason"].split(":")[0].split(" (")[0] for r in rec.rejected}
+    assert "no price for MI300X" in reasons and any(r.startswith("does not fit") for r in reasons)
+    assert all(r["usd_per_month"] <= 60_000 for r in rec.recommendations)
+    assert rec.pareto and all(p["output_tok_s_per_gpu"] > 0 for p in rec.pareto)
+    per_gpu = [p["output_tok_s_per_gpu"] for p in rec.pareto]
+    per_user = [p["output_tok_s_per_user"] for p in rec.pareto]
+    assert per_gpu == sorted(per_gpu, reverse=True) and per_user == sorted(per_user)  # a frontier: each point trades one for the other
+    assert rec.disaggregated["available"] and "wins" in rec.disaggregated
+    assert rec.disaggregated["num_gpus"] == rec.disaggregated["prefill"]["num_gpus"] + rec.disaggregated["decode"]["num_gpus"]
+
+
+def test_over_budget_and_impossible_targets_are_rejected_with_reasons():
+    rec = recommend("llama-3.1-70b", 50, MIX, Sla(ttft_ms=500, itl_ms=40), gpus=["H100"], budget_usd_per_month=1000, verify=False)
+    assert not rec.recommendations and any(r["reason"].startswith("over budget") for r in rec.rejected)
+    rec = recommend("llama-3.1-8b", 5, MIX, Sla(itl_ms=0.5), gpus=["L40S"], verify=False)
+    assert not rec.recommendations and all("even at low load" in r["reason"] for r in rec.rejected if r["reason"] and "fit" not in r["reason"])
+    for bad in (dict(rate_rps=0), dict(rate_rps=math.inf), dict(headroom=-1), dict(budget_usd_per_month=0)):
+        kw = dict(model="llama-3.1-8b", rate_rps=5, mix=MIX, sla=Sla(itl_ms=50), gpus=["L40S"]) | bad
+        with pytest.raises(PlannerError):
+            recommend(**kw)
