@@ -6,8 +6,8 @@ import math
 import pytest
 
 from planner import PlannerError
-from planner.cost import OwnedHardware, PriceBook, fleet_cost, parse_price_overrides, read_prices
 from planner.catalog import gpus
+from planner.cost import OwnedHardware, PriceBook, fleet_cost, parse_price_overrides, read_prices
 from planner.search import recommend
 from planner.sla import Sla
 from planner.workload import parse_workload
