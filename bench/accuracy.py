@@ -7,6 +7,11 @@ Predicts every row of `../shared/data/measured/*.csv` and prints the median and 
 percentage error (APE) of output tokens/s, and of TTFT / ITL where measured: overall and per
 GPU x precision, per model, per TP. Rows it cannot predict are counted, with the reason.
 
+Rows with a concurrency or a request rate are predicted by simulating the benchmark run the row
+describes (`planner.load`: its clients or Poisson arrivals, its request count, the engine's
+scheduler); an offline row's TTFT and ITL, where measured, by simulating its queued burst of
+`num_requests` requests (its throughput stays the offline model's).
+
     python bench/accuracy.py [--data DIR] [--file NAME ...]
 
 The last line is a `key=value` summary for the v0.13 offline file (the issue's target).

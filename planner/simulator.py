@@ -131,8 +131,8 @@ def simulate(
     ascending). Closed loop: `clients` users, each sending its next request the moment its
     last one finishes (all start at time 0, as benchmark clients do). `cached`: prompt tokens
     each request finds in the prefix cache (not computed, but attended to and held in KV).
-    `think_s`: closed loop, the pause before request i is sent after its client's previous
-    request finished (network and client processing; 0 by default).
+    `think_s`: closed loop, the pause before request i is sent: after the start for a client's
+    first request, after its previous request finished for the others (0 by default).
     """
     if (arrivals is None) == (clients is None):
         raise ValueError("give either arrivals (open loop) or clients (closed loop)")
@@ -187,8 +187,9 @@ class _Replica:
         if self.closed:
             self.next_issue = min(int(clients), n)
             for i in range(self.next_issue):
-                self.arrival[i] = 0.0
-            self.incoming = [(0.0, i) for i in range(self.next_issue)]  # heap of (arrival, id) not yet queued
+                self.arrival[i] = self.think[i]
+            self.incoming = [(self.arrival[i], i) for i in range(self.next_issue)]  # heap of (arrival, id) not yet queued
+            heapq.heapify(self.incoming)
         else:
             self.incoming = [(self.arrival[i], i) for i in range(n)]
             heapq.heapify(self.incoming)
