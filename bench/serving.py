@@ -4,7 +4,9 @@ discrete-event simulation it stands in for.
 For a spread of deployments (dense and MoE, TP 1-8, the three engines' schedulers, fixed and
 distributed lengths) at 20%, 40%, 60% and 80% of each one's simulated sustainable rate: the
 absolute percentage difference of the approximation from the simulation, median and p90 over
-all points, per metric, and per load.
+all points, per metric, and per load. Also the closed-loop steady state (`serving.concurrency`,
+what `sweep` without --rates uses) against the simulated benchmark run at 4, 32 and 128
+clients, whose clients all start at once (the burst is part of what such a run measures).
 
     python bench/serving.py [--requests N]
 
@@ -26,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from planner.catalog import get_gpu, get_model  # noqa: E402
 from planner.defaults import DEFAULT_EFFICIENCIES  # noqa: E402
 from planner.load import RateModel, simulate_load, sustainable_rate  # noqa: E402
-from planner.serving import prepare  # noqa: E402
+from planner.serving import concurrency, prepare  # noqa: E402
 from planner.specs import DEFAULT_KV, EngineSettings, Precision  # noqa: E402
 from planner.workload import parse_workload  # noqa: E402
 
@@ -41,6 +43,7 @@ CASES = [
     ("Qwen/Qwen3-32B", "B200", "fp8", 1, "vllm", "isl=1024;osl=1024"),
 ]
 LOADS = (0.2, 0.4, 0.6, 0.8)
+CLIENTS = (4, 32, 128)
 METRICS = [("ttft", 50), ("ttft", 90), ("ttft", 99), ("itl", 50), ("itl", 90), ("itl", 99)]
 
 
@@ -64,6 +67,12 @@ def main(argv=None) -> int:
             for m, q in METRICS:
                 rows.append({"case": rows[-1]["case"], "load": load, "metric": f"{m} p{q}", "sim": sim.percentile(m, q), "approx": float(a.quantiles[m][q][0])})
             rows.append({"case": rows[-1]["case"], "load": load, "metric": "mean batch", "sim": sim.mean_batch, "approx": float(a.batch[0])})
+        for clients in CLIENTS:  # the closed-loop approximation the concurrency sweep uses (steady state)
+            sim = simulate_load(s, plan, mix, concurrency=clients, num_requests=max(10 * clients, 500))
+            point = concurrency(s, mix.mean_isl, mix.mean_osl, clients)
+            case = rows[-1]["case"]
+            rows.append({"case": case, "load": f"{clients} clients", "metric": "closed-loop itl mean", "sim": sim.mean("itl"), "approx": float(point.itl_s[0])})
+            rows.append({"case": case, "load": f"{clients} clients", "metric": "closed-loop ttft mean", "sim": sim.mean("ttft"), "approx": float(point.ttft_s[0])})
     frame = pd.DataFrame(rows)
     frame["ape"] = 100.0 * (frame.approx - frame.sim).abs() / frame.sim
     frame["signed"] = 100.0 * (frame.approx / frame.sim - 1.0)
@@ -74,7 +83,7 @@ def main(argv=None) -> int:
         print(f"{metric:18s} {np.median(g.ape):7.1f}% {np.percentile(g.ape, 90):7.1f}% {np.median(g.signed):+7.1f}%")
     print("\nby load (share of the sustainable rate), all latency metrics:")
     lat = frame[frame.metric.str.startswith(("ttft", "itl"))]
-    for load, g in lat.groupby("load"):
+    for load, g in lat.groupby("load", sort=False):
         print(f"  {load!s:9s} median {np.median(g.ape):5.1f}%  p90 {np.percentile(g.ape, 90):5.1f}%")
     summary = {}
     for key, metric in (("ttft_p90", "ttft p90"), ("itl_p90", "itl p90"), ("itl_p50", "itl p50"), ("capacity", "sustainable rps")):
