@@ -60,7 +60,15 @@ def main(argv=None) -> int:
         plan = s.plan(round(mix.mean_isl), round(mix.mean_osl))
         mu = sustainable_rate(s, plan, mix)
         approx = RateModel(s, plan, mix)
-        rows.append({"case": f"{model.split('/')[1]} {gpu} {prec} TP{tp} {engine}", "load": "capacity", "metric": "sustainable rps", "sim": mu, "approx": float(approx.mu[0])})
+        rows.append(
+            {
+                "case": f"{model.split('/')[1]} {gpu} {prec} TP{tp} {engine}",
+                "load": "capacity",
+                "metric": "sustainable rps",
+                "sim": mu,
+                "approx": float(approx.mu[0]),
+            }
+        )
         for load in LOADS:
             sim = simulate_load(s, plan, mix, rate=load * mu, num_requests=args.requests)
             a = approx.at(load * mu)
@@ -72,7 +80,9 @@ def main(argv=None) -> int:
             point = concurrency(s, mix.mean_isl, mix.mean_osl, clients)
             case = rows[-1]["case"]
             rows.append({"case": case, "load": f"{clients} clients", "metric": "closed-loop itl mean", "sim": sim.mean("itl"), "approx": float(point.itl_s[0])})
-            rows.append({"case": case, "load": f"{clients} clients", "metric": "closed-loop ttft mean", "sim": sim.mean("ttft"), "approx": float(point.ttft_s[0])})
+            rows.append(
+                {"case": case, "load": f"{clients} clients", "metric": "closed-loop ttft mean", "sim": sim.mean("ttft"), "approx": float(point.ttft_s[0])}
+            )
     frame = pd.DataFrame(rows)
     frame["ape"] = 100.0 * (frame.approx - frame.sim).abs() / frame.sim
     frame["signed"] = 100.0 * (frame.approx / frame.sim - 1.0)

@@ -78,7 +78,9 @@ def simulation_speed() -> None:
         t0 = time.perf_counter()
         st = simulate_load(s, plan, mix, **kw)
         dt = time.perf_counter() - t0
-        print(f"simulation {name}: {st.num_requests:,} requests in {dt:.3f} s (incl. the sustainable-rate run for open loops); TTFT p90 {st.percentile('ttft', 90) * 1e3:.0f} ms")
+        print(
+            f"simulation {name}: {st.num_requests:,} requests in {dt:.3f} s (incl. the sustainable-rate run for open loops); TTFT p90 {st.percentile('ttft', 90) * 1e3:.0f} ms"
+        )
         print(f"sim_{name}_s={dt:.3f}")
     if trace.exists():
         log = parse_workload(str(trace))

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .catalog import get_gpu, gpus
 from .errors import PlannerError
+from .fileio import read_text
 
 HOURS_PER_MONTH = 730.0  # 8,760 hours a year / 12
 
@@ -116,12 +117,7 @@ class _PriceRow(BaseModel):
 def read_prices(path: str | Path) -> list[Price]:
     """Rows of a prices file (YAML list or CSV with `gpu, usd_per_hour[, market, source, date]`)."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise PlannerError(f"{path}: no such prices file") from None
-    except OSError as exc:
-        raise PlannerError(f"{path}: cannot read ({exc.strerror})") from None
+    text = read_text(path, "prices file")
     if path.suffix.lower() == ".csv":
         try:
             rows = pd.read_csv(path).to_dict("records")

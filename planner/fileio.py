@@ -1,4 +1,5 @@
-"""Atomic file writes: a report or profile is either complete on disk or not there at all."""
+"""File reading and writing with one-line errors: writes are atomic (a report or profile is
+either complete on disk or not there at all); reads name the file and what went wrong."""
 
 from __future__ import annotations
 
@@ -29,3 +30,16 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def read_text(path: str | Path, what: str = "file") -> str:
+    """The UTF-8 text of a file, or a one-line `PlannerError` naming it."""
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PlannerError(f"{path}: no such {what}") from None
+    except OSError as exc:
+        raise PlannerError(f"{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise PlannerError(f"{path}: not UTF-8 text ({exc.reason})") from None

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import PlannerError
+from .fileio import read_text
 from .workload import MAX_TOKENS, LengthDist, RequestMix
 
 #: Largest request log read (bytes): about 5 M rows of a three-column CSV.
@@ -140,10 +141,7 @@ def _read_frame(path: Path) -> tuple[pd.DataFrame, int]:
         head = f.read(4096).lstrip()
     if head[:1] in (b"{", b"["):
         rows = []
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            raise PlannerError(f"{path}: not UTF-8 text ({exc.reason})") from None
+        text = read_text(path, "request log")
         if text.lstrip().startswith("["):
             try:
                 rows = json.loads(text)

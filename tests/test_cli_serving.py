@@ -96,7 +96,9 @@ def test_workload_summary_of_the_azure_trace():
     d = json.loads(r.stdout)
     assert d["requests"] == 19_366 and d["arrivals"]["per_minute_peak"] >= d["arrivals"]["per_minute_mean"]
     rows = d["patterns"]["rows"]
-    assert sum(x["share_requests"] for x in rows) == pytest.approx(1.0, abs=1e-3) and sum(x["share_gpu_time"] for x in rows) == pytest.approx(1.0, abs=1e-3)  # rounded to 4 places
+    assert sum(x["share_requests"] for x in rows) == pytest.approx(1.0, abs=1e-3) and sum(x["share_gpu_time"] for x in rows) == pytest.approx(
+        1.0, abs=1e-3
+    )  # rounded to 4 places
     assert sum(map(sum, d["histogram"]["counts"])) == 19_366
     assert d["engine_sizing"]["max_seq_len"] >= d["isl"]["p99"]
     table = run("workload", str(TRACE)).stdout
