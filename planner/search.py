@@ -27,7 +27,7 @@ from .estimate import ANALYTIC_UNCERTAINTY_PCT
 from .load import RateModel, simulate_load
 from .roofline import hardware_table
 from .sla import Sla, max_rate_approx, replicas_for
-from .specs import DEFAULT_KV, KV_NEEDS, EngineSettings, ModelSpec, Precision, parse_choice
+from .specs import DEFAULT_KV, GIB, KV_NEEDS, EngineSettings, ModelSpec, Precision, parse_choice
 from .sweep import profile_efficiencies
 from .workload import RequestMix
 
@@ -184,8 +184,14 @@ def recommend(
     share = op.prefill_share(mix.mean_osl)
 
     reasons = np.full(len(c), "", dtype=object)
+    seq_tokens = round(mix.mean_isl + mix.mean_osl)
+    seq_gib = s.seq_bytes(seq_tokens) / GIB
     for i in np.flatnonzero(~fits):
-        reasons[i] = f"does not fit: weights and workspace leave no KV cache for one {round(mix.mean_isl + mix.mean_osl)}-token sequence per GPU"
+        mem = c.gpus[c.gpu_idx[i]].memory_gib
+        if plan.kv_budget[i] <= 0:
+            reasons[i] = f"does not fit: weights {s.weights[i] / GIB:.1f} GiB + workspace per GPU leave no KV cache in {mem:.1f} GiB"
+        else:
+            reasons[i] = f"does not fit: one {seq_tokens}-token sequence needs {seq_gib[i]:.2f} GiB of KV per GPU, {plan.kv_budget[i] / GIB:.2f} GiB left"
     for i in np.flatnonzero(fits & (per_replica <= 0)):
         reasons[i] = f"misses the {cap.bottleneck[i].replace(' at low load', '')} even at low load"
     for i in np.flatnonzero((reasons == "") & ~np.isfinite(price)):
