@@ -20,7 +20,7 @@ from .cost import OwnedHardware, PriceBook, parse_price_overrides
 from .errors import PlannerError
 from .fileio import atomic_write_text
 from .load import PERCENTILES, RateModel
-from .requestlog import LONG_INPUT_TOKENS, LONG_OUTPUT_TOKENS, histogram2d, pattern_shares, percentiles
+from .requestlog import LONG_INPUT_TOKENS, LONG_OUTPUT_TOKENS, histogram2d, pattern_shares, peak_window, per_minute, percentiles
 from .search import DEFAULT_PPS, DEFAULT_TPS, candidates, recommend
 from .sizing import engine_sizing, request_gpu_seconds
 from .sla import Sla
@@ -188,12 +188,12 @@ def _workload(args: argparse.Namespace) -> int:
     out["osl"] = {k: round(v, 1) for k, v in percentiles(osl).items()}
     if mix.arrivals_s is not None and len(mix.arrivals_s) > 1:
         t = mix.arrivals_s
-        minute = np.bincount(np.floor((t - t[0]) / 60.0).astype(int))
-        start, peak_rps = _peak(t)
+        minute = per_minute(t)
+        start, peak_rps = peak_window(t)
         out["arrivals"] = {
             "duration_s": round(float(t[-1] - t[0]), 1),
             "mean_rps": round(float((len(t) - 1) / (t[-1] - t[0])), 3),
-            "per_minute_mean": round(float(minute.mean()), 1),
+            "per_minute_mean": round(float(minute.mean()), 1),  # every minute of the log, the last one partial
             "per_minute_peak": int(minute.max()),
             "peak_minute_start_s": round(start, 1),
             "peak_minute_rps": round(peak_rps, 3),
@@ -262,14 +262,6 @@ def _workload(args: argparse.Namespace) -> int:
     return 0
 
 
-def _peak(t: np.ndarray, seconds: float = 60.0) -> tuple[float, float]:
-    rel = t - t[0]
-    ends = np.searchsorted(rel, rel + seconds, side="left")
-    counts = ends - np.arange(len(rel))
-    i = int(np.argmax(counts))
-    return float(rel[i]), float(counts[i] / seconds)
-
-
 def _sweep(args: argparse.Namespace) -> int:
     mix = workload_from_args(args)
     if args.rates:
@@ -331,7 +323,7 @@ def _rate(args: argparse.Namespace, mix) -> tuple[float, str]:
         t = mix.arrivals_s
         if text == "mean":
             return float((len(t) - 1) / (t[-1] - t[0])), "the log's mean rate"
-        start, rps = _peak(t)
+        start, rps = peak_window(t)
         return rps, f"the log's busiest minute (from {start:.0f} s)"
     try:
         rate = float(text)

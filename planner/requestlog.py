@@ -97,20 +97,29 @@ class RequestLog:
 
     def per_minute(self) -> pd.Series:
         """Requests arriving in each minute of the log (index: minute from the start)."""
-        if self.arrivals_s is None:
-            return pd.Series(dtype=float)
-        minute = np.floor((self.arrivals_s - self.arrivals_s[0]) / 60.0).astype(int)
-        return pd.Series(np.bincount(minute), name="requests")
+        return per_minute(self.arrivals_s)
 
     def peak_window(self, seconds: float = 60.0) -> tuple[float, float]:
         """The busiest window of the log: `(start offset s, requests/s in it)`."""
-        if self.arrivals_s is None or len(self.arrivals_s) == 0:
-            return math.nan, math.nan
-        t = self.arrivals_s - self.arrivals_s[0]
-        ends = np.searchsorted(t, t + seconds, side="left")
-        counts = ends - np.arange(len(t))
-        i = int(np.argmax(counts))
-        return float(t[i]), float(counts[i] / seconds)
+        return peak_window(self.arrivals_s, seconds)
+
+
+def per_minute(arrivals_s: np.ndarray | None) -> pd.Series:
+    """Requests arriving in each minute from the first arrival (index: minute)."""
+    if arrivals_s is None or len(arrivals_s) == 0:
+        return pd.Series(dtype=float)
+    minute = np.floor((np.asarray(arrivals_s, dtype=float) - arrivals_s[0]) / 60.0).astype(int)
+    return pd.Series(np.bincount(minute), name="requests")
+
+
+def peak_window(arrivals_s: np.ndarray | None, seconds: float = 60.0) -> tuple[float, float]:
+    """The busiest `seconds`-long window of sorted arrival times: `(its start from the first arrival, requests/s in it)`."""
+    if arrivals_s is None or len(arrivals_s) == 0:
+        return math.nan, math.nan
+    t = np.asarray(arrivals_s, dtype=float) - arrivals_s[0]
+    counts = np.searchsorted(t, t + seconds, side="left") - np.arange(len(t))
+    i = int(np.argmax(counts))
+    return float(t[i]), float(counts[i] / seconds)
 
 
 def _find(columns: dict[str, str], wanted: tuple[str, ...], given: str | None, path: Path, what: str) -> str | None:
