@@ -46,7 +46,7 @@ except planner.PlannerError as exc:
     st.stop()
 
 if not e.fits:
-    hint = f" Smallest TP that fits: {e.min_tp_to_fit}." if e.min_tp_to_fit else ""
+    hint = f" Smallest deployment that fits: {e.smallest_fit}." if e.smallest_fit else ""
     st.error(f"{e.fit_reason}.{hint}")
 
 cols = st.columns(4)

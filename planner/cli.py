@@ -216,7 +216,7 @@ def estimate_table(e: Estimate) -> str:
         ("KV cache", f"{e.kv_cache_gib_per_gpu:.2f} GiB of {e.memory_gib_per_gpu:.1f} GiB usable"),
         ("KV bytes / token", f"{e.kv_bytes_per_token:,.0f} (whole model)"),
         ("KV capacity", f"{e.kv_capacity_tokens:,} tokens, {e.max_concurrency:,} sequences of ISL+OSL"),
-        ("fits", "yes" if e.fits else f"NO: {e.fit_reason}" + (f"; smallest TP that fits: {e.min_tp_to_fit}" if e.min_tp_to_fit else "")),
+        ("fits", "yes" if e.fits else f"NO: {e.fit_reason}" + (f"; smallest deployment that fits: {e.smallest_fit}" if e.smallest_fit else "")),
         (f"Latency ({lat_note}; {e.latency_method})", None),
     ]
     if e.saturated:

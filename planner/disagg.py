@@ -49,7 +49,7 @@ def disaggregated_plan(c, rate_rps: float, mix, sla: Sla, headroom: float, price
     ttft_t = next(((q, v) for m, q, v in sla.targets() if m == "ttft"), None)
     itl_t = next(((q, v) for m, q, v in sla.targets() if m == "itl"), None)
     fits = (plan.max_batch >= 1) & (c.pp == 1)
-    mnt = plan.max_num_tokens
+    mnt = plan.step_tokens
     idx = np.flatnonzero(fits)
     if not len(idx):
         return {"available": False, "reason": "no single-stage deployment fits"}

@@ -80,7 +80,8 @@ class Estimate(BaseModel):
     max_num_tokens: int = Field(description="Engine limit on tokens per step used")
     fits: bool
     fit_reason: str
-    min_tp_to_fit: int | None
+    min_tp_to_fit: int | None = Field(description="Smallest TP that fits at this PP (when it does not fit)")
+    smallest_fit: str | None = Field(default=None, description="The deployment with the fewest GPUs that fits, TP on NVLink first (when it does not fit)")
     batch: float | None = Field(description="Sequences in flight at this operating point")
     ttft_ms: float | None = Field(description="Time to first token")
     itl_ms: float | None = Field(description="Inter-token latency (TPOT), excluding the first token")
@@ -144,8 +145,42 @@ def _resolve_profile(profile, gpu: str, engine: str, precision: str) -> tuple[Pr
     return prof, "exact" if exact else "given"
 
 
+def _fit_label(pair: tuple[int, int] | None) -> str | None:
+    if pair is None:
+        return "none up to TP64 x PP16"
+    tp, pp = pair
+    return f"TP{tp}" + (f" x PP{pp}" if pp > 1 else "") + f" ({tp * pp} GPUs)"
+
+
+def smallest_fit(model: ModelSpec, gpu: GpuSpec, precision: Precision, kv: KvPrecision, engine: EngineSettings, isl: int, osl: int) -> tuple[int, int] | None:
+    """The deployment with the fewest GPUs at which one ISL+OSL sequence fits: `(tp, pp)`.
+
+    TP stays inside the GPU's NVLink domain (TP across a slower link is the last resort) and PP
+    spreads layers over further domains; among equal GPU counts the one with less PP wins. All
+    TP x PP pairs are evaluated in one vectorised pass.
+    """
+    tps = [
+        t for t in (1, 2, 4, 8, 16, 32, 64) if model.num_heads % t == 0 and not (t > model.num_kv_heads and t % model.num_kv_heads and model.attention != "mla")
+    ]
+    pps = [p for p in (1, 2, 4, 8, 16) if p <= model.num_layers]  # the splits deployments use
+    pairs = [(t, p) for t in tps for p in pps]
+    tp = np.array([t for t, _ in pairs], float)
+    pp = np.array([p for _, p in pairs], float)
+    n = len(pairs)
+    s = serving.prepare(
+        model, [gpu], [precision], [kv], tp, pp, engine, DEFAULT_EFFICIENCIES, gpu_idx=np.zeros(n, int), prec_idx=np.zeros(n, int), kv_idx=np.zeros(n, int)
+    )
+    fits = s.plan(isl, osl).max_batch >= 1
+    if not fits.any():
+        return None
+    off_domain = tp > gpu.nvlink_domain_gpus
+    order = np.lexsort((pp, off_domain, tp * pp))  # fewest GPUs, then TP on NVLink, then less PP
+    best = next(i for i in order if fits[i])
+    return int(tp[best]), int(pp[best])
+
+
 def min_tp_to_fit(model: ModelSpec, gpu: GpuSpec, precision: Precision, kv: KvPrecision, pp: int, engine: EngineSettings, isl: int, osl: int) -> int | None:
-    """Smallest TP (dividing the heads, up to 64) at which one ISL+OSL sequence fits."""
+    """Smallest TP (dividing the heads, up to 64) at which one ISL+OSL sequence fits at this PP."""
     for tp in (1, 2, 4, 8, 16, 32, 64):
         if model.num_heads % tp:
             continue
@@ -317,6 +352,7 @@ def estimate(
         fits=fits,
         fit_reason="fits" if fits else _fit_reason(s, plan, work.isl, work.osl),
         min_tp_to_fit=None if fits else min_tp_to_fit(m, g, prec, kv, par.pp, eng, work.isl, work.osl),
+        smallest_fit=None if fits else _fit_label(smallest_fit(m, g, prec, kv, eng, work.isl, work.osl)),
         batch=batch,
         ttft_ms=ttft_ms,
         itl_ms=itl_ms,

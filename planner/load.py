@@ -42,8 +42,8 @@ def engine_config(s: Setup, plan: MemoryPlan, i: int = 0) -> EngineConfig:
     kv_tokens = float(np.ravel(s.kv_capacity_tokens(plan))[i])
     return EngineConfig(
         policy=s.engine.engine,
-        max_batch_size=int(np.ravel(plan.max_batch_size)[i]),
-        max_num_tokens=int(np.ravel(plan.max_num_tokens)[i]),
+        max_batch_size=int(np.ravel(plan.step_batch)[i]),
+        max_num_tokens=int(np.ravel(plan.step_tokens)[i]),
         kv_capacity_tokens=int(kv_tokens),
         block_tokens=s.engine.block_tokens,
         chunked_prefill=s.engine.chunked_prefill,
@@ -248,13 +248,13 @@ def capacity(s: Setup, plan: MemoryPlan, isl, osl):
     """Sustainable requests/s of every configuration, its batch, and what limits it."""
     isl, osl = np.asarray(isl, float), np.asarray(osl, float)
     cap = np.maximum(plan.max_batch, 1.0)
-    mnt = plan.max_num_tokens
+    mnt = plan.step_tokens
     _, itl_cap, e2e_cap = _mixed(s, cap, isl, osl, mnt)
     mu_batch = cap / e2e_cap
     # the step's token budget: prompts of mu requests/s need mu x ISL tokens per second
     room = np.maximum(mnt - cap, 1.0)
     mu_tokens = room / isl / itl_cap
-    kv_bound = plan.max_batch < plan.max_batch_size
+    kv_bound = plan.max_batch < plan.step_batch
     limit = np.where(mu_tokens < mu_batch, "step budget", np.where(kv_bound, "kv memory", "max batch"))
     return np.minimum(mu_batch, mu_tokens), cap, limit
 
@@ -299,7 +299,7 @@ class RateModel:
 
     def at(self, rate, percentiles=PERCENTILES) -> Approximation:
         s, isl, osl, cap = self.s, self.isl, self.osl, self.cap
-        mnt = self.plan.max_num_tokens
+        mnt = self.plan.step_tokens
         lam = np.broadcast_to(np.asarray(rate, dtype=float), np.shape(cap)).astype(float)
         saturated = lam >= self.mu
         lam_ok = np.where(saturated, 0.5 * self.mu, lam)

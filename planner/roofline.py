@@ -141,8 +141,10 @@ class StepModel:
     peak: object  # FLOP/s x efficiency
     bw: object  # bytes/s x efficiency, weights and activations
     kv_bw: object  # bytes/s x efficiency, KV reads
-    comm_per_token: object  # seconds of TP all-reduce and PP send per token of the micro-batch
-    comm_fixed: object  # their fixed latencies per step
+    comm_per_token: object  # seconds of TP all-reduce per token of the micro-batch, per stage
+    comm_fixed: object  # its fixed latency per stage
+    send_per_token: object  # seconds of one send between pipeline stages per token of the micro-batch
+    send_fixed: object  # its fixed latency
     layer_overhead: object  # seconds per stage
     step_overhead: object  # seconds per step
     seq_overhead: object  # seconds per sequence per step
@@ -168,35 +170,51 @@ class StepModel:
 
         The step runs `prefill_tokens` prompt tokens of `prefill_seqs` sequences (average context
         position `prefill_context`) and `decode_seqs` sequences generating one token each (average
-        context `decode_context`). Compute and memory are the stage's speed-of-light times divided
-        by efficiency, comm the TP all-reduces and PP sends. With PP > 1 the step's sequences are
-        split into PP micro-batches that flow through the stages; a step then takes PP stage-times.
+        context `decode_context`). Compute and memory are the speed-of-light times divided by
+        efficiency, comm the TP all-reduces and PP sends.
+
+        Pipeline parallelism: the decodes are split into up to PP micro-batches and the prompts
+        into up to PP more (a prompt is never split); each micro-batch crosses the PP stages
+        (its layers there, one send between stages, the LM head on the last). A step lasts as
+        long as the heaviest micro-batch's trip, or, when the pipeline is full, as long as the
+        last stage takes for all its micro-batches: max(PP x stage + head + (PP-1) x send,
+        M x (stage + head + send)). With PP = 1 both are one stage plus the head.
         """
-        mx = np.maximum if isinstance(self.pp, np.ndarray) or isinstance(decode_seqs, np.ndarray) else max
-        mn = np.minimum if mx is np.maximum else min
+        array = isinstance(self.pp, np.ndarray) or isinstance(decode_seqs, np.ndarray) or isinstance(prefill_seqs, np.ndarray)
+        mx = np.maximum if array else max
+        mn = np.minimum if array else min
         pp = self.pp
-        dec_mb = mx(decode_seqs / pp, mn(decode_seqs, 1.0))  # micro-batch per stage: at least one whole sequence
-        pre_mb = prefill_tokens / pp
-        pre_seqs_mb = mx(prefill_seqs / pp, mn(prefill_seqs, 1.0))
+        m_dec = mn(pp, mx(decode_seqs, 1.0))
+        m_pre = mn(pp, mx(prefill_seqs, 1.0))
+        dec_mb = decode_seqs / m_dec  # decodes of the heaviest micro-batch
+        pre_mb = prefill_tokens / m_pre  # prompt tokens of the heaviest micro-batch (prompts are not split)
+        pre_seqs_mb = prefill_seqs / m_pre
+        micro = mx(mn(m_dec, mx(decode_seqs, 0.0) * 1e9), mn(m_pre, mx(prefill_seqs, 0.0) * 1e9))  # micro-batches in flight
         tokens = pre_mb + dec_mb
         logit_rows = dec_mb + pre_seqs_mb
-        gemm_flops = self.gemm_flops_per_token * tokens + self.logit_flops_per_row * logit_rows
-        gemm_bytes = self.dense_weight_bytes + self.moe_shared_bytes + self.head_bytes * (logit_rows > 0) + self.act_bytes_per_token * tokens
+        gemm_flops = self.gemm_flops_per_token * tokens
+        gemm_bytes = self.dense_weight_bytes + self.moe_shared_bytes + self.act_bytes_per_token * tokens
         if self.experts:
             touched = self.experts * (1.0 - (1.0 - self.experts_per_token / self.experts) ** tokens)
             gemm_bytes = gemm_bytes + self.moe_bytes_per_expert * touched
+        head_flops = self.logit_flops_per_row * logit_rows
+        head_bytes = self.head_bytes * (logit_rows > 0)
         dec_ctx = dec_mb * self._windowed(decode_context)
         pre_ctx = self._windowed(prefill_context)
         attn_flops = self.attn_flops_per_ctx * (dec_ctx + pre_mb * pre_ctx)
         attn_bytes = self.kv_bytes_per_token * (dec_ctx + pre_seqs_mb * pre_ctx + tokens)
         n = self.overlap
-        t_gpu = _combine(gemm_flops / self.peak, gemm_bytes / self.bw, n) + _combine(attn_flops / self.peak, attn_bytes / self.kv_bw, n)
-        t_comm = self.comm_per_token * tokens + self.comm_fixed
-        stage = t_gpu + t_comm + self.layer_overhead
-        total = pp * stage + self.step_overhead + (decode_seqs + prefill_seqs) * self.seq_overhead
-        t_c = (gemm_flops + attn_flops) / self.peak
-        t_m = gemm_bytes / self.bw + attn_bytes / self.kv_bw
-        return total, pp * t_c, pp * t_m, pp * t_comm
+        t_layers = _combine(gemm_flops / self.peak, gemm_bytes / self.bw, n) + _combine(attn_flops / self.peak, attn_bytes / self.kv_bw, n)
+        t_head = _combine(head_flops / self.peak, head_bytes / self.bw, n)
+        t_tp = self.comm_per_token * tokens + self.comm_fixed
+        t_send = self.send_per_token * tokens + self.send_fixed
+        stage = t_layers + t_tp + self.layer_overhead
+        trip = pp * stage + t_head + (pp - 1.0) * t_send
+        full = micro * (stage + t_head + t_send)
+        total = mx(trip, full) + self.step_overhead + (decode_seqs + prefill_seqs) * self.seq_overhead
+        t_c = pp * (gemm_flops + attn_flops) / self.peak + head_flops / self.peak
+        t_m = pp * (gemm_bytes / self.bw + attn_bytes / self.kv_bw) + head_bytes / self.bw
+        return total, t_c, t_m, pp * t_tp + (pp - 1.0) * t_send
 
     def time(self, prefill_tokens=0.0, prefill_seqs=0.0, prefill_context=0.0, decode_seqs=0.0, decode_context=0.0):
         """Seconds of one step of the whole replica (the first of `parts`)."""
@@ -238,8 +256,10 @@ def step_model(model: ModelSpec, hw: Hardware, eff: Efficiencies, *, tp, pp, wei
         peak=hw.peak_flops * hw.eta_compute + zeros,
         bw=hw.mem_bw * hw.eta_memory + zeros,
         kv_bw=hw.mem_bw * hw.eta_kv + zeros,
-        comm_per_token=ar_per_token + send_per_token + zeros,
-        comm_fixed=ar_fixed + send_fixed + zeros,
+        comm_per_token=ar_per_token + zeros,
+        comm_fixed=ar_fixed + zeros,
+        send_per_token=send_per_token + zeros,
+        send_fixed=send_fixed + zeros,
         layer_overhead=lps * eff.layer_overhead_us * 1e-6 + zeros,
         step_overhead=hw.step_overhead_s + zeros,
         seq_overhead=eff.seq_overhead_us * 1e-6,

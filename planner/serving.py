@@ -37,9 +37,11 @@ class MemoryPlan:
 
     activations: np.ndarray  # bytes per GPU
     kv_budget: np.ndarray  # bytes per GPU for the KV cache (negative: does not fit)
-    max_batch_size: np.ndarray
-    max_num_tokens: np.ndarray
+    max_batch_size: np.ndarray  # the engine setting
+    max_num_tokens: np.ndarray  # the engine setting
     max_batch: np.ndarray  # sequences of ISL+OSL tokens served at once (0: does not fit)
+    step_batch: np.ndarray  # sequences one step runs: max_batch_size, per micro-batch in TensorRT-LLM (x PP)
+    step_tokens: np.ndarray  # tokens one step runs: max_num_tokens, per micro-batch in TensorRT-LLM (x PP)
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,8 @@ class Setup:
             mnt = d_mnt if mnt is None else mnt
         mbs, mnt = np.broadcast_to(np.asarray(mbs, float), shape), np.broadcast_to(np.asarray(mnt, float), shape)
         acts, budget = self._budget(mnt, mbs)
-        return MemoryPlan(acts, budget, mbs, mnt, max_sequences(budget, seq, mbs))
+        per_step = self.pp if eng.limits_per_micro_batch else 1.0
+        return MemoryPlan(acts, budget, mbs, mnt, max_sequences(budget, seq, mbs * per_step), mbs * per_step, mnt * per_step)
 
     def kv_capacity_tokens(self, plan: MemoryPlan) -> np.ndarray:
         return kv_capacity_tokens(plan.kv_budget, self.kv_per_token, self.engine.block_tokens)
@@ -188,7 +191,7 @@ def latency(s: Setup, isl, osl) -> Point:
     """One request alone (batch 1)."""
     isl, osl = np.asarray(isl, float), np.asarray(osl, float)
     plan = s.plan(isl, osl)
-    ttft = prefill_time(s, isl, plan.max_num_tokens)
+    ttft = prefill_time(s, isl, plan.max_num_tokens)  # one prompt: chunks of one micro-batch's budget
     itl = decode_itl(s, 1.0, isl + osl / 2.0)
     e2e = ttft + (osl - 1.0) * itl
     return _point(plan, ttft, itl, e2e, osl / e2e, 1.0 / e2e, np.ones_like(e2e))
@@ -199,7 +202,8 @@ def _cycle(s: Setup, batch, isl, osl, max_num_tokens):
     ctx = isl + osl / 2.0
     prefill_steps = np.maximum(np.ceil(batch * isl / max_num_tokens), 1.0)
     chunk = batch * isl / prefill_steps
-    t_chunk, *_ = s.step(prefill_tokens=chunk, prefill_seqs=np.maximum(batch / prefill_steps, 1.0), prefill_context=isl / 2.0)
+    # prompts queued together: a step's micro-batches carry chunks of up to PP different prompts
+    t_chunk, *_ = s.step(prefill_tokens=chunk, prefill_seqs=np.maximum(batch / prefill_steps, np.minimum(batch, s.pp)), prefill_context=isl / 2.0)
     t_prefill = prefill_steps * t_chunk
     itl = decode_itl(s, batch, ctx)
     return t_prefill, itl, t_prefill + (osl - 1.0) * itl
@@ -221,8 +225,8 @@ def offline(s: Setup, isl, osl, num_requests=None) -> Point:
     batch = np.maximum(np.minimum(cap, n), 1.0)
     full = np.floor(n / batch)
     rest = n - full * batch
-    t_pre, itl, t_cycle = _cycle(s, batch, isl, osl, plan.max_num_tokens)
-    _, _, t_rest = _cycle(s, np.maximum(rest, 1.0), isl, osl, plan.max_num_tokens)
+    t_pre, itl, t_cycle = _cycle(s, batch, isl, osl, plan.step_tokens)
+    _, _, t_rest = _cycle(s, np.maximum(rest, 1.0), isl, osl, plan.step_tokens)
     total = full * t_cycle + np.where(rest > 0, t_rest, 0.0)
     ttft = (np.ceil(n / batch) - 1.0) / 2.0 * t_cycle + t_pre / 2.0
     return _point(plan, ttft, itl, t_cycle, n * osl / total, n / total, batch)
@@ -245,7 +249,8 @@ def _mixed(s: Setup, batch, isl, osl, max_num_tokens):
         return ttft, itl, ttft + (osl - 1.0) * itl
     prefill_tok = np.minimum(arrivals * isl, np.maximum(max_num_tokens - batch, 1.0))
     itl, *_ = s.step(prefill_tokens=prefill_tok, prefill_seqs=arrivals, prefill_context=isl / 2.0, decode_seqs=batch, decode_context=ctx)
-    ttft = prefill_time(s, isl, max_num_tokens, decode_seqs=np.maximum(batch - 1.0, 0.0), decode_context=ctx)
+    per_micro = s.pp if s.engine.limits_per_micro_batch else 1.0  # a prompt's chunks fill one micro-batch's budget
+    ttft = prefill_time(s, isl, max_num_tokens / per_micro, decode_seqs=np.maximum(batch - 1.0, 0.0) / per_micro, decode_context=ctx)
     ttft = np.maximum(ttft, itl)
     return ttft, itl, ttft + (osl - 1.0) * itl
 
@@ -261,7 +266,7 @@ def concurrency(s: Setup, isl, osl, clients) -> Point:
     plan = s.plan(isl, osl)
     c = np.asarray(clients, float)
     batch = np.maximum(np.minimum(c, plan.max_batch), 1.0)
-    ttft, itl, e2e = _mixed(s, batch, isl, osl, plan.max_num_tokens)
+    ttft, itl, e2e = _mixed(s, batch, isl, osl, plan.step_tokens)
     wait = np.maximum(c / batch - 1.0, 0.0) * e2e
     ttft, e2e = ttft + wait, e2e + wait
     rps = c / e2e
@@ -277,7 +282,7 @@ def request_rate(s: Setup, isl, osl, rate, num_requests=None) -> Point:
     """
     isl, osl = np.asarray(isl, float), np.asarray(osl, float)
     plan = s.plan(isl, osl)
-    mnt = plan.max_num_tokens
+    mnt = plan.step_tokens
     lam = np.asarray(rate, float)
     cap = np.maximum(plan.max_batch, 1.0)
     _, _, e2e_cap = _mixed(s, cap, isl, osl, mnt)

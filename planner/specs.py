@@ -218,6 +218,12 @@ class EngineSettings(BaseModel):
     )
 
     @property
+    def limits_per_micro_batch(self) -> bool:
+        """TensorRT-LLM applies max_batch_size and max_num_tokens to each of its PP micro-batches
+        (up to PP of them in flight); vLLM and SGLang to the whole step."""
+        return self.engine == "trtllm"
+
+    @property
     def mixed_steps(self) -> bool:
         """Whether one step carries prompt chunks and decodes together (TensorRT-LLM, vLLM); SGLang
         (mixed chunking off by default) runs prefill-only and decode-only steps, prefill first."""

@@ -53,7 +53,7 @@ def test_estimate_json_has_design_keys():
 def test_estimate_table_and_does_not_fit():
     r = run("estimate", "--model", "llama-3.1-405b", "--gpu", "H100", "--precision", "fp16")
     assert r.returncode == 0
-    assert "NO: does not fit: weights 756.0 GiB" in r.stdout and "smallest TP that fits: 16" in r.stdout
+    assert "NO: does not fit: weights 756.0 GiB" in r.stdout and "smallest deployment that fits: TP8 x PP2 (16 GPUs)" in r.stdout
 
 
 def test_estimate_engine_options_change_the_answer():
