@@ -196,12 +196,12 @@ def _fmt(v, digits: int = 1) -> str:
 def estimate_table(e: Estimate) -> str:
     """A readable table of one estimate, grouped as a person reads it."""
     point = {
-        "offline": "offline max throughput",
+        "offline": "offline max throughput: every request queued at once",
         "concurrency": f"{e.concurrency} concurrent users",
         "rate": f"{e.request_rate} requests/s (Poisson)",
         "trace": "the log's own arrival times" + (f" scaled to {e.request_rate} requests/s" if e.request_rate else ""),
     }[e.operating_point]
-    lat_note = "one request alone" if e.operating_point == "offline" else point
+    lat_note = point
     rows = [
         ("Deployment", None),
         ("model", f"{e.model} ({e.params_total / 1e9:.2f} B params)"),
@@ -227,7 +227,7 @@ def estimate_table(e: Estimate) -> str:
                 "the queue grows without bound, so no latency figure holds; add replicas or lower the rate",
             )
         )
-    if e.ttft_p50_ms is not None or e.operating_point != "offline":
+    if e.fits:
         rows += [
             ("", "mean      p50       p90       p99"),
             ("TTFT (ms)", "  ".join(f"{_fmt(v):>8}" for v in (e.ttft_ms, e.ttft_p50_ms, e.ttft_p90_ms, e.ttft_p99_ms))),
@@ -236,12 +236,9 @@ def estimate_table(e: Estimate) -> str:
         ]
         if e.rejected_requests or e.preemptions:
             rows.append(("note", f"{e.rejected_requests or 0} requests could never be served; {e.preemptions or 0} preemptions for lack of KV memory"))
-    else:
-        rows += [
-            ("TTFT", f"{_fmt(e.ttft_ms)} ms"),
-            ("ITL (excl. first token)", f"{_fmt(e.itl_ms, 2)} ms"),
-            ("E2E", f"{_fmt(e.e2e_ms)} ms"),
-        ]
+        rows.append(
+            ("one request alone", f"TTFT {_fmt(e.ttft_alone_ms)} ms, ITL {_fmt(e.itl_alone_ms, 2)} ms, E2E {_fmt(e.e2e_alone_ms)} ms (an idle replica)")
+        )
     rows += [
         (f"Throughput ({point})", None),
         ("output tokens/s", f"{_fmt(e.output_tok_s)} (per GPU {_fmt(e.output_tok_s_per_gpu)}, per user {_fmt(e.output_tok_s_per_user)})"),

@@ -27,6 +27,8 @@ from .workload import RequestMix, parse_workload
 #: of offline output tokens/s over `../shared/data/measured/trtllm_v0.13_offline.csv`, rounded up
 #: (`python bench/accuracy.py` prints it: 32.9 %, rounded up to the next 5).
 ANALYTIC_UNCERTAINTY_PCT = 35.0
+#: Most requests simulated for the latency of an offline (queued-burst) operating point by default.
+OFFLINE_LATENCY_REQUESTS = 5000
 
 
 class Workload(BaseModel):
@@ -92,7 +94,10 @@ class Estimate(BaseModel):
     requests_per_s: float | None
     usd_per_hour: float | None
     usd_per_million_output_tokens: float | None
-    latency_method: str = Field(description="How the latency figures were made: one request alone (closed form), or a simulation of N requests")
+    latency_method: str = Field(description="How the latency figures of the operating point were made: a simulation of N requests")
+    ttft_alone_ms: float | None = Field(default=None, description="TTFT of one request alone on an idle replica")
+    itl_alone_ms: float | None = Field(default=None, description="ITL of one request alone")
+    e2e_alone_ms: float | None = Field(default=None, description="E2E of one request alone")
     ttft_p50_ms: float | None = None
     ttft_p90_ms: float | None = None
     ttft_p99_ms: float | None = None
@@ -216,21 +221,20 @@ def estimate(
     prefix_caching: bool | None = None,
     seed: int = 0,
     finite_run: bool = False,
-    burst: bool = False,
 ) -> Estimate:
     """Estimate memory, capacity, latency, throughput and cost of one deployment.
 
-    Without `concurrency` or `request_rate`, throughput is the offline max-throughput point and
-    latency is one request alone. With either, the latency figures (mean and p50/p90/p99) and
+    Without `concurrency` or `request_rate` the operating point is offline max throughput (every
+    request queued at once, as `trtllm-bench throughput` runs it): the throughput from the offline
+    model, its latency figures from simulating that queued burst of `num_requests` (default
+    16 x the batch, at most 5,000). With either, the latency figures (mean and p50/p90/p99) and
     the throughput come from a seeded simulation of `num_requests` requests through the
-    engine's scheduler (`planner.load`); past the sustainable rate the answer is `saturated`
+    engine's scheduler (`planner.load`). One request alone is always in `*_alone_ms`; past the sustainable rate the answer is `saturated`
     with the sustainable rate and no latency figures (`finite_run=True` reports what a finite
     benchmark run of `num_requests` would measure instead, as `predict` does for measured rows).
     `isl` / `osl` take a number or a distribution spec (`normal:mean=2000,std=400`);
     `workload` a request log or `isl=...;osl=...[;prefix=N|cache_hit=F]`; `replay` runs a log's
-    own arrival times (scaled to `request_rate` if given). `burst`: in the offline mode, the
-    latency figures of `num_requests` requests queued at once (what `trtllm-bench throughput`
-    reports beside its throughput) instead of one request alone.
+    own arrival times (scaled to `request_rate` if given).
     `profile`: None picks the matching calibration profile from `profiles/` (falling back to the
     same GPU with another precision, then the same engine on another GPU, then the analytic
     defaults); a path or `Profile` uses that one; False or "none" forces the analytic model.
@@ -274,11 +278,12 @@ def estimate(
     fits = cap_seqs >= 1
     mode = "trace" if replay else work.mode
     stats = None
+    lat = serving.latency(s, work.isl, work.osl)
     if mode == "offline":
         point = serving.offline(s, work.isl, work.osl, work.num_requests)
-        lat = serving.latency(s, work.isl, work.osl)
-        if burst and fits:
-            stats = simulate_load(s, plan, mix, burst=True, num_requests=work.num_requests, seed=seed)
+        if fits:
+            n = work.num_requests or int(min(max(16 * cap_seqs, 200), OFFLINE_LATENCY_REQUESTS))
+            stats = simulate_load(s, plan, mix, burst=True, num_requests=n, seed=seed)
     elif fits:
         stats = simulate_load(s, plan, mix, rate=work.request_rate, concurrency=work.concurrency, trace=replay, num_requests=work.num_requests, seed=seed)
 
@@ -300,8 +305,11 @@ def estimate(
             tok_s = f(point.output_tok_s)
         ttft_ms, itl_ms, e2e_ms = lat_ms("ttft"), lat_ms("itl"), lat_ms("e2e")
         rps = stats.achieved_rps if mode != "offline" else f(point.requests_per_s)
-        batch = stats.mean_batch
-        method = f"simulation of {stats.num_requests:,} requests ({stats.mode}, seed {seed})"
+        batch = stats.mean_batch if mode != "offline" else f(point.batch)
+        if mode == "offline":
+            method = f"simulation of a queued burst of {stats.num_requests:,} requests (seed {seed})"
+        else:
+            method = f"simulation of {stats.num_requests:,} requests ({stats.mode}, seed {seed})"
         pct = {f"{m_}_p{q}_ms": lat_ms(m_, q) for m_ in ("ttft", "itl", "e2e") for q in PERCENTILES}
         extra = dict(
             achieved_rps=stats.achieved_rps,
@@ -310,12 +318,9 @@ def estimate(
             rejected_requests=stats.rejected,
             preemptions=stats.preemptions,
         )
-    else:
-        tok_s = f(point.output_tok_s) if mode == "offline" else None
-        ttft_ms, itl_ms, e2e_ms = (f(lat.ttft_s, 1e3), f(lat.itl_s, 1e3), f(lat.e2e_s, 1e3)) if mode == "offline" else (None, None, None)
-        rps = f(point.requests_per_s) if mode == "offline" else None
-        batch = f(point.batch) if mode == "offline" else None
-        method = "one request alone (closed form)" if mode == "offline" else "none (does not fit)"
+    else:  # does not fit
+        tok_s = ttft_ms = itl_ms = e2e_ms = rps = batch = None
+        method = "none (does not fit)"
         pct, extra = {}, {}
     source, unc = "analytic", ANALYTIC_UNCERTAINTY_PCT
     if prof is not None:
@@ -366,6 +371,9 @@ def estimate(
         source=source,
         uncertainty_pct=unc,
         latency_method=method,
+        ttft_alone_ms=f(lat.ttft_s, 1e3),
+        itl_alone_ms=f(lat.itl_s, 1e3),
+        e2e_alone_ms=f(lat.e2e_s, 1e3),
         **pct,
         **extra,
     )

@@ -53,8 +53,7 @@ def predict(frame: pd.DataFrame, profiles: list | None = None, **overrides) -> p
                 kw["profile"] = _pick(profiles, kw)
             key = tuple(sorted((k, str(v)) for k, v in kw.items()))
             if key not in cache:
-                burst = kw.get("concurrency") is None and kw.get("request_rate") is None and kw.get("num_requests") is not None
-                e = estimate(**kw, finite_run=True, burst=burst)
+                e = estimate(**kw, finite_run=True)
                 if not e.fits:
                     raise PlannerError(e.fit_reason)
                 cache[key] = (e.output_tok_s, e.ttft_ms, e.itl_ms, e.e2e_ms, e.source, e.uncertainty_pct)

@@ -247,8 +247,12 @@ def _mixed(s: Setup, batch, isl, osl, max_num_tokens):
         itl = decode + arrivals * prefill_alone
         ttft = np.maximum(prefill_alone, itl)
         return ttft, itl, ttft + (osl - 1.0) * itl
-    prefill_tok = np.minimum(arrivals * isl, np.maximum(max_num_tokens - batch, 1.0))
-    itl, *_ = s.step(prefill_tokens=prefill_tok, prefill_seqs=arrivals, prefill_context=isl / 2.0, decode_seqs=batch, decode_context=ctx)
+    # all the prompt work the arrivals bring is done: when it exceeds a step's room the engine
+    # runs it over more steps, which costs the same time per output token (plus their overheads)
+    demand = arrivals * isl
+    extra_steps = np.maximum(np.ceil(demand / np.maximum(max_num_tokens - batch, 1.0)) - 1.0, 0.0)
+    itl, *_ = s.step(prefill_tokens=demand, prefill_seqs=arrivals, prefill_context=isl / 2.0, decode_seqs=batch, decode_context=ctx)
+    itl = itl + extra_steps * s.hw.step_overhead_s
     per_micro = s.pp if s.engine.limits_per_micro_batch else 1.0  # a prompt's chunks fill one micro-batch's budget
     ttft = prefill_time(s, isl, max_num_tokens / per_micro, decode_seqs=np.maximum(batch - 1.0, 0.0) / per_micro, decode_context=ctx)
     ttft = np.maximum(ttft, itl)

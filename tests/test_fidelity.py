@@ -8,7 +8,7 @@ from planner.catalog import get_model
 
 def test_pipeline_never_speeds_up_one_prompt():
     kw = dict(model="llama-3.1-70b", gpu="H100", precision="fp8", tp=2, isl=4096, osl=256, profile="none", max_num_tokens=8192)
-    ttft = [estimate(pp=pp, **kw).ttft_ms for pp in (1, 2, 4)]
+    ttft = [estimate(pp=pp, **kw).ttft_alone_ms for pp in (1, 2, 4)]
     assert ttft[0] <= ttft[1] <= ttft[2]  # a prompt crosses every stage in turn
     assert ttft[2] == pytest.approx(ttft[0], rel=0.05)  # plus sends only
 
@@ -27,3 +27,24 @@ def test_smallest_deployment_keeps_tp_on_nvlink():
     assert not e.fits and e.smallest_fit == "TP8 x PP2 (16 GPUs)"  # not TP16 across two nodes
     assert estimate("llama-3.1-405b", "H100", "fp8", profile="none").smallest_fit == "TP8 (8 GPUs)"
     assert get_model("llama-3.1-405b").num_heads % 8 == 0
+
+
+def test_offline_answer_reports_its_own_operating_point():
+    e = estimate("llama-3.1-70b", "H100", "fp8", tp=4, isl=1024, osl=256, profile="none")
+    assert e.operating_point == "offline" and "queued burst" in e.latency_method
+    assert e.output_tok_s_per_user <= e.output_tok_s  # per user can never exceed the system total
+    assert e.itl_ms > e.itl_alone_ms and e.ttft_ms > e.ttft_alone_ms  # the burst, not an idle replica
+    assert e.ttft_p50_ms <= e.ttft_p90_ms <= e.ttft_p99_ms
+
+
+def test_mixing_step_keeps_all_prefill_work():
+    from planner import serving
+    from planner.catalog import get_gpu
+    from planner.defaults import DEFAULT_EFFICIENCIES
+    from planner.specs import EngineSettings, KvPrecision, Precision
+
+    s = serving.prepare(get_model("llama-3.1-8b"), [get_gpu("H100")], [Precision.fp8], [KvPrecision.fp8], [1], [1], EngineSettings(), DEFAULT_EFFICIENCIES)
+    point = serving.concurrency(s, 16384, 16, 64)
+    one_prompt_rate = 1.0 / float(serving.latency(s, 16384, 16).ttft_s[0])
+    # ISL 16384 / OSL 16: the replica cannot serve prompts faster than it can prefill them (was 5x)
+    assert float(point.requests_per_s[0]) <= 1.05 * one_prompt_rate

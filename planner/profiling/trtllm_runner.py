@@ -95,8 +95,8 @@ def plan(spec: RunSpec) -> list[Step]:
                 raise PlannerError(f"{spec.model} does not fit on {spec.tp * spec.pp} x {spec.gpu} at {spec.precision}: {e.fit_reason}")
             per_step = budget * share / len(pairs)
             if mode == "latency":
-                n = max(3, min(200, int(per_step / (e.e2e_ms / 1e3))))
-                est = n * e.e2e_ms / 1e3
+                n = max(3, min(200, int(per_step / (e.e2e_alone_ms / 1e3))))  # requests one at a time
+                est = n * e.e2e_alone_ms / 1e3
             else:  # enough requests for several full batches, within the time share
                 n = int(max(2 * e.max_concurrency, min(per_step * e.requests_per_s, 20 * e.max_concurrency)))
                 est = n / e.requests_per_s
