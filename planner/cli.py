@@ -251,6 +251,7 @@ def estimate_table(e: Estimate) -> str:
         ),
         ("source", f"{e.source}, uncertainty ±{e.uncertainty_pct:.0f}%"),
     ]
+    rows += [("WARNING", w) for w in e.warnings]
     width = max(len(k) for k, v in rows if v is not None) + 2
     lines = []
     for k, v in rows:

@@ -110,6 +110,9 @@ class Estimate(BaseModel):
     achieved_rps: float | None = Field(default=None, description="Requests/s the replica completes at this load (the sustainable rate when saturated)")
     saturated: bool | None = Field(default=None, description="The offered rate exceeds what the replica sustains: its queue grows without bound")
     sustainable_rps: float | None = Field(default=None, description="Largest request rate the replica completes (a queued burst); open-loop loads only")
+    warnings: list[str] = Field(
+        default=[], description="What the answer assumes that the deployment may not allow (e.g. requests longer than the model's context)"
+    )
     rejected_requests: int | None = Field(
         default=None, description="Simulated requests the replica could never serve (longer than its KV cache or step budget)"
     )
@@ -327,6 +330,11 @@ def estimate(
         unc, extrapolated = uncertainty(prof, rule, m, par.tp, work.isl, work.osl, batch)
         source = f"{'extrapolated' if extrapolated else 'calibrated'}:{prof.name}"
     usd_h = g.price_usd_per_hour * par.gpus if g.price_usd_per_hour is not None else None
+    warnings = []
+    if m.context_window and work.isl + work.osl > m.context_window:
+        warnings.append(
+            f"ISL + OSL = {work.isl + work.osl:,} tokens exceed the model's {m.context_window:,}-token context window: the engine may refuse such requests or the quality not hold"
+        )
     return Estimate(
         model=m.id,
         gpu=g.id,
@@ -371,6 +379,7 @@ def estimate(
         source=source,
         uncertainty_pct=unc,
         latency_method=method,
+        warnings=warnings,
         ttft_alone_ms=f(lat.ttft_s, 1e3),
         itl_alone_ms=f(lat.itl_s, 1e3),
         e2e_alone_ms=f(lat.e2e_s, 1e3),

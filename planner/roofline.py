@@ -136,7 +136,8 @@ class StepModel:
     moe_shared_bytes: object  # shared experts of every MoE layer of the stage
     head_bytes: object  # LM head, read when any row is sampled
     act_bytes_per_token: object  # activations in and out of each kernel
-    attn_flops_per_ctx: object  # attention FLOPs per (query, context token) pair
+    attn_flops_per_ctx: object  # attention FLOPs per (decode query, context token) pair
+    prefill_attn_flops_per_ctx: object  # the same for a prompt token (MLA computes it in the non-absorbed form)
     kv_bytes_per_token: object  # KV bytes per token of context on one GPU
     peak: object  # FLOP/s x efficiency
     bw: object  # bytes/s x efficiency, weights and activations
@@ -201,7 +202,7 @@ class StepModel:
         head_bytes = self.head_bytes * (logit_rows > 0)
         dec_ctx = dec_mb * self._windowed(decode_context)
         pre_ctx = self._windowed(prefill_context)
-        attn_flops = self.attn_flops_per_ctx * (dec_ctx + pre_mb * pre_ctx)
+        attn_flops = self.attn_flops_per_ctx * dec_ctx + self.prefill_attn_flops_per_ctx * pre_mb * pre_ctx
         attn_bytes = self.kv_bytes_per_token * (dec_ctx + pre_seqs_mb * pre_ctx + tokens)
         n = self.overlap
         t_layers = _combine(gemm_flops / self.peak, gemm_bytes / self.bw, n) + _combine(attn_flops / self.peak, attn_bytes / self.kv_bw, n)
@@ -230,10 +231,10 @@ def step_model(model: ModelSpec, hw: Hardware, eff: Efficiencies, *, tp, pp, wei
     wbp = np.asarray(weight_bytes_per_param, dtype=float)
     dense_w = (model.num_layers * model.params_attention_per_layer + model.num_dense_layers * model.params_dense_mlp_per_layer) * share / tp * wbp
     moe_layer = model.num_moe_layers * share / tp * wbp
-    if model.attention == "mla":  # absorbed MLA: scores over the latent + rope, values over the latent
+    # attention FLOPs per (query, context token): q.k over the key width and p.v over the value width
+    per_ctx = pre_per_ctx = 2.0 * model.num_heads * (model.head_dim + model.v_head_dim)
+    if model.attention == "mla":  # decode runs absorbed MLA: scores over the latent + rope, values over the latent
         per_ctx = 2.0 * model.num_heads * (2 * model.kv_lora_rank + model.qk_rope_head_dim)
-    else:
-        per_ctx = 2.0 * model.num_heads * (model.head_dim + model.v_head_dim)
     kv_tok = kv_bytes_per_token_per_gpu(model, kv_bytes, tp, pp) if kv_per_token is None else np.asarray(kv_per_token, dtype=float)
     lat = np.choose(hw.link_kind, [eff.allreduce_latency_us[k] for k in LINK_KINDS]) * 1e-6
     tok_bytes = model.hidden_size * ACT_BYTES
@@ -249,9 +250,10 @@ def step_model(model: ModelSpec, hw: Hardware, eff: Efficiencies, *, tp, pp, wei
         dense_weight_bytes=dense_w + zeros,
         moe_bytes_per_expert=moe_layer * model.params_expert + zeros,
         moe_shared_bytes=moe_layer * model.params_shared_per_moe_layer + zeros,
-        head_bytes=model.params_lm_head * 2.0 / tp + zeros,
+        head_bytes=model.vocab_size * model.hidden_size * 2.0 / tp + zeros,  # the LM head, or the tied embedding matrix in its place
         act_bytes_per_token=lps * (12.0 * model.hidden_size) * ACT_BYTES + zeros,
         attn_flops_per_ctx=per_ctx * lps / tp + zeros,
+        prefill_attn_flops_per_ctx=pre_per_ctx * lps / tp + zeros,
         kv_bytes_per_token=kv_tok + zeros,
         peak=hw.peak_flops * hw.eta_compute + zeros,
         bw=hw.mem_bw * hw.eta_memory + zeros,

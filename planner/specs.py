@@ -279,6 +279,10 @@ class ModelSpec(BaseModel):
     v_head_dim: int = Field(ge=1)
     vocab_size: int = Field(ge=1)
     max_position_embeddings: int | None = None
+    context_window: int | None = Field(
+        default=None,
+        description="Tokens of context the model supports: max_position_embeddings, or the RoPE-scaled length when the config scales an original window",
+    )
     attention: Literal["mha", "gqa", "mqa", "mla"]
     kv_lora_rank: int = 0
     qk_rope_head_dim: int = 0
@@ -384,6 +388,19 @@ def _require(cfg: dict, source: str, *keys: str) -> Any:
     if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
         raise PlannerError(f"{source}: config.json key {keys[0]!r} must be a positive integer, got {v!r}")
     return v
+
+
+def _context_window(cfg: dict) -> int | None:
+    """max_position_embeddings, or, for YaRN / linear / dynamic RoPE scaling (whose configs keep the
+    original length there), original_max_position_embeddings x factor when that is longer. Llama 3's
+    `llama3` scaling already states the extended length in max_position_embeddings."""
+    window = _get(cfg, "max_position_embeddings", "n_positions")
+    scaling = cfg.get("rope_scaling") if isinstance(cfg.get("rope_scaling"), dict) else {}
+    kind = str(scaling.get("rope_type") or scaling.get("type") or "").lower()
+    original, factor = scaling.get("original_max_position_embeddings", window), scaling.get("factor")
+    if kind in ("yarn", "linear", "dynamic") and isinstance(original, int | float) and isinstance(factor, int | float) and original > 0 and factor > 1:
+        window = max(int(window or 0), int(original * factor))
+    return int(window) if isinstance(window, int | float) and window > 0 else None
 
 
 def model_from_config(cfg: dict, model_id: str, source: str | None = None) -> ModelSpec:
@@ -532,6 +549,7 @@ def model_from_config(cfg: dict, model_id: str, source: str | None = None) -> Mo
         v_head_dim=int(v_head_dim),
         vocab_size=vocab,
         max_position_embeddings=_get(cfg, "max_position_embeddings", "n_positions"),
+        context_window=_context_window(cfg),
         attention=attention,
         kv_lora_rank=kv_lora,
         qk_rope_head_dim=rope,

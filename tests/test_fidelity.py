@@ -48,3 +48,43 @@ def test_mixing_step_keeps_all_prefill_work():
     one_prompt_rate = 1.0 / float(serving.latency(s, 16384, 16).ttft_s[0])
     # ISL 16384 / OSL 16: the replica cannot serve prompts faster than it can prefill them (was 5x)
     assert float(point.requests_per_s[0]) <= 1.05 * one_prompt_rate
+
+
+def test_mla_prefill_uses_the_non_absorbed_form():
+    from planner.catalog import get_gpu
+    from planner.defaults import DEFAULT_EFFICIENCIES
+    from planner.serving import prepare
+    from planner.specs import EngineSettings, KvPrecision, Precision
+
+    m = get_model("deepseek-ai/DeepSeek-V3")
+    s = prepare(m, [get_gpu("H200")], [Precision.fp8], [KvPrecision.fp8], [8], [1], EngineSettings(), DEFAULT_EFFICIENCIES)
+    per_layer = s.steps.prefill_attn_flops_per_ctx[0] * 8 / m.num_layers
+    assert per_layer == pytest.approx(2 * 128 * (192 + 128))  # q.k over 192 (128 nope + 64 rope), p.v over 128
+    assert s.steps.attn_flops_per_ctx[0] * 8 / m.num_layers == pytest.approx(2 * 128 * (2 * 512 + 64))  # decode: absorbed
+
+
+def test_tied_embeddings_are_read_as_the_lm_head():
+    from planner.catalog import get_gpu
+    from planner.defaults import DEFAULT_EFFICIENCIES
+    from planner.serving import prepare
+    from planner.specs import EngineSettings, KvPrecision, Precision
+
+    tied = get_model("meta-llama/Llama-3.2-1B")
+    assert tied.params_lm_head == 0  # no separate matrix to store...
+    s = prepare(tied, [get_gpu("H100")], [Precision.bf16], [KvPrecision.bf16], [1], [1], EngineSettings(), DEFAULT_EFFICIENCIES)
+    assert s.steps.head_bytes[0] == tied.vocab_size * tied.hidden_size * 2  # ...but decode reads it for the logits
+
+
+def test_context_window_is_checked():
+    assert get_model("Qwen/Qwen3-32B").context_window == 40960
+    e = estimate("EleutherAI/gpt-j-6b", "H100", "fp16", isl=5000, osl=500, profile="none")
+    assert e.fits and any("2,048-token context window" in w for w in e.warnings)
+    assert not estimate("llama-3.1-8b", "H100", "fp8", isl=5000, osl=500, profile="none").warnings
+
+
+def test_rope_scaling_extends_the_window_only_where_the_config_keeps_the_original():
+    from planner.specs import _context_window
+
+    yarn = {"max_position_embeddings": 32768, "rope_scaling": {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32768}}
+    llama3 = {"max_position_embeddings": 131072, "rope_scaling": {"rope_type": "llama3", "factor": 32.0, "original_max_position_embeddings": 8192}}
+    assert _context_window(yarn) == 131072 and _context_window(llama3) == 131072 and _context_window({"n_positions": 2048}) == 2048
