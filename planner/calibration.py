@@ -11,6 +11,8 @@ model, length and TP degree, which is what lets a few measurements on a small mo
   models at batch 1, where a step is short.
 - `eta_comm`: achieved / peak link bandwidth of TP all-reduces; fitted only when the
   measurements include TP or PP > 1, otherwise kept at its default.
+- `moe_layer_overhead_us`: fixed time per MoE layer per step (router, permute, finalize kernels);
+  fitted only when the measurements include a mixture-of-experts model.
 
 The fit minimises the log ratio of predicted to measured output tokens/s, TTFT and ITL (a robust
 soft-L1 loss, so that one odd point cannot drag the efficiencies) with scipy's `least_squares`,
@@ -44,8 +46,14 @@ from .specs import COMPUTE_KEY, DEFAULT_KV, EngineSettings, GpuSpec, KvPrecision
 
 SCHEMA_VERSION = 1
 PROFILE_DIR = ROOT / "profiles"
-FIT_PARAMETERS = ("eta_compute", "eta_memory", "step_overhead_ms", "eta_comm")
-BOUNDS = {"eta_compute": (0.02, 1.0), "eta_memory": (0.05, 1.0), "step_overhead_ms": (0.001, 200.0), "eta_comm": (0.02, 1.0)}
+FIT_PARAMETERS = ("eta_compute", "eta_memory", "step_overhead_ms", "eta_comm", "moe_layer_overhead_us")
+BOUNDS = {
+    "eta_compute": (0.02, 1.0),
+    "eta_memory": (0.05, 1.0),
+    "step_overhead_ms": (0.001, 200.0),
+    "eta_comm": (0.02, 1.0),
+    "moe_layer_overhead_us": (0.5, 500.0),
+}
 METRICS = ("output_tok_s", "ttft_ms", "itl_ms")
 #: Columns of a measurement kept with each calibration point in the profile: the measurement table's.
 POINT_COLUMNS = tuple(MEASUREMENT_COLUMNS)
@@ -262,14 +270,18 @@ def fit_group(group: Group, parameters: tuple[str, ...] = FIT_PARAMETERS, base: 
     if not group.blocks or n_obs == 0:
         reasons = "; ".join(sorted(set(group.skipped.values()))[:3])
         raise PlannerError(f"no usable measurements for {group.gpu.id} / {group.engine} / {group.precision.value}" + (f" ({reasons})" if reasons else ""))
-    multi = any(np.any(b.tp * b.pp > 1) for b in group.blocks)
-    names = tuple(p for p in parameters if p != "eta_comm" or multi)
+    usable = {
+        "eta_comm": any(np.any(b.tp * b.pp > 1) for b in group.blocks),
+        "moe_layer_overhead_us": any(b.model.is_moe for b in group.blocks),
+    }
+    names = tuple(p for p in parameters if usable.get(p, True))
     names = names[: max(1, min(len(names), n_obs))]  # never more parameters than observations
     start = {
         "eta_compute": base.eta_compute[COMPUTE_KEY[group.precision]],
         "eta_memory": base.eta_memory,
         "step_overhead_ms": max(base.step_overhead_ms, 0.01),
         "eta_comm": base.eta_comm,
+        "moe_layer_overhead_us": max(base.moe_layer_overhead_us, 1.0),
     }
     x0 = np.log([start[p] for p in names])
     lo = np.log([BOUNDS[p][0] for p in names])
@@ -339,6 +351,8 @@ def calibrate(
         "step_overhead_ms": float(eff.step_overhead_ms),
         "eta_comm": float(eff.eta_comm),
     }
+    if "moe_layer_overhead_us" in names:
+        params["moe_layer_overhead_us"] = float(eff.moe_layer_overhead_us)
     versions = sorted({str(v) for v in group.frame.get("engine_version", pd.Series(dtype=str)).dropna().unique()} | _versions_from_source(group.frame))
     kv_values = group.frame.get("kv_precision", pd.Series(dtype=str)).dropna().astype(str).unique()
     return Profile(

@@ -146,7 +146,7 @@ class StepModel:
     comm_fixed: object  # its fixed latency per stage
     send_per_token: object  # seconds of one send between pipeline stages per token of the micro-batch
     send_fixed: object  # its fixed latency
-    layer_overhead: object  # seconds per stage
+    layer_overhead: object  # seconds per stage: its decoder layers' and MoE layers' fixed kernel costs
     step_overhead: object  # seconds per step
     seq_overhead: object  # seconds per sequence per step
     overlap: float
@@ -262,7 +262,7 @@ def step_model(model: ModelSpec, hw: Hardware, eff: Efficiencies, *, tp, pp, wei
         comm_fixed=ar_fixed + zeros,
         send_per_token=send_per_token + zeros,
         send_fixed=send_fixed + zeros,
-        layer_overhead=lps * eff.layer_overhead_us * 1e-6 + zeros,
+        layer_overhead=(lps * eff.layer_overhead_us + model.num_moe_layers * share * eff.moe_layer_overhead_us) * 1e-6 + zeros,
         step_overhead=hw.step_overhead_s + zeros,
         seq_overhead=eff.seq_overhead_us * 1e-6,
         overlap=float(eff.overlap_exponent),

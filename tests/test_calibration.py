@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from planner import PlannerError, estimate
-from planner.calibration import Group, calibrate, find_profile, load_profile, profiles, save_profile
+from planner.calibration import BOUNDS, Group, calibrate, find_profile, load_profile, profiles, save_profile
 from planner.catalog import get_gpu
 from planner.defaults import DEFAULT_EFFICIENCIES
 from planner.specs import Precision
@@ -179,3 +179,17 @@ def test_shipped_profile_is_regenerated_by_code():
     assert again.residuals.n_points == shipped.residuals.n_points
     assert again.residuals.median_abs_pct == pytest.approx(shipped.residuals.median_abs_pct, rel=1e-6)
     assert again.residuals.p90_abs_pct == pytest.approx(shipped.residuals.p90_abs_pct, rel=1e-6)
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason="needs ../shared/data/measured")
+def test_moe_layer_overhead_is_fitted_only_where_a_moe_model_was_measured():
+    frame = pd.read_csv(SHARED / "trtllm_v0.13_offline.csv")
+    h100 = frame[(frame.gpu == "H100-SXM") & (frame.precision == "fp8")]
+    assert h100.model.str.contains("Mixtral").any()
+    with_moe = calibrate(h100, "H100-SXM", "trtllm", "fp8")
+    dense = calibrate(h100[~h100.model.str.contains("Mixtral")], "H100-SXM", "trtllm", "fp8")
+    assert "moe_layer_overhead_us" in with_moe.fitted and "moe_layer_overhead_us" in with_moe.parameters
+    lo, hi = BOUNDS["moe_layer_overhead_us"]
+    assert lo < with_moe.parameters["moe_layer_overhead_us"] < hi
+    assert "moe_layer_overhead_us" not in dense.fitted and "moe_layer_overhead_us" not in dense.parameters
+    assert with_moe.efficiencies().moe_layer_overhead_us == pytest.approx(with_moe.parameters["moe_layer_overhead_us"])

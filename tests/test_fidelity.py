@@ -88,3 +88,18 @@ def test_rope_scaling_extends_the_window_only_where_the_config_keeps_the_origina
     yarn = {"max_position_embeddings": 32768, "rope_scaling": {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32768}}
     llama3 = {"max_position_embeddings": 131072, "rope_scaling": {"rope_type": "llama3", "factor": 32.0, "original_max_position_embeddings": 8192}}
     assert _context_window(yarn) == 131072 and _context_window(llama3) == 131072 and _context_window({"n_positions": 2048}) == 2048
+
+
+def test_each_moe_layer_adds_its_routing_kernels_to_a_step():
+    # router top-k, permute and finalize: a fixed cost per MoE layer, none for a dense model
+    from planner.defaults import DEFAULT_EFFICIENCIES
+
+    kw = dict(gpu="H100", precision="fp8", tp=2, isl=512, osl=64, concurrency=1)
+    off = DEFAULT_EFFICIENCIES.model_copy(update={"moe_layer_overhead_us": 0.0})
+    on = DEFAULT_EFFICIENCIES.model_copy(update={"moe_layer_overhead_us": 50.0})
+    mixtral = get_model("mistralai/Mixtral-8x7B-v0.1")
+    extra_ms = mixtral.num_moe_layers * 50.0 / 1000.0
+    gap = estimate(mixtral, efficiencies=on, **kw).itl_alone_ms - estimate(mixtral, efficiencies=off, **kw).itl_alone_ms
+    assert gap == pytest.approx(extra_ms, rel=1e-6)
+    dense = [estimate("llama-3.1-70b", efficiencies=e, **kw).itl_alone_ms for e in (off, on)]
+    assert dense[0] == dense[1]
