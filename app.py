@@ -33,14 +33,21 @@ models, gpus = catalog_ids()
 with st.sidebar:
     model = st.selectbox("Model", models, index=models.index("meta-llama/Llama-3.1-8B"))
     gpu = st.selectbox("GPU", gpus, index=gpus.index("H100-SXM"))
-    precision = st.selectbox("Precision", [p.value for p in planner.Precision], index=0)
+    precision = st.selectbox(
+        "Precision",
+        ["checkpoint's own"] + [p.value for p in planner.Precision],
+        index=0,
+        help="Default: the precision the checkpoint ships in (its quantization_config), fp16 for a 16-bit one",
+    )
     tp = st.select_slider("Tensor parallel (TP)", options=[1, 2, 4, 8, 16], value=1)
     isl = st.number_input("Input tokens (ISL)", min_value=1, max_value=1_000_000, value=1024, step=128)
     osl = st.number_input("Output tokens (OSL)", min_value=1, max_value=1_000_000, value=256, step=64)
     concurrency = st.number_input("Concurrent users (0 = offline max throughput)", min_value=0, max_value=100_000, value=0)
 
 try:
-    e = planner.estimate(model, gpu, precision, tp=tp, isl=int(isl), osl=int(osl), concurrency=int(concurrency) or None)
+    e = planner.estimate(
+        model, gpu, None if precision == "checkpoint's own" else precision, tp=tp, isl=int(isl), osl=int(osl), concurrency=int(concurrency) or None
+    )
 except planner.PlannerError as exc:
     st.error(str(exc))
     st.stop()
@@ -69,8 +76,10 @@ fig = go.Figure([go.Bar(name=k, x=[v], y=["per GPU"], orientation="h") for k, v 
 fig.add_vline(x=e.memory_gib_per_gpu, line_dash="dash", annotation_text=f"usable {e.memory_gib_per_gpu:.1f} GiB")
 fig.update_layout(barmode="stack", height=220, xaxis_title="GiB", margin=dict(l=10, r=10, t=30, b=10), title="Memory per GPU")
 st.plotly_chart(fig, use_container_width=True)
+for warning in e.warnings:
+    st.warning(warning)
 st.caption(
-    f"Source: {e.source}, uncertainty ±{e.uncertainty_pct:.0f}%. KV capacity {e.kv_capacity_tokens:,} tokens ({e.max_concurrency:,} sequences of ISL+OSL)."
+    f"Precision {e.precision} / KV {e.kv_precision}: {e.precision_source}. Source: {e.source}, uncertainty ±{e.uncertainty_pct:.0f}%. KV capacity {e.kv_capacity_tokens:,} tokens ({e.max_concurrency:,} sequences of ISL+OSL)."
 )
 with st.expander("All figures"):
     st.json(e.model_dump())

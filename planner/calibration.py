@@ -42,7 +42,7 @@ from .errors import PlannerError
 from .fileio import atomic_write_text
 from .importers import COLUMNS as MEASUREMENT_COLUMNS
 from .rows import row_kwargs
-from .specs import COMPUTE_KEY, DEFAULT_KV, EngineSettings, GpuSpec, KvPrecision, ModelSpec, Parallelism, Precision, parse_choice
+from .specs import DEFAULT_KV, EngineSettings, GpuSpec, KvPrecision, ModelSpec, Parallelism, Precision, compute_key, default_kv, parse_choice
 
 SCHEMA_VERSION = 1
 PROFILE_DIR = ROOT / "profiles"
@@ -169,7 +169,7 @@ class Group:
             try:
                 kw = row_kwargs(row)
                 model = get_model(kw["model"])
-                kv = DEFAULT_KV[precision] if kw["kv_precision"] is None else parse_choice(KvPrecision, kw["kv_precision"], "kv precision")
+                kv = default_kv(model, precision) if kw["kv_precision"] is None else parse_choice(KvPrecision, kw["kv_precision"], "kv precision")
                 model.check_parallelism(Parallelism(tp=kw["tp"], pp=kw["pp"], ep=kw["ep"]))
                 gpu.peak_tflops(precision)
                 mode = "concurrency" if kw["concurrency"] else ("rate" if kw["request_rate"] else "offline")
@@ -239,12 +239,13 @@ class Group:
 # ---------------------------------------------------------------------------------------------
 
 
-def _efficiencies(names: tuple[str, ...], x: np.ndarray, precision: Precision, base: Efficiencies) -> Efficiencies:
+def _efficiencies(names: tuple[str, ...], x: np.ndarray, key: str, base: Efficiencies) -> Efficiencies:
+    """Efficiencies with the fitted values in place; `key` is the compute peak eta_compute belongs to."""
     values = dict(zip(names, np.exp(x), strict=True))
     update = {k: v for k, v in values.items() if k != "eta_compute"}
     if "eta_compute" in values:
         eta_c = dict(base.eta_compute)
-        eta_c[COMPUTE_KEY[precision]] = values["eta_compute"]
+        eta_c[key] = values["eta_compute"]
         update["eta_compute"] = eta_c
     return base.model_copy(update=update)
 
@@ -276,8 +277,9 @@ def fit_group(group: Group, parameters: tuple[str, ...] = FIT_PARAMETERS, base: 
     }
     names = tuple(p for p in parameters if usable.get(p, True))
     names = names[: max(1, min(len(names), n_obs))]  # never more parameters than observations
+    key = compute_key(group.precision, group.gpu.tflops)
     start = {
-        "eta_compute": base.eta_compute[COMPUTE_KEY[group.precision]],
+        "eta_compute": base.eta_compute[key],
         "eta_memory": base.eta_memory,
         "step_overhead_ms": max(base.step_overhead_ms, 0.01),
         "eta_comm": base.eta_comm,
@@ -289,7 +291,7 @@ def fit_group(group: Group, parameters: tuple[str, ...] = FIT_PARAMETERS, base: 
     x0 = np.clip(x0, lo + 1e-9, hi - 1e-9)
 
     def data(x):
-        return _residuals(group, _efficiencies(names, x, group.precision, base), measured)
+        return _residuals(group, _efficiencies(names, x, key, base), measured)
 
     def solve(fun, start):
         return least_squares(fun, start, bounds=(lo, hi), loss="soft_l1", f_scale=0.1, diff_step=1e-4, xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=400)
@@ -303,7 +305,7 @@ def fit_group(group: Group, parameters: tuple[str, ...] = FIT_PARAMETERS, base: 
     if sigma > 1e-6:
         weight = sigma / PRIOR_WIDTH_LOG
         result = solve(lambda x: np.concatenate([data(x), weight * (x - x0)]), result.x)
-    return _efficiencies(names, result.x, group.precision, base), names
+    return _efficiencies(names, result.x, key, base), names
 
 
 def _range(values) -> tuple[float, float] | None:
@@ -344,9 +346,9 @@ def calibrate(
     by_metric = {m: {"n": len(e), "median_abs_pct": float(np.median(e)), "p90_abs_pct": float(np.percentile(e, 90))} for m, e in errors.items() if e}
     models = [get_model(row_kwargs(r)["model"]) for r in points]
     batch = pred["batch"][used]
-    compute_key = COMPUTE_KEY[prec]
+    key = compute_key(prec, g.tflops)
     params = {
-        "eta_compute": float(eff.eta_compute[compute_key]),
+        "eta_compute": float(eff.eta_compute[key]),
         "eta_memory": float(eff.eta_memory),
         "step_overhead_ms": float(eff.step_overhead_ms),
         "eta_comm": float(eff.eta_comm),
@@ -362,7 +364,7 @@ def calibrate(
         engine_versions=versions,
         precision=prec.value,
         kv_precision=",".join(sorted(kv_values)) or DEFAULT_KV[prec].value,
-        compute_precision=compute_key,
+        compute_precision=key,
         parameters=params,
         fitted=list(names),
         residuals=Residuals(

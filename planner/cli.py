@@ -92,9 +92,15 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("estimate", help="estimate one deployment", description="Estimate memory, KV capacity, latency, throughput and cost of one deployment.")
     e.add_argument("--model", required=True, help="catalog id or alias (see `models`), or a path to a config.json")
     e.add_argument("--gpu", required=True, help="catalog id or alias (see `gpus`), e.g. H100, 'H100 80GB HBM3'")
-    e.add_argument("--precision", default="fp16", help=f"weights and compute: {', '.join(p.value for p in Precision)} (default fp16)")
     e.add_argument(
-        "--kv-precision", default=None, help=f"KV cache: {', '.join(p.value for p in KvPrecision)} (default: fp8 for fp8/nvfp4 weights, else 16-bit)"
+        "--precision",
+        default=None,
+        help=f"weights and compute: {', '.join(p.value for p in Precision)} (default: the checkpoint's own from its quantization_config, fp16 for a 16-bit one)",
+    )
+    e.add_argument(
+        "--kv-precision",
+        default=None,
+        help=f"KV cache: {', '.join(p.value for p in KvPrecision)} (default: the checkpoint's, else fp8 for fp8/nvfp4 weights, else 16-bit)",
     )
     e.add_argument("--tp", type=int, default=1, help=_desc(Parallelism, "tp"))
     e.add_argument("--pp", type=int, default=1, help=_desc(Parallelism, "pp"))
@@ -206,7 +212,7 @@ def estimate_table(e: Estimate) -> str:
         ("Deployment", None),
         ("model", f"{e.model} ({e.params_total / 1e9:.2f} B params)"),
         ("gpu", f"{e.gpu} x {e.gpus} (TP {e.tp}, PP {e.pp}, EP {e.ep})"),
-        ("precision / kv", f"{e.precision} / {e.kv_precision}"),
+        ("precision / kv", f"{e.precision} / {e.kv_precision} ({e.precision_source})"),
         ("engine", f"{e.engine} (max batch {e.max_batch_size:,}, max tokens/step {e.max_num_tokens:,})"),
         ("workload", f"{e.workload}; {point}"),
         ("Memory per GPU", None),

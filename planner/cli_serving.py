@@ -24,7 +24,7 @@ from .requestlog import LONG_INPUT_TOKENS, LONG_OUTPUT_TOKENS, histogram2d, patt
 from .search import DEFAULT_PPS, DEFAULT_TPS, candidates, recommend
 from .sizing import engine_sizing, request_gpu_seconds
 from .sla import Sla
-from .specs import DEFAULT_KV, Precision, parse_choice
+from .specs import Precision, default_kv, parse_choice
 from .workload import parse_workload
 
 
@@ -125,7 +125,7 @@ def add_parsers(sub, positive_int) -> None:
     w.add_argument("--percentile", type=_positive_float, default=99.0, help="engine limits cover this percentile of requests (default 99)")
     w.add_argument("--model", default=None, help="for GPU-time shares and KV sizing")
     w.add_argument("--gpu", default=None, help="for GPU-time shares (with --model)")
-    w.add_argument("--precision", default=None, help="default: fp8 where the GPU has it, else bf16")
+    w.add_argument("--precision", default=None, help="default: a quantized checkpoint's own; else fp8 where the GPU has it, else bf16")
     w.add_argument("--tp", type=positive_int, default=1)
     w.add_argument("--engine", choices=["trtllm", "vllm", "sglang"], default="trtllm")
     w.add_argument("--bins", type=positive_int, default=8, help="ISL and OSL bins of the printed histogram (default 8)")
@@ -162,7 +162,9 @@ def add_parsers(sub, positive_int) -> None:
     _workload_options(r)
     _sla_options(r)
     r.add_argument("--gpus", nargs="+", default=None, help="GPU ids to consider (default: the catalog)")
-    r.add_argument("--precisions", nargs="+", default=None, help="precisions to consider (default: all each GPU runs)")
+    r.add_argument(
+        "--precisions", nargs="+", default=None, help="precisions to consider (default: a quantized checkpoint's own; all each GPU runs for a 16-bit one)"
+    )
     r.add_argument("--tp", nargs="+", type=positive_int, default=list(DEFAULT_TPS))
     r.add_argument("--pp", nargs="+", type=positive_int, default=list(DEFAULT_PPS))
     r.add_argument("--engine", choices=["trtllm", "vllm", "sglang"], default="trtllm")
@@ -202,10 +204,10 @@ def _workload(args: argparse.Namespace) -> int:
     sizing_kv = None
     if args.model:
         m = get_model(args.model)
-        kv = DEFAULT_KV[Precision.bf16]
+        kv = default_kv(m, m.checkpoint_precision or Precision.bf16)
         if args.gpu:
             g = get_gpu(args.gpu)
-            prec = parse_choice(Precision, args.precision or ("fp8" if g.supports(Precision.fp8) else "bf16"), "precision")
+            prec = parse_choice(Precision, args.precision or m.checkpoint_precision or ("fp8" if g.supports(Precision.fp8) else "bf16"), "precision")
             c = candidates(m, mix, [g.id], [prec.value], [args.tp], [1], args.engine)
             if c.plan.max_batch[0] < 1:
                 raise PlannerError(f"{m.id} does not fit on {g.id} {prec.value} TP{args.tp} for this workload; give a larger --tp or another --gpu")
@@ -215,7 +217,7 @@ def _workload(args: argparse.Namespace) -> int:
             batch = float(model.at(rate).batch[0])
             gpu_s = request_gpu_seconds(c.setup, c.plan, isl, osl, batch)
             sizing_kv = float(c.setup.kv_capacity_tokens(c.plan)[0])
-            kv = DEFAULT_KV[prec]
+            kv = default_kv(m, prec)
             out["gpu_time_basis"] = f"{g.id} {prec.value} TP{args.tp} {args.engine} at batch {batch:.0f} ({rate:.2f} requests/s per replica); {c.sources[0]}"
         out["engine_sizing"] = engine_sizing(mix, m, kv, args.percentile, sizing_kv).to_json()
     shares = pattern_shares(isl, osl, gpu_s, args.long_input, args.long_output)

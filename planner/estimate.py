@@ -20,7 +20,7 @@ from .catalog import get_gpu, get_model
 from .defaults import DEFAULT_EFFICIENCIES, Efficiencies
 from .errors import PlannerError
 from .load import PERCENTILES, simulate_load
-from .specs import DEFAULT_KV, GIB, KV_BYTES, EngineSettings, GpuSpec, KvPrecision, ModelSpec, Parallelism, Precision, parse_choice
+from .specs import GIB, KV_BYTES, EngineSettings, GpuSpec, KvPrecision, ModelSpec, Parallelism, Precision, default_kv, parse_choice, resolve_precision
 from .workload import RequestMix, parse_workload
 
 #: Uncertainty of an uncalibrated (analytic) estimate, in percent: the p90 absolute percentage error
@@ -57,6 +57,7 @@ class Estimate(BaseModel):
     model: str
     gpu: str
     precision: str
+    precision_source: str = Field(default="", description="Why this precision: asked for, the checkpoint's own, or the 16-bit default; and the kernel path")
     kv_precision: str
     tp: int
     pp: int
@@ -201,7 +202,7 @@ def min_tp_to_fit(model: ModelSpec, gpu: GpuSpec, precision: Precision, kv: KvPr
 def estimate(
     model: str | ModelSpec,
     gpu: str | GpuSpec,
-    precision: str | Precision = "fp16",
+    precision: str | Precision | None = None,
     kv_precision: str | KvPrecision | None = None,
     tp: int = 1,
     pp: int = 1,
@@ -235,6 +236,8 @@ def estimate(
     engine's scheduler (`planner.load`). One request alone is always in `*_alone_ms`; past the sustainable rate the answer is `saturated`
     with the sustainable rate and no latency figures (`finite_run=True` reports what a finite
     benchmark run of `num_requests` would measure instead, as `predict` does for measured rows).
+    `precision` None plans a quantized checkpoint at its own precision (and KV precision, where
+    it states one) and a 16-bit one at FP16; the answer's `precision_source` says which.
     `isl` / `osl` take a number or a distribution spec (`normal:mean=2000,std=400`);
     `workload` a request log or `isl=...;osl=...[;prefix=N|cache_hit=F]`; `replay` runs a log's
     own arrival times (scaled to `request_rate` if given).
@@ -251,8 +254,8 @@ def estimate(
         from .profiling.torch_probe import apply_hardware_profile, load_hardware_profile
 
         g = apply_hardware_profile(g, load_hardware_profile(hardware))
-    prec = parse_choice(Precision, precision, "precision")
-    kv = DEFAULT_KV[prec] if kv_precision in (None, "") else parse_choice(KvPrecision, kv_precision, "kv precision")
+    prec, prec_source, prec_warnings = resolve_precision(m, precision)
+    kv = default_kv(m, prec) if kv_precision in (None, "") else parse_choice(KvPrecision, kv_precision, "kv precision")
     mix = parse_workload(workload, isl, osl)
     try:
         par = Parallelism(tp=tp, pp=pp, ep=ep)
@@ -330,7 +333,7 @@ def estimate(
         unc, extrapolated = uncertainty(prof, rule, m, par.tp, work.isl, work.osl, batch)
         source = f"{'extrapolated' if extrapolated else 'calibrated'}:{prof.name}"
     usd_h = g.price_usd_per_hour * par.gpus if g.price_usd_per_hour is not None else None
-    warnings = []
+    warnings = list(prec_warnings)
     if m.context_window and work.isl + work.osl > m.context_window:
         warnings.append(
             f"ISL + OSL = {work.isl + work.osl:,} tokens exceed the model's {m.context_window:,}-token context window: the engine may refuse such requests or the quality not hold"
@@ -339,6 +342,7 @@ def estimate(
         model=m.id,
         gpu=g.id,
         precision=prec.value,
+        precision_source=prec_source + ("" if g.runs_natively(prec) else f"; no {prec.value} tensor cores on {g.id}: weight-only kernel, 16-bit math"),
         kv_precision=kv.value,
         tp=par.tp,
         pp=par.pp,

@@ -84,6 +84,8 @@ def _precision(quant, dtype=None) -> str | None:
     """Our precision name from a tool's quantization / dtype label."""
     q = str(quant or "").strip().lower().replace("-", "_")
     if q and q not in ("none", "null", "auto", "no_quant"):
+        if "mxfp4" in q:  # W4A16_MXFP4, W4A8_MXFP4_FP8, W4A8_MXFP4_MXFP8: MXFP4 weights
+            return "mxfp4"
         if "nvfp4" in q or q == "fp4":
             return "nvfp4"
         if "fp8" in q:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .defaults import ACTIVATION_HIDDEN_MULTIPLE, COMM_BUFFER_GIB, RUNTIME_OVERHEAD_GIB
-from .specs import GIB, ModelSpec
+from .specs import GIB, WEIGHT_PARTS, ModelSpec
 
 
 def layers_per_stage(model: ModelSpec, pp):
@@ -18,18 +18,33 @@ def layers_per_stage(model: ModelSpec, pp):
     return np.ceil(model.num_layers / np.asarray(pp))
 
 
+def part_bytes(weight_bytes_per_param) -> dict[str, np.ndarray]:
+    """Bytes per weight of each decoder part (`WEIGHT_PARTS`): from one value or array for all
+    parts, or from a dict of them (a checkpoint that leaves some parts at 16 bits)."""
+    if isinstance(weight_bytes_per_param, dict):
+        return {part: np.asarray(weight_bytes_per_param[part], dtype=float) for part in WEIGHT_PARTS}
+    return dict.fromkeys(WEIGHT_PARTS, np.asarray(weight_bytes_per_param, dtype=float))
+
+
 def weight_bytes_per_gpu(model: ModelSpec, weight_bytes_per_param, tp, pp):
     """Weight bytes on the most loaded GPU.
 
-    Linear layers of the decoder are stored at `weight_bytes_per_param`; embeddings, LM head,
-    routers and norms stay at 16 bits. Matrices split over TP (vocab-parallel embeddings, experts
-    split by TP or EP alike); layers split over PP, the first stage holding the embedding and the
-    last the LM head (the larger of the two is counted).
+    Linear layers of the decoder are stored at `weight_bytes_per_param` (one value, or one per
+    part as `part_bytes` takes it); embeddings, LM head, routers and norms stay at 16 bits.
+    Matrices split over TP (vocab-parallel embeddings, experts split by TP or EP alike); layers
+    split over PP, the first stage holding the embedding and the last the LM head (the larger of
+    the two is counted).
     """
     tp, pp = np.asarray(tp), np.asarray(pp)
+    b = part_bytes(weight_bytes_per_param)
     share = layers_per_stage(model, pp) / model.num_layers
     layer_high = model.params_norms + model.num_moe_layers * model.params_router_per_moe_layer
-    layers = model.params_layers_linear * np.asarray(weight_bytes_per_param) * share / tp + layer_high * 2.0 * share
+    linear = (
+        model.num_layers * model.params_attention_per_layer * b["attention"]
+        + model.num_dense_layers * model.params_dense_mlp_per_layer * b["dense_mlp"]
+        + model.num_moe_layers * (model.num_experts * model.params_expert * b["experts"] + model.params_shared_per_moe_layer * b["shared_experts"])
+    )
+    layers = linear * share / tp + layer_high * 2.0 * share
     vocab = np.where(pp > 1, max(model.params_embedding, model.params_lm_head), model.params_embedding + model.params_lm_head)
     return layers + vocab * 2.0 / tp
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .defaults import DEFAULT_EFFICIENCIES, Efficiencies
-from .memory import kv_bytes_per_token_per_gpu, layers_per_stage
-from .specs import ACT_BYTES, COMPUTE_KEY, GpuSpec, ModelSpec, Precision
+from .memory import kv_bytes_per_token_per_gpu, layers_per_stage, part_bytes
+from .specs import ACT_BYTES, GpuSpec, ModelSpec, Precision, compute_key
 
 
 @dataclass(frozen=True)
@@ -70,8 +70,8 @@ def hardware_table(gpus: list[GpuSpec], precisions: list[Precision], eff: Effici
             "net": per_gpu(lambda g: g.inter_node_bandwidth_gb_s * 1e9),
         },
         per_pair={
-            "peak_flops": pair(lambda e, g, p: g.tflops.get(COMPUTE_KEY[p], np.nan) * 1e12),
-            "eta_compute": pair(lambda e, g, p: e.eta_compute.get(COMPUTE_KEY[p], np.nan)),
+            "peak_flops": pair(lambda e, g, p: g.tflops.get(compute_key(p, g.tflops), np.nan) * 1e12),
+            "eta_compute": pair(lambda e, g, p: e.eta_compute.get(compute_key(p, g.tflops), np.nan)),
             "eta_memory": pair(lambda e, g, p: e.eta_memory),
             "eta_kv": pair(lambda e, g, p: e.kv_memory),
             "eta_comm": pair(lambda e, g, p: e.eta_comm),
@@ -228,9 +228,13 @@ def step_model(model: ModelSpec, hw: Hardware, eff: Efficiencies, *, tp, pp, wei
     pp = np.asarray(pp, dtype=float)
     lps = layers_per_stage(model, pp)
     share = lps / model.num_layers
-    wbp = np.asarray(weight_bytes_per_param, dtype=float)
-    dense_w = (model.num_layers * model.params_attention_per_layer + model.num_dense_layers * model.params_dense_mlp_per_layer) * share / tp * wbp
-    moe_layer = model.num_moe_layers * share / tp * wbp
+    b = part_bytes(weight_bytes_per_param)
+    dense_w = (
+        (model.num_layers * model.params_attention_per_layer * b["attention"] + model.num_dense_layers * model.params_dense_mlp_per_layer * b["dense_mlp"])
+        * share
+        / tp
+    )
+    moe_layer = model.num_moe_layers * share / tp
     # attention FLOPs per (query, context token): q.k over the key width and p.v over the value width
     per_ctx = pre_per_ctx = 2.0 * model.num_heads * (model.head_dim + model.v_head_dim)
     if model.attention == "mla":  # decode runs absorbed MLA: scores over the latent + rope, values over the latent
@@ -242,14 +246,14 @@ def step_model(model: ModelSpec, hw: Hardware, eff: Efficiencies, *, tp, pp, wei
     ar_fixed = np.where(tp > 1, 2.0 * lps * lat, 0.0)
     send_per_token = np.where(pp > 1, tok_bytes / (hw.pp_bw * hw.eta_comm), 0.0)
     send_fixed = np.where(pp > 1, lat, 0.0)
-    zeros = np.zeros(np.broadcast(tp, pp, wbp, hw.peak_flops).shape)
+    zeros = np.zeros(np.broadcast(tp, pp, *b.values(), hw.peak_flops).shape)
     return StepModel(
         pp=pp + zeros,
         gemm_flops_per_token=2.0 * model.flop_params_per_token * share / tp + zeros,
         logit_flops_per_row=2.0 * model.vocab_size * model.hidden_size / tp + zeros,
         dense_weight_bytes=dense_w + zeros,
-        moe_bytes_per_expert=moe_layer * model.params_expert + zeros,
-        moe_shared_bytes=moe_layer * model.params_shared_per_moe_layer + zeros,
+        moe_bytes_per_expert=moe_layer * model.params_expert * b["experts"] + zeros,
+        moe_shared_bytes=moe_layer * model.params_shared_per_moe_layer * b["shared_experts"] + zeros,
         head_bytes=model.vocab_size * model.hidden_size * 2.0 / tp + zeros,  # the LM head, or the tied embedding matrix in its place
         act_bytes_per_token=lps * (12.0 * model.hidden_size) * ACT_BYTES + zeros,
         attn_flops_per_ctx=per_ctx * lps / tp + zeros,

@@ -27,7 +27,7 @@ from .estimate import ANALYTIC_UNCERTAINTY_PCT
 from .load import RateModel, simulate_load
 from .roofline import hardware_table
 from .sla import Sla, max_rate_approx, replicas_for
-from .specs import DEFAULT_KV, GIB, KV_NEEDS, EngineSettings, ModelSpec, Precision, parse_choice
+from .specs import GIB, KV_NEEDS, EngineSettings, ModelSpec, Precision, default_kv, parse_choice
 from .sweep import profile_efficiencies
 from .workload import RequestMix
 
@@ -69,14 +69,18 @@ def candidates(
     pps: Sequence[int] = DEFAULT_PPS,
     engine: str = "trtllm",
 ) -> Candidates:
-    """The valid deployments of a model on the given GPUs (default: the catalog), sized for the workload."""
+    """The valid deployments of a model on the given GPUs (default: the catalog), sized for the
+    workload. Default precisions: a quantized checkpoint's own, every precision for a 16-bit one."""
     m = get_model(model)
     gs = [get_gpu(g) for g in gpus] if gpus else list(all_gpus().values())
-    ps = [parse_choice(Precision, p, "precision") for p in precisions] if precisions else list(Precision)
+    if precisions:
+        ps = [parse_choice(Precision, p, "precision") for p in precisions]
+    else:
+        ps = [m.checkpoint_precision] if m.checkpoint_precision else list(Precision)
     rows = []
     for gi, g in enumerate(gs):
         for pi, p in enumerate(ps):
-            need = KV_NEEDS[DEFAULT_KV[p]]
+            need = KV_NEEDS[default_kv(m, p)]
             if not g.supports(p) or (need is not None and need not in g.tflops):
                 continue
             for tp in tps:
@@ -91,7 +95,7 @@ def candidates(
     gi, pi, tp, pp = a[:, 0], a[:, 1], a[:, 2].astype(float), a[:, 3].astype(float)
     eng = EngineSettings(engine=engine)
     eff, source_table, found = profile_efficiencies(gs, ps, engine)
-    kvs = [DEFAULT_KV[p] for p in ps]
+    kvs = [default_kv(m, p) for p in ps]
     s = serving.prepare(m, gs, ps, kvs, tp, pp, eng, eff, gpu_idx=gi, prec_idx=pi, kv_idx=pi, table=hardware_table(gs, ps, eff))
     plan = s.plan(max(1, round(mix.mean_isl)), max(1, round(mix.mean_osl)))
     return Candidates(m, gs, ps, gi, pi, tp, pp, s, plan, source_table[gi, pi], found)
@@ -211,7 +215,7 @@ def recommend(
         out = {
             "gpu": g.id,
             "precision": p.value,
-            "kv_precision": DEFAULT_KV[p].value,
+            "kv_precision": default_kv(c.model, p).value,
             "tp": int(c.tp[i]),
             "pp": int(c.pp[i]),
             "ep": 1,

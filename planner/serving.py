@@ -28,7 +28,7 @@ from .memory import (
     weight_bytes_per_gpu,
 )
 from .roofline import Hardware, HardwareTable, StepModel, hardware, step_model
-from .specs import KV_BYTES, WEIGHT_BYTES, EngineSettings, GpuSpec, KvPrecision, ModelSpec, Precision
+from .specs import KV_BYTES, WEIGHT_PARTS, EngineSettings, GpuSpec, KvPrecision, ModelSpec, Precision
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class Setup:
     tp: np.ndarray
     pp: np.ndarray
     memory_gib: np.ndarray
-    weight_bpp: np.ndarray
+    weight_bpp: dict  # bytes per weight of each decoder part, one array each (see memory.part_bytes)
     kv_bytes: np.ndarray
     weights: np.ndarray  # bytes per GPU
     overhead: np.ndarray  # bytes per GPU
@@ -141,7 +141,7 @@ def prepare(
     pi = np.arange(len(precisions)) if prec_idx is None else np.asarray(prec_idx)
     ki = np.arange(len(kv_precisions)) if kv_idx is None else np.asarray(kv_idx)
     gi = np.arange(len(gpus)) if gpu_idx is None else np.asarray(gpu_idx)
-    wbp = np.array([WEIGHT_BYTES[p] for p in precisions])[pi]
+    wbp = {part: np.array([model.part_weight_bytes(p)[part] for p in precisions])[pi] for part in WEIGHT_PARTS}
     kvb = np.array([KV_BYTES[k] for k in kv_precisions])[ki]
     mem = np.array([g.memory_gib for g in gpus])[gi]
     weights = weight_bytes_per_gpu(model, wbp, tp, pp)

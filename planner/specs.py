@@ -27,6 +27,7 @@ class Precision(StrEnum):
     int8 = "int8"  # W8A8 (SmoothQuant-style), INT8 tensor cores
     int4 = "int4"  # W4A16 (AWQ / GPTQ, group 128): 4-bit weights, FP16 math
     nvfp4 = "nvfp4"  # 4-bit weights and activations, FP8 scale per 16 values (Blackwell)
+    mxfp4 = "mxfp4"  # 4-bit (E2M1) weights, E8M0 scale per 32 values (OCP MX; gpt-oss); FP4 tensor cores or weight-only
 
 
 class KvPrecision(StrEnum):
@@ -40,7 +41,8 @@ class KvPrecision(StrEnum):
 
 
 #: Bytes per weight of a quantized linear layer. INT4 AWQ/GPTQ keeps an FP16 scale per group of
-#: 128 weights (0.5 + 2/128); NVFP4 keeps an FP8 scale per 16 values (0.5 + 1/16 = 9/16).
+#: 128 weights (0.5 + 2/128); NVFP4 keeps an FP8 scale per 16 values (0.5 + 1/16 = 9/16); MXFP4 an
+#: 8-bit power-of-two scale per 32 values (0.5 + 1/32 = 17/32).
 WEIGHT_BYTES: dict[Precision, float] = {
     Precision.fp16: 2.0,
     Precision.bf16: 2.0,
@@ -48,6 +50,7 @@ WEIGHT_BYTES: dict[Precision, float] = {
     Precision.int8: 1.0,
     Precision.int4: 0.5 + 2.0 / 128,
     Precision.nvfp4: 9.0 / 16.0,
+    Precision.mxfp4: 17.0 / 32.0,
 }
 #: Which peak of the GPU a precision's matrix multiplies run at (key into `GpuSpec.tflops`).
 COMPUTE_KEY: dict[Precision, str] = {
@@ -57,7 +60,14 @@ COMPUTE_KEY: dict[Precision, str] = {
     Precision.int8: "int8",
     Precision.int4: "fp16",
     Precision.nvfp4: "fp4",
+    Precision.mxfp4: "fp4",
 }
+#: Precisions a GPU without their tensor cores still runs through a weight-only kernel (the weights
+#: are unpacked to 16 bits inside the GEMM, as vLLM's Marlin and TensorRT-LLM's W4A16 MXFP4 MoE
+#: kernels do on Hopper): the math then runs at the 16-bit peak.
+WEIGHT_ONLY_FALLBACK: frozenset[Precision] = frozenset({Precision.mxfp4})
+#: Parts of the decoder layers a checkpoint may quantize separately.
+WEIGHT_PARTS = ("attention", "dense_mlp", "experts", "shared_experts")
 #: Bytes per activation element moved between GPUs (all-reduce payload): 16-bit in every mode.
 ACT_BYTES = 2.0
 KV_BYTES: dict[KvPrecision, float] = {
@@ -84,7 +94,17 @@ DEFAULT_KV: dict[Precision, KvPrecision] = {
     Precision.int8: KvPrecision.int8,
     Precision.int4: KvPrecision.fp16,
     Precision.nvfp4: KvPrecision.fp8,
+    Precision.mxfp4: KvPrecision.fp16,
 }
+
+
+def compute_key(precision: Precision, tflops: dict[str, float]) -> str:
+    """The peak (key into `GpuSpec.tflops`) a precision's matrix multiplies run at on a GPU with
+    these peaks: its own, or the 16-bit one for a weight-only fallback (`WEIGHT_ONLY_FALLBACK`)."""
+    key = COMPUTE_KEY[precision]
+    if key not in tflops and precision in WEIGHT_ONLY_FALLBACK:
+        return "bf16" if "bf16" in tflops else "fp16"
+    return key
 
 
 def parse_choice(enum: type[Enum], value: Any, field: str) -> Any:
@@ -139,12 +159,16 @@ class GpuSpec(BaseModel):
         return self
 
     def supports(self, precision: Precision) -> bool:
-        """Whether the GPU runs this precision's matrix multiplies natively."""
+        """Whether the GPU runs this precision's matrix multiplies (natively, or weight-only)."""
+        return compute_key(precision, self.tflops) in self.tflops
+
+    def runs_natively(self, precision: Precision) -> bool:
+        """Whether the GPU has tensor cores for the precision itself (not a weight-only fallback)."""
         return COMPUTE_KEY[precision] in self.tflops
 
     def peak_tflops(self, precision: Precision) -> float:
         """Dense peak TFLOP/s for a precision; raises a user error when the GPU lacks it."""
-        key = COMPUTE_KEY[precision]
+        key = compute_key(precision, self.tflops)
         if key not in self.tflops:
             allowed = ", ".join(p.value for p in Precision if self.supports(p))
             raise PlannerError(f"precision {precision.value!r} is not supported on {self.id} (no {key} tensor cores); allowed: {allowed}")
@@ -304,11 +328,26 @@ class ModelSpec(BaseModel):
     params_router_per_moe_layer: int
     params_norms: int = Field(description="All norm weights and biases, all layers plus the final norm")
     quantization: str | None = Field(default=None, description="quant_algo / quant_method of the checkpoint, if any")
+    checkpoint_precision: Precision | None = Field(
+        default=None, description="Precision the checkpoint's linear weights ship in, from quantization_config (None: a 16-bit checkpoint)"
+    )
+    checkpoint_kv_precision: KvPrecision | None = Field(
+        default=None, description="KV-cache precision the checkpoint was calibrated for (ModelOpt kv_cache_quant_algo)"
+    )
+    unquantized: list[Literal["attention", "dense_mlp", "experts", "shared_experts"]] = Field(
+        default=[], description="Decoder parts the quantized checkpoint keeps at 16 bits (modules_to_not_convert / ignore / exclude_modules)"
+    )
 
     # ---- derived figures -------------------------------------------------
     @property
     def is_moe(self) -> bool:
         return self.num_moe_layers > 0
+
+    def part_weight_bytes(self, precision: Precision) -> dict[str, float]:
+        """Bytes per weight of each part of the decoder layers (`WEIGHT_PARTS`) at `precision`: the
+        parts the checkpoint leaves unquantized stay at 16 bits when it runs at its own precision."""
+        keep = set(self.unquantized) if precision == self.checkpoint_precision else set()
+        return {part: 2.0 if part in keep else WEIGHT_BYTES[precision] for part in WEIGHT_PARTS}
 
     @property
     def params_layers_linear(self) -> int:
@@ -390,6 +429,130 @@ def _require(cfg: dict, source: str, *keys: str) -> Any:
     return v
 
 
+#: ModelOpt `quant_algo` -> precision (W4A16_AWQ / W4A8_AWQ keep 4-bit weights; SmoothQuant is W8A8).
+_MODELOPT_ALGOS = {
+    "FP8": "fp8",
+    "FP8_BLOCK_SCALES": "fp8",
+    "FP8_PER_CHANNEL_PER_TOKEN": "fp8",
+    "NVFP4": "nvfp4",
+    "MXFP4": "mxfp4",
+    "W4A16_AWQ": "int4",
+    "W4A8_AWQ": "int4",
+    "INT4_AWQ": "int4",
+    "W8A8_SQ_PER_CHANNEL": "int8",
+    "INT8_SQ": "int8",
+}
+#: compressed-tensors `format` -> precision, where its config_groups do not say more.
+_CT_FORMATS = {
+    "float-quantized": "fp8",
+    "naive-quantized": None,
+    "int-quantized": "int8",
+    "pack-quantized": "int4",
+    "nvfp4-pack-quantized": "nvfp4",
+    "mxfp4-pack-quantized": "mxfp4",
+}
+
+
+def _compressed_tensors_precision(quant: dict) -> str | None:
+    """Precision of a compressed-tensors checkpoint from its first config group (or its format)."""
+    for group in (quant.get("config_groups") or {}).values():
+        w, a = (group or {}).get("weights") or {}, (group or {}).get("input_activations")
+        bits, kind = w.get("num_bits"), str(w.get("type", "int")).lower()
+        if bits == 4 and kind == "float":
+            return "nvfp4" if w.get("group_size") == 16 else "mxfp4"
+        if bits == 4 and kind == "int":
+            return "int4" if not a else None  # W4A8 int is not a precision the planner has
+        if bits == 8:
+            return "fp8" if kind == "float" else ("int8" if a else None)  # W8A16 int is not one either
+        return None
+    return _CT_FORMATS.get(str(quant.get("format", "")).lower())
+
+
+def _unquantized_parts(patterns: list) -> list[str]:
+    """Decoder parts a checkpoint's ignore list keeps at 16 bits. Embeddings, LM head, routers and
+    norms are 16-bit in the planner anyway; per-layer exceptions count for the whole part."""
+    parts = set()
+    for pat in map(str, patterns or []):
+        low = pat.lower()
+        if "attn" in low or "attention" in low:
+            parts.add("attention")
+        elif "shared_expert" in low:
+            parts.add("shared_experts")
+        elif "experts" in low:
+            parts.add("experts")
+        elif "mlp" in low and "proj" in low:
+            parts.add("dense_mlp")
+    return sorted(parts)
+
+
+def checkpoint_quantization(quant: dict | None) -> tuple[Precision | None, KvPrecision | None, list[str], str | None]:
+    """What a `quantization_config` says: (weight precision, KV precision, parts left at 16 bits, label).
+
+    Reads ModelOpt (`quant_algo`, `kv_cache_quant_algo`, `exclude_modules`), block/tensor FP8
+    (`quant_method: fp8`), MXFP4, AWQ / GPTQ (`bits`) and compressed-tensors (`config_groups`,
+    `ignore`). The label is the scheme's name; a quantized checkpoint whose scheme has no planner
+    precision gets `None` as its precision and its label, so that the caller can ask for one.
+    """
+    if not isinstance(quant, dict) or not quant:
+        return None, None, [], None
+    if isinstance(quant.get("quantization"), dict):  # hf_quant_config.json of ModelOpt
+        quant = {**quant["quantization"], "quant_method": "modelopt"}
+    method = str(quant.get("quant_method") or "").lower()
+    algo = str(quant.get("quant_algo") or "").upper()
+    kv = None
+    if algo or method == "modelopt":
+        name = _MODELOPT_ALGOS.get(algo)
+        kv_algo = str(quant.get("kv_cache_quant_algo") or "").upper()
+        kv = {"FP8": KvPrecision.fp8, "NVFP4": KvPrecision.nvfp4, "INT8": KvPrecision.int8}.get(kv_algo)
+        label = f"ModelOpt {algo or '?'}"
+    elif method == "fp8":
+        name, label = "fp8", "FP8" + (" (block scales)" if quant.get("weight_block_size") else "")
+    elif method == "mxfp4":
+        name, label = "mxfp4", "MXFP4"
+    elif method in ("awq", "gptq"):
+        bits = quant.get("bits", quant.get("w_bit"))
+        name, label = ("int4" if bits == 4 else None), f"{method.upper()} {bits}-bit"
+    elif method == "compressed-tensors":
+        name, label = _compressed_tensors_precision(quant), f"compressed-tensors {quant.get('format', '')}".strip()
+    else:
+        name, label = None, method or "unknown scheme"
+    ignore = quant.get("modules_to_not_convert") or quant.get("ignore") or quant.get("exclude_modules") or []
+    return (Precision(name) if name else None), kv, _unquantized_parts(ignore), label
+
+
+def resolve_precision(model: ModelSpec, precision: str | Precision | None) -> tuple[Precision, str, list[str]]:
+    """The precision to plan `model` at: (precision, where it came from, warnings).
+
+    Without one asked for, a quantized checkpoint runs at its own precision and a 16-bit one at
+    FP16; a quantized checkpoint whose scheme has no planner precision is an error that asks for
+    one by name. Asking for another precision than the checkpoint's works, with a warning that
+    it needs a different checkpoint (a 16-bit copy, or a re-quantized one).
+    """
+    own = model.checkpoint_precision
+    if precision in (None, ""):
+        if own is not None:
+            return own, f"the checkpoint's own ({model.quantization})", []
+        if model.quantization:
+            allowed = ", ".join(p.value for p in Precision)
+            raise PlannerError(
+                f"{model.id} ships quantized weights ({model.quantization}) that the planner cannot map to a precision; pass precision (one of: {allowed})"
+            )
+        return Precision.fp16, "16-bit checkpoint (fp16 by default)", []
+    prec = parse_choice(Precision, precision, "precision")
+    warnings = []
+    if own is not None and prec != own:
+        kind = "a 16-bit copy of the weights" if WEIGHT_BYTES[prec] > WEIGHT_BYTES[own] else f"a checkpoint re-quantized to {prec.value}"
+        warnings.append(f"{model.id} ships {own.value} weights ({model.quantization}); planning it at {prec.value} assumes {kind}")
+    return prec, "asked for", warnings
+
+
+def default_kv(model: ModelSpec, precision: Precision) -> KvPrecision:
+    """KV precision when none is asked for: the checkpoint's own at its own precision, else `DEFAULT_KV`."""
+    if precision == model.checkpoint_precision and model.checkpoint_kv_precision is not None:
+        return model.checkpoint_kv_precision
+    return DEFAULT_KV[precision]
+
+
 def _context_window(cfg: dict) -> int | None:
     """max_position_embeddings, or, for YaRN / linear / dynamic RoPE scaling (whose configs keep the
     original length there), original_max_position_embeddings x factor when that is longer. Llama 3's
@@ -436,6 +599,8 @@ def model_from_config(cfg: dict, model_id: str, source: str | None = None) -> Mo
     tie = cfg.get("tie_word_embeddings")
     if tie is None:
         tie = mt in ("gemma", "gemma2", "gemma3_text", "falcon")
+
+    ckpt, ckpt_kv, kept, label = checkpoint_quantization(quant)
 
     # ---- attention -------------------------------------------------------
     mla = "kv_lora_rank" in cfg and cfg.get("kv_lora_rank")
@@ -567,5 +732,8 @@ def model_from_config(cfg: dict, model_id: str, source: str | None = None) -> Mo
         params_shared_per_moe_layer=int(shared),
         params_router_per_moe_layer=int(router),
         params_norms=int(norms),
-        quantization=(quant.get("quant_algo") or quant.get("quant_method")) if isinstance(quant, dict) else None,
+        quantization=label,
+        checkpoint_precision=ckpt,
+        checkpoint_kv_precision=ckpt_kv,
+        unquantized=kept,
     )

@@ -21,7 +21,7 @@ from .catalog import get_gpu, get_model
 from .catalog import gpus as all_gpus
 from .defaults import Efficiencies
 from .roofline import HardwareTable, hardware_table
-from .specs import DEFAULT_KV, GIB, EngineSettings, GpuSpec, ModelSpec, Precision, parse_choice
+from .specs import GIB, EngineSettings, GpuSpec, ModelSpec, Precision, default_kv, parse_choice
 
 CHUNK = 1 << 14
 OUTPUT_COLUMNS = (
@@ -80,7 +80,7 @@ def evaluate(
     table: HardwareTable | None = None,
 ) -> dict[str, np.ndarray]:
     """Memory and the closed-loop operating point at concurrency = batch for every grid entry."""
-    kvs = [DEFAULT_KV[p] for p in precisions]
+    kvs = [default_kv(model, p) for p in precisions]
     s = serving.prepare(
         model, list(gpus), list(precisions), kvs, g["tp"], g["pp"], engine, eff, gpu_idx=g["gpu_idx"], prec_idx=g["prec_idx"], kv_idx=g["prec_idx"], table=table
     )
@@ -144,7 +144,7 @@ def sweep(
         {
             "gpu": pd.Categorical.from_codes(g["gpu_idx"], [x.id for x in gs]),
             "precision": pd.Categorical.from_codes(g["prec_idx"], [p.value for p in ps]),
-            "kv_precision": pd.Categorical([DEFAULT_KV[p].value for p in ps])[g["prec_idx"]],
+            "kv_precision": pd.Categorical([default_kv(m, p).value for p in ps])[g["prec_idx"]],
             "tp": g["tp"].astype(int),
             "pp": g["pp"].astype(int),
             "concurrency": g["batch"].astype(int),

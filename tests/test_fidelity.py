@@ -103,3 +103,50 @@ def test_each_moe_layer_adds_its_routing_kernels_to_a_step():
     assert gap == pytest.approx(extra_ms, rel=1e-6)
     dense = [estimate("llama-3.1-70b", efficiencies=e, **kw).itl_alone_ms for e in (off, on)]
     assert dense[0] == dense[1]
+
+
+def test_quantized_checkpoints_are_planned_at_their_own_precision():
+    cases = {
+        "deepseek-ai/DeepSeek-V3": ("fp8", "fp8"),  # block FP8 (quant_method fp8), 16-bit KV
+        "nvidia/DeepSeek-R1-NVFP4": ("nvfp4", "fp8"),  # ModelOpt NVFP4 with its FP8 KV cache
+        "nvidia/Llama-3.1-8B-Instruct-FP8": ("fp8", "fp8"),
+        "openai/gpt-oss-120b": ("mxfp4", "fp16"),
+        "meta-llama/Llama-3.1-8B": ("fp16", "fp16"),  # a 16-bit checkpoint
+    }
+    for model, (precision, kv) in cases.items():
+        e = estimate(model, "B200", tp=8, isl=512, osl=64, profile="none")
+        assert (e.precision, e.kv_precision) == (precision, kv), model
+        assert ("checkpoint's own" in e.precision_source) == (precision != "fp16")
+    asked = estimate("deepseek-ai/DeepSeek-V3", "B200", "fp16", tp=8, isl=512, osl=64, profile="none")
+    assert any("16-bit copy" in w for w in asked.warnings)
+
+
+def test_a_quantized_scheme_without_a_precision_is_asked_for():
+    from planner import PlannerError
+    from planner.specs import model_from_config
+
+    cfg = dict(get_model("llama-3.1-8b").model_dump(include={"hidden_size"}), num_hidden_layers=2, num_attention_heads=32, vocab_size=1000)
+    cfg.update(intermediate_size=1024, quantization_config={"quant_method": "bitsandbytes", "load_in_4bit": True})
+    m = model_from_config(cfg, "test/bnb")
+    assert m.checkpoint_precision is None and m.quantization == "bitsandbytes"
+    with pytest.raises(PlannerError, match="pass precision"):
+        estimate(m, "H100", isl=128, osl=16, profile="none")
+    assert estimate(m, "H100", "int4", isl=128, osl=16, profile="none").fits
+
+
+def test_mxfp4_weight_bytes_and_kernel_path():
+    # gpt-oss-120b: MXFP4 experts (0.5 + 1/32 bytes per weight), attention left in BF16 by
+    # modules_to_not_convert, embeddings / head / routers / norms 16-bit
+    m = get_model("openai/gpt-oss-120b")
+    assert m.unquantized == ["attention"]
+    attn = m.num_layers * m.params_attention_per_layer
+    experts = m.num_moe_layers * m.num_experts * m.params_expert
+    expected = (attn * 2 + experts * 17 / 32 + m.params_high_precision * 2) / 1024**3
+    e = estimate(m, "H100", tp=1, isl=512, osl=64, profile="none")
+    assert e.weights_gib_per_gpu == pytest.approx(expected, rel=1e-6)
+    assert 58 < e.weights_gib_per_gpu < 63  # the published safetensors are about 65 GB
+    assert "weight-only" in e.precision_source  # Hopper has no FP4 tensor cores
+    assert "weight-only" not in estimate(m, "B200", tp=1, isl=512, osl=64, profile="none").precision_source
+    # planned at another precision, nothing is left at 16 bits by the checkpoint's list
+    fp8 = estimate(m, "H100", "fp8", tp=2, isl=512, osl=64, profile="none")
+    assert fp8.weights_gib_per_gpu < (attn * 1 + experts * 1 + m.params_high_precision * 2) / 2 / 1024**3 * 1.01

@@ -148,3 +148,12 @@ def test_calibrate_from_a_bad_file_writes_no_profile(tmp_path):
     r = subprocess.run([sys.executable, "-m", "planner", "calibrate", "--measurements", str(good), "--out", str(out)], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
     assert [p.name for p in out.iterdir()] == ["H100-SXM--trtllm--fp8.json"]
+
+
+def test_quantization_labels_map_to_precisions():
+    from planner.importers import _precision
+
+    assert _precision("W4A8_MXFP4_FP8") == "mxfp4"  # MXFP4 weights, whatever the activations
+    assert _precision("W4A16_MXFP4") == "mxfp4"
+    assert _precision("NVFP4") == "nvfp4" and _precision("FP8_BLOCK_SCALES") == "fp8"
+    assert _precision(None, "bfloat16") == "bf16"

@@ -17,7 +17,7 @@ for _m in sorted(model_ids()):
         pass
 GPU_IDS = sorted(gpus())
 #: nominal bits: a precision with fewer bits must never need more weight memory
-BITS = {Precision.fp16: 16, Precision.bf16: 16, Precision.fp8: 8, Precision.int8: 8, Precision.int4: 4, Precision.nvfp4: 4}
+BITS = {Precision.fp16: 16, Precision.bf16: 16, Precision.fp8: 8, Precision.int8: 8, Precision.int4: 4, Precision.nvfp4: 4, Precision.mxfp4: 4}
 PROPS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
