@@ -1,6 +1,6 @@
 """Does calibration keep its promise? Calibrate on a little, predict the rest.
 
-Throughput (TensorRT-LLM v0.13 offline): for each GPU x precision group, fit a profile through the
+Throughput (TensorRT-LLM v0.13 and v1.0 offline): for each GPU x precision group that has them, fit a profile through the
 same code path as `python -m planner calibrate` on *only* the `meta-llama/Llama-3.1-8B` TP1 rows
 (what a short profiling run on a small model gives), then predict every other row of the group
 (other models, MoE, MHA, TP 2-8, all lengths). Also leave-one-model-out: fit on the group's other
@@ -79,7 +79,10 @@ def throughput_eval(path: Path, quick: bool, skip_gpus=()) -> dict:
     data["gpu"] = [get_gpu(g).id for g in data.gpu]
     small, lomo = [], []
     for (gpu, precision), grp in data.groupby(["gpu", "precision"]):
-        train = grp[(grp.model == SMALL) & (grp.tp == 1)]
+        train = grp[(grp.model == SMALL) & (grp.tp == 1) & (grp.pp == 1)]
+        if train.empty:
+            print(f"{gpu} x {precision}: no {SMALL} TP1 rows to calibrate on; its {len(grp)} rows are left out of the 8B-TP1 protocol")
+            continue
         test = grp.drop(train.index)
         prof = fit(train, gpu, "trtllm", precision)
         print(f"{gpu} x {precision}: fitted on {len(train)} {SMALL} TP1 rows: " + ", ".join(f"{k}={prof.parameters[k]:.3g}" for k in prof.fitted))
@@ -93,7 +96,7 @@ def throughput_eval(path: Path, quick: bool, skip_gpus=()) -> dict:
             except PlannerError as exc:
                 print(f"  leave-one-model-out {model}: {exc}")
     result = pd.concat(small)
-    print(f"\n=== throughput: calibrate on {SMALL} TP1 only, predict the other {len(result)} rows of each group ===")
+    print(f"\n=== throughput ({path.name}): calibrate on {SMALL} TP1 only, predict the other {len(result)} rows of each group ===")
     table(result, "output_tok_s", [["gpu", "precision"], ["model"], ["tp"]])
     if lomo:
         lo = pd.concat(lomo)
@@ -164,6 +167,7 @@ def main(argv=None) -> int:
         calibration.METRIC_WEIGHTS["ttft_ms"] = 1.0
         print("fitting TTFT too (METRIC_WEIGHTS['ttft_ms'] = 1)")
     tp = throughput_eval(args.data / "trtllm_v0.13_offline.csv", args.quick, args.skip_gpu)
+    v1 = throughput_eval(args.data / "trtllm_v1.0_offline.csv", args.quick, args.skip_gpu)
     online = latency_eval(args.data / "trtllm_v0.14_online.csv", args.quick)
     aic = latency_eval(args.data / "aiconfigurator_silicon_agg.csv", args.quick)
     summary = {
@@ -174,6 +178,7 @@ def main(argv=None) -> int:
         "analytic_median_ape": round(tp["analytic_median_ape"], 1),
         "analytic_p90_ape": round(tp["analytic_p90_ape"], 1),
     }
+    summary.update({f"v1_{k}": round(v, 1) if isinstance(v, float) else v for k, v in v1.items() if k != "max_ape"})
     for prefix, r in (("online", online), ("aic", aic)):
         for k, v in r.items():
             summary[f"{prefix}_{k}"] = round(v, 1)

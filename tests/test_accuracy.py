@@ -1,0 +1,42 @@
+"""Accuracy against the published measurements, as a regression gate.
+
+The analytic model (no calibration profile) predicts every row of each file in
+`../shared/data/measured/`; each test fails when a file's median or p90 absolute percentage error
+grows past its stated ceiling, or when rows it predicted before become unpredictable. The
+ceilings are the figures of `python bench/accuracy.py` at the commit that set them plus about one
+point of slack; lower them when the model improves, never raise them to let a change through.
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from planner.predict import predict, read_measurements
+from tests.conftest import ROOT
+
+MEASURED = ROOT.parent / "shared" / "data" / "measured"
+
+#: file -> metric -> (median ceiling %, p90 ceiling %); and the most rows allowed unpredicted.
+CEILINGS = {
+    "trtllm_v0.13_offline.csv": ({"output_tok_s": (11.5, 34.0)}, 0),
+    "trtllm_v0.14_online.csv": ({"output_tok_s": (8.0, 37.0), "ttft_ms": (11.0, 27.0), "itl_ms": (11.0, 30.5)}, 0),
+    "trtllm_v1.0_offline.csv": ({"output_tok_s": (19.5, 43.5)}, 0),
+    "aiconfigurator_silicon_agg.csv": ({"ttft_ms": (52.5, 119.0), "itl_ms": (15.5, 41.0)}, 911),
+}
+
+
+@pytest.mark.skipif(not MEASURED.exists(), reason="needs ../shared/data/measured")
+@pytest.mark.parametrize("name", sorted(CEILINGS))
+def test_analytic_error_stays_under_its_ceiling(name):
+    ceilings, max_unpredicted = CEILINGS[name]
+    frame = predict(read_measurements(MEASURED / name), profile="none")
+    unpredicted = int(frame.pred_source.astype(str).str.startswith("error").sum())
+    assert unpredicted <= max_unpredicted, frame.loc[frame.pred_source.astype(str).str.startswith("error"), "pred_source"].head(5).tolist()
+    for metric, (median_ceiling, p90_ceiling) in ceilings.items():
+        measured = pd.to_numeric(frame[metric], errors="coerce")
+        predicted = pd.to_numeric(frame[f"pred_{metric}"], errors="coerce")
+        ape = (100.0 * (predicted - measured).abs() / measured).where(measured > 0).dropna()
+        assert len(ape) > 0
+        median, p90 = float(np.median(ape)), float(np.percentile(ape, 90))
+        assert median <= median_ceiling, f"{name} {metric}: median APE {median:.1f}% > {median_ceiling}%"
+        assert p90 <= p90_ceiling, f"{name} {metric}: p90 APE {p90:.1f}% > {p90_ceiling}%"
