@@ -105,6 +105,18 @@ COMM_BUFFER_GIB = 0.5
 #: besides the MLP's intermediate tensors (which are counted separately): residual, norm output,
 #: QKV, attention output and projections, kept alive at once by the engine's memory planner.
 ACTIVATION_HIDDEN_MULTIPLE = 8
+#: vLLM (V1) measures its activation peak with a profiling forward of `max_num_batched_tokens`
+#: and a dummy sampler run over `max_num_seqs` rows of full-vocabulary FP32 logits (top-k/top-p
+#: sorting, penalties, log-probs: several FP32 and int64 copies of the logits at once), and
+#: reserves the larger. Bytes per logit element at that peak: the three llm-d start-ups on H100
+#: with 1,024 sequences log a peak of 38.4-38.9 B x sequences x vocabulary (Llama-3.1-8B,
+#: Qwen3-0.6B, gpt-oss; vocabularies 128k-201k), `bench/engine_memory.py`.
+VLLM_SAMPLER_BYTES_PER_LOGIT = 38.5
+#: Memory vLLM counts outside PyTorch's allocator in its profile (cuBLAS / NCCL workspaces, GiB):
+#: 0.13 logged at TP 1; 0.54 at TP 2 (custom all-reduce and NCCL buffers). vLLM leaves the CUDA
+#: context and CUDA graphs to the (1 - gpu_memory_utilization) headroom.
+VLLM_NON_TORCH_GIB = 0.13
+VLLM_COMM_GIB = 0.4
 
 
 DEFAULT_EFFICIENCIES = Efficiencies()

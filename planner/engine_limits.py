@@ -4,8 +4,9 @@ TensorRT-LLM: `trtllm-bench build` sizes the engine for the dataset. It estimate
 requests of ISL+OSL tokens the KV cache holds, caps that at 4096 (split over pipeline stages),
 and allows enough tokens per step for those requests' decode plus their share of prefill,
 `batch x (1 + ISL/OSL)`, kept between 2048 and 32768; both are rounded up to coarse steps
-(documented in TensorRT-LLM's `bench/build/tuning.py`). vLLM and SGLang defaults on
-data-centre GPUs: 1024 sequences and 8192 batched tokens per step (vLLM V1 defaults).
+(documented in TensorRT-LLM's `bench/build/tuning.py`). vLLM (and SGLang, modelled alike): the
+OpenAI server's defaults of `vllm/engine/arg_utils.py`, 1024 sequences and 8192 batched tokens
+per step on GPUs of at least 70 GiB other than the A100, else 256 and 2048.
 """
 
 from __future__ import annotations
@@ -14,6 +15,13 @@ import numpy as np
 
 VLLM_MAX_NUM_SEQS = 1024
 VLLM_MAX_BATCHED_TOKENS = 8192
+VLLM_SMALL_GPU_MAX_NUM_SEQS = 256
+VLLM_SMALL_GPU_MAX_BATCHED_TOKENS = 2048
+
+
+def vllm_large_gpu(memory_gib: float, gpu_id: str) -> bool:
+    """Whether vLLM gives a GPU its larger defaults: at least 70 GiB and not an A100 (vLLM PR #17885)."""
+    return memory_gib >= 70.0 and "a100" not in gpu_id.lower()
 
 
 def _round_up(x, step):
@@ -29,9 +37,12 @@ def trtllm_bench_limits(kv_requests, isl, osl, pp):
     return bs, tok
 
 
-def default_limits(engine: str, kv_requests, isl, osl, pp):
-    """Default `(max_batch_size, max_num_tokens)` arrays for an engine and workload."""
+def default_limits(engine: str, kv_requests, isl, osl, pp, large_gpu=True):
+    """Default `(max_batch_size, max_num_tokens)` arrays for an engine and workload (`large_gpu`:
+    per configuration, whether vLLM's larger defaults apply, see `vllm_large_gpu`)."""
     if engine == "trtllm":
         return trtllm_bench_limits(kv_requests, isl, osl, pp)
-    shape = np.broadcast(np.asarray(kv_requests), np.asarray(isl), np.asarray(pp)).shape
-    return np.full(shape, float(VLLM_MAX_NUM_SEQS)), np.full(shape, float(VLLM_MAX_BATCHED_TOKENS))
+    large = np.broadcast_to(np.asarray(large_gpu, bool), np.broadcast(np.asarray(kv_requests), np.asarray(isl), np.asarray(pp), np.asarray(large_gpu)).shape)
+    seqs = np.where(large, float(VLLM_MAX_NUM_SEQS), float(VLLM_SMALL_GPU_MAX_NUM_SEQS))
+    tokens = np.where(large, float(VLLM_MAX_BATCHED_TOKENS), float(VLLM_SMALL_GPU_MAX_BATCHED_TOKENS))
+    return seqs, tokens

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .defaults import ACTIVATION_HIDDEN_MULTIPLE, COMM_BUFFER_GIB, RUNTIME_OVERHEAD_GIB
+from .defaults import (
+    ACTIVATION_HIDDEN_MULTIPLE,
+    COMM_BUFFER_GIB,
+    RUNTIME_OVERHEAD_GIB,
+    VLLM_COMM_GIB,
+    VLLM_NON_TORCH_GIB,
+    VLLM_SAMPLER_BYTES_PER_LOGIT,
+)
 from .specs import GIB, WEIGHT_PARTS, ModelSpec
 
 
@@ -78,18 +85,22 @@ def kv_bytes_per_sequence(model: ModelSpec, kv_bytes, tp, pp, tokens, block_toke
     return per_token * ((1 - frac_window) * blocks + frac_window * windowed)
 
 
-def activation_bytes_per_gpu(model: ModelSpec, max_num_tokens, max_batch_size, tp):
-    """Activation workspace the engine reserves for a step of `max_num_tokens` tokens.
+def activation_bytes_per_gpu(model: ModelSpec, max_num_tokens, max_batch_size, tp, engine: str = "trtllm"):
+    """Activation workspace the engine reserves for its largest step.
 
-    Hidden-sized tensors (`ACTIVATION_HIDDEN_MULTIPLE` of them) plus the MLP's gate/up outputs
-    (split by TP), in 16 bits, plus FP32 logits for `max_batch_size` sequences over the
-    vocabulary shard.
+    The forward pass of `max_num_tokens` tokens: hidden-sized tensors (`ACTIVATION_HIDDEN_MULTIPLE`
+    of them) plus the MLP's gate/up outputs (split by TP), in 16 bits. TensorRT-LLM adds FP32 logits
+    for `max_batch_size` sequences over the vocabulary shard. vLLM reserves the larger of the
+    forward pass and its sampler's profile run over `max_batch_size` (max_num_seqs) rows of the
+    full vocabulary (`VLLM_SAMPLER_BYTES_PER_LOGIT`).
     """
     tp = np.asarray(tp)
     inter = _mlp_width(model)
     per_token = (ACTIVATION_HIDDEN_MULTIPLE * model.hidden_size + 2 * inter / tp) * 2.0
-    logits = np.asarray(max_batch_size) * model.vocab_size / tp * 4.0
-    return np.asarray(max_num_tokens) * per_token + logits
+    forward = np.asarray(max_num_tokens) * per_token
+    if engine == "vllm":
+        return np.maximum(forward, np.asarray(max_batch_size) * model.vocab_size * VLLM_SAMPLER_BYTES_PER_LOGIT)
+    return forward + np.asarray(max_batch_size) * model.vocab_size / tp * 4.0
 
 
 def _mlp_width(model: ModelSpec) -> float:
@@ -99,9 +110,13 @@ def _mlp_width(model: ModelSpec) -> float:
     return max(dense, moe)
 
 
-def runtime_overhead_bytes(tp, pp):
-    """CUDA context, library workspaces, and communication buffers when the replica spans GPUs."""
+def runtime_overhead_bytes(tp, pp, engine: str = "trtllm"):
+    """Memory outside weights, activations and KV that comes out of the KV budget: TensorRT-LLM
+    and SGLang, the CUDA context and library workspaces, and communication buffers when the
+    replica spans GPUs; vLLM, only what its profile counts outside PyTorch (`VLLM_NON_TORCH_GIB`)."""
     multi = (np.asarray(tp) * np.asarray(pp)) > 1
+    if engine == "vllm":
+        return (VLLM_NON_TORCH_GIB + VLLM_COMM_GIB * multi) * GIB
     return (RUNTIME_OVERHEAD_GIB + COMM_BUFFER_GIB * multi) * GIB
 
 
@@ -109,12 +124,16 @@ def kv_budget_bytes(memory_gib, weights, activations, overhead, engine: str, kv_
     """Bytes each GPU gives the KV cache.
 
     TensorRT-LLM: `free_gpu_memory_fraction` of the memory free after weights, activations and
-    runtime are loaded. vLLM / SGLang: `gpu_memory_utilization` of *total* memory, less
-    everything else. Negative means the model does not fit.
+    runtime are loaded. vLLM: `gpu_memory_utilization` of *total* memory, less weights, the
+    profiled activation peak and non-PyTorch memory. SGLang: `mem_fraction_static` of total
+    memory holds weights and KV (activations and CUDA graphs live in the rest), less the runtime
+    already allocated when it measures free memory. Negative means the model does not fit.
     """
     total = np.asarray(memory_gib) * GIB
     if engine == "trtllm":
         return kv_fraction * (total - weights - activations - overhead)
+    if engine == "sglang":
+        return kv_fraction * total - weights - overhead
     return kv_fraction * total - weights - activations - overhead
 
 

@@ -16,7 +16,7 @@ from functools import cached_property
 import numpy as np
 
 from .defaults import DEFAULT_EFFICIENCIES, Efficiencies
-from .engine_limits import default_limits
+from .engine_limits import default_limits, vllm_large_gpu
 from .memory import (
     activation_bytes_per_gpu,
     kv_budget_bytes,
@@ -60,12 +60,13 @@ class Setup:
     weights: np.ndarray  # bytes per GPU
     overhead: np.ndarray  # bytes per GPU
     kv_per_token: np.ndarray  # bytes per GPU per token of context
+    large_gpu: np.ndarray  # vLLM's larger scheduler defaults apply (>= 70 GiB and not an A100)
 
     def seq_bytes(self, tokens) -> np.ndarray:
         return kv_bytes_per_sequence(self.model, self.kv_bytes, self.tp, self.pp, tokens, self.engine.block_tokens)
 
     def _budget(self, max_num_tokens, max_batch_size):
-        acts = activation_bytes_per_gpu(self.model, max_num_tokens, max_batch_size, self.tp)
+        acts = activation_bytes_per_gpu(self.model, max_num_tokens, max_batch_size, self.tp, self.engine.engine)
         return acts, kv_budget_bytes(self.memory_gib, self.weights, acts, self.overhead, self.engine.engine, self.engine.kv_fraction)
 
     def plan(self, isl, osl) -> MemoryPlan:
@@ -81,7 +82,7 @@ class Setup:
         shape = np.broadcast(seq, self.tp).shape
         if mbs is None or mnt is None:
             _, budget0 = self._budget(mnt or 8192, mbs or 256)
-            d_mbs, d_mnt = default_limits(eng.engine, np.maximum(budget0, 0.0) / seq, isl, osl, self.pp)
+            d_mbs, d_mnt = default_limits(eng.engine, np.maximum(budget0, 0.0) / seq, isl, osl, self.pp, self.large_gpu)
             mbs = d_mbs if mbs is None else mbs
             mnt = d_mnt if mnt is None else mnt
         mbs, mnt = np.broadcast_to(np.asarray(mbs, float), shape), np.broadcast_to(np.asarray(mnt, float), shape)
@@ -144,12 +145,13 @@ def prepare(
     wbp = {part: np.array([model.part_weight_bytes(p)[part] for p in precisions])[pi] for part in WEIGHT_PARTS}
     kvb = np.array([KV_BYTES[k] for k in kv_precisions])[ki]
     mem = np.array([g.memory_gib for g in gpus])[gi]
+    large = np.array([vllm_large_gpu(g.memory_gib, g.id) for g in gpus])[gi]
     weights = weight_bytes_per_gpu(model, wbp, tp, pp)
-    over = runtime_overhead_bytes(tp, pp)
+    over = runtime_overhead_bytes(tp, pp, engine.engine)
     kv_tok = kv_bytes_per_token_per_gpu(model, kvb, tp, pp)
     hw = hardware(gpus, precisions, tp, pp, eff, gpu_idx=gi, prec_idx=pi, table=table)
     shared = eff if isinstance(eff, Efficiencies) else DEFAULT_EFFICIENCIES
-    return Setup(model, hw, shared, engine, tp, pp, mem, wbp, kvb, weights, over, kv_tok)
+    return Setup(model, hw, shared, engine, tp, pp, mem, wbp, kvb, weights, over, kv_tok, large + 0 * tp)
 
 
 def prefill_time(s: Setup, isl, max_num_tokens, decode_seqs=0.0, decode_context=0.0):

@@ -547,7 +547,10 @@ def resolve_precision(model: ModelSpec, precision: str | Precision | None) -> tu
 
 
 def default_kv(model: ModelSpec, precision: Precision) -> KvPrecision:
-    """KV precision when none is asked for: the checkpoint's own at its own precision, else `DEFAULT_KV`."""
+    """KV precision when none is asked for: the checkpoint's own at its own precision, else
+    `DEFAULT_KV` (FP8 with FP8 / NVFP4 weights). vLLM and SGLang started without flags keep a
+    16-bit cache (`kv_cache_dtype=auto`); the AIConfigurator sweeps of FP8 models on those engines
+    only fit their measured concurrency with an FP8 cache, which is the deployment planned here."""
     if precision == model.checkpoint_precision and model.checkpoint_kv_precision is not None:
         return model.checkpoint_kv_precision
     return DEFAULT_KV[precision]

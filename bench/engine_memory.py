@@ -1,0 +1,165 @@
+"""Engine memory: the KV cache each logged engine start-up allocated, against the planner's.
+
+Reads `../shared/data/engine_memory/engine_memory_logs.csv` (public vLLM, SGLang and TensorRT-LLM
+start-up logs: model, GPU, settings, and the KV capacity the engine printed), predicts each
+start-up's KV cache with `planner.estimate` under the logged settings, and prints the error per
+row (KV tokens where the log gives them, else KV GiB per GPU) with the median and p90 absolute
+percentage error. Rows the planner cannot describe (a model or GPU not in the catalog, an
+architecture it does not model) are listed with the reason; "FAILED" start-ups must be predicted
+not to fit.
+
+    python bench/engine_memory.py [--csv FILE]
+
+The last line is a `key=value` summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from planner import PlannerError, estimate  # noqa: E402
+from planner.catalog import get_gpu, get_model  # noqa: E402
+
+CSV = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "engine_memory" / "engine_memory_logs.csv"
+#: Tolerance the issue sets for each start-up (% of the logged KV tokens).
+TARGET_PCT = 5.0
+
+
+@dataclass
+class Case:
+    case_id: str
+    kwargs: dict | None  # estimate() arguments; None when the row cannot be described
+    reason: str  # why not, or what was read
+    logged_tokens: float | None
+    logged_gib: float | None
+    failed: bool
+
+
+def _first_float(value) -> float | None:
+    m = re.search(r"-?\d+(?:\.\d+)?", str(value)) if pd.notna(value) else None
+    return float(m.group()) if m else None
+
+
+def _gpu(row):
+    """The catalog GPU a row names (first word, then without its memory suffix), with the logged
+    total memory in place of the catalog's where the log prints it."""
+    text = str(row.gpu) if pd.notna(row.gpu) else ""
+    word = re.split(r"[\s(]", text.strip())[0] if text.strip() else ""
+    for name in (word, re.sub(r"-\d+G(B)?$", "", word)):
+        try:
+            g = get_gpu(name)
+            break
+        except PlannerError:
+            continue
+    else:
+        raise PlannerError(f"GPU {text!r} is not in the catalog" if text else "GPU not stated")
+    total = _first_float(row.gpu_total_gib_logged)
+    return g.model_copy(update={"memory_gib": total}) if total else g
+
+
+def _model(row):
+    word = str(row.model).split()[0]
+    return get_model(word)
+
+
+def _precision(value) -> str | None:
+    """A logged precision; `auto` (vLLM / SGLang `kv_cache_dtype`) is the model's 16-bit dtype."""
+    if pd.isna(value):
+        return None
+    word = str(value).split()[0].lower()
+    return "bf16" if word == "auto" else word
+
+
+def read_cases(path: Path = CSV) -> list[Case]:
+    frame = pd.read_csv(path)
+    cases = []
+    for row in frame.itertuples(index=False):
+        tokens = _first_float(row.kv_tokens_logged)
+        if tokens is None and pd.notna(row.kv_blocks_logged):
+            tokens = float(row.kv_blocks_logged) * (_first_float(row.block_size) or 16.0)
+        gib = _first_float(row.kv_gib_logged)
+        failed = "FAILED" in str(row.case_id)
+        try:
+            model, gpu = _model(row), _gpu(row)
+            engine = str(row.engine)
+            fraction = _first_float(row.memory_fraction_setting)
+            kw = dict(
+                model=model,
+                gpu=gpu,
+                precision=_precision(row.precision),
+                kv_precision=_precision(row.kv_precision),
+                tp=int(row.tp) if pd.notna(row.tp) else 1,
+                pp=int(row.pp) if pd.notna(row.pp) else 1,
+                engine=engine,
+                free_gpu_memory_fraction=fraction,
+                max_num_tokens=int(row.max_num_tokens) if pd.notna(row.max_num_tokens) else None,
+                max_batch_size=int(row.max_batch_size) if pd.notna(row.max_batch_size) else None,
+                isl=1024,
+                osl=1024,
+                profile="none",
+            )
+            if pd.isna(row.tp):
+                raise PlannerError("TP not stated")
+            cases.append(Case(row.case_id, kw, "", tokens, gib, failed))
+        except PlannerError as exc:
+            cases.append(Case(row.case_id, None, str(exc), tokens, gib, failed))
+    return cases
+
+
+def predict_case(case: Case) -> dict:
+    """The planner's KV cache for one start-up, and its error against the log."""
+    e = estimate(**case.kwargs)
+    out = {"case": case.case_id, "fits": e.fits, "pred_tokens": e.kv_capacity_tokens, "pred_gib": e.kv_cache_gib_per_gpu}
+    if case.failed:
+        out.update(logged="did not fit", error_pct=0.0 if not e.fits else np.nan, ok=not e.fits)
+    elif case.logged_tokens:
+        err = 100.0 * (e.kv_capacity_tokens / case.logged_tokens - 1.0)
+        out.update(logged=f"{case.logged_tokens:,.0f} tokens", error_pct=err, ok=abs(err) <= TARGET_PCT)
+    elif case.logged_gib:
+        err = 100.0 * (e.kv_cache_gib_per_gpu / case.logged_gib - 1.0)
+        out.update(logged=f"{case.logged_gib:.2f} GiB", error_pct=err, ok=abs(err) <= TARGET_PCT)
+    else:
+        out.update(logged="nothing to compare", error_pct=np.nan, ok=None)
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--csv", type=Path, default=CSV)
+    args = ap.parse_args(argv)
+    cases = read_cases(args.csv)
+    rows, skipped = [], []
+    for case in cases:
+        if case.kwargs is None:
+            skipped.append((case.case_id, case.reason))
+            continue
+        try:
+            rows.append(predict_case(case))
+        except PlannerError as exc:
+            skipped.append((case.case_id, str(exc)))
+    frame = pd.DataFrame(rows)
+    with pd.option_context("display.width", 200, "display.max_colwidth", 50):
+        print(frame.assign(error_pct=frame.error_pct.round(1), pred_gib=frame.pred_gib.round(2)).to_string(index=False))
+    print(f"\nnot predicted ({len(skipped)}):")
+    for case_id, reason in skipped:
+        print(f"  {case_id}: {reason}")
+    e = frame.error_pct.dropna().abs()
+    within = int(frame.ok.fillna(False).astype(bool).sum())
+    print(
+        f"\ncases={len(cases)} predicted={len(frame)} within_{TARGET_PCT:g}pct={within} "
+        f"median_ape={np.median(e):.1f} p90_ape={np.percentile(e, 90):.1f} max_ape={e.max():.1f}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
