@@ -155,6 +155,8 @@ class _Block:
     osl: np.ndarray
     load: np.ndarray  # concurrency or request rate
     n: np.ndarray  # num_requests (NaN: unknown)
+    adp: np.ndarray  # attention data-parallel ranks
+    ep: np.ndarray
 
 
 class Group:
@@ -170,18 +172,20 @@ class Group:
                 kw = row_kwargs(row)
                 model = get_model(kw["model"])
                 kv = default_kv(model, precision) if kw["kv_precision"] is None else parse_choice(KvPrecision, kw["kv_precision"], "kv precision")
-                model.check_parallelism(Parallelism(tp=kw["tp"], pp=kw["pp"], ep=kw["ep"]))
+                model.check_parallelism(Parallelism(tp=kw["tp"], pp=kw["pp"], ep=kw["ep"], attention_dp=kw["attention_dp"]))
                 gpu.peak_tflops(precision)
                 mode = "concurrency" if kw["concurrency"] else ("rate" if kw["request_rate"] else "offline")
                 load = kw["concurrency"] or kw["request_rate"] or 0.0
                 n = kw["num_requests"] if kw["num_requests"] else np.nan
-                buckets.setdefault((model.id, kv, mode), []).append((i, kw["tp"], kw["pp"], kw["isl"], kw["osl"], load, n))
+                buckets.setdefault((model.id, kv, mode), []).append((i, kw["tp"], kw["pp"], kw["isl"], kw["osl"], load, n, kw["attention_dp"], kw["ep"]))
             except (PlannerError, ValidationError, TypeError, ValueError) as exc:
                 self.skipped[i] = str(exc).splitlines()[0]
         self.blocks = []
         for (model_id, kv, mode), items in buckets.items():
             a = np.array(items, dtype=float)
-            self.blocks.append(_Block(get_model(model_id), kv, mode, a[:, 0].astype(int), a[:, 1], a[:, 2], a[:, 3], a[:, 4], a[:, 5], a[:, 6]))
+            self.blocks.append(
+                _Block(get_model(model_id), kv, mode, a[:, 0].astype(int), a[:, 1], a[:, 2], a[:, 3], a[:, 4], a[:, 5], a[:, 6], a[:, 7], a[:, 8])
+            )
 
     def predict(self, eff: Efficiencies) -> dict[str, np.ndarray]:
         """Predicted output tokens/s, TTFT, ITL (ms) and batch for every row (NaN where skipped)."""
@@ -201,6 +205,8 @@ class Group:
                 gpu_idx=np.zeros(len(b.tp), int),
                 prec_idx=np.zeros(len(b.tp), int),
                 kv_idx=np.zeros(len(b.tp), int),
+                attention_dp=b.adp,
+                ep=b.ep,
             )
             if b.mode == "offline":
                 point = serving.offline(s, b.isl, b.osl, np.where(np.isnan(b.n), np.inf, b.n))
@@ -272,7 +278,7 @@ def fit_group(group: Group, parameters: tuple[str, ...] = FIT_PARAMETERS, base: 
         reasons = "; ".join(sorted(set(group.skipped.values()))[:3])
         raise PlannerError(f"no usable measurements for {group.gpu.id} / {group.engine} / {group.precision.value}" + (f" ({reasons})" if reasons else ""))
     usable = {
-        "eta_comm": any(np.any(b.tp * b.pp > 1) for b in group.blocks),
+        "eta_comm": any(np.any(b.tp * b.pp * b.adp > 1) for b in group.blocks),
         "moe_layer_overhead_us": any(b.model.is_moe for b in group.blocks),
     }
     names = tuple(p for p in parameters if usable.get(p, True))

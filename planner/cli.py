@@ -74,6 +74,7 @@ def _import_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--tp", type=_positive_int, default=None)
     g.add_argument("--pp", type=_positive_int, default=None)
     g.add_argument("--ep", type=_positive_int, default=None)
+    g.add_argument("--attention-dp", type=_positive_int, default=None)
     g.add_argument("--isl", type=_positive_int, default=None)
     g.add_argument("--osl", type=_positive_int, default=None)
     g.add_argument("--concurrency", type=_positive_int, default=None, help="closed-loop clients of the run")
@@ -81,7 +82,7 @@ def _import_options(p: argparse.ArgumentParser) -> None:
 
 
 def _import_overrides(args: argparse.Namespace) -> dict:
-    keys = ("model", "gpu", "engine", "precision", "kv_precision", "tp", "pp", "ep", "isl", "osl", "concurrency", "request_rate")
+    keys = ("model", "gpu", "engine", "precision", "kv_precision", "tp", "pp", "ep", "attention_dp", "isl", "osl", "concurrency", "request_rate")
     return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
 
 
@@ -105,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--tp", type=int, default=1, help=_desc(Parallelism, "tp"))
     e.add_argument("--pp", type=int, default=1, help=_desc(Parallelism, "pp"))
     e.add_argument("--ep", type=int, default=1, help=_desc(Parallelism, "ep"))
+    e.add_argument(
+        "--attention-dp",
+        type=int,
+        default=1,
+        help=_desc(Parallelism, "attention_dp") + "; GPUs = tp x pp x attention_dp, e.g. DEP8 is --tp 1 --attention-dp 8 --ep 8",
+    )
     e.add_argument("--isl", default="1024", help=_desc(Workload, "isl") + ": a number or a distribution, e.g. normal:mean=2000,std=400 (default 1024)")
     e.add_argument("--osl", default="1024", help=_desc(Workload, "osl") + ": a number or a distribution (default 1024)")
     e.add_argument("--concurrency", type=int, default=None, help=_desc(Workload, "concurrency") + " (default: offline max throughput)")
@@ -211,7 +218,7 @@ def estimate_table(e: Estimate) -> str:
     rows = [
         ("Deployment", None),
         ("model", f"{e.model} ({e.params_total / 1e9:.2f} B params)"),
-        ("gpu", f"{e.gpu} x {e.gpus} (TP {e.tp}, PP {e.pp}, EP {e.ep})"),
+        ("gpu", f"{e.gpu} x {e.gpus} (TP {e.tp}, PP {e.pp}, EP {e.ep}" + (f", attention DP {e.attention_dp})" if e.attention_dp > 1 else ")")),
         ("precision / kv", f"{e.precision} / {e.kv_precision} ({e.precision_source})"),
         ("engine", f"{e.engine} (max batch {e.max_batch_size:,}, max tokens/step {e.max_num_tokens:,})"),
         ("workload", f"{e.workload}; {point}"),
@@ -400,6 +407,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 tp=args.tp,
                 pp=args.pp,
                 ep=args.ep,
+                attention_dp=args.attention_dp,
                 isl=args.isl,
                 osl=args.osl,
                 concurrency=args.concurrency,

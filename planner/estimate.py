@@ -62,6 +62,7 @@ class Estimate(BaseModel):
     tp: int
     pp: int
     ep: int
+    attention_dp: int = Field(default=1, description="Attention data-parallel ranks (GPUs = tp x pp x attention_dp)")
     gpus: int
     engine: str
     isl: int
@@ -140,7 +141,7 @@ def _fit_reason(s: serving.Setup, plan: serving.MemoryPlan, isl: int, osl: int) 
 
 
 def _setup(model: ModelSpec, gpu: GpuSpec, precision: Precision, kv: KvPrecision, par: Parallelism, engine: EngineSettings, eff: Efficiencies) -> serving.Setup:
-    return serving.prepare(model, [gpu], [precision], [kv], [par.tp], [par.pp], engine, eff)
+    return serving.prepare(model, [gpu], [precision], [kv], [par.tp], [par.pp], engine, eff, attention_dp=par.attention_dp, ep=par.ep)
 
 
 def _resolve_profile(profile, gpu: str, engine: str, precision: str) -> tuple[Profile | None, str]:
@@ -207,6 +208,7 @@ def estimate(
     tp: int = 1,
     pp: int = 1,
     ep: int = 1,
+    attention_dp: int = 1,
     isl: int | str = 1024,
     osl: int | str = 1024,
     concurrency: int | None = None,
@@ -258,7 +260,7 @@ def estimate(
     kv = default_kv(m, prec) if kv_precision in (None, "") else parse_choice(KvPrecision, kv_precision, "kv precision")
     mix = parse_workload(workload, isl, osl)
     try:
-        par = Parallelism(tp=tp, pp=pp, ep=ep)
+        par = Parallelism(tp=tp, pp=pp, ep=ep, attention_dp=attention_dp)
         work = Workload(
             isl=max(1, round(mix.mean_isl)), osl=max(1, round(mix.mean_osl)), concurrency=concurrency, request_rate=request_rate, num_requests=num_requests
         )
@@ -347,6 +349,7 @@ def estimate(
         tp=par.tp,
         pp=par.pp,
         ep=par.ep,
+        attention_dp=par.attention_dp,
         gpus=par.gpus,
         engine=eng.engine,
         isl=work.isl,

@@ -35,6 +35,7 @@ COLUMNS = [
     "tp",
     "pp",
     "ep",
+    "attention_dp",
     "isl",
     "osl",
     "concurrency",
@@ -50,7 +51,7 @@ COLUMNS = [
 #: What a row needs to be useful for calibration, and the option that supplies each.
 REQUIRED = {"model": "--model", "gpu": "--gpu", "engine": "--engine", "precision": "--precision", "isl": "--isl", "osl": "--osl"}
 HINTS = {**REQUIRED, "concurrency": "--concurrency (or --request-rate)"}
-OVERRIDABLE = ("model", "gpu", "engine", "precision", "kv_precision", "tp", "pp", "ep", "isl", "osl", "concurrency", "request_rate")
+OVERRIDABLE = ("model", "gpu", "engine", "precision", "kv_precision", "tp", "pp", "ep", "attention_dp", "isl", "osl", "concurrency", "request_rate")
 
 
 @dataclass

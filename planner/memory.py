@@ -33,25 +33,27 @@ def part_bytes(weight_bytes_per_param) -> dict[str, np.ndarray]:
     return dict.fromkeys(WEIGHT_PARTS, np.asarray(weight_bytes_per_param, dtype=float))
 
 
-def weight_bytes_per_gpu(model: ModelSpec, weight_bytes_per_param, tp, pp):
+def weight_bytes_per_gpu(model: ModelSpec, weight_bytes_per_param, tp, pp, attention_dp=1):
     """Weight bytes on the most loaded GPU.
 
     Linear layers of the decoder are stored at `weight_bytes_per_param` (one value, or one per
     part as `part_bytes` takes it); embeddings, LM head, routers and norms stay at 16 bits.
-    Matrices split over TP (vocab-parallel embeddings, experts split by TP or EP alike); layers
-    split over PP, the first stage holding the embedding and the last the LM head (the larger of
-    the two is counted).
+    Matrices split over TP (vocab-parallel embeddings); routed experts over the tp x attention_dp
+    GPUs of a stage (sliced or whole, by moe_tp x ep alike), everything else replicated on each
+    attention data-parallel rank; layers split over PP, the first stage holding the embedding and
+    the last the LM head (the larger of the two is counted).
     """
-    tp, pp = np.asarray(tp), np.asarray(pp)
+    tp, pp, adp = np.asarray(tp), np.asarray(pp), np.asarray(attention_dp)
     b = part_bytes(weight_bytes_per_param)
     share = layers_per_stage(model, pp) / model.num_layers
     layer_high = model.params_norms + model.num_moe_layers * model.params_router_per_moe_layer
-    linear = (
+    replicated = (
         model.num_layers * model.params_attention_per_layer * b["attention"]
         + model.num_dense_layers * model.params_dense_mlp_per_layer * b["dense_mlp"]
-        + model.num_moe_layers * (model.num_experts * model.params_expert * b["experts"] + model.params_shared_per_moe_layer * b["shared_experts"])
+        + model.num_moe_layers * model.params_shared_per_moe_layer * b["shared_experts"]
     )
-    layers = linear * share / tp + layer_high * 2.0 * share
+    experts = model.num_moe_layers * model.num_experts * model.params_expert * b["experts"]
+    layers = (replicated + experts / adp) * share / tp + layer_high * 2.0 * share
     vocab = np.where(pp > 1, max(model.params_embedding, model.params_lm_head), model.params_embedding + model.params_lm_head)
     return layers + vocab * 2.0 / tp
 

@@ -29,6 +29,8 @@ class Hardware:
     link_bw: np.ndarray  # bytes/s per GPU, one direction, of the link the TP group uses
     link_kind: np.ndarray  # 0 nvlink, 1 pcie, 2 network
     pp_bw: np.ndarray  # bytes/s of the link between pipeline stages
+    moe_bw: np.ndarray  # bytes/s per GPU of the link a MoE layer's tp x attention_dp GPUs share
+    moe_kind: np.ndarray  # its kind (as link_kind)
     # the fitted efficiencies, per configuration (a profile applies to one GPU x precision)
     eta_compute: np.ndarray
     eta_memory: np.ndarray
@@ -81,7 +83,15 @@ def hardware_table(gpus: list[GpuSpec], precisions: list[Precision], eff: Effici
 
 
 def hardware(
-    gpus: list[GpuSpec], precisions: list[Precision], tp, pp, eff: Efficiencies | dict, gpu_idx=None, prec_idx=None, table: HardwareTable | None = None
+    gpus: list[GpuSpec],
+    precisions: list[Precision],
+    tp,
+    pp,
+    eff: Efficiencies | dict,
+    gpu_idx=None,
+    prec_idx=None,
+    table: HardwareTable | None = None,
+    attention_dp=1,
 ) -> Hardware:
     """Arrays of GPU figures and efficiencies for each configuration.
 
@@ -89,17 +99,35 @@ def hardware(
     configuration (default: the lists are parallel, one entry per configuration). `eff` as
     `hardware_table` takes it; pass a prebuilt `table` to skip building it.
     """
-    tp, pp = np.asarray(tp), np.asarray(pp)
+    tp, pp, adp = np.asarray(tp), np.asarray(pp), np.asarray(attention_dp)
     gi = np.arange(len(gpus)) if gpu_idx is None else np.asarray(gpu_idx)
     pi = np.arange(len(precisions)) if prec_idx is None else np.asarray(prec_idx)
     t = table or hardware_table(gpus, precisions, eff)
     g = {k: v[gi] for k, v in t.per_gpu.items()}
     c = {k: v[gi, pi] for k, v in t.per_pair.items()}
-    kind = np.where(tp <= g["nvl"], 0, np.where(tp <= g["node"], 1, 2))
-    link = np.where(kind == 0, g["fast"], np.where(kind == 1, g["pcie"], g["net"]))
-    gpus_used = tp * pp
-    pp_link = np.where(gpus_used <= g["nvl"], g["fast"], np.where(gpus_used <= g["node"], g["pcie"], g["net"]))
-    return Hardware(c["peak_flops"], g["mem_bw"], link, kind, pp_link, c["eta_compute"], c["eta_memory"], c["eta_kv"], c["eta_comm"], c["step_overhead_s"])
+
+    def kind_of(n):
+        return np.where(n <= g["nvl"], 0, np.where(n <= g["node"], 1, 2))
+
+    def bw_of(k):
+        return np.where(k == 0, g["fast"], np.where(k == 1, g["pcie"], g["net"]))
+
+    kind, moe_kind = kind_of(tp), kind_of(tp * adp)
+    pp_link = bw_of(kind_of(tp * pp * adp))
+    return Hardware(
+        c["peak_flops"],
+        g["mem_bw"],
+        bw_of(kind),
+        kind,
+        pp_link,
+        bw_of(moe_kind),
+        moe_kind,
+        c["eta_compute"],
+        c["eta_memory"],
+        c["eta_kv"],
+        c["eta_comm"],
+        c["step_overhead_s"],
+    )
 
 
 def touched_experts(model: ModelSpec, tokens):
@@ -129,7 +157,10 @@ class StepModel:
     """
 
     pp: object
-    gemm_flops_per_token: object  # 2 x matmul weights a token passes through on one GPU of a stage
+    adp: object  # attention data-parallel ranks: each runs attention and dense layers for its own requests
+    gemm_flops_per_token: object  # 2 x dense matmul weights a token of a rank passes through on one GPU of a stage
+    moe_flops_per_token: object  # 2 x routed-expert weights per token of the whole replica, on one GPU (experts spread over tp x adp)
+    moe_imbalance: object  # 2 ln(ep) x ep / top-k: the busiest EP rank gets 1 + sqrt(this / tokens) x its share
     logit_flops_per_row: object  # LM-head FLOPs per sampled row on one GPU
     dense_weight_bytes: object  # attention and dense-MLP weights read once per step
     moe_bytes_per_expert: object  # one routed expert of every MoE layer of the stage (0 for dense models)
@@ -142,8 +173,10 @@ class StepModel:
     peak: object  # FLOP/s x efficiency
     bw: object  # bytes/s x efficiency, weights and activations
     kv_bw: object  # bytes/s x efficiency, KV reads
-    comm_per_token: object  # seconds of TP all-reduce per token of the micro-batch, per stage
+    comm_per_token: object  # seconds of TP all-reduce per token of a rank's micro-batch, per stage
     comm_fixed: object  # its fixed latency per stage
+    moe_comm_per_token: object  # seconds of the MoE dispatch + combine across attention-DP ranks per replica token, per stage
+    moe_comm_fixed: object  # its fixed latency per stage
     send_per_token: object  # seconds of one send between pipeline stages per token of the micro-batch
     send_fixed: object  # its fixed latency
     layer_overhead: object  # seconds per stage: its decoder layers' and MoE layers' fixed kernel costs
@@ -191,28 +224,35 @@ class StepModel:
         pre_mb = prefill_tokens / m_pre  # prompt tokens of the heaviest micro-batch (prompts are not split)
         pre_seqs_mb = prefill_seqs / m_pre
         micro = mx(mn(m_dec, mx(decode_seqs, 0.0) * 1e9), mn(m_pre, mx(prefill_seqs, 0.0) * 1e9))  # micro-batches in flight
-        tokens = pre_mb + dec_mb
-        logit_rows = dec_mb + pre_seqs_mb
-        gemm_flops = self.gemm_flops_per_token * tokens
-        gemm_bytes = self.dense_weight_bytes + self.moe_shared_bytes + self.act_bytes_per_token * tokens
+        tokens = pre_mb + dec_mb  # the micro-batch of the whole replica: what each MoE layer receives
+        # attention data parallelism: each rank runs attention and dense layers for its own
+        # requests; the busiest rank sets the pace (a prompt stays on one rank)
+        a_dec = mn(self.adp, mx(dec_mb, 1.0))
+        a_pre = mn(self.adp, mx(pre_seqs_mb, 1.0))
+        r_dec, r_pre, r_pre_seqs = dec_mb / a_dec, pre_mb / a_pre, pre_seqs_mb / a_pre
+        r_tokens = r_dec + r_pre
+        logit_rows = r_dec + r_pre_seqs
+        imbalance = 1.0 + (self.moe_imbalance / mx(tokens, 1e-9)) ** 0.5
+        gemm_flops = self.gemm_flops_per_token * r_tokens + self.moe_flops_per_token * tokens * imbalance
+        gemm_bytes = self.dense_weight_bytes + self.moe_shared_bytes + self.act_bytes_per_token * r_tokens
         if self.experts:
             touched = self.experts * (1.0 - (1.0 - self.experts_per_token / self.experts) ** tokens)
             gemm_bytes = gemm_bytes + self.moe_bytes_per_expert * touched
         head_flops = self.logit_flops_per_row * logit_rows
         head_bytes = self.head_bytes * (logit_rows > 0)
-        dec_ctx = dec_mb * self._windowed(decode_context)
+        dec_ctx = r_dec * self._windowed(decode_context)
         pre_ctx = self._windowed(prefill_context)
-        attn_flops = self.attn_flops_per_ctx * dec_ctx + self.prefill_attn_flops_per_ctx * pre_mb * pre_ctx
-        attn_bytes = self.kv_bytes_per_token * (dec_ctx + pre_seqs_mb * pre_ctx + tokens)
+        attn_flops = self.attn_flops_per_ctx * dec_ctx + self.prefill_attn_flops_per_ctx * r_pre * pre_ctx
+        attn_bytes = self.kv_bytes_per_token * (dec_ctx + r_pre_seqs * pre_ctx + r_tokens)
         n = self.overlap
         t_layers = _combine(gemm_flops / self.peak, gemm_bytes / self.bw, n) + _combine(attn_flops / self.peak, attn_bytes / self.kv_bw, n)
         t_head = _combine(head_flops / self.peak, head_bytes / self.bw, n)
-        t_tp = self.comm_per_token * tokens + self.comm_fixed
+        t_tp = self.comm_per_token * r_tokens + self.comm_fixed + self.moe_comm_per_token * tokens + self.moe_comm_fixed
         t_send = self.send_per_token * tokens + self.send_fixed
         stage = t_layers + t_tp + self.layer_overhead
         trip = pp * stage + t_head + (pp - 1.0) * t_send
         full = micro * (stage + t_head + t_send)
-        total = mx(trip, full) + self.step_overhead + (decode_seqs + prefill_seqs) * self.seq_overhead
+        total = mx(trip, full) + self.step_overhead + (decode_seqs + prefill_seqs) / self.adp * self.seq_overhead
         t_c = pp * (gemm_flops + attn_flops) / self.peak + head_flops / self.peak
         t_m = pp * (gemm_bytes / self.bw + attn_bytes / self.kv_bw) + head_bytes / self.bw
         return total, t_c, t_m, pp * t_tp + (pp - 1.0) * t_send
@@ -222,10 +262,15 @@ class StepModel:
         return self.parts(prefill_tokens, prefill_seqs, prefill_context, decode_seqs, decode_context)[0]
 
 
-def step_model(model: ModelSpec, hw: Hardware, eff: Efficiencies, *, tp, pp, weight_bytes_per_param, kv_bytes, kv_per_token=None) -> StepModel:
+def step_model(
+    model: ModelSpec, hw: Hardware, eff: Efficiencies, *, tp, pp, weight_bytes_per_param, kv_bytes, kv_per_token=None, attention_dp=1, ep=1
+) -> StepModel:
     """Work out the per-configuration constants of the step-time model (arrays broadcast)."""
     tp = np.asarray(tp, dtype=float)
     pp = np.asarray(pp, dtype=float)
+    adp = np.asarray(attention_dp, dtype=float)
+    ep = np.asarray(ep, dtype=float)
+    group = tp * adp  # the GPUs of a stage a MoE layer spans
     lps = layers_per_stage(model, pp)
     share = lps / model.num_layers
     b = part_bytes(weight_bytes_per_param)
@@ -235,6 +280,7 @@ def step_model(model: ModelSpec, hw: Hardware, eff: Efficiencies, *, tp, pp, wei
         / tp
     )
     moe_layer = model.num_moe_layers * share / tp
+    routed = model.num_moe_layers * model.experts_per_token * model.params_expert  # routed-expert weights a token passes
     # attention FLOPs per (query, context token): q.k over the key width and p.v over the value width
     per_ctx = pre_per_ctx = 2.0 * model.num_heads * (model.head_dim + model.v_head_dim)
     if model.attention == "mla":  # decode runs absorbed MLA: scores over the latent + rope, values over the latent
@@ -242,17 +288,28 @@ def step_model(model: ModelSpec, hw: Hardware, eff: Efficiencies, *, tp, pp, wei
     kv_tok = kv_bytes_per_token_per_gpu(model, kv_bytes, tp, pp) if kv_per_token is None else np.asarray(kv_per_token, dtype=float)
     lat = np.choose(hw.link_kind, [eff.allreduce_latency_us[k] for k in LINK_KINDS]) * 1e-6
     tok_bytes = model.hidden_size * ACT_BYTES
-    ar_per_token = np.where(tp > 1, 2.0 * lps * 2.0 * (tp - 1) / tp * tok_bytes / (hw.link_bw * hw.eta_comm), 0.0)
-    ar_fixed = np.where(tp > 1, 2.0 * lps * lat, 0.0)
+    # TP all-reduces: two per layer; with attention DP the MoE layers' second becomes the
+    # dispatch (all-gather) and combine (reduce-scatter) of hidden states across the tp x adp GPUs
+    dp = adp > 1
+    n_ar = np.where(dp, lps + model.num_dense_layers * share, 2.0 * lps)
+    ar_per_token = np.where(tp > 1, n_ar * 2.0 * (tp - 1) / tp * tok_bytes / (hw.link_bw * hw.eta_comm), 0.0)
+    ar_fixed = np.where(tp > 1, n_ar * lat, 0.0)
+    moe_lat = np.choose(hw.moe_kind, [eff.allreduce_latency_us[k] for k in LINK_KINDS]) * 1e-6
+    n_moe = model.num_moe_layers * share
+    moe_comm_per_token = np.where(dp, n_moe * 2.0 * (group - 1) / group * tok_bytes / (hw.moe_bw * hw.eta_comm), 0.0)
+    moe_comm_fixed = np.where(dp, 2.0 * n_moe * moe_lat, 0.0)
     send_per_token = np.where(pp > 1, tok_bytes / (hw.pp_bw * hw.eta_comm), 0.0)
     send_fixed = np.where(pp > 1, lat, 0.0)
-    zeros = np.zeros(np.broadcast(tp, pp, *b.values(), hw.peak_flops).shape)
+    zeros = np.zeros(np.broadcast(tp, pp, adp, ep, *b.values(), hw.peak_flops).shape)
     return StepModel(
         pp=pp + zeros,
-        gemm_flops_per_token=2.0 * model.flop_params_per_token * share / tp + zeros,
+        adp=adp + zeros,
+        gemm_flops_per_token=2.0 * (model.flop_params_per_token - routed) * share / tp + zeros,
+        moe_flops_per_token=2.0 * routed * share / group + zeros,
+        moe_imbalance=np.where(ep > 1, 2.0 * np.log(np.maximum(ep, 1.0)) * ep / max(model.experts_per_token, 1), 0.0) + zeros,
         logit_flops_per_row=2.0 * model.vocab_size * model.hidden_size / tp + zeros,
         dense_weight_bytes=dense_w + zeros,
-        moe_bytes_per_expert=moe_layer * model.params_expert * b["experts"] + zeros,
+        moe_bytes_per_expert=moe_layer / adp * model.params_expert * b["experts"] + zeros,
         moe_shared_bytes=moe_layer * model.params_shared_per_moe_layer * b["shared_experts"] + zeros,
         head_bytes=model.vocab_size * model.hidden_size * 2.0 / tp + zeros,  # the LM head, or the tied embedding matrix in its place
         act_bytes_per_token=lps * (12.0 * model.hidden_size) * ACT_BYTES + zeros,
@@ -264,6 +321,8 @@ def step_model(model: ModelSpec, hw: Hardware, eff: Efficiencies, *, tp, pp, wei
         kv_bw=hw.mem_bw * hw.eta_kv + zeros,
         comm_per_token=ar_per_token + zeros,
         comm_fixed=ar_fixed + zeros,
+        moe_comm_per_token=moe_comm_per_token + zeros,
+        moe_comm_fixed=moe_comm_fixed + zeros,
         send_per_token=send_per_token + zeros,
         send_fixed=send_fixed + zeros,
         layer_overhead=(lps * eff.layer_overhead_us + model.num_moe_layers * share * eff.moe_layer_overhead_us) * 1e-6 + zeros,

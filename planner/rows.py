@@ -39,6 +39,7 @@ def row_kwargs(row: dict) -> dict:
         tp=_int(row.get("tp"), 1),
         pp=_int(row.get("pp"), 1),
         ep=ep,
+        attention_dp=_int(row.get("attention_dp"), 1) or 1,
         isl=_int(row.get("isl")),
         osl=_int(row.get("osl")),
         concurrency=_int(row.get("concurrency")),

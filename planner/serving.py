@@ -61,6 +61,8 @@ class Setup:
     overhead: np.ndarray  # bytes per GPU
     kv_per_token: np.ndarray  # bytes per GPU per token of context
     large_gpu: np.ndarray  # vLLM's larger scheduler defaults apply (>= 70 GiB and not an A100)
+    adp: np.ndarray  # attention data-parallel ranks: each holds its own requests' KV and runs its own batch
+    ep: np.ndarray  # expert-parallel GPUs
 
     def seq_bytes(self, tokens) -> np.ndarray:
         return kv_bytes_per_sequence(self.model, self.kv_bytes, self.tp, self.pp, tokens, self.engine.block_tokens)
@@ -88,10 +90,13 @@ class Setup:
         mbs, mnt = np.broadcast_to(np.asarray(mbs, float), shape), np.broadcast_to(np.asarray(mnt, float), shape)
         acts, budget = self._budget(mnt, mbs)
         per_step = self.pp if eng.limits_per_micro_batch else 1.0
-        return MemoryPlan(acts, budget, mbs, mnt, max_sequences(budget, seq, mbs * per_step), mbs * per_step, mnt * per_step)
+        # each attention-DP rank schedules its own requests within the limits and its own KV cache
+        ranks = self.adp
+        return MemoryPlan(acts, budget, mbs, mnt, ranks * max_sequences(budget, seq, mbs * per_step), ranks * mbs * per_step, ranks * mnt * per_step)
 
     def kv_capacity_tokens(self, plan: MemoryPlan) -> np.ndarray:
-        return kv_capacity_tokens(plan.kv_budget, self.kv_per_token, self.engine.block_tokens)
+        """Tokens of context the replica holds: every attention-DP rank's cache."""
+        return self.adp * kv_capacity_tokens(plan.kv_budget, self.kv_per_token, self.engine.block_tokens)
 
     @cached_property
     def steps(self) -> StepModel:
@@ -105,6 +110,8 @@ class Setup:
             weight_bytes_per_param=self.weight_bpp,
             kv_bytes=self.kv_bytes,
             kv_per_token=self.kv_per_token,
+            attention_dp=self.adp,
+            ep=self.ep,
         )
 
     def step(self, prefill_tokens=0.0, prefill_seqs=0.0, prefill_context=0.0, decode_seqs=0.0, decode_context=0.0):
@@ -126,6 +133,8 @@ def prepare(
     prec_idx=None,
     kv_idx=None,
     table: HardwareTable | None = None,
+    attention_dp=1,
+    ep=1,
 ) -> Setup:
     """Size weights for a grid of deployments of one model.
 
@@ -133,10 +142,12 @@ def prepare(
     entry per configuration; without indices the lists are parallel (one entry per configuration).
     `eff`: one `Efficiencies`, or per (GPU index, precision index) as `roofline.hardware` takes.
     Parameters that are not fitted per profile (overlap, latencies, layer overhead) come from the
-    defaults when `eff` is a dict.
+    defaults when `eff` is a dict. `attention_dp` and `ep` (scalars or arrays) as `Parallelism`.
     """
     tp = np.asarray(tp, dtype=float)
     pp = np.asarray(pp, dtype=float)
+    adp = np.asarray(attention_dp, dtype=float) + 0 * tp
+    ep = np.asarray(ep, dtype=float) + 0 * tp
     if model.num_window_layers and not engine.windows_applied:
         model = model.model_copy(update={"num_window_layers": 0, "sliding_window": None})
     pi = np.arange(len(precisions)) if prec_idx is None else np.asarray(prec_idx)
@@ -146,12 +157,12 @@ def prepare(
     kvb = np.array([KV_BYTES[k] for k in kv_precisions])[ki]
     mem = np.array([g.memory_gib for g in gpus])[gi]
     large = np.array([vllm_large_gpu(g.memory_gib, g.id) for g in gpus])[gi]
-    weights = weight_bytes_per_gpu(model, wbp, tp, pp)
+    weights = weight_bytes_per_gpu(model, wbp, tp, pp, adp)
     over = runtime_overhead_bytes(tp, pp, engine.engine)
     kv_tok = kv_bytes_per_token_per_gpu(model, kvb, tp, pp)
-    hw = hardware(gpus, precisions, tp, pp, eff, gpu_idx=gi, prec_idx=pi, table=table)
+    hw = hardware(gpus, precisions, tp, pp, eff, gpu_idx=gi, prec_idx=pi, table=table, attention_dp=adp)
     shared = eff if isinstance(eff, Efficiencies) else DEFAULT_EFFICIENCIES
-    return Setup(model, hw, shared, engine, tp, pp, mem, wbp, kvb, weights, over, kv_tok, large + 0 * tp)
+    return Setup(model, hw, shared, engine, tp, pp, mem, wbp, kvb, weights, over, kv_tok, large + 0 * tp, adp, ep)
 
 
 def prefill_time(s: Setup, isl, max_num_tokens, decode_seqs=0.0, decode_context=0.0):

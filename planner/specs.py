@@ -182,17 +182,28 @@ class GpuSpec(BaseModel):
 
 
 class Parallelism(BaseModel):
-    """How one model replica is split: tensor (TP), pipeline (PP) and expert (EP) parallel."""
+    """How one model replica is split: tensor (TP), pipeline (PP), attention data (DP) and expert
+    (EP) parallel. GPUs = tp x pp x attention_dp; a MoE layer's experts are spread over the
+    tp x attention_dp GPUs of a stage as moe_tp x ep (EP: whole experts per GPU; moe_tp: every
+    expert sliced). DEP-N (DeepSeek-style) is tp 1, attention_dp N, ep N."""
 
     model_config = ConfigDict(frozen=True)
 
-    tp: int = Field(default=1, ge=1, le=1024, description="Tensor-parallel GPUs")
+    tp: int = Field(default=1, ge=1, le=1024, description="Tensor-parallel GPUs of each attention rank")
     pp: int = Field(default=1, ge=1, le=256, description="Pipeline stages")
-    ep: int = Field(default=1, ge=1, le=1024, description="Expert-parallel GPUs (within the TP group; MoE only)")
+    ep: int = Field(default=1, ge=1, le=1024, description="Expert-parallel GPUs: each holds 1/ep of the experts, whole (MoE only)")
+    attention_dp: int = Field(
+        default=1, ge=1, le=1024, description="Attention data-parallel ranks: each runs attention for its own requests with its own KV cache"
+    )
 
     @property
     def gpus(self) -> int:
-        return self.tp * self.pp
+        return self.tp * self.pp * self.attention_dp
+
+    @property
+    def moe_tp(self) -> int:
+        """GPUs each expert is sliced over: tp x attention_dp / ep."""
+        return self.tp * self.attention_dp // self.ep
 
 
 class EngineSettings(BaseModel):
@@ -406,11 +417,16 @@ class ModelSpec(BaseModel):
             raise PlannerError(f"tp {par.tp} is neither a divisor nor a multiple of the {self.num_kv_heads} KV heads of {self.id}")
         if par.pp > self.num_layers:
             raise PlannerError(f"pp {par.pp} exceeds the {self.num_layers} layers of {self.id}; allowed pp: 1..{self.num_layers}")
+        group = par.tp * par.attention_dp
         if par.ep > 1:
             if not self.is_moe:
                 raise PlannerError(f"ep {par.ep} needs a mixture-of-experts model; {self.id} is dense (use ep 1)")
-            if par.tp % par.ep or self.num_experts % par.ep:
-                raise PlannerError(f"ep {par.ep} must divide both tp {par.tp} and the {self.num_experts} experts of {self.id}")
+            if group % par.ep or self.num_experts % par.ep:
+                raise PlannerError(
+                    f"ep {par.ep} must divide both tp x attention_dp = {group} (the GPUs a MoE layer spans) and the {self.num_experts} experts of {self.id}"
+                )
+        if par.attention_dp > 1 and not self.is_moe:
+            raise PlannerError(f"attention_dp {par.attention_dp} needs a mixture-of-experts model; for {self.id} run {par.attention_dp} replicas instead")
 
 
 def _get(cfg: dict, *keys: str, default: Any = None) -> Any:

@@ -16,27 +16,40 @@ from tests.conftest import ROOT
 
 MEASURED = ROOT.parent / "shared" / "data" / "measured"
 
-#: file -> metric -> (median ceiling %, p90 ceiling %); and the most rows allowed unpredicted.
+#: (file, rows) -> metric -> (median ceiling %, p90 ceiling %); and the most rows allowed
+#: unpredicted. The AIConfigurator rows with attention data parallelism (predicted since issue 7,
+#: refused before) have their own ceilings: their ITL is under-predicted (median ratio 0.5-0.8).
 CEILINGS = {
-    "trtllm_v0.13_offline.csv": ({"output_tok_s": (11.5, 34.0)}, 0),
-    "trtllm_v0.14_online.csv": ({"output_tok_s": (8.0, 37.0), "ttft_ms": (11.0, 27.0), "itl_ms": (11.0, 30.5)}, 0),
-    "trtllm_v1.0_offline.csv": ({"output_tok_s": (19.5, 43.5)}, 0),
-    "aiconfigurator_silicon_agg.csv": ({"ttft_ms": (52.5, 119.0), "itl_ms": (15.5, 41.0)}, 911),
+    ("trtllm_v0.13_offline.csv", "all"): ({"output_tok_s": (11.5, 34.0)}, 0),
+    ("trtllm_v0.14_online.csv", "all"): ({"output_tok_s": (8.0, 37.0), "ttft_ms": (11.0, 27.0), "itl_ms": (11.0, 30.5)}, 0),
+    ("trtllm_v1.0_offline.csv", "all"): ({"output_tok_s": (19.5, 43.5)}, 0),
+    ("aiconfigurator_silicon_agg.csv", "no attention DP"): ({"ttft_ms": (52.5, 119.0), "itl_ms": (15.5, 41.0)}, 744),
+    ("aiconfigurator_silicon_agg.csv", "attention DP"): ({"ttft_ms": (85.5, 104.0), "itl_ms": (41.5, 63.0)}, 0),
 }
+_FRAMES: dict[str, pd.DataFrame] = {}
+
+
+def _predicted(name: str) -> pd.DataFrame:
+    if name not in _FRAMES:
+        _FRAMES[name] = predict(read_measurements(MEASURED / name), profile="none")
+    return _FRAMES[name]
 
 
 @pytest.mark.skipif(not MEASURED.exists(), reason="needs ../shared/data/measured")
-@pytest.mark.parametrize("name", sorted(CEILINGS))
-def test_analytic_error_stays_under_its_ceiling(name):
-    ceilings, max_unpredicted = CEILINGS[name]
-    frame = predict(read_measurements(MEASURED / name), profile="none")
-    unpredicted = int(frame.pred_source.astype(str).str.startswith("error").sum())
-    assert unpredicted <= max_unpredicted, frame.loc[frame.pred_source.astype(str).str.startswith("error"), "pred_source"].head(5).tolist()
+@pytest.mark.parametrize("name,rows", sorted(CEILINGS))
+def test_analytic_error_stays_under_its_ceiling(name, rows):
+    ceilings, max_unpredicted = CEILINGS[(name, rows)]
+    frame = _predicted(name)
+    if rows != "all":
+        dp = pd.to_numeric(frame.get("attention_dp", pd.Series(1, index=frame.index)), errors="coerce").fillna(1) > 1
+        frame = frame[dp if rows == "attention DP" else ~dp]
+    failed = frame.pred_source.astype(str).str.startswith("error")
+    assert int(failed.sum()) <= max_unpredicted, frame.loc[failed, "pred_source"].head(5).tolist()
     for metric, (median_ceiling, p90_ceiling) in ceilings.items():
         measured = pd.to_numeric(frame[metric], errors="coerce")
         predicted = pd.to_numeric(frame[f"pred_{metric}"], errors="coerce")
         ape = (100.0 * (predicted - measured).abs() / measured).where(measured > 0).dropna()
         assert len(ape) > 0
         median, p90 = float(np.median(ape)), float(np.percentile(ape, 90))
-        assert median <= median_ceiling, f"{name} {metric}: median APE {median:.1f}% > {median_ceiling}%"
-        assert p90 <= p90_ceiling, f"{name} {metric}: p90 APE {p90:.1f}% > {p90_ceiling}%"
+        assert median <= median_ceiling, f"{name} ({rows}) {metric}: median APE {median:.1f}% > {median_ceiling}%"
+        assert p90 <= p90_ceiling, f"{name} ({rows}) {metric}: p90 APE {p90:.1f}% > {p90_ceiling}%"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from planner import estimate
+from planner import PlannerError, estimate
 from planner.catalog import get_model
 
 
@@ -122,7 +122,6 @@ def test_quantized_checkpoints_are_planned_at_their_own_precision():
 
 
 def test_a_quantized_scheme_without_a_precision_is_asked_for():
-    from planner import PlannerError
     from planner.specs import model_from_config
 
     cfg = dict(get_model("llama-3.1-8b").model_dump(include={"hidden_size"}), num_hidden_layers=2, num_attention_heads=32, vocab_size=1000)
@@ -150,3 +149,28 @@ def test_mxfp4_weight_bytes_and_kernel_path():
     # planned at another precision, nothing is left at 16 bits by the checkpoint's list
     fp8 = estimate(m, "H100", "fp8", tp=2, isl=512, osl=64, profile="none")
     assert fp8.weights_gib_per_gpu < (attn * 1 + experts * 1 + m.params_high_precision * 2) / 2 / 1024**3 * 1.01
+
+
+def test_expert_parallelism_changes_the_step():
+    # EP holds whole experts per GPU: the same bytes as slicing them over TP, but the busiest GPU
+    # gets more than its share of the routed tokens (decode batches are small)
+    kw = dict(gpu="H200", tp=8, isl=1024, osl=256, concurrency=16, profile="none")
+    by_ep = {ep: estimate("deepseek-ai/DeepSeek-V3", ep=ep, **kw) for ep in (1, 8)}
+    assert by_ep[8].weights_gib_per_gpu == pytest.approx(by_ep[1].weights_gib_per_gpu)
+    assert by_ep[8].itl_alone_ms > by_ep[1].itl_alone_ms
+
+
+def test_attention_data_parallel_deployments_are_accepted_and_modelled():
+    # DEP8: tp 1, attention_dp 8, ep 8 on 8 GPUs, refused before ("ep 8 must divide tp 1")
+    kw = dict(gpu="H200", isl=1024, osl=256, profile="none")
+    dep = estimate("deepseek-ai/DeepSeek-V3", tp=1, attention_dp=8, ep=8, **kw)
+    tp8 = estimate("deepseek-ai/DeepSeek-V3", tp=8, **kw)
+    assert dep.gpus == tp8.gpus == 8 and dep.attention_dp == 8
+    m = get_model("deepseek-ai/DeepSeek-V3")
+    # attention and dense layers replicated on every rank, routed experts spread over all 8
+    replicated_extra = (m.num_layers * m.params_attention_per_layer + m.num_dense_layers * m.params_dense_mlp_per_layer) * 7 / 8
+    assert dep.weights_gib_per_gpu > tp8.weights_gib_per_gpu + 0.9 * replicated_extra / 1024**3
+    # MLA's latent is not split by TP: TP8 keeps 8 copies of each token, DEP8 one per rank
+    assert dep.kv_capacity_tokens > 4 * tp8.kv_capacity_tokens
+    with pytest.raises(PlannerError, match="attention_dp 2 needs a mixture-of-experts model"):
+        estimate("llama-3.1-70b", tp=4, attention_dp=2, **kw)
