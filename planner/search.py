@@ -27,7 +27,7 @@ from .estimate import ANALYTIC_UNCERTAINTY_PCT
 from .load import RateModel, simulate_load
 from .roofline import hardware_table
 from .sla import Sla, max_rate_approx, replicas_for
-from .specs import GIB, KV_NEEDS, EngineSettings, ModelSpec, Precision, default_kv, parse_choice
+from .specs import GIB, KV_NEEDS, SEARCH_PRECISIONS, EngineSettings, ModelSpec, Precision, default_kv, parse_choice
 from .sweep import profile_efficiencies
 from .workload import RequestMix
 
@@ -76,7 +76,7 @@ def candidates(
     if precisions:
         ps = [parse_choice(Precision, p, "precision") for p in precisions]
     else:
-        ps = [m.checkpoint_precision] if m.checkpoint_precision else list(Precision)
+        ps = [m.checkpoint_precision] if m.checkpoint_precision else list(SEARCH_PRECISIONS)
     rows = []
     for gi, g in enumerate(gs):
         for pi, p in enumerate(ps):

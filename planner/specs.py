@@ -62,6 +62,10 @@ COMPUTE_KEY: dict[Precision, str] = {
     Precision.nvfp4: "fp4",
     Precision.mxfp4: "fp4",
 }
+#: Precisions a search considers for a 16-bit checkpoint when none are named: every one the planner
+#: models except MXFP4, which serving engines run for checkpoints shipped in it (gpt-oss), not as a
+#: quantization of another model.
+SEARCH_PRECISIONS: tuple[Precision, ...] = tuple(p for p in Precision if p != Precision.mxfp4)
 #: Precisions a GPU without their tensor cores still runs through a weight-only kernel (the weights
 #: are unpacked to 16 bits inside the GEMM, as vLLM's Marlin and TensorRT-LLM's W4A16 MXFP4 MoE
 #: kernels do on Hopper): the math then runs at the 16-bit peak.

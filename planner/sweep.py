@@ -21,7 +21,7 @@ from .catalog import get_gpu, get_model
 from .catalog import gpus as all_gpus
 from .defaults import Efficiencies
 from .roofline import HardwareTable, hardware_table
-from .specs import GIB, EngineSettings, GpuSpec, ModelSpec, Precision, default_kv, parse_choice
+from .specs import GIB, SEARCH_PRECISIONS, EngineSettings, GpuSpec, ModelSpec, Precision, default_kv, parse_choice
 
 CHUNK = 1 << 14
 OUTPUT_COLUMNS = (
@@ -127,7 +127,7 @@ def sweep(
     """All valid configurations of one model as a DataFrame, one row per configuration."""
     m = get_model(model)
     gs = [get_gpu(x) for x in gpus] if gpus is not None else list(all_gpus().values())
-    ps = [parse_choice(Precision, p, "precision") for p in precisions] if precisions is not None else list(Precision)
+    ps = [parse_choice(Precision, p, "precision") for p in precisions] if precisions is not None else list(SEARCH_PRECISIONS)
     g = grid(m, gs, ps, tps, pps, batches, lengths)
     eng = EngineSettings(engine=engine)
     if efficiencies is not None:
