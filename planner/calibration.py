@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -52,7 +53,7 @@ BOUNDS = {
     "eta_memory": (0.05, 1.0),
     "step_overhead_ms": (0.001, 200.0),
     "eta_comm": (0.02, 1.0),
-    "moe_layer_overhead_us": (0.5, 500.0),
+    "moe_layer_overhead_us": (1.0, 100.0),  # a router, a permute and a finalize kernel: not 0.1 ms
 }
 METRICS = ("output_tok_s", "ttft_ms", "itl_ms")
 #: Columns of a measurement kept with each calibration point in the profile: the measurement table's.
@@ -111,6 +112,9 @@ class Profile(BaseModel):
     gpu: str
     engine: str
     engine_versions: list[str] = []
+    version_family: str | None = Field(
+        default=None, description="major.minor of the engine versions it was fitted on (None: not recorded); lookup prefers the closest"
+    )
     precision: str
     kv_precision: str | None = None
     compute_precision: str
@@ -132,8 +136,19 @@ class Profile(BaseModel):
         return DEFAULT_EFFICIENCIES.model_copy(update={"eta_compute": eta_c, **p})
 
 
-def profile_name(gpu: str, engine: str, precision: str) -> str:
-    return f"{gpu}--{engine}--{precision}"
+def profile_name(gpu: str, engine: str, precision: str, family: str | None = None) -> str:
+    return f"{gpu}--{engine}--{precision}" + (f"--v{family}" if family else "")
+
+
+def version_family(version) -> str | None:
+    """`major.minor` of an engine version string ('v0.13.0', '1.3.0rc1' -> '0.13', '1.3'), or None."""
+    m = re.search(r"(\d+)\.(\d+)", str(version)) if version is not None and str(version).strip() not in ("", "nan", "None") else None
+    return f"{int(m.group(1))}.{int(m.group(2))}" if m else None
+
+
+def _family_key(family: str | None) -> tuple[int, int]:
+    major, _, minor = (family or "0.0").partition(".")
+    return int(major), int(minor)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -362,12 +377,15 @@ def calibrate(
     if "moe_layer_overhead_us" in names:
         params["moe_layer_overhead_us"] = float(eff.moe_layer_overhead_us)
     versions = sorted({str(v) for v in group.frame.get("engine_version", pd.Series(dtype=str)).dropna().unique()} | _versions_from_source(group.frame))
+    families = {version_family(v) for v in versions} - {None}
     kv_values = group.frame.get("kv_precision", pd.Series(dtype=str)).dropna().astype(str).unique()
+    family = families.pop() if len(families) == 1 else None
     return Profile(
-        name=profile_name(g.id, engine, prec.value),
+        name=profile_name(g.id, engine, prec.value, family),
         gpu=g.id,
         engine=engine,
         engine_versions=versions,
+        version_family=family,
         precision=prec.value,
         kv_precision=",".join(sorted(kv_values)) or DEFAULT_KV[prec].value,
         compute_precision=key,
@@ -389,6 +407,20 @@ def calibrate(
         points=points,
         made_by=Provenance(command=command, created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), inputs=inputs or [], host=host),
     )
+
+
+def _row_versions(frame: pd.DataFrame) -> list[str | None]:
+    """Each row's engine version: its `engine_version`, else one named in its `source`."""
+    own = frame.get("engine_version", pd.Series(None, index=frame.index, dtype=object))
+    src = frame.get("source", pd.Series(None, index=frame.index, dtype=object))
+    out = []
+    for v, s in zip(own, src, strict=True):
+        if v is not None and str(v).strip() not in ("", "nan", "None"):
+            out.append(str(v))
+            continue
+        found = _versions_from_source(pd.DataFrame({"source": [s]}))
+        out.append(sorted(found)[0] if found else None)
+    return out
 
 
 def _versions_from_source(frame: pd.DataFrame) -> set[str]:
@@ -431,14 +463,15 @@ def calibrate_frame(
         except PlannerError:
             keys.append((None, None))
     frame["_gpu"], frame["_prec"] = [k[0] for k in keys], [k[1] for k in keys]
+    frame["_family"] = [version_family(v) or "" for v in _row_versions(frame)]
     profiles, failed = [], {}
-    groups = list(frame.dropna(subset=["_gpu", "_prec"]).groupby(["_gpu", "engine", "_prec"], sort=True))
-    for gi, ((gpu, engine, prec), rows) in enumerate(groups):
-        name = profile_name(gpu, engine, prec)
+    groups = list(frame.dropna(subset=["_gpu", "_prec"]).groupby(["_gpu", "engine", "_prec", "_family"], sort=True))
+    for gi, ((gpu, engine, prec, family), rows) in enumerate(groups):
+        name = profile_name(gpu, engine, prec, family or None)
         if progress:
             progress(gi, len(groups), name)
         try:
-            profiles.append(calibrate(rows.drop(columns=["_gpu", "_prec"]), gpu, engine, prec, command=command, inputs=inputs, host=host))
+            profiles.append(calibrate(rows.drop(columns=["_gpu", "_prec", "_family"]), gpu, engine, prec, command=command, inputs=inputs, host=host))
         except PlannerError as exc:
             failed[name] = str(exc)
     bad = frame[frame["_gpu"].isna()]
@@ -488,12 +521,16 @@ def profiles(directory: str | Path = PROFILE_DIR) -> tuple[Profile, ...]:
     return _load_dir(str(d), stamp) if files else ()
 
 
-def find_profile(gpu: str, engine: str, precision: str, candidates: tuple[Profile, ...] | list[Profile] | None = None) -> tuple[Profile | None, str]:
+def find_profile(
+    gpu: str, engine: str, precision: str, candidates: tuple[Profile, ...] | list[Profile] | None = None, engine_version: str | None = None
+) -> tuple[Profile | None, str]:
     """The profile to use for a query, in the stated fallback order.
 
     1. same GPU, engine and precision ("exact"); 2. same GPU and engine, another precision;
     3. same engine and precision, another GPU; 4. same engine, another GPU and precision;
-    otherwise None (analytic). Returns the profile and which rule matched.
+    otherwise None (analytic). Among the profiles a rule matches: with `engine_version`, the
+    closest engine version (major.minor) first; without, the one fitted on the most points.
+    Returns the profile and which rule matched.
     """
     pool = list(profiles() if candidates is None else candidates)
     rules = [
@@ -502,10 +539,19 @@ def find_profile(gpu: str, engine: str, precision: str, candidates: tuple[Profil
         ("other gpu", lambda p: p.engine == engine and p.precision == precision),
         ("other gpu and precision", lambda p: p.engine == engine),
     ]
+    want = version_family(engine_version)
+
+    def preference(p: Profile):
+        if want is None:
+            return (p.residuals.n_points,)
+        a, b = _family_key(want), _family_key(p.version_family)
+        distance = abs(a[0] - b[0]) * 1000 + abs(a[1] - b[1]) if p.version_family else 10**6
+        return (-distance, p.residuals.n_points)
+
     for label, rule in rules:
         hits = [p for p in pool if rule(p)]
         if hits:
-            return max(hits, key=lambda p: p.residuals.n_points), label
+            return max(hits, key=preference), label
     return None, "analytic"
 
 

@@ -124,6 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--no-prefix-caching", action="store_true", help="the engine reuses no prompt prefix")
     _engine_options(e)
+    e.add_argument(
+        "--engine-version",
+        default=None,
+        metavar="V",
+        help="engine version the answer is for, e.g. 1.0: the calibration profile of the closest version is preferred (default: the one fitted on the most points)",
+    )
     e.add_argument("--hardware", default=None, metavar="FILE", help="hardware profile from `probe`: measured peaks in place of the datasheet's")
     e.add_argument(
         "--profile", default=None, metavar="FILE", help="calibration profile to use, or 'none' for the analytic model (default: the matching one in profiles/)"
@@ -408,6 +414,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 pp=args.pp,
                 ep=args.ep,
                 attention_dp=args.attention_dp,
+                engine_version=args.engine_version,
                 isl=args.isl,
                 osl=args.osl,
                 concurrency=args.concurrency,

@@ -144,12 +144,12 @@ def _setup(model: ModelSpec, gpu: GpuSpec, precision: Precision, kv: KvPrecision
     return serving.prepare(model, [gpu], [precision], [kv], [par.tp], [par.pp], engine, eff, attention_dp=par.attention_dp, ep=par.ep)
 
 
-def _resolve_profile(profile, gpu: str, engine: str, precision: str) -> tuple[Profile | None, str]:
+def _resolve_profile(profile, gpu: str, engine: str, precision: str, engine_version: str | None = None) -> tuple[Profile | None, str]:
     """The profile an estimate uses, and how it matched (see `estimate`)."""
     if profile is False or (isinstance(profile, str) and profile.strip().lower() in ("none", "analytic")):
         return None, "analytic"
     if profile is None:
-        return find_profile(gpu, engine, precision)
+        return find_profile(gpu, engine, precision, engine_version=engine_version)
     prof = profile if isinstance(profile, Profile) else load_profile(profile)
     exact = (prof.gpu, prof.engine, prof.precision) == (gpu, engine, precision)
     return prof, "exact" if exact else "given"
@@ -215,6 +215,7 @@ def estimate(
     request_rate: float | None = None,
     num_requests: int | None = None,
     engine: str = "trtllm",
+    engine_version: str | None = None,
     free_gpu_memory_fraction: float | None = None,
     max_batch_size: int | None = None,
     max_num_tokens: int | None = None,
@@ -245,7 +246,7 @@ def estimate(
     own arrival times (scaled to `request_rate` if given).
     `profile`: None picks the matching calibration profile from `profiles/` (falling back to the
     same GPU with another precision, then the same engine on another GPU, then the analytic
-    defaults); a path or `Profile` uses that one; False or "none" forces the analytic model.
+    defaults; among them the closest `engine_version`, e.g. "1.0", where given); a path or `Profile` uses that one; False or "none" forces the analytic model.
     `efficiencies` overrides both (used by calibration itself). `hardware`: a hardware profile
     from `python -m planner probe`, whose measured GEMM and copy rates replace the GPU's
     datasheet peaks. Raises `PlannerError` for bad input.
@@ -277,7 +278,7 @@ def estimate(
     g.peak_tflops(prec)
     g.check_kv(kv)
     m.check_parallelism(par)
-    prof, rule = (None, "analytic") if efficiencies is not None else _resolve_profile(profile, g.id, eng.engine, prec.value)
+    prof, rule = (None, "analytic") if efficiencies is not None else _resolve_profile(profile, g.id, eng.engine, prec.value, engine_version)
     eff = efficiencies or (prof.efficiencies(prec) if prof else DEFAULT_EFFICIENCIES)
 
     s = _setup(m, g, prec, kv, par, eng, eff)

@@ -72,5 +72,7 @@ def _pick(profiles: list, kw: dict):
     from .calibration import find_profile
     from .catalog import get_gpu
 
-    prof, _ = find_profile(get_gpu(kw["gpu"]).id, kw.get("engine") or "trtllm", str(kw.get("precision", "")).lower(), candidates=profiles)
+    prof, _ = find_profile(
+        get_gpu(kw["gpu"]).id, kw.get("engine") or "trtllm", str(kw.get("precision", "")).lower(), candidates=profiles, engine_version=kw.get("engine_version")
+    )
     return prof

@@ -46,4 +46,13 @@ def row_kwargs(row: dict) -> dict:
         request_rate=_float(row.get("request_rate")),
         num_requests=_int(row.get("num_requests")),
         engine=_str(row.get("engine"), "trtllm"),
+        engine_version=_str(row.get("engine_version")) or _version_in(row.get("source")),
     )
+
+
+def _version_in(source) -> str | None:
+    """An engine version a row's `source` names ('TensorRT-LLM perf-overview v0.13.0' -> 'v0.13.0')."""
+    for token in str(source or "").replace(",", " ").replace(";", " ").split():
+        if token[:3] in ("v0.", "v1."):
+            return token.split("-")[0].split("@")[0]
+    return None

@@ -163,14 +163,14 @@ def test_shipped_profiles_load_and_say_how_they_were_made():
     shipped = profiles()
     assert len(shipped) >= 20
     for p in shipped:
-        assert p.name == f"{p.gpu}--{p.engine}--{p.precision}"
+        assert p.name == f"{p.gpu}--{p.engine}--{p.precision}" + (f"--v{p.version_family}" if p.version_family else "")
         assert p.made_by.command.startswith("python -m planner calibrate --measurements")
         assert (ROOT / "profiles" / f"{p.name}.json").exists()
 
 
 @pytest.mark.skipif(not SHARED.exists(), reason="needs ../shared/data/measured")
 def test_shipped_profile_is_regenerated_by_code():
-    shipped = load_profile(ROOT / "profiles" / "L40S--trtllm--fp8.json")
+    shipped = load_profile(ROOT / "profiles" / "L40S--trtllm--fp8--v0.13.json")
     frame = pd.read_csv(SHARED / "trtllm_v0.13_offline.csv")
     again = calibrate(frame[frame.gpu == "L40S"], "L40S", "trtllm", "fp8")
     for name, value in shipped.parameters.items():
@@ -193,3 +193,16 @@ def test_moe_layer_overhead_is_fitted_only_where_a_moe_model_was_measured():
     assert lo < with_moe.parameters["moe_layer_overhead_us"] < hi
     assert "moe_layer_overhead_us" not in dense.fitted and "moe_layer_overhead_us" not in dense.parameters
     assert with_moe.efficiencies().moe_layer_overhead_us == pytest.approx(with_moe.parameters["moe_layer_overhead_us"])
+
+
+def test_profiles_are_per_engine_version_and_lookup_prefers_the_closest():
+    frame = synthetic_measurements()
+    old = calibrate(frame.assign(engine_version="v0.13.0"), "H100", "trtllm", "fp8")
+    new = calibrate(frame.assign(engine_version="1.0.0rc3", output_tok_s=frame.output_tok_s * 1.3), "H100", "trtllm", "fp8")
+    assert (old.name, new.name) == ("H100-SXM--trtllm--fp8--v0.13", "H100-SXM--trtllm--fp8--v1.0")
+    pool = [old, new]
+    assert find_profile("H100-SXM", "trtllm", "fp8", candidates=pool, engine_version="1.2.0")[0] is new
+    assert find_profile("H100-SXM", "trtllm", "fp8", candidates=pool, engine_version="v0.14")[0] is old
+    # the faster engine's profile gives the faster answer
+    kw = dict(model="llama-3.1-8b", gpu="H100", precision="fp8", isl=512, osl=512)
+    assert estimate(profile=new, **kw).output_tok_s > estimate(profile=old, **kw).output_tok_s

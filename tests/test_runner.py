@@ -103,7 +103,7 @@ def test_end_to_end_fits_the_known_parameters(tmp_path, fake_bin):
     r = calibrate(tmp_path, path_dirs=(fake_bin,))
     assert r.returncode == 0, r.stderr
     assert len(calls(tmp_path)) == 6
-    prof = load_profile(tmp_path / "profiles" / "H100-SXM--trtllm--fp8.json")
+    prof = load_profile(tmp_path / "profiles" / "H100-SXM--trtllm--fp8--v1.0.json")
     assert prof.parameters["eta_memory"] == pytest.approx(0.7, rel=0.01)
     assert prof.parameters["eta_compute"] == pytest.approx(0.58, rel=0.01)
     assert prof.parameters["step_overhead_ms"] == pytest.approx(0.6, rel=0.02)
@@ -125,4 +125,4 @@ def test_resume_after_a_failed_step(tmp_path, fake_bin):
     assert done.returncode == 0, done.stderr
     assert len(calls(tmp_path)) - before == 2  # only the failed step and the one after it ran
     assert "done earlier, kept" in done.stderr
-    assert (tmp_path / "profiles" / "H100-SXM--trtllm--fp8.json").exists()
+    assert (tmp_path / "profiles" / "H100-SXM--trtllm--fp8--v1.0.json").exists()
