@@ -161,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--out",
         default=None,
         metavar="FILE|DIR",
-        help="a .json file for one group, or a folder (one <gpu>--<engine>--<precision>.json per group); with --run-trtllm default profiles/",
+        help="a .json file for one group, or a folder (one <gpu>--<engine>--<precision>[--v<major.minor>].json per group and engine version); with --run-trtllm default profiles/",
     )
     _import_options(c)
     r = c.add_argument_group("a calibration run on this GPU host (--run-trtllm; needs --model, --gpu, --precision)")

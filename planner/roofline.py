@@ -187,6 +187,8 @@ class StepModel:
     experts_per_token: float
     window: float  # sliding window (tokens); 0: none
     window_fraction: float  # share of layers that use it
+    has_dp: bool = False  # any configuration with attention DP (else the per-rank split is skipped)
+    has_ep: bool = False  # any configuration with EP (else the routing imbalance is skipped)
 
     def scalar(self, i: int = 0) -> StepModel:
         """The model of configuration `i` with plain Python floats, for scalar evaluation."""
@@ -227,12 +229,15 @@ class StepModel:
         tokens = pre_mb + dec_mb  # the micro-batch of the whole replica: what each MoE layer receives
         # attention data parallelism: each rank runs attention and dense layers for its own
         # requests; the busiest rank sets the pace (a prompt stays on one rank)
-        a_dec = mn(self.adp, mx(dec_mb, 1.0))
-        a_pre = mn(self.adp, mx(pre_seqs_mb, 1.0))
-        r_dec, r_pre, r_pre_seqs = dec_mb / a_dec, pre_mb / a_pre, pre_seqs_mb / a_pre
+        if self.has_dp:
+            a_dec = mn(self.adp, mx(dec_mb, 1.0))
+            a_pre = mn(self.adp, mx(pre_seqs_mb, 1.0))
+            r_dec, r_pre, r_pre_seqs = dec_mb / a_dec, pre_mb / a_pre, pre_seqs_mb / a_pre
+        else:
+            r_dec, r_pre, r_pre_seqs = dec_mb, pre_mb, pre_seqs_mb
         r_tokens = r_dec + r_pre
         logit_rows = r_dec + r_pre_seqs
-        imbalance = 1.0 + (self.moe_imbalance / mx(tokens, 1e-9)) ** 0.5
+        imbalance = 1.0 + (self.moe_imbalance / mx(tokens, 1e-9)) ** 0.5 if self.has_ep else 1.0
         gemm_flops = self.gemm_flops_per_token * r_tokens + self.moe_flops_per_token * tokens * imbalance
         gemm_bytes = self.dense_weight_bytes + self.moe_shared_bytes + self.act_bytes_per_token * r_tokens
         if self.experts:
@@ -333,4 +338,6 @@ def step_model(
         experts_per_token=float(model.experts_per_token),
         window=float(model.sliding_window or 0),
         window_fraction=model.num_window_layers / model.num_layers if model.num_window_layers else 0.0,
+        has_dp=bool(np.any(adp > 1)),
+        has_ep=bool(np.any(ep > 1)),
     )

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from . import serving
-from .calibration import find_profile
+from .calibration import find_profile, profiles
 from .catalog import get_gpu, get_model
 from .catalog import gpus as all_gpus
 from .defaults import Efficiencies
@@ -104,8 +104,9 @@ def profile_efficiencies(gs: Sequence[GpuSpec], ps: Sequence[Precision], engine:
     `(gpu index, precision index)`, the `source` label of each, and the profiles with how they matched."""
     eff, found = {}, {}
     sources = np.full((len(gs), len(ps)), "analytic", dtype=object)
+    pool = profiles()  # read the folder once, not once per pair
     for (i, gpu), (j, prec) in itertools.product(enumerate(gs), enumerate(ps)):
-        prof, rule = find_profile(gpu.id, engine, prec.value)
+        prof, rule = find_profile(gpu.id, engine, prec.value, candidates=pool)
         if prof is not None:
             eff[(i, j)] = prof.efficiencies(prec)
             sources[i, j] = f"{'calibrated' if rule == 'exact' else 'extrapolated'}:{prof.name}"
