@@ -42,7 +42,7 @@ from .defaults import DEFAULT_EFFICIENCIES, Efficiencies
 from .errors import PlannerError
 from .fileio import atomic_write_text
 from .importers import COLUMNS as MEASUREMENT_COLUMNS
-from .rows import row_kwargs
+from .rows import row_engine_version, row_kwargs
 from .specs import DEFAULT_KV, EngineSettings, GpuSpec, KvPrecision, ModelSpec, Parallelism, Precision, compute_key, default_kv, parse_choice
 
 SCHEMA_VERSION = 1
@@ -376,7 +376,7 @@ def calibrate(
     }
     if "moe_layer_overhead_us" in names:
         params["moe_layer_overhead_us"] = float(eff.moe_layer_overhead_us)
-    versions = sorted({str(v) for v in group.frame.get("engine_version", pd.Series(dtype=str)).dropna().unique()} | _versions_from_source(group.frame))
+    versions = sorted({v for v in _row_versions(group.frame) if v})
     families = {version_family(v) for v in versions} - {None}
     kv_values = group.frame.get("kv_precision", pd.Series(dtype=str)).dropna().astype(str).unique()
     family = families.pop() if len(families) == 1 else None
@@ -410,28 +410,8 @@ def calibrate(
 
 
 def _row_versions(frame: pd.DataFrame) -> list[str | None]:
-    """Each row's engine version: its `engine_version`, else one named in its `source`."""
-    own = frame.get("engine_version", pd.Series(None, index=frame.index, dtype=object))
-    src = frame.get("source", pd.Series(None, index=frame.index, dtype=object))
-    out = []
-    for v, s in zip(own, src, strict=True):
-        if v is not None and str(v).strip() not in ("", "nan", "None"):
-            out.append(str(v))
-            continue
-        found = _versions_from_source(pd.DataFrame({"source": [s]}))
-        out.append(sorted(found)[0] if found else None)
-    return out
-
-
-def _versions_from_source(frame: pd.DataFrame) -> set[str]:
-    if "source" not in frame:
-        return set()
-    out = set()
-    for s in frame["source"].dropna().astype(str).unique():
-        for token in s.replace(",", " ").replace(";", " ").split():
-            if token.startswith("v0.") or token.startswith("v1."):
-                out.add(token.split("-")[0].split("@")[0])
-    return out
+    """Each row's engine version (`planner.rows.row_engine_version`)."""
+    return [row_engine_version(r) for r in frame.to_dict("records")]
 
 
 def _jsonable(v):

@@ -46,13 +46,17 @@ def row_kwargs(row: dict) -> dict:
         request_rate=_float(row.get("request_rate")),
         num_requests=_int(row.get("num_requests")),
         engine=_str(row.get("engine"), "trtllm"),
-        engine_version=_str(row.get("engine_version")) or _version_in(row.get("source")),
+        engine_version=row_engine_version(row),
     )
 
 
-def _version_in(source) -> str | None:
-    """An engine version a row's `source` names ('TensorRT-LLM perf-overview v0.13.0' -> 'v0.13.0')."""
-    for token in str(source or "").replace(",", " ").replace(";", " ").split():
+def row_engine_version(row: dict) -> str | None:
+    """A row's engine version: its `engine_version`, else one its `source` names
+    ('TensorRT-LLM perf-overview v0.13.0' -> 'v0.13.0', 'perf-overview v1.0@00f37686' -> 'v1.0')."""
+    own = _str(row.get("engine_version"))
+    if own:
+        return own
+    for token in str(_str(row.get("source")) or "").replace(",", " ").replace(";", " ").split():
         if token[:3] in ("v0.", "v1."):
             return token.split("-")[0].split("@")[0]
     return None
