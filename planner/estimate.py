@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import serving
-from .calibration import Profile, find_profile, load_profile, uncertainty
+from .calibration import Profile, find_profile, load_profile, uncertainty, version_family
 from .catalog import get_gpu, get_model
 from .defaults import DEFAULT_EFFICIENCIES, Efficiencies
 from .errors import PlannerError
@@ -148,6 +148,8 @@ def _resolve_profile(profile, gpu: str, engine: str, precision: str, engine_vers
     """The profile an estimate uses, and how it matched (see `estimate`)."""
     if profile is False or (isinstance(profile, str) and profile.strip().lower() in ("none", "analytic")):
         return None, "analytic"
+    if engine_version is not None and version_family(engine_version) is None:
+        raise PlannerError(f"engine_version {engine_version!r} is not a version number (e.g. 1.0, v0.13.0, 0.11.2)")
     if profile is None:
         return find_profile(gpu, engine, precision, engine_version=engine_version)
     prof = profile if isinstance(profile, Profile) else load_profile(profile)

@@ -206,3 +206,8 @@ def test_profiles_are_per_engine_version_and_lookup_prefers_the_closest():
     # the faster engine's profile gives the faster answer
     kw = dict(model="llama-3.1-8b", gpu="H100", precision="fp8", isl=512, osl=512)
     assert estimate(profile=new, **kw).output_tok_s > estimate(profile=old, **kw).output_tok_s
+
+
+def test_an_engine_version_that_is_not_one_is_refused():
+    with pytest.raises(PlannerError, match="engine_version 'banana' is not a version number"):
+        estimate("llama-3.1-8b", "H100", engine_version="banana")
