@@ -164,42 +164,34 @@ def _fit_label(pair: tuple[int, int] | None) -> str | None:
     return f"TP{tp}" + (f" x PP{pp}" if pp > 1 else "") + f" ({tp * pp} GPUs)"
 
 
-def smallest_fit(model: ModelSpec, gpu: GpuSpec, precision: Precision, kv: KvPrecision, engine: EngineSettings, isl: int, osl: int) -> tuple[int, int] | None:
-    """The deployment with the fewest GPUs at which one ISL+OSL sequence fits: `(tp, pp)`.
+def fitting_deployments(
+    model: ModelSpec, gpu: GpuSpec, precision: Precision, kv: KvPrecision, engine: EngineSettings, isl: int, osl: int, pp: int = 1
+) -> tuple[tuple[int, int] | None, int | None]:
+    """Where one ISL+OSL sequence fits, from one vectorised pass over TP x PP:
+    `((tp, pp) with the fewest GPUs, smallest TP at this `pp`)`, None where nothing fits.
 
-    TP stays inside the GPU's NVLink domain (TP across a slower link is the last resort) and PP
-    spreads layers over further domains; among equal GPU counts the one with less PP wins. All
-    TP x PP pairs are evaluated in one vectorised pass.
+    The fewest-GPU deployment keeps TP inside the GPU's NVLink domain (TP across a slower link is
+    the last resort) and spreads layers over further domains with PP; among equal GPU counts the
+    one with less PP wins.
     """
     tps = [
         t for t in (1, 2, 4, 8, 16, 32, 64) if model.num_heads % t == 0 and not (t > model.num_kv_heads and t % model.num_kv_heads and model.attention != "mla")
     ]
-    pps = [p for p in (1, 2, 4, 8, 16) if p <= model.num_layers]  # the splits deployments use
+    pps = sorted({p for p in (1, 2, 4, 8, 16) if p <= model.num_layers} | {pp})  # the splits deployments use, and this one
     pairs = [(t, p) for t in tps for p in pps]
-    tp = np.array([t for t, _ in pairs], float)
-    pp = np.array([p for _, p in pairs], float)
+    tp_a = np.array([t for t, _ in pairs], float)
+    pp_a = np.array([p for _, p in pairs], float)
     n = len(pairs)
     s = serving.prepare(
-        model, [gpu], [precision], [kv], tp, pp, engine, DEFAULT_EFFICIENCIES, gpu_idx=np.zeros(n, int), prec_idx=np.zeros(n, int), kv_idx=np.zeros(n, int)
+        model, [gpu], [precision], [kv], tp_a, pp_a, engine, DEFAULT_EFFICIENCIES, gpu_idx=np.zeros(n, int), prec_idx=np.zeros(n, int), kv_idx=np.zeros(n, int)
     )
     fits = s.plan(isl, osl).max_batch >= 1
     if not fits.any():
-        return None
-    off_domain = tp > gpu.nvlink_domain_gpus
-    order = np.lexsort((pp, off_domain, tp * pp))  # fewest GPUs, then TP on NVLink, then less PP
+        return None, None
+    order = np.lexsort((pp_a, tp_a > gpu.nvlink_domain_gpus, tp_a * pp_a))  # fewest GPUs, then TP on NVLink, then less PP
     best = next(i for i in order if fits[i])
-    return int(tp[best]), int(pp[best])
-
-
-def min_tp_to_fit(model: ModelSpec, gpu: GpuSpec, precision: Precision, kv: KvPrecision, pp: int, engine: EngineSettings, isl: int, osl: int) -> int | None:
-    """Smallest TP (dividing the heads, up to 64) at which one ISL+OSL sequence fits at this PP."""
-    for tp in (1, 2, 4, 8, 16, 32, 64):
-        if model.num_heads % tp:
-            continue
-        s = _setup(model, gpu, precision, kv, Parallelism(tp=tp, pp=pp), engine, DEFAULT_EFFICIENCIES)
-        if s.plan(isl, osl).max_batch[0] >= 1:
-            return tp
-    return None
+    at_pp = tp_a[fits & (pp_a == pp)]
+    return (int(tp_a[best]), int(pp_a[best])), (int(at_pp.min()) if len(at_pp) else None)
 
 
 def estimate(
@@ -338,6 +330,7 @@ def estimate(
         unc, extrapolated = uncertainty(prof, rule, m, par.tp, work.isl, work.osl, batch)
         source = f"{'extrapolated' if extrapolated else 'calibrated'}:{prof.name}"
     usd_h = g.price_usd_per_hour * par.gpus if g.price_usd_per_hour is not None else None
+    fit_search = (None, None) if fits else fitting_deployments(m, g, prec, kv, eng, work.isl, work.osl, par.pp)
     warnings = list(prec_warnings)
     if m.context_window and work.isl + work.osl > m.context_window:
         warnings.append(
@@ -374,8 +367,8 @@ def estimate(
         max_concurrency=cap_seqs,
         fits=fits,
         fit_reason="fits" if fits else _fit_reason(s, plan, work.isl, work.osl),
-        min_tp_to_fit=None if fits else min_tp_to_fit(m, g, prec, kv, par.pp, eng, work.isl, work.osl),
-        smallest_fit=None if fits else _fit_label(smallest_fit(m, g, prec, kv, eng, work.isl, work.osl)),
+        min_tp_to_fit=None if fits else fit_search[1],
+        smallest_fit=None if fits else _fit_label(fit_search[0]),
         batch=batch,
         ttft_ms=ttft_ms,
         itl_ms=itl_ms,

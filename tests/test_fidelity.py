@@ -25,6 +25,7 @@ def test_pipeline_keeps_a_micro_batch_per_stage_in_flight():
 def test_smallest_deployment_keeps_tp_on_nvlink():
     e = estimate("llama-3.1-405b", "H100", "fp16", profile="none")
     assert not e.fits and e.smallest_fit == "TP8 x PP2 (16 GPUs)"  # not TP16 across two nodes
+    assert e.min_tp_to_fit == 16  # at the asked PP 1: 756 GiB of weights need 16 GPUs
     assert estimate("llama-3.1-405b", "H100", "fp8", profile="none").smallest_fit == "TP8 (8 GPUs)"
     assert get_model("llama-3.1-405b").num_heads % 8 == 0
 
