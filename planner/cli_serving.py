@@ -138,7 +138,7 @@ def add_parsers(sub, positive_int) -> None:
     )
     sw.add_argument("--model", required=True)
     sw.add_argument("--gpus", nargs="+", default=None, help="GPU ids (default: the catalog)")
-    sw.add_argument("--precisions", nargs="+", default=None, help="default: every precision each GPU runs")
+    sw.add_argument("--precisions", nargs="+", default=None, help="default: every precision each GPU runs but mxfp4")
     sw.add_argument("--tp", nargs="+", type=positive_int, default=list(DEFAULT_TPS))
     sw.add_argument("--pp", nargs="+", type=positive_int, default=list(DEFAULT_PPS))
     sw.add_argument("--concurrency", nargs="+", type=positive_int, default=None, help="closed-loop client counts (default 1..512)")
@@ -163,7 +163,10 @@ def add_parsers(sub, positive_int) -> None:
     _sla_options(r)
     r.add_argument("--gpus", nargs="+", default=None, help="GPU ids to consider (default: the catalog)")
     r.add_argument(
-        "--precisions", nargs="+", default=None, help="precisions to consider (default: a quantized checkpoint's own; all each GPU runs for a 16-bit one)"
+        "--precisions",
+        nargs="+",
+        default=None,
+        help="precisions to consider (default: a quantized checkpoint's own; for a 16-bit one all each GPU runs but mxfp4)",
     )
     r.add_argument("--tp", nargs="+", type=positive_int, default=list(DEFAULT_TPS))
     r.add_argument("--pp", nargs="+", type=positive_int, default=list(DEFAULT_PPS))

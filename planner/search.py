@@ -70,7 +70,8 @@ def candidates(
     engine: str = "trtllm",
 ) -> Candidates:
     """The valid deployments of a model on the given GPUs (default: the catalog), sized for the
-    workload. Default precisions: a quantized checkpoint's own, every precision for a 16-bit one."""
+    workload. Default precisions: a quantized checkpoint's own; for a 16-bit one `SEARCH_PRECISIONS`
+    (every precision but MXFP4)."""
     m = get_model(model)
     gs = [get_gpu(g) for g in gpus] if gpus else list(all_gpus().values())
     if precisions:
