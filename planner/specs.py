@@ -204,11 +204,6 @@ class Parallelism(BaseModel):
     def gpus(self) -> int:
         return self.tp * self.pp * self.attention_dp
 
-    @property
-    def moe_tp(self) -> int:
-        """GPUs each expert is sliced over: tp x attention_dp / ep."""
-        return self.tp * self.attention_dp // self.ep
-
 
 class EngineSettings(BaseModel):
     """Serving-engine limits and memory semantics (defaults follow each engine's documentation)."""
