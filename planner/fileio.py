@@ -3,6 +3,7 @@ either complete on disk or not there at all); reads name the file and what went 
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -43,3 +44,18 @@ def read_text(path: str | Path, what: str = "file") -> str:
         raise PlannerError(f"{path}: cannot read ({exc.strerror})") from None
     except UnicodeDecodeError as exc:
         raise PlannerError(f"{path}: not UTF-8 text ({exc.reason})") from None
+
+
+def json_lines(path: str | Path, text: str):
+    """`(line number, object)` for each non-blank line of a JSON-lines text; a line that is not a
+    JSON object is an error naming the file and the line."""
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise PlannerError(f"{path}: line {lineno}: not a JSON object ({exc.msg}); the file may be truncated") from None
+        if not isinstance(row, dict):
+            raise PlannerError(f"{path}: line {lineno}: expected a JSON object per line")
+        yield lineno, row

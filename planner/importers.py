@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import PlannerError
+from .fileio import json_lines
 
 COLUMNS = [
     "model",
@@ -377,13 +378,7 @@ def read_vllm_json(path: Path, data: dict) -> Imported:
 def read_sglang_jsonl(path: Path, text: str) -> Imported:
     """SGLang `bench_serving --output-file` JSON lines: one run per line."""
     out = Imported(path, "SGLang bench_serving JSONL", [])
-    for n, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            d = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise PlannerError(f"{path}: line {n}: not JSON ({exc.msg}); the file may be truncated") from None
+    for n, d in json_lines(path, text):
         completed = _num(d.get("completed"))
         if not completed or d.get("output_throughput") is None:
             raise PlannerError(f"{path}: line {n}: SGLang result lacks 'completed' or 'output_throughput'")

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import PlannerError
-from .fileio import read_text
+from .fileio import json_lines, read_text
 from .workload import MAX_TOKENS, LengthDist, RequestMix
 
 #: Largest request log read (bytes): about 5 M rows of a three-column CSV.
@@ -159,15 +159,7 @@ def _read_frame(path: Path) -> tuple[pd.DataFrame, int]:
             if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
                 raise PlannerError(f"{path}: a JSON request log must be a list of objects, one per request")
             return pd.DataFrame(rows), 1
-        for lineno, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise PlannerError(f"{path}: line {lineno}: not a JSON object ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise PlannerError(f"{path}: line {lineno}: expected a JSON object per line")
+        for lineno, row in json_lines(path, text):
             row["__line__"] = lineno
             rows.append(row)
         return pd.DataFrame(rows), 1

@@ -117,7 +117,7 @@ def test_truncated_and_malformed_files(tmp_path):
         import_file(csv_cut)
     sg = tmp_path / "s.jsonl"
     sg.write_text('{"completed": 10, "output_throughput": 5.0}\n{"completed": 1')
-    with pytest.raises(PlannerError, match=r"s.jsonl: line 2: not JSON"):
+    with pytest.raises(PlannerError, match=r"s.jsonl: line 2: not a JSON object"):
         import_file(sg)
     for name, content in (("empty.json", ""), ("odd.txt", "hello world\n")):
         (tmp_path / name).write_text(content)
