@@ -66,6 +66,20 @@ cols[3].metric(
     help="Catalog on-demand GPU price / throughput",
 )
 
+POINTS = {
+    "offline": "offline max throughput: every request queued at once",
+    "concurrency": f"{e.concurrency} concurrent users",
+    "rate": f"{e.request_rate} requests/s",
+}
+st.caption(
+    f"Operating point: {POINTS.get(e.operating_point, e.operating_point)}; latency from {e.latency_method}."
+    + (
+        f" One request alone on an idle replica: TTFT {e.ttft_alone_ms:,.1f} ms, ITL {e.itl_alone_ms:,.2f} ms."
+        if e.ttft_alone_ms is not None and e.itl_alone_ms is not None
+        else ""
+    )
+)
+
 parts = {
     "weights": e.weights_gib_per_gpu,
     "activations": e.activations_gib_per_gpu,

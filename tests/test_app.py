@@ -26,3 +26,10 @@ def test_app_plans_a_quantized_checkpoint_at_its_own_precision():
     assert any("mxfp4" in c.value and "checkpoint's own" in c.value for c in at.caption)
     at.sidebar.selectbox[2].set_value("fp16").run()
     assert any("16-bit copy" in w.value for w in at.warning)
+
+
+def test_app_labels_the_operating_point_of_its_latency():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    captions = " ".join(c.value for c in at.caption)
+    assert "Operating point: offline max throughput" in captions and "queued burst" in captions
+    assert "One request alone" in captions
