@@ -28,6 +28,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from planner.catalog import get_model  # noqa: E402
 from planner.defaults import DEFAULT_EFFICIENCIES, Efficiencies  # noqa: E402
 from planner.predict import predict, read_measurements  # noqa: E402
 
@@ -87,6 +88,17 @@ def report(name: str, frame: pd.DataFrame, worst: int = 0) -> dict:
     return result
 
 
+def as_dep(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows with MoE models and no `attention_dp` re-read as DEP over their `tp` GPUs."""
+    out = frame.copy()
+    adp = pd.to_numeric(out.get("attention_dp", pd.Series(np.nan, index=out.index)), errors="coerce")
+    moe = out["model"].map(lambda m: get_model(m).is_moe) & adp.isna() & (out["tp"] > 1)
+    out["attention_dp"] = adp.where(~moe, out["tp"])
+    out.loc[moe, "ep"] = out.loc[moe, "tp"]
+    out.loc[moe, "tp"] = 1
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DATA, help="folder of measurement CSVs")
@@ -96,6 +108,13 @@ def main(argv: list[str] | None = None) -> int:
         choices=["none", "shipped"],
         default="none",
         help="none: the uncalibrated analytic model (default); shipped: the profiles in profiles/, which were fitted on these very files (in-sample)",
+    )
+    ap.add_argument(
+        "--moe-as-dep",
+        action="store_true",
+        help="read MoE rows that give no attention_dp as DEP (attention data parallel and expert parallel over the "
+        "row's tp GPUs: tp 1, attention_dp = ep = tp); the TensorRT-LLM perf-overview pages enable attention DP for "
+        "their Qwen3-MoE and Llama-4 runs while the v1.0 table's labels say TP, so neither reading is certain",
     )
     ap.add_argument("--worst", type=int, default=0, metavar="N", help="also list the N rows with the largest errors, per file and metric")
     ap.add_argument(
@@ -121,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         files = [f for f in files if f.name in args.file]
     results = {}
     for path in files:
-        frame = predict(read_measurements(path), **overrides)
+        rows = read_measurements(path)
+        frame = predict(as_dep(rows) if args.moe_as_dep else rows, **overrides)
         results[path.stem] = report(path.name, frame, args.worst)
     main_key = "trtllm_v0.13_offline"
     r = results.get(main_key) or next(iter(results.values()))
