@@ -34,6 +34,7 @@ from accuracy import ape, summarise  # noqa: E402  (the same error measures as b
 from planner import (
     PlannerError,  # noqa: E402
     calibration,  # noqa: E402
+    profiles,  # noqa: E402
 )
 from planner.calibration import calibrate  # noqa: E402
 from planner.catalog import get_gpu  # noqa: E402
@@ -136,7 +137,7 @@ def latency_eval(path: Path, quick: bool) -> dict:
         return {}
     result = pd.concat(parts)
     print(f"\n=== latency ({path.name}): calibrate on one model, predict the others ({len(result)} predictions) ===")
-    low = calibration.BOUNDS["eta_compute"][0]
+    low = profiles.BOUNDS["eta_compute"][0]
     print(
         f"  fitted eta_compute over {len(eta_c)} fits: median {np.median(eta_c):.2f}, min {min(eta_c):.2f}, {sum(e < 1.5 * low for e in eta_c)} near the lower bound {low}"
     )

@@ -11,7 +11,8 @@ from .cost import OwnedHardware, PriceBook
 from .defaults import DEFAULT_EFFICIENCIES, Efficiencies
 from .errors import PlannerError
 from .estimate import Estimate, Workload, estimate
-from .predict import predict, read_measurements
+from .measurements import read_measurements
+from .predict import predict
 from .requestlog import read_log
 from .search import Recommendation, recommend
 from .sla import Sla

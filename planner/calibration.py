@@ -1,4 +1,4 @@
-"""Calibration: measurements -> fitted profile; profile lookup and uncertainty.
+"""Calibration: measurements -> fitted profile (the profile schema, store and lookup are `planner.profiles`).
 
 What is fitted, per GPU x engine x precision (all physically meaningful, all shared by every
 model, length and TP degree, which is what lets a few measurements on a small model transfer):
@@ -23,44 +23,27 @@ values, the in-sample residuals and the ranges of model size, ISL, OSL, batch an
 
 from __future__ import annotations
 
-import json
 import math
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
-from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ValidationError
 
 from . import serving
-from .catalog import ROOT, get_gpu, get_model
+from .catalog import get_gpu, get_model
 from .defaults import DEFAULT_EFFICIENCIES, Efficiencies
 from .errors import PlannerError
-from .fileio import atomic_write_text
-from .importers import COLUMNS as MEASUREMENT_COLUMNS
-from .rows import row_engine_version, row_kwargs
+from .measurements import COLUMNS as MEASUREMENT_COLUMNS
+from .measurements import row_engine_version, row_kwargs
+from .profiles import BOUNDS, Profile, Provenance, Ranges, Residuals, profile_name, version_family
 from .specs import DEFAULT_KV, EngineSettings, GpuSpec, KvPrecision, ModelSpec, Parallelism, Precision, compute_key, default_kv, parse_choice
 
-SCHEMA_VERSION = 1
-PROFILE_DIR = ROOT / "profiles"
 FIT_PARAMETERS = ("eta_compute", "eta_memory", "step_overhead_ms", "eta_comm", "moe_layer_overhead_us")
-BOUNDS = {
-    "eta_compute": (0.02, 1.0),
-    "eta_memory": (0.05, 1.0),
-    "step_overhead_ms": (0.001, 200.0),
-    "eta_comm": (0.02, 1.0),
-    "moe_layer_overhead_us": (1.0, 100.0),  # a router, a permute and a finalize kernel: not 0.1 ms
-}
 METRICS = ("output_tok_s", "ttft_ms", "itl_ms")
 #: Columns of a measurement kept with each calibration point in the profile: the measurement table's.
 POINT_COLUMNS = tuple(MEASUREMENT_COLUMNS)
-#: Smallest uncertainty a calibrated estimate claims (%): published measurements of the same
-#: configuration differ by up to ~10% from one page revision to the next.
-UNCERTAINTY_FLOOR_PCT = 5.0
 #: Weight of each metric's log error in the fit. TTFT under load is mostly queueing: how a
 #: benchmark's clients line up behind each other's prefills (AIConfigurator's sweeps show 3-10x
 #: the prefill time, growing with concurrency and shrinking with OSL). The step-time parameters do
@@ -70,86 +53,11 @@ UNCERTAINTY_FLOOR_PCT = 5.0
 METRIC_WEIGHTS = {"output_tok_s": 1.0, "itl_ms": 1.0, "ttft_ms": 0.0}
 #: Metrics whose in-sample error sets a profile's uncertainty.
 UNCERTAINTY_METRICS = ("output_tok_s", "itl_ms")
+#: A fit whose in-sample median error (output tokens/s and ITL) exceeds this is refused, not
+#: saved: the model, or the rows' description (TP, precision, model), does not match the data.
+MAX_FIT_MEDIAN_PCT = 50.0
 #: Width of the prior around the default parameters, in log units (0.3: a factor of 1.35), see `fit_group`.
 PRIOR_WIDTH_LOG = 0.3
-#: Extra factor on the uncertainty when the profile was made on another GPU or precision.
-TRANSFER_FACTOR = 1.5
-
-
-class Ranges(BaseModel):
-    """What the calibration points span (min, max)."""
-
-    params_b: tuple[float, float] | None
-    isl: tuple[float, float] | None
-    osl: tuple[float, float] | None
-    batch: tuple[float, float] | None = Field(description="Sequences in flight (offline: the batch the model predicts)")
-    tp: tuple[float, float] | None
-
-
-class Residuals(BaseModel):
-    """In-sample errors of the fit, in percent of the measured value (overall: output tokens/s and
-    ITL, the fitted metrics; `by_metric` also lists TTFT)."""
-
-    n_points: int
-    median_abs_pct: float | None
-    p90_abs_pct: float | None
-    by_metric: dict[str, dict[str, float]]
-
-
-class Provenance(BaseModel):
-    command: str
-    created: str
-    planner_version: str = "0.1.0"
-    inputs: list[str] = []
-    host: dict[str, str | float | int | None] | None = Field(default=None, description="NVML facts of the GPU host, when measured here")
-
-
-class Profile(BaseModel):
-    """A calibration profile: fitted step-time parameters for one GPU x engine x precision."""
-
-    schema_version: Literal[1] = SCHEMA_VERSION
-    name: str
-    gpu: str
-    engine: str
-    engine_versions: list[str] = []
-    version_family: str | None = Field(
-        default=None, description="major.minor of the engine versions it was fitted on (None: not recorded); lookup prefers the closest"
-    )
-    precision: str
-    kv_precision: str | None = None
-    compute_precision: str
-    parameters: dict[str, float]
-    fitted: list[str]
-    residuals: Residuals
-    ranges: Ranges
-    points: list[dict]
-    made_by: Provenance
-
-    def efficiencies(self, precision: Precision | None = None) -> Efficiencies:
-        """The step-time parameters for this profile's precision, or transferred to another one
-        (the fitted compute efficiency scaled by the defaults' ratio between the two precisions)."""
-        p = dict(self.parameters)
-        eta_c = dict(DEFAULT_EFFICIENCIES.eta_compute)
-        own = self.compute_precision
-        scale = p.pop("eta_compute", eta_c[own]) / eta_c[own]
-        eta_c = {k: min(v * scale, 1.0) for k, v in eta_c.items()}
-        return DEFAULT_EFFICIENCIES.model_copy(update={"eta_compute": eta_c, **p})
-
-
-def profile_name(gpu: str, engine: str, precision: str, family: str | None = None) -> str:
-    return f"{gpu}--{engine}--{precision}" + (f"--v{family}" if family else "")
-
-
-def version_family(version) -> str | None:
-    """`major.minor` of an engine version string ('v0.13.0', '1.3.0rc1' -> '0.13', '1.3'), or None."""
-    m = re.search(r"(\d+)\.(\d+)", str(version)) if version is not None and str(version).strip() not in ("", "nan", "None") else None
-    return f"{int(m.group(1))}.{int(m.group(2))}" if m else None
-
-
-def _family_key(family: str | None) -> tuple[int, int]:
-    major, _, minor = (family or "0.0").partition(".")
-    return int(major), int(minor)
-
 
 # ---------------------------------------------------------------------------------------------
 # vectorised evaluation of a group of measurements (one GPU x engine x precision)
@@ -364,6 +272,13 @@ def calibrate(
         points.append(row)
     all_err = np.concatenate([np.asarray(errors[m], dtype=float) for m in UNCERTAINTY_METRICS])
     all_err = all_err[np.isfinite(all_err)]
+    name = profile_name(g.id, engine, prec.value)
+    if not len(all_err):
+        raise PlannerError(f"{name}: no measured point could be predicted, so nothing was fitted")
+    if np.median(all_err) > MAX_FIT_MEDIAN_PCT:
+        raise PlannerError(
+            f"{name}: refused, the fit's in-sample median error is {np.median(all_err):.0f}% (> {MAX_FIT_MEDIAN_PCT:.0f}%); {_disagreeing(points)}"
+        )
     by_metric = {m: {"n": len(e), "median_abs_pct": float(np.median(e)), "p90_abs_pct": float(np.percentile(e, 90))} for m, e in errors.items() if e}
     models = [get_model(row_kwargs(r)["model"]) for r in points]
     batch = pred["batch"][used]
@@ -393,8 +308,8 @@ def calibrate(
         fitted=list(names),
         residuals=Residuals(
             n_points=len(points),
-            median_abs_pct=float(np.median(all_err)) if len(all_err) else math.nan,
-            p90_abs_pct=float(np.percentile(all_err, 90)) if len(all_err) else math.nan,
+            median_abs_pct=float(np.median(all_err)),
+            p90_abs_pct=float(np.percentile(all_err, 90)),
             by_metric=by_metric,
         ),
         ranges=Ranges(
@@ -409,8 +324,23 @@ def calibrate(
     )
 
 
+def _disagreeing(points: list[dict], n: int = 3) -> str:
+    """The rows the fit matches worst, in one line: check what they say (TP, precision, model)."""
+    worst = []
+    for p in points:
+        errs = [abs(p[f"residual_{m}_pct"]) for m in UNCERTAINTY_METRICS if f"residual_{m}_pct" in p]
+        if errs:
+            worst.append((max(errs), p))
+    worst.sort(key=lambda t: -t[0])
+    shown = [
+        f"{p.get('model')} tp {p.get('tp') or 1} pp {p.get('pp') or 1} isl {p.get('isl')} osl {p.get('osl')}: {'+' if e > 0 else ''}{e:.0f}%"
+        for e, p in ((max((p[f"residual_{m}_pct"] for m in UNCERTAINTY_METRICS if f"residual_{m}_pct" in p), key=abs), p) for _, p in worst[:n])
+    ]
+    return "rows that disagree most (prediction vs measured): " + "; ".join(shown)
+
+
 def _row_versions(frame: pd.DataFrame) -> list[str | None]:
-    """Each row's engine version (`planner.rows.row_engine_version`)."""
+    """Each row's engine version (`planner.measurements.row_engine_version`)."""
     return [row_engine_version(r) for r in frame.to_dict("records")]
 
 
@@ -458,109 +388,3 @@ def calibrate_frame(
     for gpu in bad["gpu"].astype(str).unique():
         failed[f"gpu {gpu}"] = "unknown GPU or precision"
     return profiles, failed
-
-
-# ---------------------------------------------------------------------------------------------
-# profiles on disk
-# ---------------------------------------------------------------------------------------------
-
-
-def save_profile(profile: Profile, path: str | Path) -> Path:
-    """Write a profile atomically (complete or not at all)."""
-    return atomic_write_text(path, json.dumps(profile.model_dump(mode="json"), indent=1, allow_nan=False) + "\n")
-
-
-def load_profile(path: str | Path) -> Profile:
-    """Read and validate a profile; errors name the file."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise PlannerError(f"{path}: no such profile") from None
-    except json.JSONDecodeError as exc:
-        raise PlannerError(f"{path}: malformed profile JSON at line {exc.lineno}: {exc.msg}") from None
-    if isinstance(data, dict) and data.get("schema_version") not in (None, SCHEMA_VERSION):
-        raise PlannerError(f"{path}: profile schema_version {data.get('schema_version')!r} is not supported (this planner reads {SCHEMA_VERSION})")
-    try:
-        return Profile.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise PlannerError(f"{path}: invalid profile: {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
-
-
-@lru_cache(maxsize=8)
-def _load_dir(directory: str, stamp: tuple) -> tuple[Profile, ...]:
-    return tuple(load_profile(p) for p in sorted(Path(directory).glob("*.json")))
-
-
-def profiles(directory: str | Path = PROFILE_DIR) -> tuple[Profile, ...]:
-    """All profiles of a folder (re-read only when a file changes)."""
-    d = Path(directory)
-    files = sorted(d.glob("*.json")) if d.is_dir() else []
-    stamp = tuple((f.name, f.stat().st_mtime_ns) for f in files)
-    return _load_dir(str(d), stamp) if files else ()
-
-
-def find_profile(
-    gpu: str, engine: str, precision: str, candidates: tuple[Profile, ...] | list[Profile] | None = None, engine_version: str | None = None
-) -> tuple[Profile | None, str]:
-    """The profile to use for a query, in the stated fallback order.
-
-    1. same GPU, engine and precision ("exact"); 2. same GPU and engine, another precision;
-    3. same engine and precision, another GPU; 4. same engine, another GPU and precision;
-    otherwise None (analytic). Among the profiles a rule matches: with `engine_version`, the
-    closest engine version (major.minor) first; without, the one fitted on the most points.
-    Returns the profile and which rule matched.
-    """
-    pool = list(profiles() if candidates is None else candidates)
-    rules = [
-        ("exact", lambda p: p.gpu == gpu and p.engine == engine and p.precision == precision),
-        ("other precision", lambda p: p.gpu == gpu and p.engine == engine),
-        ("other gpu", lambda p: p.engine == engine and p.precision == precision),
-        ("other gpu and precision", lambda p: p.engine == engine),
-    ]
-    want = version_family(engine_version)
-
-    def preference(p: Profile):
-        if want is None:
-            return (p.residuals.n_points,)
-        a, b = _family_key(want), _family_key(p.version_family)
-        distance = abs(a[0] - b[0]) * 1000 + abs(a[1] - b[1]) if p.version_family else 10**6
-        return (-distance, p.residuals.n_points)
-
-    for label, rule in rules:
-        hits = [p for p in pool if rule(p)]
-        if hits:
-            return max(hits, key=preference), label
-    return None, "analytic"
-
-
-def _log_excess(value: float, span: tuple[float, float] | None, base: float = math.e) -> float:
-    """How far (log units) a value lies outside a range; a range the profile lacks counts one unit."""
-    if span is None:
-        return 1.0
-    lo, hi = span
-    if not (value > 0 and lo > 0 and hi > 0):
-        return 0.0
-    return max(0.0, math.log(value / hi, base), math.log(lo / value, base))
-
-
-def uncertainty(profile: Profile, rule: str, model: ModelSpec, tp: int, isl: int, osl: int, batch: float | None) -> tuple[float, bool]:
-    """Uncertainty (%) of an estimate from a profile, and whether it extrapolates.
-
-    The in-sample p90 error (at least `UNCERTAINTY_FLOOR_PCT`) grows by the query's log-distance
-    outside the calibrated ranges of model size, ISL, OSL, batch and TP (doubling past a range
-    adds ~70%), and by `TRANSFER_FACTOR` when the profile was made on another GPU or precision.
-    """
-    r = profile.ranges
-    d = (
-        _log_excess(model.params_total / 1e9, r.params_b)
-        + _log_excess(isl, r.isl)
-        + _log_excess(osl, r.osl)
-        + (_log_excess(batch, r.batch) if batch else 0.0)
-        + _log_excess(tp, r.tp, base=2.0)
-    )
-    p90 = profile.residuals.p90_abs_pct
-    base = max(p90, UNCERTAINTY_FLOOR_PCT) if p90 is not None and np.isfinite(p90) else 50.0
-    pct = base * (1.0 + d) * (1.0 if rule == "exact" else TRANSFER_FACTOR)
-    return float(pct), bool(d > 0 or rule != "exact")

@@ -17,12 +17,13 @@ from pathlib import Path
 import pandas as pd
 
 from . import catalog, cli_serving
-from .calibration import calibrate_frame, load_profile, save_profile
+from .calibration import calibrate_frame
 from .errors import PlannerError
 from .estimate import Estimate, Workload, estimate
 from .fileio import atomic_write_text
 from .importers import import_files
 from .predict import predict, read_measurements
+from .profiles import load_profile, save_profile
 from .specs import EngineSettings, KvPrecision, Parallelism, Precision
 
 

@@ -2,13 +2,15 @@
 
 They are the same for every model and GPU (one value per precision where the hardware differs),
 chosen from public measurements of kernels and engines, and checked against
-`../shared/data/measured/` by `bench/accuracy.py`. Calibration (`planner.calibration`, next
-issue) replaces them with values fitted per GPU x engine x precision.
+`../shared/data/measured/` by `bench/accuracy.py`. Calibration (`planner.calibration`)
+replaces them with values fitted per GPU x engine x precision.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import math
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Efficiencies(BaseModel):
@@ -18,7 +20,7 @@ class Efficiencies(BaseModel):
     `t_compute = FLOPs / (peak x eta_compute)` and `t_memory = bytes / (bandwidth x eta_memory)`.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     eta_compute: dict[str, float] = Field(
         default={"fp16": 0.60, "bf16": 0.60, "fp8": 0.51, "int8": 0.51, "fp4": 0.41},
@@ -89,6 +91,14 @@ class Efficiencies(BaseModel):
         "routed hidden states (4 x top-k x hidden x 2 bytes per token) as memory traffic made v1.0 worse "
         "(18.2% -> 19.9%, Qwen3-235B 16% -> 29%): the engines quantize before they permute, and that term is left out.",
     )
+
+    @field_validator("eta_compute")
+    @classmethod
+    def _fractions(cls, eta: dict[str, float]) -> dict[str, float]:
+        for key, value in eta.items():
+            if not (math.isfinite(value) and 0 < value <= 1):
+                raise ValueError(f"eta_compute[{key!r}] = {value!r} must be a fraction of the peak in (0, 1]")
+        return eta
 
     @property
     def kv_memory(self) -> float:

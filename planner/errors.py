@@ -7,3 +7,11 @@ a message. Everything else that goes wrong is a bug and keeps its traceback.
 
 class PlannerError(ValueError):
     """A user-facing error: names the bad value and what is allowed."""
+
+
+def validation_line(exc) -> str:
+    """The first error of a pydantic `ValidationError` as `field.path: message` on one line."""
+    err = exc.errors()[0]
+    field = ".".join(str(p) for p in err["loc"]) or "input"
+    msg = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    return f"{field}: {msg}".splitlines()[0]

@@ -15,11 +15,11 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import serving
-from .calibration import Profile, find_profile, load_profile, uncertainty, version_family
 from .catalog import get_gpu, get_model
 from .defaults import DEFAULT_EFFICIENCIES, Efficiencies
 from .errors import PlannerError
 from .load import PERCENTILES, simulate_load
+from .profiles import Profile, find_profile, load_profile, uncertainty, version_family
 from .specs import GIB, KV_BYTES, EngineSettings, GpuSpec, KvPrecision, ModelSpec, Parallelism, Precision, default_kv, parse_choice, resolve_precision
 from .workload import RequestMix, parse_workload
 

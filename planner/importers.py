@@ -26,29 +26,8 @@ import pandas as pd
 
 from .errors import PlannerError
 from .fileio import json_lines
+from .measurements import COLUMNS, read_measurements
 
-COLUMNS = [
-    "model",
-    "gpu",
-    "engine",
-    "precision",
-    "kv_precision",
-    "tp",
-    "pp",
-    "ep",
-    "attention_dp",
-    "isl",
-    "osl",
-    "concurrency",
-    "request_rate",
-    "num_requests",
-    "output_tok_s",
-    "ttft_ms",
-    "itl_ms",
-    "e2e_ms",
-    "source",
-    "engine_version",
-]
 #: What a row needs to be useful for calibration, and the option that supplies each.
 REQUIRED = {"model": "--model", "gpu": "--gpu", "engine": "--engine", "precision": "--precision", "isl": "--isl", "osl": "--osl"}
 HINTS = {**REQUIRED, "concurrency": "--concurrency (or --request-rate)"}
@@ -470,8 +449,6 @@ def detect_and_read(path: Path) -> Imported:
         tool = "AIPerf" if "aiperf" in path.name.lower() or "Time to First Token" in text else "GenAI-Perf"
         return read_perf_csv(path, text, tool)
     if first_line.lower().startswith("model,") or "output_tok_s" in first_line:
-        from .predict import read_measurements
-
         frame = read_measurements(path)
         return Imported(path, "measurement CSV", frame.to_dict("records"))
     raise PlannerError(

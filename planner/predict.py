@@ -7,40 +7,22 @@ keeps empty predictions and says why in `pred_source` (`error: ...`).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 
 from .errors import PlannerError
 from .estimate import estimate
-from .rows import row_kwargs
+from .measurements import read_measurements, row_kwargs
 
-REQUIRED_COLUMNS = ["model", "gpu", "precision", "isl", "osl"]
+__all__ = ["predict", "read_measurements"]
+
 PREDICTION_COLUMNS = ["pred_output_tok_s", "pred_ttft_ms", "pred_itl_ms", "pred_e2e_ms", "pred_source", "pred_uncertainty_pct"]
-
-
-def read_measurements(path: str | Path) -> pd.DataFrame:
-    """Read a measurement CSV; a missing file or column is a one-line `PlannerError`."""
-    path = Path(path)
-    try:
-        frame = pd.read_csv(path)
-    except FileNotFoundError:
-        raise PlannerError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise PlannerError(f"{path}: cannot read ({exc.strerror})") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise PlannerError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
-    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
-    if missing:
-        raise PlannerError(f"{path}: missing column(s) {', '.join(missing)}; the measurement CSV needs at least {', '.join(REQUIRED_COLUMNS)}")
-    return frame
 
 
 def predict(frame: pd.DataFrame, profiles: list | None = None, **overrides) -> pd.DataFrame:
     """One estimate per row (operating point from the row: offline, concurrency or rate).
 
     `profiles`: calibration profiles to prefer where one matches the row's GPU / engine /
-    precision (by the fallback order of `planner.calibration.find_profile`); other rows use the
+    precision (by the fallback order of `planner.profiles.find_profile`); other rows use the
     shipped profiles or the analytic model. `overrides` go to every `estimate` call.
     """
     out = frame.copy()
@@ -69,8 +51,8 @@ def predict(frame: pd.DataFrame, profiles: list | None = None, **overrides) -> p
 
 def _pick(profiles: list, kw: dict):
     """The given profile matching a row, or None (automatic lookup) when none does."""
-    from .calibration import find_profile
     from .catalog import get_gpu
+    from .profiles import find_profile
 
     prof, _ = find_profile(
         get_gpu(kw["gpu"]).id, kw.get("engine") or "trtllm", str(kw.get("precision", "")).lower(), candidates=profiles, engine_version=kw.get("engine_version")

@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import serving
-from .calibration import uncertainty
 from .catalog import get_gpu, get_model
 from .catalog import gpus as all_gpus
 from .cost import PriceBook, fleet_cost
 from .errors import PlannerError
 from .estimate import ANALYTIC_UNCERTAINTY_PCT
 from .load import RateModel, simulate_load
+from .profiles import uncertainty
 from .roofline import hardware_table
 from .sla import Sla, max_rate_approx, replicas_for
 from .specs import GIB, KV_NEEDS, SEARCH_PRECISIONS, EngineSettings, ModelSpec, Precision, default_kv, parse_choice

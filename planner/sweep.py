@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 
 from . import serving
-from .calibration import find_profile, profiles
 from .catalog import get_gpu, get_model
 from .catalog import gpus as all_gpus
 from .defaults import Efficiencies
+from .profiles import find_profile, profiles
 from .roofline import HardwareTable, hardware_table
 from .specs import GIB, SEARCH_PRECISIONS, EngineSettings, GpuSpec, ModelSpec, Precision, default_kv, parse_choice
 

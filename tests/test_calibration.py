@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 
 from planner import PlannerError, estimate
-from planner.calibration import BOUNDS, Group, calibrate, find_profile, load_profile, profiles, save_profile
+from planner.calibration import Group, calibrate
 from planner.catalog import get_gpu
 from planner.defaults import DEFAULT_EFFICIENCIES
+from planner.profiles import BOUNDS, find_profile, load_profile, profiles, save_profile
 from planner.specs import Precision
 from tests.conftest import ROOT
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from planner.calibration import load_profile
+from planner.profiles import load_profile
 from planner.profiling.trtllm_runner import RunSpec, plan, write_dataset
 from tests.conftest import ROOT
 

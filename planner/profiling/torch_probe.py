@@ -21,7 +21,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from ..catalog import get_gpu
-from ..errors import PlannerError
+from ..errors import PlannerError, validation_line
 from ..fileio import atomic_write_text
 from ..specs import GpuSpec
 
@@ -130,8 +130,7 @@ def load_hardware_profile(path: str | Path) -> HardwareProfile:
     except FileNotFoundError:
         raise PlannerError(f"{path}: no such hardware profile") from None
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise PlannerError(f"{path}: invalid hardware profile: {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+        raise PlannerError(f"{path}: invalid hardware profile: {validation_line(exc)}") from None
 
 
 def apply_hardware_profile(gpu: GpuSpec, hw: HardwareProfile) -> GpuSpec:

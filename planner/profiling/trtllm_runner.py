@@ -29,12 +29,13 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..calibration import Profile, calibrate
+from ..calibration import calibrate
 from ..catalog import get_gpu, get_model
 from ..errors import PlannerError
 from ..estimate import estimate
 from ..fileio import atomic_write_text
 from ..importers import import_file
+from ..profiles import Profile, save_profile
 from .nvml import NoNvidiaGpu, catalog_warnings, local_gpus
 
 INSTALL_HINT = (
@@ -220,7 +221,6 @@ def run(
         k: v for k, v in (host or {}).items() if k in ("name", "driver", "memory_total_gib", "sm_clock_max_mhz", "mem_clock_max_mhz", "power_limit_w")
     } or None
     profile = calibrate(pd.DataFrame(rows), spec.gpu, "trtllm", spec.precision, command=cmd, inputs=[str(work / s.report) for s in steps], host=host_facts)
-    from ..calibration import save_profile
 
     target = out or Path("profiles") / f"{profile.name}.json"
     if target.suffix != ".json":

@@ -1,10 +1,56 @@
-"""Parsing one row of the measurement CSV (DESIGN §4) into `estimate` keyword arguments."""
+"""The measurement table (DESIGN §4): its columns, reading the CSV, and one row into `estimate`
+keyword arguments. Importers write it, calibration fits it, `predict` scores it."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
+
+import pandas as pd
 
 from .errors import PlannerError
+
+COLUMNS = [
+    "model",
+    "gpu",
+    "engine",
+    "precision",
+    "kv_precision",
+    "tp",
+    "pp",
+    "ep",
+    "attention_dp",
+    "isl",
+    "osl",
+    "concurrency",
+    "request_rate",
+    "num_requests",
+    "output_tok_s",
+    "ttft_ms",
+    "itl_ms",
+    "e2e_ms",
+    "source",
+    "engine_version",
+]
+#: Columns every measurement CSV must have.
+REQUIRED_COLUMNS = ["model", "gpu", "precision", "isl", "osl"]
+
+
+def read_measurements(path: str | Path) -> pd.DataFrame:
+    """Read a measurement CSV; a missing file or column is a one-line `PlannerError`."""
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path)
+    except FileNotFoundError:
+        raise PlannerError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise PlannerError(f"{path}: cannot read ({exc.strerror})") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise PlannerError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise PlannerError(f"{path}: missing column(s) {', '.join(missing)}; the measurement CSV needs at least {', '.join(REQUIRED_COLUMNS)}")
+    return frame
 
 
 def _int(v, default=None):

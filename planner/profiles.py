@@ -1,0 +1,263 @@
+"""Calibration profiles: their schema, validation, storage and lookup, and the uncertainty they give.
+
+A profile holds the step-time parameters fitted for one GPU x engine x precision (x engine
+version), the points they were fitted on with their residuals, and what those points span. Every
+value is validated on the way in and out: parameters inside their physical bounds (`BOUNDS`), no
+unknown keys, finite numbers. The fit itself lives in `planner.calibration`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .catalog import ROOT
+from .defaults import DEFAULT_EFFICIENCIES, Efficiencies
+from .errors import PlannerError, validation_line
+from .fileio import atomic_write_text
+from .specs import ModelSpec, Precision
+
+SCHEMA_VERSION = 1
+PROFILE_DIR = ROOT / "profiles"
+#: Physical bounds of each fitted parameter (inclusive); a profile outside them is refused.
+BOUNDS = {
+    "eta_compute": (0.02, 1.0),
+    "eta_memory": (0.05, 1.0),
+    "step_overhead_ms": (0.001, 200.0),
+    "eta_comm": (0.02, 1.0),
+    "moe_layer_overhead_us": (1.0, 100.0),  # a router, a permute and a finalize kernel: not 0.1 ms
+}
+#: Smallest uncertainty a calibrated estimate claims (%): published measurements of the same
+#: configuration differ by up to ~10% from one page revision to the next.
+UNCERTAINTY_FLOOR_PCT = 5.0
+#: Extra factor on the uncertainty when the profile was made on another GPU or precision.
+TRANSFER_FACTOR = 1.5
+_STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+def _finite_pair(v):
+    if v is not None and not all(math.isfinite(x) for x in v):
+        raise ValueError("must be finite numbers")
+    return v
+
+
+class Ranges(BaseModel):
+    """What the calibration points span (min, max)."""
+
+    model_config = _STRICT
+
+    params_b: tuple[float, float] | None
+    isl: tuple[float, float] | None
+    osl: tuple[float, float] | None
+    batch: tuple[float, float] | None = Field(description="Sequences in flight (offline: the batch the model predicts)")
+    tp: tuple[float, float] | None
+
+    _finite = field_validator("params_b", "isl", "osl", "batch", "tp")(_finite_pair)
+
+
+class Residuals(BaseModel):
+    """In-sample errors of the fit, in percent of the measured value (overall: output tokens/s and
+    ITL, the fitted metrics; `by_metric` also lists TTFT)."""
+
+    model_config = _STRICT
+
+    n_points: int
+    median_abs_pct: float | None
+    p90_abs_pct: float | None
+    by_metric: dict[str, dict[str, float]]
+
+
+class Provenance(BaseModel):
+    model_config = _STRICT
+
+    command: str
+    created: str
+    planner_version: str = "0.1.0"
+    inputs: list[str] = []
+    host: dict[str, str | float | int | None] | None = Field(default=None, description="NVML facts of the GPU host, when measured here")
+
+
+class Profile(BaseModel):
+    """A calibration profile: fitted step-time parameters for one GPU x engine x precision."""
+
+    model_config = _STRICT
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    name: str
+    gpu: str
+    engine: str
+    engine_versions: list[str] = []
+    version_family: str | None = Field(
+        default=None, description="major.minor of the engine versions it was fitted on (None: not recorded); lookup prefers the closest"
+    )
+    precision: str
+    kv_precision: str | None = None
+    compute_precision: str
+    parameters: dict[str, float]
+    fitted: list[str]
+    residuals: Residuals
+    ranges: Ranges
+    points: list[dict]
+    made_by: Provenance
+
+    @field_validator("parameters")
+    @classmethod
+    def _parameters_in_bounds(cls, params: dict[str, float]) -> dict[str, float]:
+        for name, value in params.items():
+            if name not in BOUNDS:
+                raise ValueError(f"unknown parameter {name!r}; allowed: {', '.join(BOUNDS)}")
+            lo, hi = BOUNDS[name]
+            if not (math.isfinite(value) and lo <= value <= hi):
+                raise ValueError(f"{name} = {value!r} is outside its physical range [{lo}, {hi}]")
+        return params
+
+    @field_validator("compute_precision")
+    @classmethod
+    def _known_peak(cls, key: str) -> str:
+        if key not in DEFAULT_EFFICIENCIES.eta_compute:
+            raise ValueError(f"compute_precision {key!r} is not one of: {', '.join(DEFAULT_EFFICIENCIES.eta_compute)}")
+        return key
+
+    @field_validator("precision")
+    @classmethod
+    def _known_precision(cls, value: str) -> str:
+        if value not in {p.value for p in Precision}:
+            raise ValueError(f"precision {value!r} is not one of: {', '.join(p.value for p in Precision)}")
+        return value
+
+    def efficiencies(self, precision: Precision | None = None) -> Efficiencies:
+        """The step-time parameters for this profile's precision, or transferred to another one
+        (the fitted compute efficiency scaled by the defaults' ratio between the two precisions)."""
+        p = dict(self.parameters)
+        eta_c = dict(DEFAULT_EFFICIENCIES.eta_compute)
+        own = self.compute_precision
+        scale = p.pop("eta_compute", eta_c[own]) / eta_c[own]
+        eta_c = {k: min(v * scale, 1.0) for k, v in eta_c.items()}
+        return Efficiencies.model_validate({**DEFAULT_EFFICIENCIES.model_dump(), "eta_compute": eta_c, **p})
+
+
+def profile_name(gpu: str, engine: str, precision: str, family: str | None = None) -> str:
+    return f"{gpu}--{engine}--{precision}" + (f"--v{family}" if family else "")
+
+
+def version_family(version) -> str | None:
+    """`major.minor` of an engine version string ('v0.13.0', '1.3.0rc1' -> '0.13', '1.3'), or None."""
+    m = re.search(r"(\d+)\.(\d+)", str(version)) if version is not None and str(version).strip() not in ("", "nan", "None") else None
+    return f"{int(m.group(1))}.{int(m.group(2))}" if m else None
+
+
+def _family_key(family: str | None) -> tuple[int, int]:
+    major, _, minor = (family or "0.0").partition(".")
+    return int(major), int(minor)
+
+
+def save_profile(profile: Profile, path: str | Path) -> Path:
+    """Write a profile atomically (complete or not at all)."""
+    return atomic_write_text(path, json.dumps(profile.model_dump(mode="json"), indent=1, allow_nan=False) + "\n")
+
+
+def load_profile(path: str | Path) -> Profile:
+    """Read and validate a profile; errors name the file."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise PlannerError(f"{path}: no such profile") from None
+    except json.JSONDecodeError as exc:
+        raise PlannerError(f"{path}: malformed profile JSON at line {exc.lineno}: {exc.msg}") from None
+    if isinstance(data, dict) and data.get("schema_version") not in (None, SCHEMA_VERSION):
+        raise PlannerError(f"{path}: profile schema_version {data.get('schema_version')!r} is not supported (this planner reads {SCHEMA_VERSION})")
+    try:
+        return Profile.model_validate(data)
+    except ValidationError as exc:
+        raise PlannerError(f"{path}: invalid profile: {validation_line(exc)}") from None
+
+
+@lru_cache(maxsize=8)
+def _load_dir(directory: str, stamp: int) -> tuple[Profile, ...]:
+    return tuple(load_profile(p) for p in sorted(Path(directory).glob("*.json")))
+
+
+def profiles(directory: str | Path = PROFILE_DIR) -> tuple[Profile, ...]:
+    """All profiles of a folder, read once and again only when the folder changes.
+
+    One `stat` of the folder per call: profiles are written atomically (a rename into the folder),
+    which changes the folder's modification time, so no file needs to be listed or opened."""
+    d = Path(directory)
+    try:
+        stamp = d.stat().st_mtime_ns
+    except OSError:
+        return ()
+    return _load_dir(str(d), stamp)
+
+
+def find_profile(
+    gpu: str, engine: str, precision: str, candidates: tuple[Profile, ...] | list[Profile] | None = None, engine_version: str | None = None
+) -> tuple[Profile | None, str]:
+    """The profile to use for a query, in the stated fallback order.
+
+    1. same GPU, engine and precision ("exact"); 2. same GPU and engine, another precision;
+    3. same engine and precision, another GPU; 4. same engine, another GPU and precision;
+    otherwise None (analytic). Among the profiles a rule matches: with `engine_version`, the
+    closest engine version (major.minor) first; without, the one fitted on the most points.
+    Returns the profile and which rule matched.
+    """
+    pool = list(profiles() if candidates is None else candidates)
+    rules = [
+        ("exact", lambda p: p.gpu == gpu and p.engine == engine and p.precision == precision),
+        ("other precision", lambda p: p.gpu == gpu and p.engine == engine),
+        ("other gpu", lambda p: p.engine == engine and p.precision == precision),
+        ("other gpu and precision", lambda p: p.engine == engine),
+    ]
+    want = version_family(engine_version)
+
+    def preference(p: Profile):
+        if want is None:
+            return (p.residuals.n_points,)
+        a, b = _family_key(want), _family_key(p.version_family)
+        distance = abs(a[0] - b[0]) * 1000 + abs(a[1] - b[1]) if p.version_family else 10**6
+        return (-distance, p.residuals.n_points)
+
+    for label, rule in rules:
+        hits = [p for p in pool if rule(p)]
+        if hits:
+            return max(hits, key=preference), label
+    return None, "analytic"
+
+
+def _log_excess(value: float, span: tuple[float, float] | None, base: float = math.e) -> float:
+    """How far (log units) a value lies outside a range; a range the profile lacks counts one unit."""
+    if span is None:
+        return 1.0
+    lo, hi = span
+    if not (value > 0 and lo > 0 and hi > 0):
+        return 0.0
+    return max(0.0, math.log(value / hi, base), math.log(lo / value, base))
+
+
+def uncertainty(profile: Profile, rule: str, model: ModelSpec, tp: int, isl: int, osl: int, batch: float | None) -> tuple[float, bool]:
+    """Uncertainty (%) of an estimate from a profile, and whether it extrapolates.
+
+    The in-sample p90 error (at least `UNCERTAINTY_FLOOR_PCT`) grows by the query's log-distance
+    outside the calibrated ranges of model size, ISL, OSL, batch and TP (doubling past a range
+    adds ~70%), and by `TRANSFER_FACTOR` when the profile was made on another GPU or precision.
+    """
+    r = profile.ranges
+    d = (
+        _log_excess(model.params_total / 1e9, r.params_b)
+        + _log_excess(isl, r.isl)
+        + _log_excess(osl, r.osl)
+        + (_log_excess(batch, r.batch) if batch else 0.0)
+        + _log_excess(tp, r.tp, base=2.0)
+    )
+    p90 = profile.residuals.p90_abs_pct
+    base = max(p90, UNCERTAINTY_FLOOR_PCT) if p90 is not None and np.isfinite(p90) else 50.0
+    pct = base * (1.0 + d) * (1.0 if rule == "exact" else TRANSFER_FACTOR)
+    return float(pct), bool(d > 0 or rule != "exact")
