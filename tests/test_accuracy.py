@@ -35,7 +35,6 @@ def _predicted(name: str) -> pd.DataFrame:
     return _FRAMES[name]
 
 
-@pytest.mark.skipif(not MEASURED.exists(), reason="needs ../shared/data/measured")
 @pytest.mark.parametrize("name,rows", sorted(CEILINGS))
 def test_analytic_error_stays_under_its_ceiling(name, rows):
     ceilings, max_unpredicted = CEILINGS[(name, rows)]

@@ -169,7 +169,6 @@ def test_shipped_profiles_load_and_say_how_they_were_made():
         assert (ROOT / "profiles" / f"{p.name}.json").exists()
 
 
-@pytest.mark.skipif(not SHARED.exists(), reason="needs ../shared/data/measured")
 def test_shipped_profile_is_regenerated_by_code():
     shipped = load_profile(ROOT / "profiles" / "L40S--trtllm--fp8--v0.13.json")
     frame = pd.read_csv(SHARED / "trtllm_v0.13_offline.csv")
@@ -182,7 +181,6 @@ def test_shipped_profile_is_regenerated_by_code():
     assert again.residuals.p90_abs_pct == pytest.approx(shipped.residuals.p90_abs_pct, rel=1e-6)
 
 
-@pytest.mark.skipif(not SHARED.exists(), reason="needs ../shared/data/measured")
 def test_moe_layer_overhead_is_fitted_only_where_a_moe_model_was_measured():
     frame = pd.read_csv(SHARED / "trtllm_v0.13_offline.csv")
     h100 = frame[(frame.gpu == "H100-SXM") & (frame.precision == "fp8")]

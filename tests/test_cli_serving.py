@@ -89,7 +89,6 @@ def test_bad_log_names_file_and_line(tmp_path):
     assert r.returncode == 2 and f"{bad}: line 3: output tokens -1" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.skipif(not TRACE.exists(), reason="needs ../shared/data/traces")
 def test_workload_summary_of_the_azure_trace():
     r = run("workload", str(TRACE), "--model", "llama-3.1-70b", "--gpu", "H100", "--tp", "4", "--format", "json")
     assert r.returncode == 0, r.stderr

@@ -35,7 +35,6 @@ def test_sglang_static_fraction_holds_weights_and_kv_only():
     assert e.kv_cache_gib_per_gpu == pytest.approx(0.88 * e.memory_gib_per_gpu - e.weights_gib_per_gpu - e.overhead_gib_per_gpu, rel=1e-9)
 
 
-@pytest.mark.skipif(not LOGS.exists(), reason="needs ../shared/data/engine_memory")
 def test_logged_start_ups_are_matched():
     spec = importlib.util.spec_from_file_location("engine_memory_bench", ROOT / "bench" / "engine_memory.py")
     bench = importlib.util.module_from_spec(spec)

@@ -11,7 +11,6 @@ from planner.importers import import_file, import_files
 from tests.conftest import ROOT
 
 FORMATS = ROOT.parent / "shared" / "data" / "formats"
-needs_data = pytest.mark.skipif(not FORMATS.exists(), reason="needs ../shared/data/formats")
 
 #: file -> (format, fields it lacks, checks on the first row)
 EXPECTED = {
@@ -45,13 +44,11 @@ REFUSED = {
 }
 
 
-@needs_data
 def test_every_sample_file_is_covered():
     files = {str(p.relative_to(FORMATS)) for p in FORMATS.rglob("*") if p.is_file() and p.suffix != ".md"}
     assert files == set(EXPECTED) | set(REFUSED)
 
 
-@needs_data
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_imports(name):
     fmt, missing, checks = EXPECTED[name]
@@ -63,14 +60,12 @@ def test_imports(name):
         assert row[key] == (pytest.approx(value) if isinstance(value, float) else value), key
 
 
-@needs_data
 @pytest.mark.parametrize("name", sorted(REFUSED))
 def test_refused_with_a_reason(name):
     with pytest.raises(PlannerError, match=REFUSED[name]):
         import_file(FORMATS / name)
 
 
-@needs_data
 def test_missing_fields_are_named_with_the_option():
     with pytest.raises(
         PlannerError, match=r"does not say concurrency, engine, gpu, model, precision; pass --concurrency \(or --request-rate\) \.\.\. --engine \.\.\."
@@ -82,12 +77,10 @@ def test_missing_fields_are_named_with_the_option():
     assert frame.iloc[0].tp == 4 and frame.iloc[0].concurrency == 40
 
 
-@needs_data
 def test_sglang_keeps_every_run():
     assert len(import_file(FORMATS / "real/sglang_datacrunch-h200_llama33-70b_online.jsonl").rows) == 7
 
 
-@needs_data
 def test_measurement_csv_round_trip(tmp_path):
     frame = import_files([FORMATS / "trtllm_bench_report.json"], gpu="H100")
     path = tmp_path / "m.csv"

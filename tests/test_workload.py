@@ -15,7 +15,6 @@ from planner.workload import parse_length, parse_workload
 from tests.conftest import ROOT
 
 TRACES = ROOT.parent / "shared" / "data" / "traces"
-needs_traces = pytest.mark.skipif(not TRACES.exists(), reason="needs ../shared/data/traces")
 
 
 def test_distribution_specs():
@@ -77,7 +76,6 @@ def test_workload_specs_and_prefix_caching():
             parse_workload(bad)
 
 
-@needs_traces
 def test_azure_conversation_trace():
     log = rl.read_log(TRACES / "azure_llm_2023_conv.csv")
     assert len(log) == 19_366 and not log.estimated
