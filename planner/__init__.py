@@ -7,6 +7,7 @@ rec = planner.recommend("llama-3.1-70b", 20, planner.parse_workload("isl=2048;os
 """
 
 from .catalog import get_gpu, get_model, gpus, model_ids
+from .configs import model_from_config
 from .cost import OwnedHardware, PriceBook
 from .defaults import DEFAULT_EFFICIENCIES, Efficiencies
 from .errors import PlannerError
@@ -16,7 +17,7 @@ from .predict import predict
 from .requestlog import read_log
 from .search import Recommendation, recommend
 from .sla import Sla
-from .specs import EngineSettings, GpuSpec, KvPrecision, ModelSpec, Parallelism, Precision, model_from_config
+from .specs import EngineSettings, GpuSpec, KvPrecision, ModelSpec, Parallelism, Precision
 from .sweep import sweep
 from .workload import RequestMix, parse_length, parse_workload
 

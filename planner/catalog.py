@@ -16,8 +16,9 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from .configs import model_from_config
 from .errors import PlannerError
-from .specs import GpuSpec, ModelSpec, model_from_config
+from .specs import GpuSpec, ModelSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 GPU_DIR = ROOT / "gpu_specs"
@@ -90,29 +91,42 @@ def _model_index() -> dict[str, str]:
     return index
 
 
+#: Largest config.json read (bytes); real ones are a few KiB.
+MAX_CONFIG_BYTES = 4 << 20
+
+
 def _read_config(path: Path) -> dict:
     try:
-        text = path.read_text()
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise PlannerError(f"{path}: {path.stat().st_size} bytes is more than a config.json can be ({MAX_CONFIG_BYTES >> 20} MiB at most)")
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise PlannerError(f"{path}: cannot read config.json ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise PlannerError(f"{path}: config.json is not UTF-8 text") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise PlannerError(f"{path}: malformed config.json at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise PlannerError(f"{path}: config.json is nested too deeply") from None
 
 
 @lru_cache(maxsize=256)
-def _model_from_path(path: str, catalog_id: str | None = None) -> ModelSpec:
+def _model_from_path(path: str, catalog_id: str | None = None, arch: str | None = None) -> ModelSpec:
     p = Path(path)
     if p.is_dir():
         p = p / "config.json"
     cfg = _read_config(p)
     name = cfg.get("_name_or_path") if isinstance(cfg, dict) else None
-    return model_from_config(cfg, catalog_id or str(name or p), source=catalog_id or str(p))
+    return model_from_config(cfg, catalog_id or str(name if isinstance(name, str) and name else p), source=catalog_id or str(p), arch=arch)
 
 
-def get_model(name: str | ModelSpec) -> ModelSpec:
-    """Resolve a model id, alias or path to a `config.json` (or its folder) to its spec."""
+def get_model(name: str | ModelSpec, arch: str | None = None) -> ModelSpec:
+    """Resolve a model id, alias or path to a `config.json` (or its folder) to its spec.
+
+    `arch`: read the config as this architecture family (`planner.configs.ARCHITECTURES`), for a
+    `model_type` the planner does not know but that is laid out like a known one."""
     if isinstance(name, ModelSpec):
         return name
     text = str(name).strip()
@@ -120,9 +134,9 @@ def get_model(name: str | ModelSpec) -> ModelSpec:
         raise PlannerError("model is empty; give a catalog id (see `python -m planner models`) or a path to config.json")
     hf_id = _model_index().get(_key(text))
     if hf_id is not None:
-        return _model_from_path(str(model_ids()[hf_id]), hf_id)
+        return _model_from_path(str(model_ids()[hf_id]), hf_id, arch or None)
     path = Path(text).expanduser()
     if path.exists():
-        return _model_from_path(str(path.resolve()))
+        return _model_from_path(str(path.resolve()), None, arch or None)
     ids = sorted(model_ids())
     raise PlannerError(f"unknown model {text!r}{_suggest(text, ids)}; give a catalog id (`python -m planner models`) or a path to a config.json")

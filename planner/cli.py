@@ -93,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("estimate", help="estimate one deployment", description="Estimate memory, KV capacity, latency, throughput and cost of one deployment.")
     e.add_argument("--model", required=True, help="catalog id or alias (see `models`), or a path to a config.json")
+    e.add_argument("--arch", default=None, choices=sorted(cli_serving.ARCHITECTURES), metavar="FAMILY", help=cli_serving.ARCH_HELP)
     e.add_argument("--gpu", required=True, help="catalog id or alias (see `gpus`), e.g. H100, 'H100 80GB HBM3'")
     e.add_argument(
         "--precision",
@@ -405,6 +406,8 @@ def _calibrate(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "arch", None) and args.model:
+            args.model = catalog.get_model(args.model, arch=args.arch)
         if args.command == "estimate":
             e = estimate(
                 model=args.model,

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .catalog import get_gpu, get_model
+from .configs import ARCHITECTURES
 from .cost import OwnedHardware, PriceBook, parse_price_overrides
 from .errors import PlannerError
 from .fileio import atomic_write_text
@@ -26,6 +27,8 @@ from .sizing import engine_sizing, request_gpu_seconds
 from .sla import Sla
 from .specs import Precision, default_kv, parse_choice
 from .workload import parse_workload
+
+ARCH_HELP = "read the config.json as this architecture family when its model_type is one the planner does not know (one of: %(choices)s)"
 
 
 def _workload_options(p: argparse.ArgumentParser, lengths: bool = True) -> None:
@@ -124,6 +127,7 @@ def add_parsers(sub, positive_int) -> None:
     w.add_argument("--long-output", type=positive_int, default=LONG_OUTPUT_TOKENS, help=f"answers longer than this are long (default {LONG_OUTPUT_TOKENS})")
     w.add_argument("--percentile", type=_positive_float, default=99.0, help="engine limits cover this percentile of requests (default 99)")
     w.add_argument("--model", default=None, help="for GPU-time shares and KV sizing")
+    w.add_argument("--arch", default=None, choices=sorted(ARCHITECTURES), metavar="FAMILY", help=ARCH_HELP)
     w.add_argument("--gpu", default=None, help="for GPU-time shares (with --model)")
     w.add_argument("--precision", default=None, help="default: a quantized checkpoint's own; else fp8 where the GPU has it, else bf16")
     w.add_argument("--tp", type=positive_int, default=1)
@@ -137,6 +141,7 @@ def add_parsers(sub, positive_int) -> None:
         description="Sweep deployments of one model: closed-loop concurrencies (steady-state approximation) or Poisson rates (the queueing approximation, with percentiles).",
     )
     sw.add_argument("--model", required=True)
+    sw.add_argument("--arch", default=None, choices=sorted(ARCHITECTURES), metavar="FAMILY", help=ARCH_HELP)
     sw.add_argument("--gpus", nargs="+", default=None, help="GPU ids (default: the catalog)")
     sw.add_argument("--precisions", nargs="+", default=None, help="default: every precision each GPU runs but mxfp4")
     sw.add_argument("--tp", nargs="+", type=positive_int, default=list(DEFAULT_TPS))
@@ -154,6 +159,7 @@ def add_parsers(sub, positive_int) -> None:
         description="Rank deployments that serve a request rate within TTFT/ITL targets by cost; the first choice is checked by simulation.",
     )
     r.add_argument("--model", required=True)
+    r.add_argument("--arch", default=None, choices=sorted(ARCHITECTURES), metavar="FAMILY", help=ARCH_HELP)
     r.add_argument(
         "--rate",
         default=None,
@@ -253,7 +259,7 @@ def _workload(args: argparse.Namespace) -> int:
     print(pd.DataFrame(counts.astype(int), index=labels_i, columns=labels_o).to_string())
     if "engine_sizing" in out:
         z = out["engine_sizing"]
-        print(f"\nEngine sizing for p{z['percentile']:g} of requests ({args.model})")
+        print(f"\nEngine sizing for p{z['percentile']:g} of requests ({get_model(args.model).id})")
         print(f"  max_input_len {z['max_input_len']:,}   max_seq_len {z['max_seq_len']:,}   max_num_tokens {z['max_num_tokens']:,}")
         if z["full_context"]:
             print(

@@ -84,11 +84,15 @@ def test_context_window_is_checked():
 
 
 def test_rope_scaling_extends_the_window_only_where_the_config_keeps_the_original():
-    from planner.specs import _context_window
+    from planner.configs import ConfigFields, _context_window
 
     yarn = {"max_position_embeddings": 32768, "rope_scaling": {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32768}}
     llama3 = {"max_position_embeddings": 131072, "rope_scaling": {"rope_type": "llama3", "factor": 32.0, "original_max_position_embeddings": 8192}}
-    assert _context_window(yarn) == 131072 and _context_window(llama3) == 131072 and _context_window({"n_positions": 2048}) == 2048
+
+    def window(cfg):
+        return _context_window(ConfigFields.model_validate(cfg))
+
+    assert window(yarn) == 131072 and window(llama3) == 131072 and window({"n_positions": 2048}) == 2048
 
 
 def test_each_moe_layer_adds_its_routing_kernels_to_a_step():
@@ -123,10 +127,10 @@ def test_quantized_checkpoints_are_planned_at_their_own_precision():
 
 
 def test_a_quantized_scheme_without_a_precision_is_asked_for():
-    from planner.specs import model_from_config
+    from planner.configs import model_from_config
 
     cfg = dict(get_model("llama-3.1-8b").model_dump(include={"hidden_size"}), num_hidden_layers=2, num_attention_heads=32, vocab_size=1000)
-    cfg.update(intermediate_size=1024, quantization_config={"quant_method": "bitsandbytes", "load_in_4bit": True})
+    cfg.update(model_type="llama", intermediate_size=1024, quantization_config={"quant_method": "bitsandbytes", "load_in_4bit": True})
     m = model_from_config(cfg, "test/bnb")
     assert m.checkpoint_precision is None and m.quantization == "bitsandbytes"
     with pytest.raises(PlannerError, match="pass precision"):
