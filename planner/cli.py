@@ -374,7 +374,7 @@ def _calibrate(args: argparse.Namespace) -> int:
         return 0
     if not args.measurements or not args.out:
         raise PlannerError("calibrate needs --measurements FILE... and --out FILE|DIR, or --run-trtllm --model ID --gpu ID --precision P")
-    frame = import_files(args.measurements, **_import_overrides(args))
+    frame = _import(args.measurements, args)
 
     def progress(i, n, name):
         print(f"[{i + 1}/{n}] fitting {name}", file=sys.stderr, flush=True)
@@ -401,6 +401,17 @@ def _calibrate(args: argparse.Namespace) -> int:
     for name, why in failed.items():
         print(f"skipped {name}: {why}", file=sys.stderr)
     return 0
+
+
+def _import(paths: list[str], args: argparse.Namespace) -> pd.DataFrame:
+    """`import_files`, saying on stderr which files of a folder were skipped and why."""
+    skipped: dict = {}
+    frame = import_files(paths, skipped=skipped, **_import_overrides(args))
+    for path, why in skipped.items():
+        print(f"skipped {path}: {why}", file=sys.stderr)
+    files = frame["source"].nunique() if "source" in frame else len(paths)
+    print(f"imported {len(frame)} rows from {files} file(s); skipped {len(skipped)}", file=sys.stderr)
+    return frame
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -446,7 +457,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "calibrate":
             return _calibrate(args)
         elif args.command == "import":
-            frame = import_files(args.files, **_import_overrides(args))
+            frame = _import(args.files, args)
             text = frame.to_csv(index=False)
             if args.out:
                 atomic_write_text(args.out, text)

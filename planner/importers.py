@@ -24,13 +24,33 @@ from pathlib import Path
 
 import pandas as pd
 
+from .catalog import get_gpu, get_model
 from .errors import PlannerError
 from .fileio import json_lines
 from .measurements import COLUMNS, read_measurements
 
-#: What a row needs to be useful for calibration, and the option that supplies each.
-REQUIRED = {"model": "--model", "gpu": "--gpu", "engine": "--engine", "precision": "--precision", "isl": "--isl", "osl": "--osl"}
-HINTS = {**REQUIRED, "concurrency": "--concurrency (or --request-rate)"}
+#: What a row needs to be useful for calibration, and the option that supplies each. Nothing is
+#: assumed: a run's parallelism is as much a part of it as its GPU (a TP4 x DP2 result recorded
+#: as TP1 fits a profile 3x off).
+REQUIRED = {
+    "model": "--model",
+    "gpu": "--gpu",
+    "engine": "--engine",
+    "precision": "--precision",
+    "tp": "--tp",
+    "pp": "--pp",
+    "isl": "--isl",
+    "osl": "--osl",
+}
+HINTS = {
+    **REQUIRED,
+    "concurrency": "--concurrency (or --request-rate)",
+    "attention_dp": "--attention-dp (data-parallel ranks; 1 for a run without data parallelism)",
+}
+#: Largest benchmark file read (bytes): the biggest real ones (per-request arrays) are a few MiB.
+MAX_FILE_BYTES = 256 << 20
+#: Files a folder import looks at (others are listed as skipped).
+BENCHMARK_SUFFIXES = (".json", ".jsonl", ".csv", ".txt", ".log")
 OVERRIDABLE = ("model", "gpu", "engine", "precision", "kv_precision", "tp", "pp", "ep", "attention_dp", "isl", "osl", "concurrency", "request_rate")
 
 
@@ -371,17 +391,21 @@ def read_sglang_jsonl(path: Path, text: str) -> Imported:
             out.notes.append(f"line {n}: only medians recorded; TTFT / ITL are medians")
         if itl is None:
             itl = _num(d.get("median_itl_ms"))
-        if info.get("enable_dp_attention") or (info.get("dp_size") or 1) > 1:
-            out.notes.append(f"line {n}: data-parallel attention (dp_size {info.get('dp_size')}) is not modelled")
+        tp, adp = info.get("tp_size"), info.get("dp_size")
+        if info and info.get("enable_dp_attention") and tp and adp:  # SGLang: dp_size attention ranks share the tp_size GPUs
+            tp = tp // adp if tp % adp == 0 else tp
+        elif info and tp and adp is None:
+            adp = 1  # server_info without dp_size: a version before data parallelism
         out.rows.append(
             _row(
                 model=model if model and not str(model).startswith(("/", ".")) else None,
                 engine="sglang",
                 precision=_precision(info.get("quantization"), info.get("dtype")) if info else None,
                 kv_precision=_kv_precision(info.get("kv_cache_dtype")),
-                tp=info.get("tp_size"),
+                tp=tp,
                 pp=info.get("pp_size"),
                 ep=info.get("ep_size"),
+                attention_dp=adp,
                 isl=_num(d.get("total_input_tokens")) / completed if d.get("total_input_tokens") is not None else _num(d.get("random_input_len")),
                 osl=_num(d.get("total_output_tokens")) / completed if d.get("total_output_tokens") is not None else _num(d.get("random_output_len")),
                 concurrency=conc,
@@ -418,6 +442,9 @@ def _json(path: Path, text: str) -> dict:
 def detect_and_read(path: Path) -> Imported:
     """Read one benchmark file, recognising its format from its content."""
     try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise PlannerError(f"{path}: {size / 2**20:.0f} MiB is larger than a benchmark result can be ({MAX_FILE_BYTES >> 20} MiB at most)")
         raw = path.read_bytes()
     except FileNotFoundError:
         raise PlannerError(f"{path}: no such file") from None
@@ -456,24 +483,63 @@ def detect_and_read(path: Path) -> Imported:
     )
 
 
+def _empty(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or str(value).strip() == ""
+
+
+def _same(field: str, recorded, given) -> bool:
+    """Whether an option agrees with the file. A GPU or model the catalog cannot resolve (a
+    fine-tune's name, a hostname's GPU label) may be mapped by the option to a catalog one;
+    two different catalog entries disagree."""
+    if field in ("gpu", "model"):
+        resolve = get_gpu if field == "gpu" else get_model
+        try:
+            own = resolve(str(recorded)).id
+        except PlannerError:
+            return True
+        try:
+            return own == resolve(str(given)).id
+        except PlannerError:
+            return False
+    if isinstance(recorded, int | float) or isinstance(given, int | float):
+        try:
+            a, b = float(recorded), float(given)
+        except (TypeError, ValueError):
+            return False
+        return a == b or (field in ("isl", "osl") and round(a) == round(b))
+    return str(recorded).strip().lower() == str(given).strip().lower()
+
+
 def import_file(path: str | Path, **overrides) -> Imported:
-    """Read one file and apply `overrides` (model, gpu, engine, precision, tp, ...): an option fills
-    a field the file lacks and replaces one it has. `missing` lists required fields still empty."""
+    """Read one file and apply `overrides` (model, gpu, engine, precision, tp, ...) to the fields
+    it does not record; an option that contradicts what the file records is an error naming both.
+    `missing` lists required fields that are still empty."""
     path = Path(path)
     imp = detect_and_read(path)
     given = {k: v for k, v in overrides.items() if k in OVERRIDABLE and v is not None}
+    ours = imp.format == "measurement CSV"  # its blank tp / pp / attention_dp mean 1 (DESIGN §4)
     for row in imp.rows:
-        row.update(given)
-        for k in ("tp", "pp"):
-            if row.get(k) is None or (isinstance(row.get(k), float) and math.isnan(row[k])):
-                row[k] = 1
+        for k, v in given.items():
+            if not _empty(row.get(k)) and not _same(k, row[k], v):
+                flag = "--" + k.replace("_", "-")
+                raise PlannerError(f"{path}: the file records {k} {row[k]!r}, {flag} says {v!r}; drop {flag} to use the file's value")
+            row[k] = v if _empty(row.get(k)) else row[k]
+        if ours:
+            for k in ("tp", "pp", "attention_dp"):
+                row[k] = 1 if _empty(row.get(k)) else row[k]
         for k in ("isl", "osl"):
             if isinstance(row.get(k), float) and not math.isnan(row[k]):
                 row[k] = int(round(row[k]))
         for k in REQUIRED:
-            value = row.get(k)
-            if value is None or (isinstance(value, float) and math.isnan(value)) or str(value).strip() == "":
+            if _empty(row.get(k)):
                 imp.missing.add(k)
+        if _empty(row.get("attention_dp")):
+            # TensorRT-LLM's attention DP splits the TP group, so a TP1 run has none; elsewhere
+            # data parallelism is separate from TP and only the run's command says it.
+            if str(row.get("engine")) == "trtllm" and not _empty(row.get("tp")) and float(row["tp"]) == 1:
+                row["attention_dp"] = 1
+            else:
+                imp.missing.add("attention_dp")
         if not any(row.get(m) is not None and not (isinstance(row.get(m), float) and math.isnan(row[m])) for m in ("output_tok_s", "ttft_ms", "itl_ms")):
             imp.missing.add("a metric (output_tok_s, ttft_ms or itl_ms)")
         if not imp.load_known and row.get("concurrency") is None and row.get("request_rate") is None:
@@ -481,17 +547,54 @@ def import_file(path: str | Path, **overrides) -> Imported:
     return imp
 
 
-def import_files(paths: list[str | Path], **overrides) -> pd.DataFrame:
-    """One measurement table from several files; refuses, naming file and fields, when a required
-    field is neither in a file nor given, and writes nothing."""
+def _refusal(imp: Imported) -> str:
+    fields = sorted(imp.missing)
+    options = [HINTS[f] for f in fields if f in HINTS]
+    hint = f"; pass {' '.join(o + ' ...' for o in options)}" if options else ""
+    return f"{imp.path}: {imp.format} does not say {', '.join(fields)}{hint}"
+
+
+def folder_files(folder: Path) -> tuple[list[Path], dict[Path, str]]:
+    """The benchmark files of a folder (not recursive), and the other entries with why they are skipped."""
+    files, skipped = [], {}
+    for p in sorted(folder.iterdir()):
+        if p.is_dir():
+            skipped[p] = "a folder (folders are not searched recursively)"
+        elif p.name.startswith("."):
+            skipped[p] = "a hidden file"
+        elif p.suffix.lower() not in BENCHMARK_SUFFIXES:
+            skipped[p] = f"not a benchmark file type ({', '.join(BENCHMARK_SUFFIXES)})"
+        else:
+            files.append(p)
+    return files, skipped
+
+
+def import_files(paths: list[str | Path], skipped: dict[Path, str] | None = None, **overrides) -> pd.DataFrame:
+    """One measurement table from benchmark files and folders.
+
+    A file named directly must import: one that cannot (unrecognised, or a required field neither
+    in it nor given) is an error naming the file and the options to add, and nothing is written.
+    In a folder, the files that cannot be imported are skipped and reported in `skipped` (path ->
+    reason); it is an error when nothing at all could be imported."""
     frames = []
-    for p in paths:
-        imp = import_file(p, **overrides)
-        if imp.missing:
-            fields = sorted(imp.missing)
-            options = [HINTS[f] for f in fields if f in HINTS]
-            hint = f"; pass {' '.join(o + ' ...' for o in options)}" if options else ""
-            raise PlannerError(f"{imp.path}: {imp.format} does not say {', '.join(fields)}{hint}")
-        frames.append(pd.DataFrame(imp.rows))
+    skipped = {} if skipped is None else skipped
+    for p in map(Path, paths):
+        in_folder = p.is_dir()
+        files, passed = folder_files(p) if in_folder else ([p], {})
+        skipped.update(passed)
+        for f in files:
+            try:
+                imp = import_file(f, **overrides)
+                if imp.missing:
+                    raise PlannerError(_refusal(imp))
+            except PlannerError as exc:
+                if not in_folder:
+                    raise
+                skipped[f] = str(exc).removeprefix(f"{f}: ")
+                continue
+            frames.append(pd.DataFrame(imp.rows))
+    if not frames:
+        reasons = "; ".join(f"{p.name}: {why}" for p, why in list(skipped.items())[:3])
+        raise PlannerError(f"nothing imported from {', '.join(map(str, paths))}" + (f" ({reasons})" if reasons else ""))
     frame = pd.concat(frames, ignore_index=True)
     return frame[[c for c in COLUMNS if c in frame] + [c for c in frame.columns if c not in COLUMNS]]

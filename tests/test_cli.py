@@ -148,9 +148,9 @@ def test_gpus_and_models_lists():
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["import", "/"], "/: cannot read"),
+        (["import", "/"], "nothing imported from /"),
         (["predict", "/"], "/: cannot read"),
-        (["calibrate", "--measurements", "/", "--out", "/tmp/x"], "/: cannot read"),
+        (["calibrate", "--measurements", "/", "--out", "/tmp/x"], "nothing imported from /"),
     ],
 )
 def test_unreadable_paths_are_one_line(args, message):
