@@ -172,6 +172,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--work-dir", default="calibration-run", help="datasets, logs and each finished step's report (default ./calibration-run)")
     r.add_argument("--resume", action="store_true", help="keep the finished steps of an interrupted run in --work-dir")
     r.add_argument("--dry-run", action="store_true", help="print the plan and the exact trtllm-bench commands, run nothing")
+    r.add_argument(
+        "--checkpoint",
+        default=None,
+        metavar="HF_ID",
+        help="the Hugging Face checkpoint trtllm-bench loads (default: the model itself at 16 bits or at the precision it ships in, "
+        "else its known FP8 / NVFP4 checkpoint from model_configs/checkpoints.yaml)",
+    )
     r.add_argument("--model-path", default=None, help="local checkpoint folder for trtllm-bench --model_path")
     r.add_argument("--backend", default="pytorch", choices=["pytorch", "tensorrt"], help="trtllm-bench backend (default pytorch)")
     r.add_argument("--skip-gpu-check", action="store_true", help="do not require an NVIDIA GPU (for testing the runner with a stand-in trtllm-bench)")
@@ -358,6 +365,10 @@ def _calibrate(args: argparse.Namespace) -> int:
             precision=args.precision,
             tp=args.tp or 1,
             pp=args.pp or 1,
+            ep=args.ep or 1,
+            attention_dp=args.attention_dp or 1,
+            kv_precision=args.kv_precision,
+            checkpoint=args.checkpoint,
             minutes=args.minutes,
             model_path=args.model_path,
             backend=args.backend,

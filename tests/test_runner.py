@@ -28,7 +28,7 @@ def fake_bin(tmp_path):
 KNOWN = {"eta_memory": 0.7, "step_overhead_ms": 0.6, "eta_compute": {"fp16": 0.6, "bf16": 0.6, "fp8": 0.58, "int8": 0.51, "fp4": 0.41}}
 
 
-def calibrate(tmp_path, *extra, env=None, path_dirs=()):
+def calibrate(tmp_path, *extra, env=None, path_dirs=(), model="llama-3.1-8b", gpu="H100", precision="fp8", extra_args=()):
     e = {
         **os.environ,
         "PATH": os.pathsep.join([*map(str, path_dirs), "/usr/bin", "/bin"]),
@@ -36,8 +36,8 @@ def calibrate(tmp_path, *extra, env=None, path_dirs=()):
         "FAKE_TRTLLM_CALLS": str(tmp_path / "calls.txt"),
         **(env or {}),
     }
-    argv = [sys.executable, "-m", "planner", "calibrate", "--run-trtllm", "--model", "llama-3.1-8b", "--gpu", "H100", "--precision", "fp8", "--minutes", "2"]
-    argv += ["--work-dir", str(tmp_path / "run"), "--out", str(tmp_path / "profiles"), "--skip-gpu-check", *extra]
+    argv = [sys.executable, "-m", "planner", "calibrate", "--run-trtllm", "--model", model, "--gpu", gpu, "--precision", precision, "--minutes", "2"]
+    argv += ["--work-dir", str(tmp_path / "run"), "--out", str(tmp_path / "profiles"), "--skip-gpu-check", *extra_args, *extra]
     return subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, env=e)
 
 
@@ -66,10 +66,32 @@ def test_dataset_format(tmp_path):
 def test_dry_run_prints_the_commands(tmp_path):
     r = calibrate(tmp_path, "--dry-run")
     assert r.returncode == 0, r.stderr
-    lines = r.stdout.strip().splitlines()
-    assert len(lines) == 6 and all(x.startswith("trtllm-bench --model meta-llama/Llama-3.1-8B") for x in lines)
-    assert sum(" latency " in x for x in lines) == 3 and all("--report_json" in x for x in lines)
-    assert "total ~" in r.stderr and not calls(tmp_path)
+    out = r.stdout.strip().splitlines()
+    lines = [x for x in out if not x.startswith("#")]
+    # an FP8 profile is measured on the FP8 checkpoint, not the 16-bit weights
+    assert len(lines) == 6 and all(x.startswith("trtllm-bench --model nvidia/Llama-3.1-8B-Instruct-FP8 ") for x in lines)
+    assert sum(" latency " in x for x in lines) == 3 and all("--report_json" in x and "--extra_llm_api_options" in x for x in lines)
+    files = [x for x in out if x.startswith("#")]
+    assert files[0].endswith("llm_options.yaml") and "#     dtype: fp8" in files and sum("datasets/" in x for x in files) == 6
+    assert "total ~" in r.stderr and "checkpoint nvidia/Llama-3.1-8B-Instruct-FP8" in r.stderr and not calls(tmp_path)
+    assert not (tmp_path / "run").exists()  # a dry run writes nothing
+
+
+def test_a_precision_without_a_known_checkpoint_asks_for_one(tmp_path):
+    r = calibrate(tmp_path, "--dry-run", model="llama-3.1-70b", extra_args=("--tp", "4"))
+    assert r.returncode == 2 and "no known fp8 checkpoint of meta-llama/Llama-3.1-70B" in r.stderr and "--checkpoint" in r.stderr
+    r = calibrate(tmp_path, "--dry-run", "--checkpoint", "my-org/Llama-3.1-70B-FP8", model="llama-3.1-70b", extra_args=("--tp", "4"))
+    assert r.returncode == 0 and "trtllm-bench --model my-org/Llama-3.1-70B-FP8 " in r.stdout and "--tp 4" in r.stdout
+
+
+def test_attention_dp_and_ep_reach_the_command_and_the_options(tmp_path):
+    r = calibrate(tmp_path, "--dry-run", model="Qwen/Qwen3-235B-A22B", gpu="B200", precision="nvfp4", extra_args=("--attention-dp", "4", "--ep", "4"))
+    assert r.returncode == 0, r.stderr
+    assert "#   enable_attention_dp: true" in r.stdout and " --tp 4 --pp 1 --ep 4 " in r.stdout and "nvidia/Qwen3-235B-A22B-FP4" in r.stdout
+    r = calibrate(
+        tmp_path, "--dry-run", model="Qwen/Qwen3-235B-A22B", gpu="B200", precision="nvfp4", extra_args=("--tp", "2", "--attention-dp", "2", "--ep", "4")
+    )
+    assert r.returncode == 2 and "attention DP runs attention with TP 1" in r.stderr
 
 
 def test_missing_trtllm_bench_says_how_to_install(tmp_path):
@@ -110,6 +132,15 @@ def test_end_to_end_fits_the_known_parameters(tmp_path, fake_bin):
     assert len(prof.made_by.inputs) == 6 and prof.made_by.command.startswith("python -m planner calibrate --run-trtllm")
     assert prof.engine_versions == ["1.0.0-fake"]
     assert (tmp_path / "run" / "logs" / "latency_isl128_osl128.log").exists()
+    assert all(c.startswith("--model nvidia/Llama-3.1-8B-Instruct-FP8 ") and "--extra_llm_api_options" in c for c in calls(tmp_path))
+    assert {p["model"] for p in prof.points} == {"meta-llama/Llama-3.1-8B"} and {p["kv_precision"] for p in prof.points} == {"fp8"}
+
+
+def test_a_report_of_another_precision_is_refused_and_nothing_is_fitted(tmp_path, fake_bin):
+    """A run whose reports say it loaded 16-bit weights cannot become an FP8 profile."""
+    r = calibrate(tmp_path, env={"FAKE_TRTLLM_ENGINE": '{"quantization": null}'}, path_dirs=(fake_bin,))
+    assert r.returncode == 2 and "the run measured something else than planned: precision bf16 (planned fp8)" in r.stderr
+    assert not (tmp_path / "profiles").exists() and len(list((tmp_path / "run" / "reports").glob("*.json"))) == 6  # the measurements are kept
 
 
 def test_resume_after_a_failed_step(tmp_path, fake_bin):
