@@ -127,6 +127,20 @@ VLLM_SAMPLER_BYTES_PER_LOGIT = 38.5
 #: context and CUDA graphs to the (1 - gpu_memory_utilization) headroom.
 VLLM_NON_TORCH_GIB = 0.13
 VLLM_COMM_GIB = 0.4
+#: vLLM's scheduler defaults (OpenAI server, `vllm/engine/arg_utils.py`, vLLM PR #17885): 1024
+#: sequences and 8192 batched tokens per step on GPUs of at least 70 GiB other than the A100, else
+#: 256 and 2048 (`planner.engine_limits`; SGLang is modelled alike).
+VLLM_MAX_NUM_SEQS = 1024
+VLLM_MAX_BATCHED_TOKENS = 8192
+VLLM_SMALL_GPU_MAX_NUM_SEQS = 256
+VLLM_SMALL_GPU_MAX_BATCHED_TOKENS = 2048
+#: SGLang's defaults for reserving future output tokens at admission (`schedule_policy.py`):
+#: start at 0.7 of the remaining outputs, decay by 0.001 per decode step to 0.1.
+SGLANG_NEW_TOKEN_RATIO = (0.7, 0.1, 0.001)
+#: Uncertainty of an uncalibrated (analytic) estimate, in percent: the p90 absolute percentage error
+#: of offline output tokens/s over `../shared/data/measured/trtllm_v0.13_offline.csv`, rounded up
+#: (`python bench/accuracy.py` prints it: 32.9 %, rounded up to the next 5).
+ANALYTIC_UNCERTAINTY_PCT = 35.0
 
 
 DEFAULT_EFFICIENCIES = Efficiencies()

@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-VLLM_MAX_NUM_SEQS = 1024
-VLLM_MAX_BATCHED_TOKENS = 8192
-VLLM_SMALL_GPU_MAX_NUM_SEQS = 256
-VLLM_SMALL_GPU_MAX_BATCHED_TOKENS = 2048
+from .defaults import VLLM_MAX_BATCHED_TOKENS, VLLM_MAX_NUM_SEQS, VLLM_SMALL_GPU_MAX_BATCHED_TOKENS, VLLM_SMALL_GPU_MAX_NUM_SEQS
 
 
 def vllm_large_gpu(memory_gib: float, gpu_id: str) -> bool:

@@ -16,17 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import serving
 from .catalog import get_gpu, get_model
-from .defaults import DEFAULT_EFFICIENCIES, Efficiencies
+from .defaults import ANALYTIC_UNCERTAINTY_PCT, DEFAULT_EFFICIENCIES, Efficiencies
 from .errors import PlannerError
 from .load import PERCENTILES, simulate_load
 from .profiles import Profile, find_profile, load_profile, uncertainty, version_family
 from .specs import GIB, KV_BYTES, EngineSettings, GpuSpec, KvPrecision, ModelSpec, Parallelism, Precision, default_kv, parse_choice, resolve_precision
 from .workload import RequestMix, parse_workload
 
-#: Uncertainty of an uncalibrated (analytic) estimate, in percent: the p90 absolute percentage error
-#: of offline output tokens/s over `../shared/data/measured/trtllm_v0.13_offline.csv`, rounded up
-#: (`python bench/accuracy.py` prints it: 32.9 %, rounded up to the next 5).
-ANALYTIC_UNCERTAINTY_PCT = 35.0
 #: Most requests simulated for the latency of an offline (queued-burst) operating point by default.
 OFFLINE_LATENCY_REQUESTS = 5000
 

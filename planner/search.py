@@ -21,8 +21,8 @@ from . import serving
 from .catalog import get_gpu, get_model
 from .catalog import gpus as all_gpus
 from .cost import PriceBook, fleet_cost
+from .defaults import ANALYTIC_UNCERTAINTY_PCT
 from .errors import PlannerError
-from .estimate import ANALYTIC_UNCERTAINTY_PCT
 from .load import RateModel, simulate_load
 from .profiles import uncertainty
 from .roofline import hardware_table

@@ -41,10 +41,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .defaults import SGLANG_NEW_TOKEN_RATIO
+
 POLICIES = ("trtllm", "vllm", "sglang")
-#: SGLang's defaults for reserving future output tokens at admission (`schedule_policy.py`):
-#: start at 0.7 of the remaining outputs, decay by 0.001 per decode step to 0.1.
-SGLANG_NEW_TOKEN_RATIO = (0.7, 0.1, 0.001)
 
 StepFn = Callable[[float, float, float, float, float], float]
 
