@@ -10,6 +10,9 @@
    closed-loop clients, and the Azure conversation trace replayed (19,366 requests).
 3. `recommend` for Llama-3.1-70B over every catalog GPU x precision x TP 1-8 x PP 1-2 (first
    call in the process, then the best of three), with the simulation check of the first choice.
+4. `predict` over `../shared/data/measured/trtllm_v0.13_offline.csv` (862 offline rows): the
+   vectorised path, against one `estimate` per row (what `predict` did before, including each
+   offline row's queued-burst simulation) on a sample of rows, extrapolated; the figures agree.
 
     python bench/speed.py [--model ID] [--loop-sample N] [--repeat N] [--skip-sweep]
 """
@@ -33,6 +36,7 @@ from planner.sweep import grid, sweep  # noqa: E402
 from planner.workload import parse_workload  # noqa: E402
 
 DATA_TRACES = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "traces"
+DATA_MEASURED = DATA_TRACES.parent / "measured"
 
 LENGTHS = [(128, 128), (128, 2048), (2048, 128), (2048, 2048), (1000, 1000)]
 GRID = dict(tps=range(1, 9), pps=range(1, 5), batches=range(1, 1025), lengths=LENGTHS)
@@ -58,7 +62,33 @@ def main(argv=None) -> int:
         sweep_speed(args)
     simulation_speed()
     recommend_speed(args.repeat)
+    predict_speed(args.repeat)
     return 0
+
+
+def predict_speed(repeat: int, sample: int = 40) -> None:
+    from planner.measurements import read_measurements, row_kwargs
+    from planner.predict import _one, predict
+
+    frame = read_measurements(DATA_MEASURED / "trtllm_v0.13_offline.csv")
+    predict(frame.head(3))  # profiles loaded, caches warm
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = predict(frame)
+        times.append(time.perf_counter() - t0)
+    sampled = frame.sample(sample, random_state=0)
+    t0 = time.perf_counter()
+    slow = [_one(row_kwargs(r))[0] for r in sampled.to_dict("records")]
+    per_row = (time.perf_counter() - t0) / sample
+    agree = float(np.max(np.abs(np.array(slow) / out.loc[sampled.index, "pred_output_tok_s"].to_numpy(float) - 1)))
+    best = min(times)
+    print(
+        f"predict v0.13 ({len(frame)} rows): vectorised {best:.3f} s ({best / len(frame) * 1e3:.3f} ms/row); "
+        f"one estimate per row {per_row * 1e3:.1f} ms/row on {sample} sampled rows -> {per_row * len(frame):.1f} s; "
+        f"speed-up {per_row * len(frame) / best:.0f}x; largest throughput difference {agree:.1e}"
+    )
+    print(f"predict_s={best:.3f} predict_loop_s={per_row * len(frame):.1f} predict_speedup={per_row * len(frame) / best:.0f}")
 
 
 def simulation_speed() -> None:
