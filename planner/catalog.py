@@ -113,10 +113,10 @@ def _read_config(path: Path) -> dict:
 
 
 @lru_cache(maxsize=256)
-def _model_from_path(path: str, catalog_id: str | None = None, arch: str | None = None) -> ModelSpec:
+def _model_from_path(path: str, catalog_id: str | None = None, arch: str | None = None, stamp: tuple = ()) -> ModelSpec:
+    """A model from its config file; `stamp` (the file's size and modification time) makes an
+    edited file read again."""
     p = Path(path)
-    if p.is_dir():
-        p = p / "config.json"
     cfg = _read_config(p)
     name = cfg.get("_name_or_path") if isinstance(cfg, dict) else None
     return model_from_config(cfg, catalog_id or str(name if isinstance(name, str) and name else p), source=catalog_id or str(p), arch=arch)
@@ -137,6 +137,11 @@ def get_model(name: str | ModelSpec, arch: str | None = None) -> ModelSpec:
         return _model_from_path(str(model_ids()[hf_id]), hf_id, arch or None)
     path = Path(text).expanduser()
     if path.exists():
-        return _model_from_path(str(path.resolve()), None, arch or None)
+        path = path.resolve() / "config.json" if path.is_dir() else path.resolve()
+        try:
+            st = path.stat()
+        except OSError as exc:
+            raise PlannerError(f"{path}: cannot read config.json ({exc.strerror})") from None
+        return _model_from_path(str(path), None, arch or None, (st.st_size, st.st_mtime_ns))
     ids = sorted(model_ids())
     raise PlannerError(f"unknown model {text!r}{_suggest(text, ids)}; give a catalog id (`python -m planner models`) or a path to a config.json")

@@ -31,7 +31,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports a bad argument in one line (exit code 2) instead of usage + error."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"error: {message} (see `python -m planner {self.prog.split()[-1]} --help`)\n")
+        command = "" if self.prog == "python -m planner" else " " + self.prog.split()[-1]
+        self.exit(2, f"error: {message} (see `python -m planner{command} --help`)\n")
 
 
 def _desc(model, field: str) -> str:

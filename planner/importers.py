@@ -477,6 +477,8 @@ def detect_and_read(path: Path) -> Imported:
         return read_perf_csv(path, text, tool)
     if first_line.lower().startswith("model,") or "output_tok_s" in first_line:
         frame = read_measurements(path)
+        if frame.empty:
+            raise PlannerError(f"{path}: a measurement CSV with a header and no rows")
         return Imported(path, "measurement CSV", frame.to_dict("records"))
     raise PlannerError(
         f"{path}: unrecognised format; expected a measurement CSV, trtllm-bench report (JSON or text), GenAI-Perf / AIPerf export, vLLM or SGLang serving-benchmark result"

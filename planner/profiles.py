@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .catalog import ROOT
+from .catalog import ROOT, get_gpu
 from .defaults import DEFAULT_EFFICIENCIES, Efficiencies
 from .errors import PlannerError, validation_line
 from .fileio import atomic_write_text
@@ -117,6 +117,20 @@ class Profile(BaseModel):
             if not (math.isfinite(value) and lo <= value <= hi):
                 raise ValueError(f"{name} = {value!r} is outside its physical range [{lo}, {hi}]")
         return params
+
+    @field_validator("gpu")
+    @classmethod
+    def _catalog_gpu(cls, gpu: str) -> str:
+        if get_gpu(gpu).id != gpu:  # an unknown name raises with the catalog's list
+            raise ValueError(f"gpu {gpu!r} must be a catalog id ({get_gpu(gpu).id!r})")
+        return gpu
+
+    @field_validator("engine")
+    @classmethod
+    def _known_engine(cls, engine: str) -> str:
+        if engine not in ("trtllm", "vllm", "sglang"):
+            raise ValueError(f"engine {engine!r} is not one of: trtllm, vllm, sglang")
+        return engine
 
     @field_validator("compute_precision")
     @classmethod

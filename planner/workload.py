@@ -111,7 +111,7 @@ def parse_length(text: str | int | LengthDist, field_name: str = "length") -> Le
     raw = str(text).strip()
     if re.fullmatch(r"[-+]?\d+(\.\d*)?([eE][-+]?\d+)?", raw):
         value = float(raw)
-        if value != int(value) or not 1 <= value <= MAX_TOKENS:
+        if not 1 <= value <= MAX_TOKENS or value != int(value):
             raise PlannerError(f"{field_name} {raw}: must be a whole number of tokens between 1 and {MAX_TOKENS:,}")
         return LengthDist("fixed", (("value", value),))
     kind, sep, rest = raw.partition(":")
@@ -121,7 +121,7 @@ def parse_length(text: str | int | LengthDist, field_name: str = "length") -> Le
     if kind == "empirical":
         try:
             values = tuple(int(float(v)) for v in rest.split(",") if v.strip())
-        except ValueError:
+        except (ValueError, OverflowError):
             raise PlannerError(f"{field_name} {raw!r}: empirical values must be numbers separated by commas") from None
         if not values or min(values) < 1 or max(values) > MAX_TOKENS:
             raise PlannerError(f"{field_name} {raw!r}: empirical values must be between 1 and {MAX_TOKENS:,}")
