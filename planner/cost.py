@@ -129,6 +129,8 @@ def read_prices(path: str | Path) -> list[Price]:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise PlannerError(f"{path}: malformed YAML ({str(exc).splitlines()[0]})") from None
+        except RecursionError:
+            raise PlannerError(f"{path}: YAML nested too deeply") from None
         rows = data.get("prices") if isinstance(data, dict) else data
         if not isinstance(rows, list):
             raise PlannerError(f"{path}: expected a list of prices (gpu, usd_per_hour, market, source, date)")

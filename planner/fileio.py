@@ -56,6 +56,8 @@ def json_lines(path: str | Path, text: str):
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise PlannerError(f"{path}: line {lineno}: not a JSON object ({exc.msg}); the file may be truncated") from None
+        except RecursionError:
+            raise PlannerError(f"{path}: line {lineno}: JSON nested too deeply") from None
         if not isinstance(row, dict):
             raise PlannerError(f"{path}: line {lineno}: expected a JSON object per line")
         yield lineno, row

@@ -434,6 +434,8 @@ def _json(path: Path, text: str) -> dict:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise PlannerError(f"{path}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg} (truncated file?)") from None
+    except RecursionError:
+        raise PlannerError(f"{path}: JSON nested too deeply") from None
     if not isinstance(data, dict):
         raise PlannerError(f"{path}: expected a JSON object at the top level")
     return data

@@ -184,8 +184,14 @@ def load_profile(path: str | Path) -> Profile:
         data = json.loads(path.read_text())
     except FileNotFoundError:
         raise PlannerError(f"{path}: no such profile") from None
+    except OSError as exc:
+        raise PlannerError(f"{path}: cannot read the profile ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise PlannerError(f"{path}: a profile is UTF-8 JSON text; this file is not") from None
     except json.JSONDecodeError as exc:
         raise PlannerError(f"{path}: malformed profile JSON at line {exc.lineno}: {exc.msg}") from None
+    except RecursionError:
+        raise PlannerError(f"{path}: profile JSON nested too deeply") from None
     if isinstance(data, dict) and data.get("schema_version") not in (None, SCHEMA_VERSION):
         raise PlannerError(f"{path}: profile schema_version {data.get('schema_version')!r} is not supported (this planner reads {SCHEMA_VERSION})")
     try:

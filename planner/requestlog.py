@@ -156,6 +156,8 @@ def _read_frame(path: Path) -> tuple[pd.DataFrame, int]:
                 rows = json.loads(text)
             except json.JSONDecodeError as exc:
                 raise PlannerError(f"{path}: malformed JSON at line {exc.lineno}: {exc.msg}") from None
+            except RecursionError:
+                raise PlannerError(f"{path}: JSON nested too deeply") from None
             if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
                 raise PlannerError(f"{path}: a JSON request log must be a list of objects, one per request")
             return pd.DataFrame(rows), 1

@@ -303,3 +303,24 @@ def test_a_profile_folder_with_one_bad_file_is_refused_naming_it(tmp_path, capsy
     (folder / "bad.json").write_text(json.dumps({**SHIPPED_PROFILE, "parameters": {"eta_memory": -1}}))
     line = assert_refused(*run(["predict", str(SHARED_DATA / "measured" / "trtllm_v0.14_online.csv"), "--profile", str(folder / "bad.json")], capsys))
     assert "bad.json" in line and "eta_memory" in line
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "argv"),
+    [
+        ("bench.json", '{"a":' + DEEP + "}", ["import", "{path}", "--out", "{out}"]),
+        ("bench.jsonl", '{"a":' + DEEP + "}\n", ["import", "{path}", "--out", "{out}"]),
+        ("measurements.json", '{"a":' + DEEP + "}", ["calibrate", "--measurements", "{path}", "--out", "{out}"]),
+        ("profile.json", '{"a":' + DEEP + "}", ["estimate", "--model", "llama-3.1-8b", "--gpu", "L40S", "--profile", "{path}"]),
+        ("log.json", DEEP, ["workload", "{path}"]),
+        ("prices.yaml", "prices: " + DEEP, ["recommend", "--model", "llama-3.1-8b", "--rate", "1", "--ttft-ms", "1000", "--prices", "{path}"]),
+    ],
+)
+def test_deeply_nested_files_are_refused(tmp_path, capsys, name, text, argv):
+    path, out = tmp_path / name, tmp_path / "out"
+    path.write_text(text)
+    line = assert_refused(*run([a.format(path=path, out=out) for a in argv], capsys), written=[out])
+    assert "nested too deeply" in line
