@@ -59,33 +59,29 @@ class Architecture:
     routing_bias: bool = False  # e_score_correction_bias of noaux_tc routing (DeepSeek-V3 family)
     moe_layers: Literal["all", "first_k_dense", "interleaved", "sparse_step"] = "all"
     window: Literal["none", "all_layers", "qwen2", "alternate", "chunked"] = "none"  # sliding / chunked attention
-    summary: str = ""
 
 
-_LLAMA = Architecture(summary="Llama-style decoder (GQA, SwiGLU, RMSNorm)")
 #: Architecture families the planner counts exactly (keys: the decoder's `model_type`).
 ARCHITECTURES: dict[str, Architecture] = {
-    "llama": _LLAMA,
-    "mistral": Architecture(window="all_layers", summary="Llama-style, sliding window on every layer when set"),
-    "mixtral": Architecture(moe_width="intermediate_size", window="all_layers", summary="Mistral with MoE MLPs"),
-    "qwen2": Architecture(qkv_bias=True, window="qwen2", summary="Llama-style with q/k/v biases"),
-    "qwen3": Architecture(qk_norm="per_head", summary="Llama-style with per-head q/k norms"),
-    "qwen3_moe": Architecture(qk_norm="per_head", moe_layers="sparse_step", summary="Qwen3 with MoE MLPs"),
-    "phi3": Architecture(window="all_layers", summary="Llama-style (fused projections, same counts)"),
-    "gemma": Architecture(tied_by_default=True, summary="Llama-style, tied embeddings"),
-    "gemma2": Architecture(tied_by_default=True, norms_per_layer=4, window="alternate", summary="Gemma with sandwich norms, every other layer windowed"),
-    "gemma3_text": Architecture(tied_by_default=True, norms_per_layer=4, summary="Gemma-3 text decoder (windows from layer_types)"),
-    "falcon": Architecture(gated_mlp=False, tied_by_default=True, layernorm_bias=True, falcon=True, summary="Falcon (MQA or grouped new_decoder_architecture)"),
-    "gptj": Architecture(gated_mlp=False, norms_per_layer=1, layernorm_bias=True, mlp_bias=True, summary="GPT-J (parallel attention and MLP, biases)"),
-    "gpt_oss": Architecture(out_bias=True, attention_sinks=True, moe_width="intermediate_size", expert_bias=True, summary="gpt-oss MoE (sinks, biases)"),
-    "deepseek_v2": Architecture(routing_bias=True, moe_layers="first_k_dense", summary="DeepSeek-V2 (MLA, MoE)"),
-    "deepseek_v3": Architecture(routing_bias=True, moe_layers="first_k_dense", summary="DeepSeek-V3 / R1 (MLA, MoE)"),
-    "kimi_k2": Architecture(routing_bias=True, moe_layers="first_k_dense", summary="Kimi K2 (DeepSeek-V3 layout)"),
-    "glm4_moe": Architecture(moe_layers="first_k_dense", summary="GLM-4.5 MoE"),
-    "llama4_text": Architecture(
-        moe_width="llama4", moe_layers="interleaved", window="chunked", summary="Llama 4 text decoder (interleaved MoE, chunked attention)"
-    ),
-    "minimax_m2": Architecture(qk_norm="full", moe_width="intermediate_size", routing_bias=True, summary="MiniMax-M2 MoE"),
+    "llama": Architecture(),  # GQA, SwiGLU, RMSNorm
+    "mistral": Architecture(window="all_layers"),  # Llama-style, sliding window on every layer when set
+    "mixtral": Architecture(moe_width="intermediate_size", window="all_layers"),  # Mistral with MoE MLPs
+    "qwen2": Architecture(qkv_bias=True, window="qwen2"),  # Llama-style with q/k/v biases
+    "qwen3": Architecture(qk_norm="per_head"),  # Llama-style with per-head q/k norms
+    "qwen3_moe": Architecture(qk_norm="per_head", moe_layers="sparse_step"),  # Qwen3 with MoE MLPs
+    "phi3": Architecture(window="all_layers"),  # Llama-style (fused projections, same counts)
+    "gemma": Architecture(tied_by_default=True),  # Llama-style, tied embeddings
+    "gemma2": Architecture(tied_by_default=True, norms_per_layer=4, window="alternate"),  # Gemma with sandwich norms, every other layer windowed
+    "gemma3_text": Architecture(tied_by_default=True, norms_per_layer=4),  # Gemma-3 text decoder (windows from layer_types)
+    "falcon": Architecture(gated_mlp=False, tied_by_default=True, layernorm_bias=True, falcon=True),  # Falcon (MQA or grouped new_decoder_architecture)
+    "gptj": Architecture(gated_mlp=False, norms_per_layer=1, layernorm_bias=True, mlp_bias=True),  # GPT-J (parallel attention and MLP, biases)
+    "gpt_oss": Architecture(out_bias=True, attention_sinks=True, moe_width="intermediate_size", expert_bias=True),  # gpt-oss MoE (sinks, biases)
+    "deepseek_v2": Architecture(routing_bias=True, moe_layers="first_k_dense"),  # DeepSeek-V2 (MLA, MoE)
+    "deepseek_v3": Architecture(routing_bias=True, moe_layers="first_k_dense"),  # DeepSeek-V3 / R1 (MLA, MoE)
+    "kimi_k2": Architecture(routing_bias=True, moe_layers="first_k_dense"),  # Kimi K2 (DeepSeek-V3 layout)
+    "glm4_moe": Architecture(moe_layers="first_k_dense"),  # GLM-4.5 MoE
+    "llama4_text": Architecture(moe_width="llama4", moe_layers="interleaved", window="chunked"),  # Llama 4 text decoder (interleaved MoE, chunked attention)
+    "minimax_m2": Architecture(qk_norm="full", moe_width="intermediate_size", routing_bias=True),  # MiniMax-M2 MoE
 }
 
 
