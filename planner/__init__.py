@@ -9,6 +9,7 @@ rec = planner.recommend("llama-3.1-70b", 20, planner.parse_workload("isl=2048;os
 from .catalog import get_gpu, get_model, gpus, model_ids
 from .configs import model_from_config
 from .cost import OwnedHardware, PriceBook
+from .curves import load_curve, step_breakdown
 from .defaults import DEFAULT_EFFICIENCIES, Efficiencies
 from .errors import PlannerError
 from .estimate import Estimate, Workload, estimate
@@ -20,8 +21,12 @@ from .sla import Sla
 from .specs import EngineSettings, GpuSpec, KvPrecision, ModelSpec, Parallelism, Precision
 from .sweep import sweep
 from .workload import RequestMix, parse_length, parse_workload
+from .workload_report import describe_workload
 
 __all__ = [
+    "describe_workload",
+    "load_curve",
+    "step_breakdown",
     "DEFAULT_EFFICIENCIES",
     "Efficiencies",
     "EngineSettings",

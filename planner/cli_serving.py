@@ -15,18 +15,17 @@ import sys
 import numpy as np
 import pandas as pd
 
-from .catalog import get_gpu, get_model
+from .catalog import get_model
 from .configs import ARCHITECTURES
 from .cost import OwnedHardware, PriceBook, parse_price_overrides
 from .errors import PlannerError
 from .fileio import atomic_write_text
 from .load import PERCENTILES, RateModel
-from .requestlog import LONG_INPUT_TOKENS, LONG_OUTPUT_TOKENS, histogram2d, pattern_shares, peak_window, per_minute, percentiles
+from .requestlog import LONG_INPUT_TOKENS, LONG_OUTPUT_TOKENS, peak_window
 from .search import DEFAULT_PPS, DEFAULT_TPS, candidates, recommend
-from .sizing import engine_sizing, request_gpu_seconds
 from .sla import Sla
-from .specs import Precision, default_kv, parse_choice
 from .workload import parse_workload
+from .workload_report import describe_workload
 
 ARCH_HELP = "read the config.json as this architecture family when its model_type is one the planner does not know (one of: %(choices)s)"
 
@@ -193,46 +192,10 @@ def add_parsers(sub, positive_int) -> None:
 def _workload(args: argparse.Namespace) -> int:
     opts = {k: getattr(args, k) for k in ("input_column", "output_column", "time_column", "time_unit") if getattr(args, k)}
     mix = parse_workload(args.source, **opts)
-    isl, osl = (mix.pairs[:, 0], mix.pairs[:, 1]) if mix.pairs is not None else mix.sample(20_000, np.random.default_rng(0))
-    out: dict = {"workload": mix.describe(), "requests": int(len(isl)), "estimated_from_text": mix.estimated}
-    out["isl"] = {k: round(v, 1) for k, v in percentiles(isl).items()}
-    out["osl"] = {k: round(v, 1) for k, v in percentiles(osl).items()}
-    if mix.arrivals_s is not None and len(mix.arrivals_s) > 1:
-        t = mix.arrivals_s
-        minute = per_minute(t)
-        start, peak_rps = peak_window(t)
-        out["arrivals"] = {
-            "duration_s": round(float(t[-1] - t[0]), 1),
-            "mean_rps": round(float((len(t) - 1) / (t[-1] - t[0])), 3),
-            "per_minute_mean": round(float(minute.mean()), 1),  # every minute of the log, the last one partial
-            "per_minute_peak": int(minute.max()),
-            "peak_minute_start_s": round(start, 1),
-            "peak_minute_rps": round(peak_rps, 3),
-        }
-    gpu_s = None
-    sizing_kv = None
-    if args.model:
-        m = get_model(args.model)
-        kv = default_kv(m, m.checkpoint_precision or Precision.bf16)
-        if args.gpu:
-            g = get_gpu(args.gpu)
-            prec = parse_choice(Precision, args.precision or m.checkpoint_precision or ("fp8" if g.supports(Precision.fp8) else "bf16"), "precision")
-            c = candidates(m, mix, [g.id], [prec.value], [args.tp], [1], args.engine)
-            if c.plan.max_batch[0] < 1:
-                raise PlannerError(f"{m.id} does not fit on {g.id} {prec.value} TP{args.tp} for this workload; give a larger --tp or another --gpu")
-            model = RateModel(c.setup, c.plan, mix)
-            mu = float(model.mu[0])
-            rate = min(out.get("arrivals", {}).get("mean_rps") or 0.5 * mu, 0.9 * mu)
-            batch = float(model.at(rate).batch[0])
-            gpu_s = request_gpu_seconds(c.setup, c.plan, isl, osl, batch)
-            sizing_kv = float(c.setup.kv_capacity_tokens(c.plan)[0])
-            kv = default_kv(m, prec)
-            out["gpu_time_basis"] = f"{g.id} {prec.value} TP{args.tp} {args.engine} at batch {batch:.0f} ({rate:.2f} requests/s per replica); {c.sources[0]}"
-        out["engine_sizing"] = engine_sizing(mix, m, kv, args.percentile, sizing_kv).to_json()
-    shares = pattern_shares(isl, osl, gpu_s, args.long_input, args.long_output)
-    out["patterns"] = {"long_input_above": args.long_input, "long_output_above": args.long_output, "rows": shares.round(4).to_dict("records")}
-    counts, ie, oe = histogram2d(isl, osl, bins=args.bins)
-    out["histogram"] = {"isl_edges": [round(x, 1) for x in ie], "osl_edges": [round(x, 1) for x in oe], "counts": counts.astype(int).tolist()}
+    out, shares, counts, ie, oe = describe_workload(
+        mix, args.model, args.gpu, args.precision, args.tp, args.engine, args.percentile, args.long_input, args.long_output, args.bins
+    )
+    gpu_s = "gpu_time_basis" in out
     if args.format == "json":
         print(json.dumps(out, indent=2))
         return 0
@@ -247,11 +210,11 @@ def _workload(args: argparse.Namespace) -> int:
             f"peak {a['per_minute_peak']}; busiest 60 s window {a['peak_minute_rps']:.2f} requests/s (starting at {a['peak_minute_start_s']:.0f} s)"
         )
     cols = ["pattern", "requests", "share_requests", "mean_isl", "mean_osl", "share_input_tokens", "share_output_tokens"] + (
-        ["share_gpu_time"] if gpu_s is not None else []
+        ["share_gpu_time"] if gpu_s else []
     )
     print(f"\nQuery patterns (long input > {args.long_input} tokens, long output > {args.long_output})")
     print(shares[cols].round(3).to_string(index=False))
-    if gpu_s is not None:
+    if gpu_s:
         print(f"  GPU time: {out['gpu_time_basis']}")
     print("\nISL x OSL histogram (requests; rows: ISL bins, columns: OSL bins)")
     labels_i = [f"{int(ie[k]):>6}-{int(ie[k + 1]):<6}" for k in range(len(ie) - 1)]

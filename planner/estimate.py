@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -190,6 +191,85 @@ def fitting_deployments(
     return (int(tp_a[best]), int(pp_a[best])), (int(at_pp.min()) if len(at_pp) else None)
 
 
+@dataclass
+class Deployment:
+    """Everything an estimate resolves from its inputs before evaluating: the specs, the
+    precision and where it came from, the profile and its rule, the engine's set-up and plan."""
+
+    model: ModelSpec
+    gpu: GpuSpec
+    precision: Precision
+    precision_source: str
+    warnings: list[str]
+    kv: KvPrecision
+    par: Parallelism
+    eng: EngineSettings
+    mix: RequestMix
+    work: Workload
+    profile: Profile | None
+    rule: str
+    eff: Efficiencies
+    setup: serving.Setup
+    plan: serving.MemoryPlan
+
+
+def resolve_deployment(
+    model: str | ModelSpec,
+    gpu: str | GpuSpec,
+    precision: str | Precision | None = None,
+    kv_precision: str | KvPrecision | None = None,
+    tp: int = 1,
+    pp: int = 1,
+    ep: int = 1,
+    attention_dp: int = 1,
+    isl: int | str = 1024,
+    osl: int | str = 1024,
+    concurrency: int | None = None,
+    request_rate: float | None = None,
+    num_requests: int | None = None,
+    engine: str = "trtllm",
+    engine_version: str | None = None,
+    free_gpu_memory_fraction: float | None = None,
+    max_batch_size: int | None = None,
+    max_num_tokens: int | None = None,
+    profile: str | Path | Profile | Literal[False] | None = None,
+    efficiencies: Efficiencies | None = None,
+    hardware: str | Path | None = None,
+    workload: str | RequestMix | None = None,
+    chunked_prefill: bool | None = None,
+    prefix_caching: bool | None = None,
+) -> Deployment:
+    """Validate and resolve `estimate`'s inputs (same meaning) into a `Deployment`; raises `PlannerError`."""
+    m = get_model(model)
+    g = get_gpu(gpu)
+    if hardware is not None:
+        from .profiling.torch_probe import apply_hardware_profile, load_hardware_profile
+
+        g = apply_hardware_profile(g, load_hardware_profile(hardware))
+    prec, prec_source, prec_warnings = resolve_precision(m, precision)
+    kv = default_kv(m, prec) if kv_precision in (None, "") else parse_choice(KvPrecision, kv_precision, "kv precision")
+    mix = parse_workload(workload, isl, osl)
+    try:
+        par = Parallelism(tp=tp, pp=pp, ep=ep, attention_dp=attention_dp)
+        work = Workload(
+            isl=max(1, round(mix.mean_isl)), osl=max(1, round(mix.mean_osl)), concurrency=concurrency, request_rate=request_rate, num_requests=num_requests
+        )
+        eng_kw = dict(max_batch_size=max_batch_size, max_num_tokens=max_num_tokens, chunked_prefill=chunked_prefill, prefix_caching=prefix_caching)
+        eng = EngineSettings(engine=engine, free_gpu_memory_fraction=free_gpu_memory_fraction, **{k: v for k, v in eng_kw.items() if v is not None})
+    except ValidationError as exc:
+        raise PlannerError(_validation_message(exc)) from None
+    if work.concurrency is not None and work.request_rate is not None:
+        raise PlannerError("give either concurrency or request_rate, not both")
+    g.peak_tflops(prec)
+    g.check_kv(kv)
+    m.check_parallelism(par)
+    prof, rule = (None, "analytic") if efficiencies is not None else _resolve_profile(profile, g.id, eng.engine, prec.value, engine_version)
+    eff = efficiencies or (prof.efficiencies(prec) if prof else DEFAULT_EFFICIENCIES)
+
+    s = _setup(m, g, prec, kv, par, eng, eff)
+    return Deployment(m, g, prec, prec_source, prec_warnings, kv, par, eng, mix, work, prof, rule, eff, s, s.plan(work.isl, work.osl))
+
+
 def estimate(
     model: str | ModelSpec,
     gpu: str | GpuSpec,
@@ -241,38 +321,16 @@ def estimate(
     from `python -m planner probe`, whose measured GEMM and copy rates replace the GPU's
     datasheet peaks. Raises `PlannerError` for bad input.
     """
-    m = get_model(model)
-    g = get_gpu(gpu)
-    if hardware is not None:
-        from .profiling.torch_probe import apply_hardware_profile, load_hardware_profile
-
-        g = apply_hardware_profile(g, load_hardware_profile(hardware))
-    prec, prec_source, prec_warnings = resolve_precision(m, precision)
-    kv = default_kv(m, prec) if kv_precision in (None, "") else parse_choice(KvPrecision, kv_precision, "kv precision")
-    mix = parse_workload(workload, isl, osl)
-    try:
-        par = Parallelism(tp=tp, pp=pp, ep=ep, attention_dp=attention_dp)
-        work = Workload(
-            isl=max(1, round(mix.mean_isl)), osl=max(1, round(mix.mean_osl)), concurrency=concurrency, request_rate=request_rate, num_requests=num_requests
-        )
-        eng_kw = dict(max_batch_size=max_batch_size, max_num_tokens=max_num_tokens, chunked_prefill=chunked_prefill, prefix_caching=prefix_caching)
-        eng = EngineSettings(engine=engine, free_gpu_memory_fraction=free_gpu_memory_fraction, **{k: v for k, v in eng_kw.items() if v is not None})
-    except ValidationError as exc:
-        raise PlannerError(_validation_message(exc)) from None
-    if work.concurrency is not None and work.request_rate is not None:
-        raise PlannerError("give either concurrency or request_rate, not both")
-    if replay and work.concurrency is not None:
+    d = resolve_deployment(
+        model, gpu, precision, kv_precision, tp, pp, ep, attention_dp, isl, osl, concurrency, request_rate, num_requests, engine, engine_version,
+        free_gpu_memory_fraction, max_batch_size, max_num_tokens, profile, efficiencies, hardware, workload, chunked_prefill, prefix_caching,
+    )  # fmt: skip
+    if replay and d.work.concurrency is not None:
         raise PlannerError("replay runs the log's own arrival times; it cannot be combined with concurrency")
-    if replay and mix.arrivals_s is None:
-        raise PlannerError(f"replay needs a request log with arrival times; {mix.describe()} has none")
-    g.peak_tflops(prec)
-    g.check_kv(kv)
-    m.check_parallelism(par)
-    prof, rule = (None, "analytic") if efficiencies is not None else _resolve_profile(profile, g.id, eng.engine, prec.value, engine_version)
-    eff = efficiencies or (prof.efficiencies(prec) if prof else DEFAULT_EFFICIENCIES)
-
-    s = _setup(m, g, prec, kv, par, eng, eff)
-    plan = s.plan(work.isl, work.osl)
+    if replay and d.mix.arrivals_s is None:
+        raise PlannerError(f"replay needs a request log with arrival times; {d.mix.describe()} has none")
+    m, g, prec, prec_source, prec_warnings, kv, par, eng = d.model, d.gpu, d.precision, d.precision_source, d.warnings, d.kv, d.par, d.eng
+    mix, work, prof, rule, s, plan = d.mix, d.work, d.profile, d.rule, d.setup, d.plan
     cap_seqs = int(plan.max_batch[0])
     fits = cap_seqs >= 1
     mode = "trace" if replay else work.mode

@@ -111,3 +111,29 @@ def test_uncalibrated_estimates_say_so():
     assert e.source == "analytic" and e.uncertainty_pct > 0
     fallback = estimate("llama-3.1-8b", "L4", "fp8", isl=512, osl=128)  # no L4 profile: another GPU's
     assert fallback.source.startswith("extrapolated:") and fallback.uncertainty_pct > 0
+
+
+def test_the_load_curve_agrees_with_the_simulation_and_saturates_where_estimate_says():
+    """The chart's closed-form curve: latency grows with the rate, throughput follows the rate up to
+    the sustainable rate, no latency past it; at half load it is within 25 % of the simulation."""
+    from planner import load_curve
+
+    kw = dict(model="llama-3.1-70b", gpu="H100", precision="fp8", tp=4, isl=1024, osl=256)
+    curve, mu, limit = load_curve(**kw)
+    assert limit in ("kv memory", "max batch", "step budget") and mu > 0
+    ok = curve[~curve.saturated]
+    assert ok.itl_p50_ms.is_monotonic_increasing and ok.ttft_p90_ms.is_monotonic_increasing
+    assert (ok.output_tok_s == ok.request_rate * 256).all() and curve[curve.saturated].ttft_p50_ms.isna().all()
+    half, _, _ = load_curve(rates=[0.5 * mu], **kw)
+    sim = estimate(**kw, request_rate=0.5 * mu)
+    assert half.itl_p50_ms[0] == pytest.approx(sim.itl_p50_ms, rel=0.25)
+    assert sim.sustainable_rps == pytest.approx(mu, rel=0.15)
+
+
+def test_the_step_breakdown_puts_prefill_right_of_the_ridge_and_batch_1_decode_left():
+    from planner import step_breakdown
+
+    one = step_breakdown(model="llama-3.1-8b", gpu="H100", precision="fp8", isl=2048, osl=128, batch=1)
+    prefill, decode = one.set_index("step").loc["prefill"], one.set_index("step").loc["decode"]
+    assert prefill.bound == "compute" and decode.bound == "memory"
+    assert decode.total_ms >= decode.memory_ms > decode.compute_ms
