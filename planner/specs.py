@@ -387,6 +387,14 @@ class ModelSpec(BaseModel):
         """KV-cache bytes per token of context, whole model, every layer holding it."""
         return self.num_layers * self.kv_elements_per_token_layer * kv_bytes
 
+    def kv_bytes_formula(self, kv_bytes: float) -> str:
+        """`kv_bytes_per_token` written out with this model's numbers, for people to check."""
+        if self.attention == "mla":
+            terms = f"(kv_lora_rank {self.kv_lora_rank} + rope dim {self.qk_rope_head_dim})"
+        else:
+            terms = f"{self.num_kv_heads} KV heads x (K {self.head_dim} + V {self.v_head_dim})"
+        return f"{self.num_layers} layers x {terms} x {kv_bytes:g} B = {self.kv_bytes_per_token(kv_bytes):,.0f} B per token"
+
     def kv_heads_per_gpu(self, tp: int) -> int:
         """KV heads each GPU stores: heads split by TP, replicated when TP exceeds them."""
         return math.ceil(self.num_kv_heads / tp)

@@ -1,35 +1,136 @@
-"""The Streamlit page runs and shows the planner's figures (Streamlit's AppTest, no browser)."""
+"""The dashboard's pages (Streamlit's AppTest, no browser): each renders, its figures equal the
+planner API's for the same inputs, and bad input is a message that leaves the session usable."""
 
+import json
+
+import pytest
 from streamlit.testing.v1 import AppTest
 
+import planner
+from planner.profiles import profiles
 from tests.conftest import ROOT
 
+PAGES = ["ui/plan.py", "ui/compare.py", "ui/fleet.py", "ui/calibration.py"]
+PLAN_DEFAULTS = dict(model="meta-llama/Llama-3.1-8B", gpu="H100-SXM", precision="fp8", isl=1024, osl=256, concurrency=32, free_gpu_memory_fraction=0.9)
 
-def test_app_renders_an_estimate():
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+
+def app(**query) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    for k, v in query.items():
+        at.query_params[k] = str(v)
+    return at.run()
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def number(text: str) -> float:
+    return float(text.replace(",", "").split()[0])
+
+
+def widget(at: AppTest, kind: str, label: str):
+    return next(w for w in getattr(at.sidebar, kind) if w.label == label)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_without_exception(page):
+    at = app()
+    if page != PAGES[0]:
+        at.switch_page(page).run()
+    assert not at.exception, at.exception
+    assert at.title and not at.error
+
+
+def test_plan_defaults_equal_the_api():
+    at = app()
+    e = planner.estimate(**PLAN_DEFAULTS)
+    assert number(metric(at, "Output tokens/s per GPU")) == pytest.approx(e.output_tok_s_per_gpu, abs=0.5)
+    assert metric(at, "TTFT p50 / p90 (ms)") == f"{e.ttft_p50_ms:,.1f} / {e.ttft_p90_ms:,.1f}"
+    assert any("Operating point: 32 concurrent users" in c.value and e.source in c.value for c in at.caption)
+    assert any(f"{e.kv_capacity_tokens:,} tokens" in m.value for m in at.markdown)
+
+
+def test_plan_follows_every_input_like_the_api():
+    at = app()
+    widget(at, "selectbox", "GPU").set_value("H200-SXM")
+    widget(at, "selectbox", "TP").set_value(2)
+    widget(at, "number_input", "Input tokens (ISL)").set_value(2048)
+    widget(at, "radio", "Load").set_value("request rate").run()
+    widget(at, "number_input", "Requests per second").set_value(3.0).run()
     assert not at.exception
-    labels = [m.label for m in at.metric]
-    assert "TTFT (ms)" in labels and "Output tokens/s" in labels
+    e = planner.estimate(**{**PLAN_DEFAULTS, "gpu": "H200-SXM", "tp": 2, "isl": 2048, "concurrency": None, "request_rate": 3.0})
+    assert metric(at, "ITL p50 / p90 (ms)") == f"{e.itl_p50_ms:,.2f} / {e.itl_p90_ms:,.2f}"
+    assert metric(at, "GPUs per replica") == "2"
+    assert at.query_params["gpu"] == "H200-SXM" and at.query_params["tp"] == "2"  # the URL holds the state
 
 
-def test_app_reports_does_not_fit():
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
-    at.sidebar.selectbox[0].set_value("meta-llama/Llama-3.1-405B").run()
+def test_plan_state_comes_from_the_url():
+    at = app(model="meta-llama/Llama-3.1-70B", gpu="H100-SXM", tp=4, isl=512, load="offline max throughput")
+    e = planner.estimate(**{**PLAN_DEFAULTS, "model": "meta-llama/Llama-3.1-70B", "tp": 4, "isl": 512, "concurrency": None})
+    assert metric(at, "GPUs per replica") == "4"
+    assert number(metric(at, "Output tokens/s per GPU")) == pytest.approx(e.output_tok_s_per_gpu, abs=0.5)
+
+
+def test_plan_shows_why_a_deployment_does_not_fit():
+    at = app(model="meta-llama/Llama-3.1-405B", precision="fp16")
     assert not at.exception
-    assert any("does not fit" in e.value for e in at.error)
+    error = next(x.value for x in at.error)
+    assert error.startswith("Does not fit:") and "Smallest deployment that fits: TP8 x PP2" in error
 
 
-def test_app_plans_a_quantized_checkpoint_at_its_own_precision():
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
-    at.sidebar.selectbox[0].set_value("openai/gpt-oss-120b").run()
+def test_plan_preselects_a_quantized_checkpoints_own_precision():
+    at = app()
+    widget(at, "selectbox", "Model").set_value("openai/gpt-oss-120b").run()
     assert not at.exception
-    assert any("mxfp4" in c.value and "checkpoint's own" in c.value for c in at.caption)
-    at.sidebar.selectbox[2].set_value("fp16").run()
-    assert any("16-bit copy" in w.value for w in at.warning)
+    assert widget(at, "selectbox", "Weight precision").value == "checkpoint's own"
+    assert any("mxfp4" in s.value for s in at.success)
 
 
-def test_app_labels_the_operating_point_of_its_latency():
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
-    captions = " ".join(c.value for c in at.caption)
-    assert "Operating point: offline max throughput" in captions and "queued burst" in captions
-    assert "One request alone" in captions
+def test_a_malformed_config_upload_is_a_message_and_the_session_goes_on():
+    at = app()
+    at.sidebar.file_uploader[0].upload("config.json", json.dumps({"model_type": "llama", "hidden_size": "big"}).encode(), "application/json").run()
+    assert not at.exception
+    assert any("hidden_size" in e.value for e in [*at.sidebar.error, *at.error])
+    at.sidebar.file_uploader[0].clear().run()
+    assert not at.exception and metric(at, "GPUs per replica") == "1"
+
+
+def test_compare_rows_equal_the_api():
+    at = app(model="meta-llama/Llama-3.1-70B")  # the model travels between pages in the URL
+    at.switch_page("ui/compare.py").run()
+    table = at.dataframe[1].value
+    e = planner.estimate("meta-llama/Llama-3.1-70B", "H200-SXM", "fp8", tp=1, isl=1024, osl=256, concurrency=32)
+    row = table[table.deployment == "H200-SXM fp8 TP1"].iloc[0]
+    assert row["tokens/s per GPU"] == pytest.approx(e.output_tok_s_per_gpu) and row["ITL p50 (ms)"] == pytest.approx(e.itl_p50_ms)
+
+
+def test_fleet_recommends_what_the_api_recommends():
+    at = app()
+    at.switch_page("ui/fleet.py").run()
+    widget(at, "radio", "Requests from").set_value("a length distribution").run()
+    assert not at.exception
+    spec = widget(at, "text_input", "Workload").value
+    rate = next(n for n in at.number_input if n.label == "Target requests/s").set_value(4.0).run()
+    assert not rate.exception
+    r = planner.recommend(
+        "meta-llama/Llama-3.1-70B", 4.0, planner.parse_workload(spec), planner.Sla(ttft_ms=2000, ttft_pct=90, itl_ms=50, itl_pct=90)
+    ).to_json()
+    best = r["recommendations"][0]
+    assert any(f"{best['replicas']} × {best['gpu']} {best['precision']} TP{best['tp']}" in s.value for s in at.success)
+
+
+def test_fleet_bad_distribution_is_a_message():
+    at = app()
+    at.switch_page("ui/fleet.py").run()
+    widget(at, "radio", "Requests from").set_value("a length distribution").run()
+    widget(at, "text_input", "Workload").set_value("isl=banana").run()
+    assert not at.exception and any("isl" in e.value for e in at.sidebar.error)
+
+
+def test_calibration_lists_every_profile_and_refuses_a_bad_upload():
+    at = app()
+    at.switch_page("ui/calibration.py").run()
+    assert len(at.dataframe[0].value) == len(profiles())
+    at.file_uploader[0].upload("report.json", b'{"performance": ', "application/json").run()
+    assert not at.exception and any("malformed JSON" in e.value for e in at.error)
