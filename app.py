@@ -9,10 +9,11 @@ from __future__ import annotations
 import streamlit as st
 
 st.set_page_config(page_title="LLM capacity planner", layout="wide")
+# No icons: Streamlit's material icons load from fonts.gstatic.com, and the dashboard must work offline.
 pages = [
-    st.Page("ui/plan.py", title="Plan", icon=":material/calculate:", default=True, url_path="plan"),
-    st.Page("ui/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
-    st.Page("ui/fleet.py", title="Workload & fleet", icon=":material/dns:", url_path="fleet"),
-    st.Page("ui/calibration.py", title="Calibration", icon=":material/tune:", url_path="calibration"),
+    st.Page("ui/plan.py", title="Plan", default=True),  # served at /
+    st.Page("ui/compare.py", title="Compare", url_path="compare"),
+    st.Page("ui/fleet.py", title="Workload & fleet", url_path="fleet"),
+    st.Page("ui/calibration.py", title="Calibration", url_path="calibration"),
 ]
 st.navigation(pages).run()

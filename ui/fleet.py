@@ -155,7 +155,15 @@ if r.get("disaggregated"):
     st.json(r["disaggregated"])
 if r["pareto"]:
     p = pd.DataFrame(r["pareto"])
-    fig = go.Figure(go.Scatter(x=p.output_tok_s_per_user, y=p.output_tok_s_per_gpu, mode="markers+text", text=p.config, textposition="top center"))
+    fig = go.Figure(
+        go.Scatter(
+            x=p.output_tok_s_per_user,
+            y=p.output_tok_s_per_gpu,
+            mode="markers",
+            text=p.config,
+            hovertemplate="%{text}: %{x:.0f} tok/s per user, %{y:.0f} tok/s per GPU<extra></extra>",
+        )
+    )
     fig.update_layout(
         title="Pareto frontier", xaxis_title="output tokens/s per user", yaxis_title="output tokens/s per GPU", height=380, margin=dict(l=10, r=10, t=40, b=10)
     )

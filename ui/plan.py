@@ -171,7 +171,7 @@ c[1].metric("ITL p50 / p90 (ms)", f"{fmt(e.itl_p50_ms, 2)} / {fmt(e.itl_p90_ms, 
 c[2].metric("E2E p50 / p90 (s)", f"{fmt(e.e2e_p50_ms and e.e2e_p50_ms / 1e3, 2)} / {fmt(e.e2e_p90_ms and e.e2e_p90_ms / 1e3, 2)}", help=TERMS["E2E"])
 st.subheader("Throughput and cost", help=f"At the operating point: {POINT}. Source: {source}.")
 c = st.columns(6)
-c[0].metric("Output tokens/s per GPU", fmt(e.output_tok_s_per_gpu, 0), help="The replica's output tokens/s divided by its GPUs")
+c[0].metric("Tokens/s per GPU", fmt(e.output_tok_s_per_gpu, 0), help="Output tokens/s of the replica divided by its GPUs")
 c[1].metric("Tokens/s per user", fmt(e.output_tok_s_per_user, 1), help="1000 / ITL: how fast one user sees text appear")
 c[2].metric("GPUs per replica", f"{e.gpus}")
 c[3].metric("$ / hour", fmt(e.usd_per_hour, 2), help="Catalog on-demand price × GPUs (the GPU's price_market in the catalog)")
@@ -194,12 +194,17 @@ with left:
     fig = go.Figure([go.Bar(name=k, x=[v], y=["per GPU"], orientation="h", hovertemplate=f"{k}: %{{x:.1f}} GiB<extra></extra>") for k, v in parts.items()])
     fig.add_vline(x=e.memory_gib_per_gpu, line_dash="dash", annotation_text=f"usable {e.memory_gib_per_gpu:.1f} GiB")
     fig.update_layout(
-        barmode="stack", height=230, xaxis_title="GPU memory (GiB)", margin=dict(l=10, r=10, t=40, b=10), title="Memory per GPU", legend_orientation="h"
+        barmode="stack",
+        height=250,
+        xaxis_title="GPU memory (GiB)",
+        margin=dict(l=10, r=10, t=10, b=10),
+        legend=dict(orientation="h", y=-0.45, yanchor="top", x=0),
     )
+    st.markdown("**Memory per GPU**")
     st.plotly_chart(fig, width="stretch")
 with right:
     st.markdown("**KV cache**")
-    st.code(model.kv_bytes_formula(KV_BYTES[planner.KvPrecision(e.kv_precision)]), language=None)
+    st.code(model.kv_bytes_formula(KV_BYTES[planner.KvPrecision(e.kv_precision)]), language=None, wrap_lines=True)
     st.markdown(
         f"Capacity: **{e.kv_capacity_tokens:,} tokens** = **{e.max_concurrency:,} requests** of ISL + OSL = {e.isl + e.osl:,} tokens "
         f"(engine limits: max batch {e.max_batch_size:,}, {e.max_num_tokens:,} tokens per step)."
@@ -224,10 +229,12 @@ if e.fits:
             point = e.request_rate or e.achieved_rps
             if point:
                 fig.add_vline(x=point, line_color="green", annotation_text="this operating point", annotation_position="bottom right")
-            fig.update_xaxes(title="requests per second (Poisson)", type="log")
+            fig.update_xaxes(title="requests per second (Poisson arrivals)")
             fig.update_yaxes(title="latency (ms)", type="log", secondary_y=False)
             fig.update_yaxes(title="output tokens/s", secondary_y=True)
-            fig.update_layout(height=340, title="Latency and throughput against load", margin=dict(l=10, r=10, t=40, b=10), legend_orientation="h")
+            fig.update_layout(
+                height=360, title="Latency and throughput against load", margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.25)
+            )
             st.plotly_chart(fig, width="stretch")
             st.caption("Closed-form rate model (the approximation the fleet search ranks with); the figures above are simulated.")
     with right:
