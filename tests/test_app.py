@@ -133,4 +133,14 @@ def test_calibration_lists_every_profile_and_refuses_a_bad_upload():
     at.switch_page("ui/calibration.py").run()
     assert len(at.dataframe[0].value) == len(profiles())
     at.file_uploader[0].upload("report.json", b'{"performance": ', "application/json").run()
-    assert not at.exception and any("malformed JSON" in e.value for e in at.error)
+    assert not at.exception and any(e.value.startswith("report.json: malformed JSON") for e in at.error)
+
+
+def test_fleet_malformed_log_upload_is_a_message_and_the_session_goes_on():
+    at = app()
+    at.switch_page("ui/fleet.py").run()
+    widget(at, "radio", "Requests from").set_value("upload a request log").run()
+    at.sidebar.file_uploader[0].upload("log.csv", b"timestamp,foo\n1,2\n", "text/csv").run()
+    assert not at.exception and any("log.csv" in e.value for e in at.sidebar.error)
+    widget(at, "radio", "Requests from").set_value("a length distribution").run()
+    assert not at.exception and any(s.value.startswith("Recommended") for s in at.success)

@@ -76,6 +76,18 @@ if shipped:
         f"engine versions {', '.join(p.engine_versions) or 'not recorded'}; made {p.made_by.created} by `{p.made_by.command}`. Estimates outside these ranges say 'extrapolated' and widen their uncertainty."
     )
 
+with st.expander("How the numbers are made"):
+    st.markdown(
+        """
+A profile holds five physical parameters fitted per GPU × engine × precision (× engine version): the
+achieved fractions of peak tensor throughput (η_compute) and of memory bandwidth (η_memory), a fixed
+time per step, the achieved fraction of link bandwidth (η_comm, only with TP/PP > 1 data) and a fixed
+time per MoE layer (only with MoE data). The fit minimises the log error of output tokens/s and ITL
+with a robust loss and a prior toward the defaults; a fit whose in-sample median error passes 50 % is
+refused. An estimate's uncertainty is the profile's in-sample p90 error, widened outside its ranges.
+"""
+    )
+
 st.subheader("Fit a profile from benchmark files")
 uploads = st.file_uploader(
     "trtllm-bench report (JSON or text), GenAI-Perf / AIPerf export, vLLM or SGLang result, or a measurement CSV",
@@ -100,7 +112,7 @@ if uploads:
             frame = import_files(paths, **given)
             fitted, failed = calibrate_frame(frame, command="dashboard upload: " + shlex.join(u.name for u in uploads), inputs=[u.name for u in uploads])
         except planner.PlannerError as exc:
-            st.error(str(exc))
+            st.error(str(exc).replace(f"{tmp}/", ""))  # the user's file name, not the temporary copy
             fitted, failed = [], {}
     for why in failed.values():
         st.warning(why)

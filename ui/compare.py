@@ -115,4 +115,16 @@ fig.update_layout(
 )
 st.plotly_chart(fig, width="stretch")
 st.caption("Up and to the right is better: more tokens per GPU-hour at a faster reading speed. Each point is one concurrency (vectorised steady-state model).")
+with st.expander("How the numbers are made"):
+    st.markdown(
+        """
+- **The table**: `planner.estimate` for each row at the chosen concurrency: a seeded simulation of that many
+  closed-loop users through the engine's scheduler, with the step time of the row's GPU, precision and
+  parallelism (from its calibration profile where one matches, else the analytic defaults).
+- **The chart**: the steady-state model at 1 to 512 users (`planner.sweep`): per-user speed is 1000 / ITL,
+  per-GPU throughput the replica's output tokens/s divided by its GPUs. It trades a few percent of
+  accuracy against the simulation for evaluating every point at once.
+- **Cost**: GPUs × the catalog's on-demand $/hour; $/M tokens divides it by the tokens of an hour.
+"""
+    )
 export_buttons("comparison", table=table)

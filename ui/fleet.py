@@ -21,13 +21,14 @@ SOURCES = [*[k for k, f in EXAMPLES.items() if (TRACES / f).exists()], "upload a
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def load_mix(source: str, data: bytes | None = None, suffix: str = ".csv") -> planner.RequestMix:
-    if data is not None:  # an upload: read it from a file of its own, as the CLI would
-        with tempfile.NamedTemporaryFile(suffix=suffix, delete=False) as f:
-            f.write(data)
-        try:
-            return planner.parse_workload(f.name)
-        finally:
-            Path(f.name).unlink(missing_ok=True)
+    if data is not None:  # an upload: read it from a file of its own name, as the CLI would
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / Path(source).name
+            path.write_bytes(data)
+            try:
+                return planner.parse_workload(str(path))
+            except planner.PlannerError as exc:  # name the user's file, not the temporary copy
+                raise planner.PlannerError(str(exc).replace(f"{tmp}/", "")) from None
     return planner.parse_workload(source)
 
 
@@ -172,4 +173,17 @@ with st.expander(f"Why not the others ({len(r['rejected'])} rejected)"):
     rejected = pd.DataFrame(r["rejected"])
     if not rejected.empty:
         st.dataframe(rejected[["gpu", "precision", "tp", "pp", "reason"]], width="stretch", hide_index=True)
+with st.expander("How the numbers are made"):
+    st.markdown(
+        """
+- **Patterns**: long input above 1,024 tokens, long output above 256; GPU time is each request's prefill
+  plus its share of the decode steps on the deployment in the sidebar, at the log's mean rate.
+- **Fleet**: every catalog GPU × precision × TP 1–8 × PP 1–2 that fits. For each, the largest request
+  rate one replica serves within the targets (closed-form queueing model: M/G/1 prompts, batch slots,
+  ITL spread), then replicas = target × (1 + 20 % headroom) / that rate, priced per month (730 h).
+  The cheapest is checked by simulation and gets replicas added if it misses.
+- **What breaks first**: the target or the capacity limit (KV memory, max batch, step budget) that
+  sets the replica's rate.
+"""
+    )
 export_buttons("fleet", table=options, data=r)
