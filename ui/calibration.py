@@ -94,11 +94,17 @@ uploads = st.file_uploader(
     accept_multiple_files=True,
     type=["json", "jsonl", "csv", "txt", "log"],
 )
+st.caption("Fill in only what the files do not record (the error says which); a value that contradicts a file is refused.")
 c = st.columns(4)
-gpu = c[0].text_input("GPU (if the files do not say)", "")
-model = c[1].text_input("Model (if the files do not say)", "")
-precision = c[2].text_input("Precision (if the files do not say)", "")
-tp = c[3].number_input("TP (if the files do not say; 0 = from the files)", 0, 1024, 0)
+gpu = c[0].text_input("GPU", "")
+model = c[1].text_input("Model", "")
+precision = c[2].text_input("Precision", "")
+engine = c[3].selectbox("Engine", ["", "trtllm", "vllm", "sglang"])
+c = st.columns(4)
+tp = c[0].number_input("TP (0 = from the files)", 0, 1024, 0)
+pp = c[1].number_input("PP (0 = from the files)", 0, 256, 0)
+adp = c[2].number_input("Data-parallel ranks (0 = from the files)", 0, 1024, 0)
+users = c[3].number_input("Concurrency (0 = from the files)", 0, 1_000_000, 0)
 save_as = st.text_input("Save as (file name under profiles/, letters, digits, . _ -)", "")
 if uploads:
     with tempfile.TemporaryDirectory() as tmp:
@@ -107,7 +113,17 @@ if uploads:
             path = Path(tmp) / Path(u.name).name
             path.write_bytes(u.getvalue())
             paths.append(path)
-        given = {k: v for k, v in dict(gpu=gpu.strip(), model=model.strip(), precision=precision.strip(), tp=int(tp) or None).items() if v}
+        given = dict(
+            gpu=gpu.strip(),
+            model=model.strip(),
+            precision=precision.strip(),
+            engine=engine,
+            tp=int(tp),
+            pp=int(pp),
+            attention_dp=int(adp),
+            concurrency=int(users),
+        )
+        given = {k: v for k, v in given.items() if v}
         try:
             frame = import_files(paths, **given)
             fitted, failed = calibrate_frame(frame, command="dashboard upload: " + shlex.join(u.name for u in uploads), inputs=[u.name for u in uploads])
