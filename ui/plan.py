@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
@@ -276,4 +277,4 @@ with st.expander("How the numbers are made"):
 """
     )
 
-export_buttons("estimate", data=e.model_dump())
+export_buttons("estimate", table=pd.DataFrame([{k: v for k, v in e.model_dump().items() if not isinstance(v, list)}]), data=e.model_dump())
