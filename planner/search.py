@@ -12,6 +12,7 @@ The Pareto frontier trades output tokens/s per GPU against tokens/s per user acr
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -173,19 +174,16 @@ def recommend(
     if budget_usd_per_month is not None and not budget_usd_per_month > 0:
         raise PlannerError(f"budget {budget_usd_per_month!r}: must be a positive number of USD per month")
     prices = prices or PriceBook()
-    c = candidates(model, mix, gpus, precisions, tps, pps, engine)
+    c, cap, rates, frontier = _capacities(model, mix, gpus, precisions, tps, pps, engine, sla)
     s, plan = c.setup, c.plan
     fits = plan.max_batch >= 1
-    cap = max_rate_approx(s, plan, mix, sla)
     per_replica = np.where(fits, cap.max_rate_rps, 0.0)
     replicas = replicas_for(rate_rps, per_replica, headroom)
     gpus_per = c.tp * c.pp
     price = np.array([(prices.get(c.gpus[g].id).usd_per_hour if prices.get(c.gpus[g].id) else np.nan) for g in c.gpu_idx])
     num_gpus = replicas * gpus_per
     usd_h = num_gpus * price
-    op = RateModel(s, plan, mix).at(
-        np.where(np.isfinite(replicas), rate_rps / np.where(np.isfinite(replicas), replicas, 1.0), 1e-9), [50.0] + [q for _, q, _ in sla.targets()]
-    )
+    op = rates.at(np.where(np.isfinite(replicas), rate_rps / np.where(np.isfinite(replicas), replicas, 1.0), 1e-9), [50.0] + [q for _, q, _ in sla.targets()])
     share = op.prefill_share(mix.mean_osl)
 
     reasons = np.full(len(c), "", dtype=object)
@@ -289,12 +287,33 @@ def recommend(
         "budget_usd_per_month": budget_usd_per_month,
         "candidates": len(c),
     }
-    rec = Recommendation(question, recs, pareto(c, mix), rejected, recs[0] if recs else None, fastest, verification, markets, notes=notes)
+    rec = Recommendation(question, recs, [dict(p) for p in frontier], rejected, recs[0] if recs else None, fastest, verification, markets, notes=notes)
     if disaggregated:
         from .disagg import disaggregated_plan
 
         rec.disaggregated = disaggregated_plan(c, rate_rps, mix, sla, headroom, prices, best_aggregated=recs[0] if recs else None)
     return rec
+
+
+#: The rate-independent part of the last few searches: a dashboard changing only the target rate,
+#: headroom, budget or prices reuses it. Keyed on the workload object itself (held, so its id
+#: stays its own) and the other inputs.
+_CAPACITY_CACHE: OrderedDict = OrderedDict()
+
+
+def _capacities(model, mix: RequestMix, gpus, precisions, tps, pps, engine: str, sla: Sla):
+    """Candidates, their largest SLA-meeting rate per replica, their rate model and the Pareto frontier."""
+    key = (getattr(model, "id", model), id(mix), tuple(gpus or ()), tuple(precisions or ()), tuple(tps), tuple(pps), engine, repr(sla))
+    if key in _CAPACITY_CACHE:
+        _CAPACITY_CACHE.move_to_end(key)
+        return _CAPACITY_CACHE[key][1:]
+    c = candidates(model, mix, gpus, precisions, tps, pps, engine)
+    value = (mix, c, max_rate_approx(c.setup, c.plan, mix, sla), RateModel(c.setup, c.plan, mix), pareto(c, mix))
+    if not isinstance(model, ModelSpec):  # a ModelSpec object may be edited and reused: not cached
+        _CAPACITY_CACHE[key] = value
+        while len(_CAPACITY_CACHE) > 8:
+            _CAPACITY_CACHE.popitem(last=False)
+    return value[1:]
 
 
 def _verify(c: Candidates, i: int, rec: dict, rate_rps: float, mix: RequestMix, sla: Sla, headroom: float, prices: PriceBook, seed: int):

@@ -19,7 +19,7 @@ EXAMPLES = {"Azure LLM trace 2023, conversation (1 h)": "azure_llm_2023_conv.csv
 SOURCES = [*[k for k, f in EXAMPLES.items() if (TRACES / f).exists()], "upload a request log", "a length distribution"]
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
+@st.cache_resource(show_spinner=False, max_entries=8)  # one shared, read-only object per source (the search reuses its work for it)
 def load_mix(source: str, data: bytes | None = None, suffix: str = ".csv") -> planner.RequestMix:
     if data is not None:  # an upload: read it from a file of its own name, as the CLI would
         with tempfile.TemporaryDirectory() as tmp:
