@@ -150,6 +150,7 @@ if e.fits:
     )
 else:
     st.error(f"Does not fit: {e.fit_reason}." + (f" Smallest deployment that fits: {e.smallest_fit}." if e.smallest_fit else ""))
+st.caption(f"Precision {e.precision}, KV {e.kv_precision}: {e.precision_source}.")
 for w in e.warnings:
     st.warning(w)
 
@@ -171,13 +172,14 @@ c[0].metric("TTFT p50 / p90 (ms)", f"{fmt(e.ttft_p50_ms)} / {fmt(e.ttft_p90_ms)}
 c[1].metric("ITL p50 / p90 (ms)", f"{fmt(e.itl_p50_ms, 2)} / {fmt(e.itl_p90_ms, 2)}", help=TERMS["ITL"])
 c[2].metric("E2E p50 / p90 (s)", f"{fmt(e.e2e_p50_ms and e.e2e_p50_ms / 1e3, 2)} / {fmt(e.e2e_p90_ms and e.e2e_p90_ms / 1e3, 2)}", help=TERMS["E2E"])
 st.subheader("Throughput and cost", help=f"At the operating point: {POINT}. Source: {source}.")
-c = st.columns(6)
+c = st.columns(3)
 c[0].metric("Tokens/s per GPU", fmt(e.output_tok_s_per_gpu, 0), help="Output tokens/s of the replica divided by its GPUs")
 c[1].metric("Tokens/s per user", fmt(e.output_tok_s_per_user, 1), help="1000 / ITL: how fast one user sees text appear")
 c[2].metric("GPUs per replica", f"{e.gpus}")
-c[3].metric("$ / hour", fmt(e.usd_per_hour, 2), help="Catalog on-demand price × GPUs (the GPU's price_market in the catalog)")
-c[4].metric("$ / month", fmt(e.usd_per_hour and e.usd_per_hour * 730, 0), help="730 hours")
-c[5].metric("$ / M output tokens", fmt(e.usd_per_million_output_tokens, 3), help="$/hour ÷ output tokens per hour at this operating point")
+c = st.columns(3)
+c[0].metric("$ / hour", fmt(e.usd_per_hour, 2), help="Catalog on-demand price × GPUs (the GPU's price_market in the catalog)")
+c[1].metric("$ / month", fmt(e.usd_per_hour and e.usd_per_hour * 730, 0), help="730 hours")
+c[2].metric("$ / M output tokens", fmt(e.usd_per_million_output_tokens, 3), help="$/hour ÷ output tokens per hour at this operating point")
 alone = f" One request alone on an idle replica: TTFT {fmt(e.ttft_alone_ms)} ms, ITL {fmt(e.itl_alone_ms, 2)} ms." if e.ttft_alone_ms else ""
 st.caption(f"Operating point: {POINT}; latency from {e.latency_method}.{alone} Source of every figure: {source}.")
 
