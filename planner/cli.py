@@ -184,6 +184,37 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--backend", default="pytorch", choices=["pytorch", "tensorrt"], help="trtllm-bench backend (default pytorch)")
     r.add_argument("--skip-gpu-check", action="store_true", help="do not require an NVIDIA GPU (for testing the runner with a stand-in trtllm-bench)")
 
+    rp = sub.add_parser(
+        "report",
+        help="a sizing report (HTML, PDF, Markdown, JSON, CSV) for a deployment or a fleet",
+        description="A sizing report: with --rate and latency targets, the recommended fleet; else one deployment "
+        "(the estimate options). --from rebuilds any format from a report JSON.",
+    )
+    rp.add_argument("--format", choices=["html", "pdf", "md", "json", "csv"], default="html")
+    rp.add_argument("--out", required=True, metavar="FILE", help="written atomically")
+    rp.add_argument("--from", dest="from_json", default=None, metavar="REPORT.json", help="render this report JSON instead of planning again")
+    rp.add_argument("--model", default=None, help="catalog id or alias, or a path to a config.json")
+    rp.add_argument("--gpu", default=None, help="the deployment's GPU (a deployment report)")
+    rp.add_argument("--precision", default=None)
+    rp.add_argument("--kv-precision", default=None)
+    rp.add_argument("--tp", type=_positive_int, default=None)
+    rp.add_argument("--pp", type=_positive_int, default=None)
+    rp.add_argument("--ep", type=_positive_int, default=None)
+    rp.add_argument("--attention-dp", type=_positive_int, default=None)
+    rp.add_argument("--engine", choices=["trtllm", "vllm", "sglang"], default=None)
+    rp.add_argument("--isl", default=None, help="input tokens, or a distribution spec")
+    rp.add_argument("--osl", default=None, help="output tokens, or a distribution spec")
+    rp.add_argument("--workload", default=None, help="a request log or isl=...;osl=... (histogram and pattern shares go into the report)")
+    rp.add_argument("--concurrency", type=_positive_int, default=None)
+    rp.add_argument("--request-rate", type=float, default=None, help="requests/s on one replica (a deployment report)")
+    rp.add_argument("--rate", type=float, default=None, help="requests/s the fleet must serve (a fleet report)")
+    rp.add_argument("--ttft-ms", type=float, default=None)
+    rp.add_argument("--ttft-pct", type=float, default=None)
+    rp.add_argument("--itl-ms", type=float, default=None)
+    rp.add_argument("--itl-pct", type=float, default=None)
+    rp.add_argument("--budget", type=float, default=None, metavar="USD_PER_MONTH")
+    rp.add_argument("--gpus", nargs="+", default=None, help="GPUs a fleet report considers (default: the catalog)")
+
     i = sub.add_parser(
         "import", help="convert benchmark files to the measurement CSV", description="Read benchmark outputs into one measurement CSV (DESIGN §4 columns)."
     )
@@ -468,6 +499,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sys.stdout.write(out.to_csv(index=False))
         elif args.command == "calibrate":
             return _calibrate(args)
+        elif args.command == "report":
+            from .report import build_report, read_report, write_report
+
+            if args.from_json:
+                report = read_report(args.from_json)
+            else:
+                keys = ("model", "gpu", "precision", "kv_precision", "tp", "pp", "ep", "attention_dp", "engine", "isl", "osl", "workload")
+                keys += ("concurrency", "request_rate", "rate", "ttft_ms", "ttft_pct", "itl_ms", "itl_pct", "budget", "gpus")
+                inputs = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+                if "model" not in inputs or ("gpu" not in inputs and "rate" not in inputs):
+                    raise PlannerError("report needs --model and either --gpu (a deployment) or --rate with latency targets (a fleet), or --from REPORT.json")
+                for k in ("isl", "osl"):
+                    if k in inputs and str(inputs[k]).isdigit():
+                        inputs[k] = int(inputs[k])
+                report = build_report(inputs, command="python -m planner " + shlex.join(sys.argv[1:] if argv is None else list(argv)))
+            path = write_report(report, args.format, args.out)
+            print(f"wrote {path}", file=sys.stderr)
         elif args.command == "import":
             frame = _import(args.files, args)
             text = frame.to_csv(index=False)

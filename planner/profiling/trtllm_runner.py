@@ -38,7 +38,8 @@ from pathlib import Path
 import yaml
 
 from ..calibration import calibrate
-from ..catalog import ROOT, get_gpu, get_model
+from ..catalog import get_gpu, get_model
+from ..checkpoints import checkpoint_for, known_checkpoints  # noqa: F401  (the stand-in trtllm-bench reads them)
 from ..errors import PlannerError
 from ..estimate import estimate
 from ..fileio import atomic_write_text
@@ -56,11 +57,9 @@ LATENCY_PAIRS = ((128, 128), (1024, 128), (128, 1024))
 THROUGHPUT_PAIRS = ((2048, 128), (128, 2048), (1024, 1024))
 LATENCY_SHARE = 0.3  # of the time budget
 STARTUP_S = 30.0  # model load and warm-up of each trtllm-bench run (s), outside the measured time
-CHECKPOINTS = ROOT / "model_configs" / "checkpoints.yaml"
 OPTIONS_FILE = "llm_options.yaml"
 #: `kv_cache_config.dtype` of TensorRT-LLM's LLM API for each KV precision ("auto": the model's dtype).
 KV_DTYPES = {KvPrecision.fp16: "auto", KvPrecision.bf16: "auto", KvPrecision.fp8: "fp8", KvPrecision.nvfp4: "nvfp4"}
-SIXTEEN_BIT = (Precision.fp16, Precision.bf16)
 
 
 @dataclass
@@ -100,32 +99,6 @@ class RunSpec:
     minutes: float = 10.0
     model_path: str | None = None
     backend: str = "pytorch"
-
-
-def known_checkpoints() -> dict:
-    """`model_configs/checkpoints.yaml`: catalog model -> precision -> {checkpoint, source}."""
-    return yaml.safe_load(CHECKPOINTS.read_text()) or {}
-
-
-def checkpoint_for(model: ModelSpec, precision: Precision, asked: str | None = None) -> str:
-    """The Hugging Face checkpoint a run at `precision` must load, so that the profile measures
-    the precision it will claim; asks for `--checkpoint` where none is known."""
-    if asked:
-        return asked
-    own = model.checkpoint_precision
-    if precision in SIXTEEN_BIT:
-        if own is not None:
-            raise PlannerError(f"{model.id} ships {own.value} weights: calibrate --precision {own.value}, or pass --checkpoint with a 16-bit copy")
-        return model.id
-    if own == precision:
-        return model.id
-    entry = known_checkpoints().get(model.id, {}).get(precision.value)
-    if entry:
-        return entry["checkpoint"]
-    raise PlannerError(
-        f"no known {precision.value} checkpoint of {model.id} (model_configs/checkpoints.yaml): pass --checkpoint HF_ID of one, "
-        "or calibrate --precision bf16; running the 16-bit weights would measure 16 bits, not " + precision.value
-    )
 
 
 def run_kv(spec: RunSpec, model: ModelSpec) -> KvPrecision:

@@ -1,0 +1,366 @@
+"""Sizing reports: one schema-versioned JSON document (every input and output) and its renderings
+as HTML (self-contained, charts embedded), PDF (the HTML printed by headless Chromium), Markdown
+and CSV. `build_report` answers the question with the same API as `estimate` / `recommend`;
+`render` turns the JSON into any format, so `report --from report.json` rebuilds them all.
+
+Every string that came from the user (model names, file names, workload specs) is escaped in
+HTML and Markdown; writes are atomic.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import math
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from .curves import load_curve
+from .deploy import deployment_settings
+from .errors import PlannerError
+from .estimate import estimate
+from .fileio import atomic_write_bytes
+from .search import recommend
+from .sla import Sla
+from .workload import parse_workload
+from .workload_report import describe_workload
+
+SCHEMA_VERSION = 1
+PLANNER_VERSION = "0.1.0"
+FORMATS = ("html", "pdf", "md", "json", "csv")
+#: The estimate inputs a report takes (the same names and meaning as `estimate`).
+DEPLOYMENT_KEYS = ("model", "gpu", "precision", "kv_precision", "tp", "pp", "ep", "attention_dp", "engine", "isl", "osl", "concurrency", "request_rate")
+
+
+def build_report(inputs: dict, command: str = "") -> dict:
+    """The report for `inputs`: an `estimate` (deployment keys) or, with `rate` and latency targets,
+    a `recommend` whose first choice is then estimated at its operating rate."""
+    inputs = {k: v for k, v in inputs.items() if v is not None}
+    mix = parse_workload(inputs.get("workload"), inputs.get("isl", 1024), inputs.get("osl", 1024))
+    report: dict = {"schema_version": SCHEMA_VERSION, "planner_version": PLANNER_VERSION, "command": command, "inputs": inputs}
+    if "rate" in inputs:
+        sla = Sla(**{k: inputs[k] for k in ("ttft_ms", "ttft_pct", "itl_ms", "itl_pct", "e2e_ms", "e2e_pct") if k in inputs})
+        if not sla.targets():
+            raise PlannerError("a fleet report needs at least one latency target: ttft_ms and/or itl_ms (and e2e_ms)")
+        r = recommend(inputs["model"], float(inputs["rate"]), mix, sla, gpus=inputs.get("gpus"), budget_usd_per_month=inputs.get("budget"))
+        rec = r.to_json()
+        report["kind"] = "recommend"
+        report["recommendation"] = rec
+        best = rec["recommendations"][0] if rec["recommendations"] else None
+        if best is None:
+            report["question"] = _question(inputs, mix.describe(), sla.describe())
+            return _clean(report)
+        deployment = {k: best[k] for k in ("gpu", "precision", "kv_precision", "tp", "pp", "ep", "attention_dp", "engine")}
+        deployment.update(model=rec["question"]["model"], request_rate=best["operating_rate_rps"])
+        report["replicas"] = best["replicas"]
+    else:
+        report["kind"] = "estimate"
+        deployment = {k: inputs[k] for k in DEPLOYMENT_KEYS if k in inputs}
+        sla = None
+    if "workload" in inputs:
+        deployment["workload"] = inputs["workload"]
+    e = estimate(**deployment)
+    report["question"] = _question(inputs, mix.describe(), sla.describe() if sla else None)
+    report["estimate"] = e.model_dump()
+    if e.fits:
+        curve, mu, limit = load_curve(**{k: v for k, v in deployment.items() if k not in ("concurrency", "request_rate")})
+        report["load_curve"] = {"sustainable_rps": mu, "limited_by": limit, "rows": json.loads(curve.to_json(orient="records"))}
+        report["deploy"] = deployment_settings(e)
+    if "workload" in inputs:
+        summary, *_ = describe_workload(mix, e.model, e.gpu, e.precision, e.tp, e.engine)
+        report["workload"] = summary
+    report["assumptions"] = {
+        "price": "catalog on-demand price per GPU-hour (gpu_specs/<gpu>.yaml price_market), 730 hours a month",
+        "engine": f"{e.engine} with its default limits unless given (max batch {e.max_batch_size}, {e.max_num_tokens} tokens per step)",
+        "source": f"{e.source}, uncertainty ±{e.uncertainty_pct:.0f} %",
+        "operating_point": e.latency_method,
+    }
+    return _clean(report)
+
+
+def _clean(obj):
+    """The report as plain JSON values: NaN and infinities (a rejected option's latency) become null."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if hasattr(obj, "item") and not isinstance(obj, str):  # numpy scalars
+        return _clean(obj.item())
+    return obj
+
+
+def _question(inputs: dict, workload: str, sla: str | None) -> str:
+    load = (
+        f"{inputs['rate']:g} requests/s"
+        if "rate" in inputs
+        else f"{inputs['concurrency']} concurrent users"
+        if "concurrency" in inputs
+        else f"{inputs['request_rate']:g} requests/s per replica"
+        if "request_rate" in inputs
+        else "offline maximum throughput"
+    )
+    target = f" within {sla}" if sla else ""
+    where = "which deployment, and how many" if "rate" in inputs else f"on {inputs.get('gpu')} (TP {inputs.get('tp', 1)}, PP {inputs.get('pp', 1)})"
+    return f"Serving {inputs.get('model')} for {workload} at {load}{target}: {where}?"
+
+
+# ---------------------------------------------------------------------------------------------
+# renderings
+# ---------------------------------------------------------------------------------------------
+
+
+def _figures(report: dict) -> list[tuple[str, go.Figure]]:
+    figs = []
+    e = report.get("estimate")
+    if e:
+        parts = {
+            "weights": e["weights_gib_per_gpu"],
+            "KV cache": e["kv_cache_gib_per_gpu"],
+            "activations": e["activations_gib_per_gpu"],
+            "engine reserve": e["overhead_gib_per_gpu"],
+        }
+        fig = go.Figure([go.Bar(name=k, x=[v], y=["per GPU"], orientation="h") for k, v in parts.items()])
+        fig.add_vline(x=e["memory_gib_per_gpu"], line_dash="dash", annotation_text=f"usable {e['memory_gib_per_gpu']:.1f} GiB")
+        fig.update_layout(barmode="stack", height=240, xaxis_title="GPU memory (GiB)", margin=dict(l=10, r=10, t=30, b=10))
+        figs.append(("Memory per GPU", fig))
+    curve = report.get("load_curve")
+    if curve:
+        rows = pd.DataFrame(curve["rows"])
+        ok = rows[~rows.saturated]
+        fig = go.Figure(
+            [
+                go.Scatter(x=ok.request_rate, y=ok.ttft_p90_ms, name="TTFT p90 (ms)"),
+                go.Scatter(x=ok.request_rate, y=ok.itl_p90_ms, name="ITL p90 (ms)"),
+            ]
+        )
+        inputs = report["inputs"]
+        for key, label in (("ttft_ms", "TTFT target"), ("itl_ms", "ITL target")):
+            if key in inputs:
+                fig.add_hline(y=inputs[key], line_dash="dot", annotation_text=label)
+        fig.add_vline(x=curve["sustainable_rps"], line_dash="dash", line_color="red", annotation_text=f"saturation ({curve['limited_by']})")
+        fig.update_layout(
+            height=320, xaxis_title="requests per second per replica", yaxis_title="latency (ms)", yaxis_type="log", margin=dict(l=10, r=10, t=30, b=10)
+        )
+        figs.append(("Latency against load (one replica)", fig))
+    rec = report.get("recommendation")
+    if rec and rec["pareto"]:
+        p = pd.DataFrame(rec["pareto"])
+        fig = go.Figure(go.Scatter(x=p.output_tok_s_per_user, y=p.output_tok_s_per_gpu, mode="markers", text=p.config))
+        fig.update_layout(height=320, xaxis_title="output tokens/s per user", yaxis_title="output tokens/s per GPU", margin=dict(l=10, r=10, t=30, b=10))
+        figs.append(("Pareto frontier of the candidates", fig))
+    wl = report.get("workload")
+    if wl:
+        shares = pd.DataFrame(wl["patterns"]["rows"])
+        cols = [c for c in ("share_requests", "share_output_tokens", "share_gpu_time") if c in shares]
+        fig = go.Figure([go.Bar(name=c.removeprefix("share_"), x=shares.pattern, y=100 * shares[c]) for c in cols])
+        fig.update_layout(barmode="group", height=300, yaxis_title="share (%)", margin=dict(l=10, r=10, t=30, b=10))
+        figs.append(("Query patterns", fig))
+        h = wl["histogram"]
+        fig = go.Figure(go.Heatmap(z=list(map(list, zip(*h["counts"], strict=True))), x=h["isl_edges"][:-1], y=h["osl_edges"][:-1], colorscale="Blues"))
+        fig.update_layout(height=320, xaxis_title="input tokens (bin start)", yaxis_title="output tokens (bin start)", margin=dict(l=10, r=10, t=30, b=10))
+        figs.append(("Requests by ISL x OSL", fig))
+    return figs
+
+
+def _sections(report: dict) -> list[tuple[str, list[tuple[str, str]] | pd.DataFrame | str]]:
+    """The report's content as (title, body) pairs: key/value lists, tables or preformatted text."""
+    out: list = [("Question", report["question"])]
+    e = report.get("estimate")
+    rec = report.get("recommendation")
+    if rec:
+        best = rec["recommendations"][0] if rec["recommendations"] else None
+        if best:
+            out.append(
+                (
+                    "Recommendation",
+                    [
+                        ("deployment", f"{best['replicas']} x {best['gpu']} {best['precision']} TP{best['tp']} PP{best['pp']} ({best['num_gpus']} GPUs)"),
+                        ("KV cache", best["kv_precision"]),
+                        (
+                            "cost",
+                            f"${best['usd_per_hour']:,.2f}/hour, ${best['usd_per_month']:,.0f}/month, ${best['usd_per_million_output_tokens']:.3f} per M output tokens, ${best['usd_per_request']:.6f} per request",
+                        ),
+                        ("energy", f"{best['joules_per_output_token']:.3f} J per output token"),
+                        ("what breaks first", best["bottleneck"]),
+                        (
+                            "source",
+                            f"{best['source']} ±{best['uncertainty_pct']:.0f} %" + (f", checked by {best['verified_by']}" if best.get("verified_by") else ""),
+                        ),
+                    ],
+                )
+            )
+        else:
+            out.append(("Recommendation", "No deployment meets the targets; see why each was rejected."))
+    if e:
+        out.append(
+            (
+                "Deployment" if not rec else "The recommended replica at its operating rate",
+                [
+                    ("model", f"{e['model']} ({e['params_total'] / 1e9:.1f} B parameters)"),
+                    ("GPUs", f"{e['gpus']} x {e['gpu']} (TP {e['tp']}, PP {e['pp']}, EP {e['ep']}, attention DP {e['attention_dp']})"),
+                    ("precision", f"{e['precision']} weights, {e['kv_precision']} KV cache ({e['precision_source']})"),
+                    ("fits", "yes" if e["fits"] else f"no: {e['fit_reason']}" + (f"; smallest fit {e['smallest_fit']}" if e["smallest_fit"] else "")),
+                    (
+                        "memory per GPU",
+                        f"weights {e['weights_gib_per_gpu']:.1f} GiB, KV cache {e['kv_cache_gib_per_gpu']:.1f} GiB of {e['memory_gib_per_gpu']:.1f} GiB usable",
+                    ),
+                    ("KV capacity", f"{e['kv_capacity_tokens']:,} tokens = {e['max_concurrency']:,} requests of ISL+OSL"),
+                    ("engine settings", f"{e['engine']}: max batch {e['max_batch_size']}, max tokens {e['max_num_tokens']}"),
+                    ("operating point", e["latency_method"]),
+                    ("TTFT p50 / p90", _ms(e["ttft_p50_ms"], e["ttft_p90_ms"])),
+                    ("ITL p50 / p90", _ms(e["itl_p50_ms"], e["itl_p90_ms"])),
+                    ("output tokens/s", f"{_n(e['output_tok_s'])} ({_n(e['output_tok_s_per_gpu'])} per GPU, {_n(e['output_tok_s_per_user'], 1)} per user)"),
+                    ("cost", f"${_n(e['usd_per_hour'], 2)}/hour per replica, ${_n(e['usd_per_million_output_tokens'], 3)} per M output tokens"),
+                    ("source", f"{e['source']} ±{e['uncertainty_pct']:.0f} %"),
+                ],
+            )
+        )
+    if rec:
+        cols = ["gpu", "precision", "tp", "pp", "replicas", "num_gpus", "usd_per_month", "ttft_p90_ms", "itl_p90_ms", "bottleneck", "source"]
+        out.append(("Alternatives meeting the targets (cheapest first)", pd.DataFrame(rec["recommendations"]).reindex(columns=cols)))
+        rejected = pd.DataFrame(rec["rejected"]).reindex(columns=["gpu", "precision", "tp", "pp", "reason"])
+        out.append((f"Why the others fail ({len(rejected)})", rejected.head(40)))
+    d = report.get("deploy")
+    if d:
+        out.append(("Checkpoint", d["checkpoint"] + (f" ({d['checkpoint_note']})" if d.get("checkpoint_note") else "")))
+        out.append(("TensorRT-LLM " + d["trtllm"]["version"] + ": llm_options.yaml", d["trtllm"]["llm_options_yaml"]))
+        out.append(("TensorRT-LLM: serve", d["trtllm"]["command"]))
+        out.append(("vLLM: serve", d["vllm"]["command"]))
+        out.append(("SGLang: serve", d["sglang"]["command"]))
+        v = d["validation"]
+        out.append(("Validate on real GPUs", "\n".join([*v["trtllm_bench"], v["aiperf"], v["calibrate"]])))
+    out.append(("Assumptions", list(report.get("assumptions", {}).items())))
+    out.append(("Reproduce", (report.get("command") or "") + f"\n# planner {report['planner_version']}, report schema {report['schema_version']}"))
+    return out
+
+
+def _n(v, digits: int = 0) -> str:
+    return "–" if v is None else f"{v:,.{digits}f}"
+
+
+def _ms(a, b) -> str:
+    return "– (saturated)" if a is None else f"{a:,.1f} / {b:,.1f} ms"
+
+
+def to_json(report: dict) -> str:
+    return json.dumps(report, indent=1, allow_nan=False, default=str) + "\n"
+
+
+def _md_cell(text) -> str:
+    return html.escape(str(text), quote=False).replace("|", "\\|").replace("`", "\\`").replace("\n", " ")
+
+
+def to_markdown(report: dict) -> str:
+    lines = ["# LLM inference sizing report", ""]
+    for title, body in _sections(report):
+        lines += [f"## {_md_cell(title)}", ""]
+        if isinstance(body, pd.DataFrame):
+            lines += ["| " + " | ".join(_md_cell(c) for c in body.columns) + " |", "|" + "---|" * len(body.columns)]
+            lines += ["| " + " | ".join(_md_cell("" if pd.isna(v) else v) for v in row) + " |" for row in body.itertuples(index=False)]
+        elif isinstance(body, list):
+            lines += [f"- **{_md_cell(k)}**: {_md_cell(v)}" for k, v in body]
+        elif title in ("Question",):
+            lines.append(_md_cell(body))
+        else:
+            fence = "~~~~~~~~"  # longer than any run of tildes a command holds
+            lines += [fence, str(body).replace(fence, ""), fence]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def to_html(report: dict) -> str:
+    """One self-contained HTML file: plotly.js embedded once, nothing loaded from the network."""
+    parts = []
+    for title, body in _sections(report):
+        parts.append(f"<h2>{html.escape(title)}</h2>")
+        if isinstance(body, pd.DataFrame):
+            parts.append(body.to_html(index=False, escape=True, na_rep="", border=0, classes="t"))
+        elif isinstance(body, list):
+            parts.append("<dl>" + "".join(f"<dt>{html.escape(str(k))}</dt><dd>{html.escape(str(v))}</dd>" for k, v in body) + "</dl>")
+        elif title == "Question":
+            parts.append(f"<p>{html.escape(str(body))}</p>")
+        else:
+            parts.append(f"<pre>{html.escape(str(body))}</pre>")
+    charts = []
+    for k, (title, fig) in enumerate(_figures(report)):
+        charts.append(f"<h2>{html.escape(title)}</h2>" + fig.to_html(full_html=False, include_plotlyjs=k == 0, div_id=f"chart-{k}", config={"displaylogo": False}))
+    style = (
+        "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}h1{font-size:1.6em}h2{font-size:1.2em;margin-top:1.6em}"
+        "dt{font-weight:bold;float:left;clear:left;width:12em}dd{margin-left:13em;margin-bottom:.3em}pre{background:#f4f4f4;padding:.8em;"
+        "white-space:pre-wrap;word-break:break-all}table.t{border-collapse:collapse;font-size:.85em}table.t td,table.t th{border:1px solid #ccc;"
+        "padding:2px 6px}@media print{.js-plotly-plot{page-break-inside:avoid}}"
+    )
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>LLM inference sizing report</title>"
+        f"<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline' 'unsafe-eval'; img-src data:\">"
+        f"<style>{style}</style></head><body><h1>LLM inference sizing report</h1>{''.join(parts[:6])}{''.join(charts)}{''.join(parts[6:])}</body></html>\n"
+    )
+
+
+def to_csv(report: dict) -> str:
+    """The compared configurations (a fleet report's options and rejections; an estimate's one row)."""
+    rec = report.get("recommendation")
+    if rec:
+        frame = pd.concat([pd.DataFrame(rec["recommendations"]).assign(status="meets the targets"), pd.DataFrame(rec["rejected"]).assign(status="rejected")])
+    else:
+        frame = pd.DataFrame([{k: v for k, v in report["estimate"].items() if not isinstance(v, list)}])
+    buf = io.StringIO()
+    frame.to_csv(buf, index=False)
+    return buf.getvalue()
+
+
+def chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+def to_pdf(report: dict) -> bytes:
+    """The HTML report printed by headless Chromium."""
+    exe = chromium()
+    if exe is None:
+        raise PlannerError("PDF needs Chromium (apt-get install chromium); the HTML format holds the same report")
+    with tempfile.TemporaryDirectory() as tmp:
+        page, pdf = Path(tmp) / "report.html", Path(tmp) / "report.pdf"
+        page.write_text(to_html(report))
+        argv = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--no-pdf-header-footer", "--run-all-compositor-stages-before-draw"]
+        argv += ["--virtual-time-budget=10000", f"--print-to-pdf={pdf}", page.as_uri()]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        if done.returncode != 0 or not pdf.exists():
+            raise PlannerError(f"Chromium could not print the report (exit {done.returncode}): {(done.stderr or '').strip().splitlines()[-1:] or ''}")
+        return pdf.read_bytes()
+
+
+def render(report: dict, fmt: str) -> str | bytes:
+    if fmt not in FORMATS:
+        raise PlannerError(f"format {fmt!r} is not one of: {', '.join(FORMATS)}")
+    return {"html": to_html, "pdf": to_pdf, "md": to_markdown, "json": to_json, "csv": to_csv}[fmt](report)
+
+
+def write_report(report: dict, fmt: str, out: str | Path) -> Path:
+    """Render and write atomically (complete or not at all)."""
+    data = render(report, fmt)
+    return atomic_write_bytes(out, data if isinstance(data, bytes) else data.encode("utf-8"))
+
+
+def read_report(path: str | Path) -> dict:
+    """A report JSON written by `write_report`; refused if another schema version."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise PlannerError(f"{path}: no such report") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise PlannerError(f"{path}: not a report JSON ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION or "question" not in data:
+        raise PlannerError(f"{path}: not a planner report of schema version {SCHEMA_VERSION}")
+    return data
+
+
+__all__ = ["build_report", "render", "write_report", "read_report", "FORMATS", "SCHEMA_VERSION"]

@@ -1,0 +1,118 @@
+"""Sizing reports: every format for a dense model, a MoE model and a workload-driven fleet; the
+figures equal the API's; JSON round-trips; user strings are escaped; the engine YAML holds only
+documented keys; the PDF (where Chromium is installed) holds the recommendation in its text."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+import planner
+from planner.deploy import check_llm_options, documented_keys
+from planner.errors import PlannerError
+from planner.report import FORMATS, build_report, chromium, read_report, render, write_report
+from tests.conftest import ROOT
+
+DENSE = dict(model="llama-3.1-70b", gpu="H100", precision="fp8", tp=4, isl=1024, osl=256, concurrency=32)
+MOE = dict(model="Qwen/Qwen3-30B-A3B", gpu="H200", precision="fp8", tp=2, ep=2, isl=2048, osl=512, request_rate=2.0)
+FLEET = dict(
+    model="llama-3.1-8b", workload="isl=lognormal:median=800,sigma=0.8;osl=256", rate=4.0, ttft_ms=1500.0, itl_ms=40.0, gpus=["H100", "L40S", "A100-SXM-80GB"]
+)
+
+
+@pytest.fixture(scope="module")
+def reports():
+    return {"dense": build_report(DENSE), "moe": build_report(MOE), "fleet": build_report(FLEET)}
+
+
+@pytest.mark.parametrize("kind", ["dense", "moe", "fleet"])
+@pytest.mark.parametrize("fmt", [f for f in FORMATS if f != "pdf"])
+def test_every_format_renders(reports, tmp_path, kind, fmt):
+    path = write_report(reports[kind], fmt, tmp_path / f"r.{fmt}")
+    text = path.read_text()
+    assert len(text) > 500
+    if fmt in ("md", "html"):
+        assert "trtllm-serve" in text and "vllm serve" in text and "sglang.launch_server" in text and "trtllm-bench" in text
+        assert "Reproduce" in text and "planner 0.1.0" in text
+    if fmt == "html":
+        assert "<script" in text and "<script src" not in text and "<link" not in text  # plotly.js inline, nothing fetched
+    if fmt == "csv":
+        assert text.splitlines()[0].startswith(("gpu,", "model,"))
+
+
+def test_the_figures_are_the_apis(reports):
+    e = planner.estimate(**{k: v if k != "model" else "meta-llama/Llama-3.1-70B" for k, v in DENSE.items()})
+    assert reports["dense"]["estimate"] == json.loads(e.model_dump_json())
+    moe = planner.estimate(**MOE)
+    assert reports["moe"]["estimate"]["itl_p50_ms"] == moe.itl_p50_ms and reports["moe"]["estimate"]["ep"] == 2
+    r = planner.recommend("llama-3.1-8b", 4.0, planner.parse_workload(FLEET["workload"]), planner.Sla(ttft_ms=1500, itl_ms=40), gpus=FLEET["gpus"])
+    assert reports["fleet"]["recommendation"] == json.loads(json.dumps(r.to_json()))
+    best = r.recommendations[0]
+    assert reports["fleet"]["replicas"] == best["replicas"] and reports["fleet"]["estimate"]["gpu"] == best["gpu"]
+    assert "patterns" in reports["fleet"]["workload"] and reports["fleet"]["kind"] == "recommend"
+
+
+def test_json_round_trip_is_identical(reports, tmp_path):
+    first = write_report(reports["fleet"], "json", tmp_path / "a.json")
+    r = subprocess.run([sys.executable, "-m", "planner", "report", "--from", str(first), "--format", "json", "--out", str(tmp_path / "b.json")], cwd=ROOT)
+    assert r.returncode == 0 and (tmp_path / "b.json").read_bytes() == first.read_bytes()
+    again = read_report(first)
+    for fmt in ("md", "html", "csv"):
+        assert render(again, fmt) == render(reports["fleet"], fmt)
+
+
+def test_user_strings_are_escaped(tmp_path):
+    cfg = json.loads((ROOT / "model_configs" / "meta-llama--Llama-3.1-8B.json").read_text())
+    cfg["_name_or_path"] = "<script>alert(1)</script>"
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    report = build_report(dict(DENSE, model=str(tmp_path / "config.json"), tp=1))
+    assert report["estimate"]["model"] == "<script>alert(1)</script>"
+    page, md = render(report, "html"), render(report, "md")
+    assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    body = md.split("~~~~~~~~")  # outside code fences Markdown is escaped; inside them text is inert
+    assert all("<script>" not in part for part in body[::2]) and "&lt;script&gt;" in md
+
+
+def test_the_engine_yaml_holds_only_documented_keys(reports):
+    for r in reports.values():
+        options = yaml.safe_load(r["deploy"]["trtllm"]["llm_options_yaml"])
+        check_llm_options(options, r["deploy"]["trtllm"]["version"])
+        assert options["kv_cache_config"]["dtype"] in ("fp8", "auto")
+    assert documented_keys()["1.0"]["source"]
+    with pytest.raises(PlannerError, match="not documented for TensorRT-LLM 1.0: speculative_config.max_draft_len"):
+        check_llm_options({"speculative_config": {"max_draft_len": 3}})
+
+
+def test_the_commands_match_the_deployment(reports):
+    d, e = reports["moe"]["deploy"], reports["moe"]["estimate"]
+    assert "--tp_size 2" in d["trtllm"]["command"] and "--ep_size 2" in d["trtllm"]["command"]
+    assert f"--max_batch_size {e['max_batch_size']}" in d["trtllm"]["command"] and "--enable-expert-parallel" in d["vllm"]["command"]
+    assert d["checkpoint"] == "Qwen/Qwen3-30B-A3B" and "no known fp8 checkpoint" in d["checkpoint_note"]
+    assert reports["fleet"]["deploy"]["checkpoint"].startswith("nvidia/Llama-3.1-8B-Instruct-FP8") or reports["fleet"]["estimate"]["precision"] != "fp8"
+
+
+@pytest.mark.skipif(chromium() is None, reason="PDF needs Chromium (CI installs it)")
+def test_the_pdf_holds_the_recommendation(reports, tmp_path):
+    pypdf = pytest.importorskip("pypdf")
+    path = write_report(reports["fleet"], "pdf", tmp_path / "r.pdf")
+    pdf = pypdf.PdfReader(str(path))
+    text = " ".join(p.extract_text() for p in pdf.pages)
+    best = reports["fleet"]["recommendation"]["recommendations"][0]
+    assert 2 <= len(pdf.pages) <= 20
+    assert "Recommendation" in text and best["gpu"] in text and "trtllm-serve" in text
+
+
+def test_bad_report_inputs_are_one_line_and_write_nothing(tmp_path):
+    out = tmp_path / "r.html"
+    for argv, says in (
+        (["--model", "llama-3.1-8b"], "report needs --model and either --gpu"),
+        (["--model", "llama-3.1-8b", "--rate", "2"], "at least one latency target"),
+        (["--from", str(tmp_path / "none.json")], "no such report"),
+    ):
+        r = subprocess.run([sys.executable, "-m", "planner", "report", *argv, "--out", str(out)], capture_output=True, text=True, cwd=ROOT)
+        assert r.returncode == 2 and says in r.stderr and len(r.stderr.strip().splitlines()) == 1 and not out.exists()
+    (tmp_path / "x.json").write_text(json.dumps({"schema_version": 99}))
+    with pytest.raises(PlannerError, match="not a planner report of schema version 1"):
+        read_report(tmp_path / "x.json")
