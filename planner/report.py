@@ -26,6 +26,7 @@ from .deploy import deployment_settings
 from .errors import PlannerError
 from .estimate import estimate
 from .fileio import atomic_write_bytes
+from .k8s import manifests, to_yaml
 from .search import recommend
 from .sla import Sla
 from .workload import parse_workload
@@ -72,6 +73,10 @@ def build_report(inputs: dict, command: str = "") -> dict:
         curve, mu, limit = load_curve(**{k: v for k, v in deployment.items() if k not in ("concurrency", "request_rate")})
         report["load_curve"] = {"sustainable_rps": mu, "limited_by": limit, "rows": json.loads(curve.to_json(orient="records"))}
         report["deploy"] = deployment_settings(e)
+        try:
+            report["kubernetes"] = {"yaml": to_yaml(manifests(e.model_dump(), report["deploy"], report.get("replicas", 1)))}
+        except PlannerError as exc:
+            report["kubernetes"] = {"note": str(exc)}
     if "workload" in inputs:
         summary, *_ = describe_workload(mix, e.model, e.gpu, e.precision, e.tp, e.engine)
         report["workload"] = summary
@@ -235,6 +240,8 @@ def _sections(report: dict) -> list[tuple[str, list[tuple[str, str]] | pd.DataFr
         out.append(("TensorRT-LLM: serve", d["trtllm"]["command"]))
         out.append(("vLLM: serve", d["vllm"]["command"]))
         out.append(("SGLang: serve", d["sglang"]["command"]))
+        k = report.get("kubernetes", {})
+        out.append(("Kubernetes manifests", k.get("yaml") or k.get("note", "")))
         v = d["validation"]
         out.append(("Validate on real GPUs", "\n".join([*v["trtllm_bench"], v["aiperf"], v["calibrate"]])))
     out.append(("Assumptions", list(report.get("assumptions", {}).items())))
@@ -291,7 +298,9 @@ def to_html(report: dict) -> str:
             parts.append(f"<pre>{html.escape(str(body))}</pre>")
     charts = []
     for k, (title, fig) in enumerate(_figures(report)):
-        charts.append(f"<h2>{html.escape(title)}</h2>" + fig.to_html(full_html=False, include_plotlyjs=k == 0, div_id=f"chart-{k}", config={"displaylogo": False}))
+        charts.append(
+            f"<h2>{html.escape(title)}</h2>" + fig.to_html(full_html=False, include_plotlyjs=k == 0, div_id=f"chart-{k}", config={"displaylogo": False})
+        )
     style = (
         "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}h1{font-size:1.6em}h2{font-size:1.2em;margin-top:1.6em}"
         "dt{font-weight:bold;float:left;clear:left;width:12em}dd{margin-left:13em;margin-bottom:.3em}pre{background:#f4f4f4;padding:.8em;"

@@ -116,3 +116,43 @@ def test_bad_report_inputs_are_one_line_and_write_nothing(tmp_path):
     (tmp_path / "x.json").write_text(json.dumps({"schema_version": 99}))
     with pytest.raises(PlannerError, match="not a planner report of schema version 1"):
         read_report(tmp_path / "x.json")
+
+
+def _validate(docs):
+    kv = pytest.importorskip("kubernetes_validate")
+    from planner.k8s import pod_templates
+
+    for d in docs:
+        if d["kind"] in ("ConfigMap", "Deployment", "Service"):
+            kv.validate(d, "1.30.0", strict=True)  # the schema ships with the package: offline
+    for t in pod_templates(docs):
+        kv.validate(t, "1.30.0", strict=True)
+
+
+def test_the_fleet_manifests_validate_against_the_kubernetes_schema(reports):
+    docs = list(yaml.safe_load_all(reports["fleet"]["kubernetes"]["yaml"]))
+    _validate(docs)
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    e = reports["fleet"]["estimate"]
+    assert deployment["spec"]["replicas"] == reports["fleet"]["replicas"]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == e["gpus"] and container["readinessProbe"]["httpGet"]["path"] == "/health"
+    assert container["image"].startswith("nvcr.io/nvidia/tensorrt-llm/release:") and "/config/llm_options.yaml" in container["args"]
+
+
+@pytest.mark.parametrize("engine", ["vllm", "sglang"])
+def test_a_replica_over_two_nodes_is_a_leaderworkerset(engine):
+    from planner.k8s import manifests
+
+    r = build_report(dict(model="llama-3.1-405b", gpu="H100", precision="fp16", tp=8, pp=2, isl=1024, osl=256, concurrency=8, engine=engine))
+    docs = manifests(r["estimate"], r["deploy"], replicas=2)
+    _validate(docs)
+    lws = next(d for d in docs if d["kind"] == "LeaderWorkerSet")
+    assert lws["spec"]["replicas"] == 2 and lws["spec"]["leaderWorkerTemplate"]["size"] == 2
+    leader = lws["spec"]["leaderWorkerTemplate"]["leaderTemplate"]["spec"]["containers"][0]
+    assert leader["resources"]["limits"]["nvidia.com/gpu"] == 8
+
+
+def test_multi_node_tensorrt_llm_says_what_it_does_not_set_up():
+    r = build_report(dict(model="llama-3.1-405b", gpu="H100", precision="fp16", tp=8, pp=2, isl=1024, osl=256, concurrency=8))
+    assert "kubernetes" in r and "multi-node TensorRT-LLM runs under MPI" in r["kubernetes"]["note"]
