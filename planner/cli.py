@@ -202,6 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--ep", type=_positive_int, default=None)
     rp.add_argument("--attention-dp", type=_positive_int, default=None)
     rp.add_argument("--engine", choices=["trtllm", "vllm", "sglang"], default=None)
+    rp.add_argument("--free-gpu-memory-fraction", type=float, default=None)
+    rp.add_argument("--max-batch-size", type=_positive_int, default=None)
+    rp.add_argument("--max-num-tokens", type=_positive_int, default=None)
     rp.add_argument("--isl", default=None, help="input tokens, or a distribution spec")
     rp.add_argument("--osl", default=None, help="output tokens, or a distribution spec")
     rp.add_argument("--workload", default=None, help="a request log or isl=...;osl=... (histogram and pattern shares go into the report)")
@@ -507,6 +510,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 keys = ("model", "gpu", "precision", "kv_precision", "tp", "pp", "ep", "attention_dp", "engine", "isl", "osl", "workload")
                 keys += ("concurrency", "request_rate", "rate", "ttft_ms", "ttft_pct", "itl_ms", "itl_pct", "budget", "gpus")
+                keys += ("free_gpu_memory_fraction", "max_batch_size", "max_num_tokens")
                 inputs = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
                 if "model" not in inputs or ("gpu" not in inputs and "rate" not in inputs):
                     raise PlannerError("report needs --model and either --gpu (a deployment) or --rate with latency targets (a fleet), or --from REPORT.json")

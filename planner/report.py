@@ -9,6 +9,7 @@ HTML and Markdown; writes are atomic.
 
 from __future__ import annotations
 
+import base64
 import html
 import io
 import json
@@ -36,7 +37,24 @@ SCHEMA_VERSION = 1
 PLANNER_VERSION = "0.1.0"
 FORMATS = ("html", "pdf", "md", "json", "csv")
 #: The estimate inputs a report takes (the same names and meaning as `estimate`).
-DEPLOYMENT_KEYS = ("model", "gpu", "precision", "kv_precision", "tp", "pp", "ep", "attention_dp", "engine", "isl", "osl", "concurrency", "request_rate")
+DEPLOYMENT_KEYS = (
+    "model",
+    "gpu",
+    "precision",
+    "kv_precision",
+    "tp",
+    "pp",
+    "ep",
+    "attention_dp",
+    "engine",
+    "isl",
+    "osl",
+    "concurrency",
+    "request_rate",
+    "free_gpu_memory_fraction",
+    "max_batch_size",
+    "max_num_tokens",
+)
 
 
 def build_report(inputs: dict, command: str = "") -> dict:
@@ -72,7 +90,7 @@ def build_report(inputs: dict, command: str = "") -> dict:
     if e.fits:
         curve, mu, limit = load_curve(**{k: v for k, v in deployment.items() if k not in ("concurrency", "request_rate")})
         report["load_curve"] = {"sustainable_rps": mu, "limited_by": limit, "rows": json.loads(curve.to_json(orient="records"))}
-        report["deploy"] = deployment_settings(e)
+        report["deploy"] = deployment_settings(e, free_gpu_memory_fraction=deployment.get("free_gpu_memory_fraction"))
         try:
             report["kubernetes"] = {"yaml": to_yaml(manifests(e.model_dump(), report["deploy"], report.get("replicas", 1)))}
         except PlannerError as exc:
@@ -265,8 +283,21 @@ def _md_cell(text) -> str:
     return html.escape(str(text), quote=False).replace("|", "\\|").replace("`", "\\`").replace("\n", " ")
 
 
-def to_markdown(report: dict) -> str:
+def _png(fig: go.Figure) -> str | None:
+    """A chart as a base64 PNG where Plotly's image exporter (kaleido) is installed, else None."""
+    try:
+        data = fig.to_image(format="png", width=900, height=int(fig.layout.height or 320), scale=1)
+    except Exception:  # kaleido missing, or its Chrome: the HTML report holds the charts
+        return None
+    return base64.b64encode(data).decode("ascii")
+
+
+def to_markdown(report: dict, charts: bool = True) -> str:
+    """Markdown: the text and tables; the charts as embedded PNG images when an image exporter is
+    installed (`pip install kaleido`), else a line that says they are in the HTML report."""
     lines = ["# LLM inference sizing report", ""]
+    figures = _figures(report) if charts else []
+    images = [(title, _png(fig)) for title, fig in figures]
     for title, body in _sections(report):
         lines += [f"## {_md_cell(title)}", ""]
         if isinstance(body, pd.DataFrame):
@@ -280,6 +311,14 @@ def to_markdown(report: dict) -> str:
             fence = "~~~~~~~~"  # longer than any run of tildes a command holds
             lines += [fence, str(body).replace(fence, ""), fence]
         lines.append("")
+        if title == "Question" and images:
+            if all(png for _, png in images):
+                lines += [f"![{_md_cell(t)}](data:image/png;base64,{png})" for t, png in images] + [""]
+            else:
+                lines += [
+                    f"_Charts ({', '.join(_md_cell(t) for t, _ in images)}): in the HTML report; no image exporter is installed here (pip install kaleido)._",
+                    "",
+                ]
     return "\n".join(lines)
 
 

@@ -144,3 +144,17 @@ def test_fleet_malformed_log_upload_is_a_message_and_the_session_goes_on():
     assert not at.exception and any("log.csv" in e.value for e in at.sidebar.error)
     widget(at, "radio", "Requests from").set_value("a length distribution").run()
     assert not at.exception and any(s.value.startswith("Recommended") for s in at.success)
+
+
+@pytest.mark.parametrize("page", ["ui/plan.py", "ui/fleet.py"])
+def test_the_report_built_on_a_page_is_the_cli_report(page):
+    at = app()
+    if page != "ui/plan.py":
+        at.switch_page(page).run()
+    next(b for b in at.button if b.label == "Build the sizing report").click().run()
+    assert not at.exception
+    key = "report-plan" if page == "ui/plan.py" else "report-fleet"
+    inputs, report = json.loads(at.session_state[key][0]), at.session_state[key][1]
+    from planner.report import build_report
+
+    assert report["estimate"] == build_report(inputs)["estimate"]

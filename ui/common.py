@@ -83,3 +83,27 @@ def fmt(value, digits: int = 1, unit: str = "") -> str:
     if value is None or (isinstance(value, float) and value != value):
         return "–"
     return f"{value:,.{digits}f}{unit}"
+
+
+def report_downloads(inputs: dict, key: str) -> None:
+    """The sizing report of what is on screen, in every format `python -m planner report` writes
+    (built on request: it adds the load curve, deployable settings and manifests)."""
+    from planner.report import build_report, chromium, render
+
+    if st.button(
+        "Build the sizing report",
+        key=f"build-{key}",
+        help="HTML, Markdown, JSON, CSV (and PDF where Chromium is installed), as `python -m planner report` writes them",
+    ):
+        try:
+            st.session_state[f"report-{key}"] = (json.dumps(inputs, sort_keys=True), build_report(inputs, command="dashboard: " + json.dumps(inputs)))
+        except planner.PlannerError as exc:
+            st.error(str(exc))
+    held = st.session_state.get(f"report-{key}")
+    if held and held[0] == json.dumps(inputs, sort_keys=True):
+        report = held[1]
+        formats = ["html", "md", "json", "csv"] + (["pdf"] if chromium() else [])
+        cols = st.columns(len(formats))
+        for col, fmt in zip(cols, formats, strict=True):
+            data = render(report, fmt)
+            col.download_button(f"Report .{fmt}", data, file_name=f"sizing-report.{fmt}", key=f"dl-{key}-{fmt}")

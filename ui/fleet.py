@@ -12,7 +12,7 @@ import streamlit as st
 
 import planner
 from planner.requestlog import per_minute
-from ui.common import TERMS, catalog, export_buttons, fmt
+from ui.common import TERMS, catalog, export_buttons, fmt, report_downloads
 
 TRACES = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "traces"
 EXAMPLES = {"Azure LLM trace 2023, conversation (1 h)": "azure_llm_2023_conv.csv", "Azure LLM trace 2023, code (1 h)": "azure_llm_2023_code.csv"}
@@ -185,5 +185,20 @@ with st.expander("How the numbers are made"):
 - **What breaks first**: the target or the capacity limit (KV memory, max batch, step budget) that
   sets the replica's rate.
 """
+    )
+if source != "upload a request log":
+    report_downloads(
+        {
+            "model": model,
+            "workload": spec if source == "a length distribution" else str(TRACES / EXAMPLES[source]),
+            "rate": float(rate),
+            "ttft_ms": float(ttft),
+            "ttft_pct": float(pct),
+            "itl_ms": float(itl),
+            "itl_pct": float(pct),
+            **({"budget": float(budget)} if budget else {}),
+            **({"gpus": list(chosen)} if chosen else {}),
+        },
+        "fleet",
     )
 export_buttons("fleet", table=options, data=r)

@@ -12,7 +12,7 @@ from plotly.subplots import make_subplots
 
 import planner
 from planner.specs import KV_BYTES
-from ui.common import KV_DEFAULT, PRECISION_OWN, TERMS, catalog, export_buttons, fmt, model_facts, query_default, share_state
+from ui.common import KV_DEFAULT, PRECISION_OWN, TERMS, catalog, export_buttons, fmt, model_facts, query_default, report_downloads, share_state
 
 CHARS_PER_TOKEN = 4.0
 ENGINES = ["trtllm", "vllm", "sglang"]
@@ -279,4 +279,6 @@ with st.expander("How the numbers are made"):
 """
     )
 
+if upload is None:
+    report_downloads({k: v for k, v in {**kw, **load_kw}.items() if v is not None}, "plan")
 export_buttons("estimate", table=pd.DataFrame([{k: v for k, v in e.model_dump().items() if not isinstance(v, list)}]), data=e.model_dump())
