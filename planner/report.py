@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 import plotly.graph_objects as go
 
+from .cost import PriceBook, parse_price_overrides
 from .curves import load_curve
 from .deploy import deployment_settings
 from .errors import PlannerError
@@ -59,7 +60,8 @@ DEPLOYMENT_KEYS = (
 
 def build_report(inputs: dict, command: str = "") -> dict:
     """The report for `inputs`: an `estimate` (deployment keys) or, with `rate` and latency targets,
-    a `recommend` whose first choice is then estimated at its operating rate."""
+    a `recommend` whose first choice is then estimated at its operating rate (`gpus`, `budget`,
+    `headroom`, `price` ["GPU=USD", ...] and `prices` (a file) as `recommend` takes them)."""
     inputs = {k: v for k, v in inputs.items() if v is not None}
     mix = parse_workload(inputs.get("workload"), inputs.get("isl", 1024), inputs.get("osl", 1024))
     report: dict = {"schema_version": SCHEMA_VERSION, "planner_version": PLANNER_VERSION, "command": command, "inputs": inputs}
@@ -67,7 +69,17 @@ def build_report(inputs: dict, command: str = "") -> dict:
         sla = Sla(**{k: inputs[k] for k in ("ttft_ms", "ttft_pct", "itl_ms", "itl_pct", "e2e_ms", "e2e_pct") if k in inputs})
         if not sla.targets():
             raise PlannerError("a fleet report needs at least one latency target: ttft_ms and/or itl_ms (and e2e_ms)")
-        r = recommend(inputs["model"], float(inputs["rate"]), mix, sla, gpus=inputs.get("gpus"), budget_usd_per_month=inputs.get("budget"))
+        prices = PriceBook(parse_price_overrides(inputs.get("price")), inputs.get("prices"))
+        r = recommend(
+            inputs["model"],
+            float(inputs["rate"]),
+            mix,
+            sla,
+            gpus=inputs.get("gpus"),
+            budget_usd_per_month=inputs.get("budget"),
+            headroom=float(inputs.get("headroom", 0.2)),
+            prices=prices,
+        )
         rec = r.to_json()
         report["kind"] = "recommend"
         report["recommendation"] = rec

@@ -156,3 +156,12 @@ def test_a_replica_over_two_nodes_is_a_leaderworkerset(engine):
 def test_multi_node_tensorrt_llm_says_what_it_does_not_set_up():
     r = build_report(dict(model="llama-3.1-405b", gpu="H100", precision="fp16", tp=8, pp=2, isl=1024, osl=256, concurrency=8))
     assert "kubernetes" in r and "multi-node TensorRT-LLM runs under MPI" in r["kubernetes"]["note"]
+
+
+def test_prices_and_headroom_reach_the_fleet():
+    base = dict(model="llama-3.1-8b", workload="isl=1024;osl=256", rate=4.0, ttft_ms=1500.0, itl_ms=40.0, gpus=["H100"])
+    cheap = build_report({**base, "price": ["H100=1.00"], "headroom": 0.5})
+    best = cheap["recommendation"]["recommendations"][0]
+    assert best["usd_per_gpu_hour"] == 1.0 and cheap["recommendation"]["question"]["headroom"] == 0.5
+    r = planner.recommend("llama-3.1-8b", 4.0, planner.parse_workload("isl=1024;osl=256"), planner.Sla(ttft_ms=1500, itl_ms=40), gpus=["H100"], headroom=0.5)
+    assert best["replicas"] == r.recommendations[0]["replicas"]
