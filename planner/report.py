@@ -21,11 +21,12 @@ from pathlib import Path
 
 import pandas as pd
 import plotly.graph_objects as go
+from pydantic import ValidationError
 
 from .cost import PriceBook, parse_price_overrides
 from .curves import load_curve
 from .deploy import deployment_settings
-from .errors import PlannerError
+from .errors import PlannerError, validation_line
 from .estimate import estimate
 from .fileio import atomic_write_bytes
 from .k8s import manifests, to_yaml
@@ -66,7 +67,10 @@ def build_report(inputs: dict, command: str = "") -> dict:
     mix = parse_workload(inputs.get("workload"), inputs.get("isl", 1024), inputs.get("osl", 1024))
     report: dict = {"schema_version": SCHEMA_VERSION, "planner_version": PLANNER_VERSION, "command": command, "inputs": inputs}
     if "rate" in inputs:
-        sla = Sla(**{k: inputs[k] for k in ("ttft_ms", "ttft_pct", "itl_ms", "itl_pct", "e2e_ms", "e2e_pct") if k in inputs})
+        try:
+            sla = Sla(**{k: inputs[k] for k in ("ttft_ms", "ttft_pct", "itl_ms", "itl_pct", "e2e_ms", "e2e_pct") if k in inputs})
+        except ValidationError as exc:
+            raise PlannerError(f"latency target {validation_line(exc)}") from None
         if not sla.targets():
             raise PlannerError("a fleet report needs at least one latency target: ttft_ms and/or itl_ms (and e2e_ms)")
         prices = PriceBook(parse_price_overrides(inputs.get("price")), inputs.get("prices"))

@@ -324,3 +324,36 @@ def test_deeply_nested_files_are_refused(tmp_path, capsys, name, text, argv):
     path.write_text(text)
     line = assert_refused(*run([a.format(path=path, out=out) for a in argv], capsys), written=[out])
     assert "nested too deeply" in line
+
+
+@settings(max_examples=60, **FUZZ)
+@given(
+    option=st.sampled_from(["--rate", "--ttft-ms", "--itl-ms", "--budget", "--headroom", "--isl", "--price"]),
+    value=cli_values.filter(lambda v: not v.startswith("-")),
+)
+def test_fuzz_report_arguments(capsys, option, value):
+    out = Path(tempfile.mkdtemp(prefix="fuzz-report-")) / "r.json"
+    argv = [
+        "report",
+        "--model",
+        "llama-3.1-8b",
+        "--workload",
+        "isl=512;osl=128",
+        "--rate",
+        "2",
+        "--itl-ms",
+        "50",
+        "--gpus",
+        "H100",
+        option,
+        value,
+        "--format",
+        "json",
+        "--out",
+        str(out),
+    ]
+    rc, err = run(argv, capsys)
+    assert "Traceback" not in err
+    if rc != 0:
+        assert_refused(rc, err, written=[out])
+    shutil.rmtree(out.parent)
