@@ -56,6 +56,7 @@ DEPLOYMENT_KEYS = (
     "free_gpu_memory_fraction",
     "max_batch_size",
     "max_num_tokens",
+    "profile",
 )
 
 
@@ -83,6 +84,7 @@ def build_report(inputs: dict, command: str = "") -> dict:
             budget_usd_per_month=inputs.get("budget"),
             headroom=float(inputs.get("headroom", 0.2)),
             prices=prices,
+            disaggregated=bool(inputs.get("disaggregated", False)),
         )
         rec = r.to_json()
         report["kind"] = "recommend"
@@ -93,6 +95,8 @@ def build_report(inputs: dict, command: str = "") -> dict:
             return _clean(report)
         deployment = {k: best[k] for k in ("gpu", "precision", "kv_precision", "tp", "pp", "ep", "attention_dp", "engine")}
         deployment.update(model=rec["question"]["model"], request_rate=best["operating_rate_rps"])
+        if "profile" in inputs:
+            deployment["profile"] = inputs["profile"]
         report["replicas"] = best["replicas"]
     else:
         report["kind"] = "estimate"
@@ -267,6 +271,8 @@ def _sections(report: dict) -> list[tuple[str, list[tuple[str, str]] | pd.DataFr
         out.append(("Alternatives meeting the targets (cheapest first)", pd.DataFrame(rec["recommendations"]).reindex(columns=cols)))
         rejected = pd.DataFrame(rec["rejected"]).reindex(columns=["gpu", "precision", "tp", "pp", "reason"])
         out.append((f"Why the others fail ({len(rejected)})", rejected.head(40)))
+        if rec.get("disaggregated"):
+            out.append(("Disaggregated prefill / decode", json.dumps(rec["disaggregated"], indent=1)))
     d = report.get("deploy")
     if d:
         out.append(("Checkpoint", d["checkpoint"] + (f" ({d['checkpoint_note']})" if d.get("checkpoint_note") else "")))
