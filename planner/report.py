@@ -185,9 +185,10 @@ def _figures(report: dict) -> list[tuple[str, go.Figure]]:
             ]
         )
         inputs = report["inputs"]
+        span = [float(rows.request_rate.min()), float(rows.request_rate.max())]
         for key, label in (("ttft_ms", "TTFT target"), ("itl_ms", "ITL target")):
-            if key in inputs:
-                fig.add_hline(y=inputs[key], line_dash="dot", annotation_text=label)
+            if key in inputs:  # a trace, not a shape: shapes on a log axis take log10 coordinates
+                fig.add_trace(go.Scatter(x=span, y=[inputs[key]] * 2, mode="lines", line_dash="dot", name=f"{label} ({inputs[key]:g} ms)"))
         fig.add_vline(x=curve["sustainable_rps"], line_dash="dash", line_color="red", annotation_text=f"saturation ({curve['limited_by']})")
         fig.update_layout(
             height=320, xaxis_title="requests per second per replica", yaxis_title="latency (ms)", yaxis_type="log", margin=dict(l=10, r=10, t=30, b=10)
