@@ -250,6 +250,8 @@ def _sweep(args: argparse.Namespace) -> int:
                 "precision": [c.precisions[i].value for i in c.prec_idx],
                 "tp": c.tp.astype(int),
                 "pp": c.pp.astype(int),
+                "attention_dp": c.adp.astype(int),
+                "ep": c.ep.astype(int),
                 "rate_rps": rate,
                 "fits": fits,
                 "sustainable_rps": np.where(fits, model.mu, np.nan),
@@ -259,7 +261,7 @@ def _sweep(args: argparse.Namespace) -> int:
             for m in ("ttft", "itl", "e2e"):
                 for q in PERCENTILES:
                     f[f"{m}_p{q}_ms"] = np.where(fits, a.quantiles[m][q] * 1e3, np.nan)
-            f["output_tok_s_per_gpu"] = np.where(fits & ~a.saturated, rate * mix.mean_osl / (c.tp * c.pp), np.nan)
+            f["output_tok_s_per_gpu"] = np.where(fits & ~a.saturated, rate * mix.mean_osl / c.gpus_per, np.nan)
             f["source"] = c.sources
             frames.append(pd.DataFrame(f))
         frame = pd.concat(frames, ignore_index=True)

@@ -34,7 +34,7 @@ def _kv_transfer_s(c, i_sel: np.ndarray, isl: float) -> np.ndarray:
     out = np.empty(len(i_sel))
     for k, i in enumerate(i_sel):
         g = c.gpus[c.gpu_idx[i]]
-        gpus = c.tp[i] * c.pp[i]
+        gpus = c.gpus_per[i]
         same_domain = 2 * gpus <= g.nvlink_domain_gpus
         bw = (g.intra_node_bandwidth_gb_s if same_domain else g.inter_node_bandwidth_gb_s) * 1e9 * gpus * DEFAULT_EFFICIENCIES.eta_comm
         lat = 0.0 if same_domain else g.inter_node_latency_us * 1e-6
@@ -54,7 +54,7 @@ def disaggregated_plan(c, rate_rps: float, mix, sla: Sla, headroom: float, price
     if not len(idx):
         return {"available": False, "reason": "no single-stage deployment fits"}
     price = np.array([(prices.get(c.gpus[g].id).usd_per_hour if prices.get(c.gpus[g].id) else np.nan) for g in c.gpu_idx])
-    gpus_per = c.tp * c.pp
+    gpus_per = c.gpus_per
 
     # ---- prefill replicas -------------------------------------------------------------
     per_step = np.maximum(np.floor(mnt / isl), 1.0)  # whole prompts in one full step
@@ -132,6 +132,7 @@ def disaggregated_plan(c, rate_rps: float, mix, sla: Sla, headroom: float, price
         "precision": p.value,
         "prefill": {
             "tp": int(c.tp[ip]),
+            "attention_dp": int(c.adp[ip]),
             "replicas": int(n_p[ip]),
             "num_gpus": int(n_p[ip] * gpus_per[ip]),
             "max_rate_rps": round(float(prefill_rate[ip]), 4),
@@ -140,6 +141,7 @@ def disaggregated_plan(c, rate_rps: float, mix, sla: Sla, headroom: float, price
         },
         "decode": {
             "tp": int(c.tp[idd]),
+            "attention_dp": int(c.adp[idd]),
             "replicas": int(n_d[idd]),
             "num_gpus": int(n_d[idd] * gpus_per[idd]),
             "batch": round(float(batch[idd]), 1),

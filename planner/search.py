@@ -52,13 +52,21 @@ class Candidates:
     plan: serving.MemoryPlan
     sources: np.ndarray  # per candidate
     profiles: dict  # (gpu index, precision index) -> (profile, rule)
+    adp: np.ndarray  # attention data-parallel ranks (DEP candidates of MoE models: tp 1, adp = ep = N)
+    ep: np.ndarray
 
     def __len__(self) -> int:
         return len(self.tp)
 
+    @property
+    def gpus_per(self) -> np.ndarray:
+        """GPUs of one replica of each candidate."""
+        return self.tp * self.pp * self.adp
+
     def label(self, i: int) -> str:
         g, p = self.gpus[self.gpu_idx[i]], self.precisions[self.prec_idx[i]]
-        return f"{g.id} {p.value} TP{int(self.tp[i])}" + (f" PP{int(self.pp[i])}" if self.pp[i] > 1 else "")
+        split = f"DEP{int(self.adp[i])}" if self.adp[i] > 1 else f"TP{int(self.tp[i])}"
+        return f"{g.id} {p.value} {split}" + (f" PP{int(self.pp[i])}" if self.pp[i] > 1 else "")
 
 
 def candidates(
@@ -69,10 +77,12 @@ def candidates(
     tps: Sequence[int] = DEFAULT_TPS,
     pps: Sequence[int] = DEFAULT_PPS,
     engine: str = "trtllm",
+    dep: bool = True,
 ) -> Candidates:
     """The valid deployments of a model on the given GPUs (default: the catalog), sized for the
     workload. Default precisions: a quantized checkpoint's own; for a 16-bit one `SEARCH_PRECISIONS`
-    (every precision but MXFP4)."""
+    (every precision but MXFP4). For a mixture-of-experts model, `dep` adds DEP-N (attention data
+    parallel and expert parallel over N GPUs, TP 1) for each N of `tps` above 1 that divides the experts."""
     m = get_model(model)
     gs = [get_gpu(g) for g in gpus] if gpus else list(all_gpus().values())
     if precisions:
@@ -90,17 +100,21 @@ def candidates(
                     continue
                 for pp in pps:
                     if pp <= m.num_layers:
-                        rows.append((gi, pi, tp, pp))
+                        rows.append((gi, pi, tp, pp, 1, 1))
+            if dep and m.is_moe:
+                for n in tps:
+                    if n > 1 and m.num_experts % n == 0:
+                        rows += [(gi, pi, 1, pp, n, n) for pp in pps if pp <= m.num_layers]
     if not rows:
         raise PlannerError(f"no valid deployment of {m.id} on {', '.join(g.id for g in gs)} with precisions {', '.join(p.value for p in ps)}")
     a = np.array(rows)
-    gi, pi, tp, pp = a[:, 0], a[:, 1], a[:, 2].astype(float), a[:, 3].astype(float)
+    gi, pi, tp, pp, adp, ep = a[:, 0], a[:, 1], a[:, 2].astype(float), a[:, 3].astype(float), a[:, 4].astype(float), a[:, 5].astype(float)
     eng = EngineSettings(engine=engine)
     eff, source_table, found = profile_efficiencies(gs, ps, engine)
     kvs = [default_kv(m, p) for p in ps]
-    s = serving.prepare(m, gs, ps, kvs, tp, pp, eng, eff, gpu_idx=gi, prec_idx=pi, kv_idx=pi, table=hardware_table(gs, ps, eff))
+    s = serving.prepare(m, gs, ps, kvs, tp, pp, eng, eff, gpu_idx=gi, prec_idx=pi, kv_idx=pi, table=hardware_table(gs, ps, eff), attention_dp=adp, ep=ep)
     plan = s.plan(max(1, round(mix.mean_isl)), max(1, round(mix.mean_osl)))
-    return Candidates(m, gs, ps, gi, pi, tp, pp, s, plan, source_table[gi, pi], found)
+    return Candidates(m, gs, ps, gi, pi, tp, pp, s, plan, source_table[gi, pi], found, adp, ep)
 
 
 @dataclass
@@ -179,7 +193,7 @@ def recommend(
     fits = plan.max_batch >= 1
     per_replica = np.where(fits, cap.max_rate_rps, 0.0)
     replicas = replicas_for(rate_rps, per_replica, headroom)
-    gpus_per = c.tp * c.pp
+    gpus_per = c.gpus_per
     price = np.array([(prices.get(c.gpus[g].id).usd_per_hour if prices.get(c.gpus[g].id) else np.nan) for g in c.gpu_idx])
     num_gpus = replicas * gpus_per
     usd_h = num_gpus * price
@@ -217,8 +231,8 @@ def recommend(
             "kv_precision": default_kv(c.model, p).value,
             "tp": int(c.tp[i]),
             "pp": int(c.pp[i]),
-            "ep": 1,
-            "attention_dp": 1,
+            "ep": int(c.ep[i]),
+            "attention_dp": int(c.adp[i]),
             "engine": engine,
             "replicas": int(replicas[i]) if np.isfinite(replicas[i]) else None,
             "num_gpus": int(num_gpus[i]) if np.isfinite(num_gpus[i]) else None,
@@ -336,7 +350,7 @@ def _verify(c: Candidates, i: int, rec: dict, rate_rps: float, mix: RequestMix, 
         g = c.gpus[c.gpu_idx[i]]
         price = prices.get(g.id).usd_per_hour
         out["replicas"] = replicas
-        out["num_gpus"] = int(replicas * c.tp[i] * c.pp[i])
+        out["num_gpus"] = int(replicas * c.gpus_per[i])
         out["usd_per_hour"] = round(out["num_gpus"] * price, 2)
         out["usd_per_month"] = round(out["usd_per_hour"] * 730.0)
         out["usd_per_million_output_tokens"] = _num(out["usd_per_hour"] / (rate_rps * mix.mean_osl * 3600.0) * 1e6)
@@ -352,7 +366,7 @@ def pareto(c: Candidates, mix: RequestMix) -> list[dict]:
     pts = []
     for f in PARETO_LOADS:
         a = model.at(np.maximum(model.mu * f, 1e-9), [50.0])
-        per_gpu = a.rate * mix.mean_osl / (c.tp * c.pp)
+        per_gpu = a.rate * mix.mean_osl / c.gpus_per
         per_user = 1.0 / a.quantiles["itl"][50.0]
         for i in np.flatnonzero(fits & np.isfinite(per_user) & (per_gpu > 0)):
             pts.append((float(per_gpu[i]), float(per_user[i]), int(i), f))
@@ -367,6 +381,7 @@ def pareto(c: Candidates, mix: RequestMix) -> list[dict]:
                     "precision": c.precisions[c.prec_idx[i]].value,
                     "tp": int(c.tp[i]),
                     "pp": int(c.pp[i]),
+                    "attention_dp": int(c.adp[i]),
                     "load_share_of_sustainable": f,
                     "output_tok_s_per_gpu": round(per_gpu, 2),
                     "output_tok_s_per_user": round(per_user, 2),

@@ -59,7 +59,7 @@ def describe_workload(
         if gpu:
             g = get_gpu(gpu)
             prec = parse_choice(Precision, precision or m.checkpoint_precision or ("fp8" if g.supports(Precision.fp8) else "bf16"), "precision")
-            c = candidates(m, mix, [g.id], [prec.value], [tp], [1], engine)
+            c = candidates(m, mix, [g.id], [prec.value], [tp], [1], engine, dep=False)
             if c.plan.max_batch[0] < 1:
                 raise PlannerError(f"{m.id} does not fit on {g.id} {prec.value} TP{tp} for this workload; give a larger tp or another gpu")
             rates = RateModel(c.setup, c.plan, mix)

@@ -122,3 +122,27 @@ def test_over_budget_and_impossible_targets_are_rejected_with_reasons():
         kw = dict(model="llama-3.1-8b", rate_rps=5, mix=MIX, sla=Sla(itl_ms=50), gpus=["L40S"]) | bad
         with pytest.raises(PlannerError):
             recommend(**kw)
+
+
+def test_moe_models_are_also_searched_as_dep():
+    """DEP-N (attention data parallel + expert parallel over N GPUs, TP 1) is a candidate for a MoE
+    model, priced for its N GPUs, and never for a dense one."""
+    import numpy as np
+
+    import planner
+    from planner.search import candidates
+
+    mix = planner.parse_workload("isl=2048;osl=512")
+    c = candidates("deepseek-ai/DeepSeek-V3", mix, ["H200-SXM"], ["fp8"], (1, 2, 4, 8), (1,))
+    dep = c.adp > 1
+    assert dep.any() and (c.tp[dep] == 1).all() and (c.ep[dep] == c.adp[dep]).all()
+    assert (c.gpus_per == c.tp * c.pp * c.adp).all() and c.label(int(np.flatnonzero(dep)[0])).endswith("DEP2")
+    dense = candidates("llama-3.1-70b", mix, ["H200-SXM"], ["fp8"], (1, 2, 4, 8), (1,))
+    assert (dense.adp == 1).all()
+    r = planner.recommend("deepseek-ai/DeepSeek-V3", 20, mix, planner.Sla(ttft_ms=3000, itl_ms=60), gpus=["B200"])
+    deps = [x for x in r.recommendations if x["attention_dp"] > 1]
+    assert deps and all(x["num_gpus"] == x["replicas"] * x["attention_dp"] * x["pp"] for x in deps)
+    e = planner.estimate(
+        "deepseek-ai/DeepSeek-V3", "B200", deps[0]["precision"], tp=1, attention_dp=deps[0]["attention_dp"], ep=deps[0]["ep"], isl=2048, osl=512
+    )
+    assert e.fits and e.gpus == deps[0]["attention_dp"] * deps[0]["pp"]
