@@ -96,14 +96,14 @@ def report_downloads(inputs: dict, key: str) -> None:
         help="HTML, Markdown, JSON, CSV (and PDF where Chromium is installed), as `python -m planner report` writes them",
     ):
         try:
-            st.session_state[f"report-{key}"] = (json.dumps(inputs, sort_keys=True), build_report(inputs, command="dashboard: " + json.dumps(inputs)))
+            report = build_report(inputs, command="dashboard: " + json.dumps(inputs))
+            formats = ["html", "md", "json", "csv"] + (["pdf"] if chromium() else [])
+            rendered = {fmt: render(report, fmt) for fmt in formats}  # once, not on every rerun (the PDF runs Chromium)
+            st.session_state[f"report-{key}"] = (json.dumps(inputs, sort_keys=True), report, rendered)
         except planner.PlannerError as exc:
             st.error(str(exc))
     held = st.session_state.get(f"report-{key}")
     if held and held[0] == json.dumps(inputs, sort_keys=True):
-        report = held[1]
-        formats = ["html", "md", "json", "csv"] + (["pdf"] if chromium() else [])
-        cols = st.columns(len(formats))
-        for col, fmt in zip(cols, formats, strict=True):
-            data = render(report, fmt)
+        cols = st.columns(len(held[2]))
+        for col, (fmt, data) in zip(cols, held[2].items(), strict=True):
             col.download_button(f"Report .{fmt}", data, file_name=f"sizing-report.{fmt}", key=f"dl-{key}-{fmt}")

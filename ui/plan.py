@@ -11,6 +11,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 import planner
+from planner.configs import ARCHITECTURES
 from planner.specs import KV_BYTES
 from ui.common import KV_DEFAULT, PRECISION_OWN, TERMS, catalog, export_buttons, fmt, model_facts, query_default, report_downloads, share_state
 
@@ -53,8 +54,6 @@ with st.sidebar:
     model_id = st.selectbox("Model", models, index=models.index(query_default("model", "meta-llama/Llama-3.1-8B", str, models)), help="Catalog model")
     with st.expander("…or upload a config.json"):
         upload = st.file_uploader("Hugging Face config.json", type=["json"], help="Any decoder model's config.json; validated field by field")
-        from planner.configs import ARCHITECTURES
-
         arch = st.selectbox("Read as architecture", ["(its model_type)"] + sorted(ARCHITECTURES), help="For a model_type the planner does not know")
     if st.session_state.get("plan_model") not in (None, model_id):  # another model: its own precision again
         st.query_params.pop("precision", None)
