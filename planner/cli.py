@@ -133,7 +133,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="V",
         help="engine version the answer is for, e.g. 1.0: the calibration profile of the closest version is preferred (default: the one fitted on the most points)",
     )
-    e.add_argument("--hardware", default=None, metavar="FILE", help="hardware profile from `probe`: measured peaks in place of the datasheet's")
+    e.add_argument(
+        "--hardware",
+        default=None,
+        metavar="FILE",
+        help="hardware profile from `probe` of this GPU: its datasheet peaks scaled by how its measured rates compare with the shipped reference probe's",
+    )
     e.add_argument(
         "--profile", default=None, metavar="FILE", help="calibration profile to use, or 'none' for the analytic model (default: the matching one in profiles/)"
     )
@@ -233,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser(
         "probe",
         help="measure GEMM TFLOP/s and copy bandwidth with PyTorch (optional)",
-        description="PyTorch micro-probe: writes a hardware profile that --hardware uses in place of datasheet peaks.",
+        description="PyTorch micro-probe: writes a hardware profile that --hardware uses to scale the datasheet peaks (measured rates over the shipped reference probe's).",
     )
     pr.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
     pr.add_argument("--gpu", default=None, help="catalog GPU the measurement is for (default: matched from the device name)")

@@ -245,7 +245,7 @@ def resolve_deployment(
     if hardware is not None:
         from .profiling.torch_probe import apply_hardware_profile, load_hardware_profile
 
-        g = apply_hardware_profile(g, load_hardware_profile(hardware))
+        g = apply_hardware_profile(g, load_hardware_profile(hardware), source=str(hardware))
     prec, prec_source, prec_warnings = resolve_precision(m, precision)
     kv = default_kv(m, prec) if kv_precision in (None, "") else parse_choice(KvPrecision, kv_precision, "kv precision")
     mix = parse_workload(workload, isl, osl)
@@ -318,8 +318,8 @@ def estimate(
     same GPU with another precision, then the same engine on another GPU, then the analytic
     defaults; among them the closest `engine_version`, e.g. "1.0", where given); a path or `Profile` uses that one; False or "none" forces the analytic model.
     `efficiencies` overrides both (used by calibration itself). `hardware`: a hardware profile
-    from `python -m planner probe`, whose measured GEMM and copy rates replace the GPU's
-    datasheet peaks. Raises `PlannerError` for bad input.
+    from `python -m planner probe` of this GPU: its datasheet peaks scale by the measured GEMM and
+    copy rates over those of the shipped reference probe (see `planner.profiling.torch_probe`). Raises `PlannerError` for bad input.
     """
     d = resolve_deployment(
         model, gpu, precision, kv_precision, tp, pp, ep, attention_dp, isl, osl, concurrency, request_rate, num_requests, engine, engine_version,

@@ -8,7 +8,14 @@ import pytest
 
 from planner import PlannerError, estimate, get_gpu
 from planner.profiling.nvml import NoNvidiaGpu, catalog_warnings, local_gpus
-from planner.profiling.torch_probe import HardwareProfile, apply_hardware_profile, load_hardware_profile, save_hardware_profile
+from planner.profiling.torch_probe import (
+    REFERENCE_PROBE,
+    HardwareProfile,
+    apply_hardware_profile,
+    load_hardware_profile,
+    reference_fractions,
+    save_hardware_profile,
+)
 from tests.conftest import ROOT
 
 
@@ -51,24 +58,53 @@ def test_cpu_probe_writes_a_usable_hardware_profile(tmp_path):
     assert json.loads(out.read_text())["kind"] == "hardware"
 
 
-def test_hardware_profile_replaces_datasheet_peaks(tmp_path):
-    hw = HardwareProfile(
-        gpu="H100-SXM",
-        device="NVIDIA H100 80GB HBM3",
-        tflops={"bf16": 700.0, "fp32": 50.0},
-        memory_bandwidth_tb_s=2.9,
-        matrix_size=8192,
-        created="x",
-        command="t",
-        environment={},
+def _probe(gpu, **kw):
+    base = dict(gpu=gpu, device=gpu, tflops={}, memory_bandwidth_tb_s=1.0, matrix_size=8192, created="x", command="t", environment={})
+    return HardwareProfile(**{**base, **kw})
+
+
+def test_reference_probe_is_a_measured_h200():
+    # shipped data: `python -m planner probe` on an H200 SXM at its datasheet clocks (1980 MHz, 700 W)
+    ref = load_hardware_profile(REFERENCE_PROBE)
+    assert ref.gpu == "H200-SXM" and ref.device == "NVIDIA H200" and ref.environment["torch"].startswith("2.")
+    frac = reference_fractions()
+    # a real kernel reaches a share of the datasheet, never more
+    assert 0.6 < frac["bf16"] < 0.9 and 0.6 < frac["fp8"] < 0.9 and 0.8 < frac["memory"] < 0.95
+
+
+def test_probe_of_a_nominal_gpu_leaves_the_estimate_as_it_is():
+    # the reference probe applied to its own GPU: every peak unchanged, so the same estimate
+    spec = apply_hardware_profile(get_gpu("H200"), load_hardware_profile(REFERENCE_PROBE))
+    sheet = get_gpu("H200")
+    assert spec.tflops == pytest.approx(sheet.tflops, rel=1e-12) and spec.memory_bandwidth_tb_s == pytest.approx(sheet.memory_bandwidth_tb_s, rel=1e-12)
+    kw = dict(model="llama-3.1-8b", gpu="H200", precision="fp8", isl=1024, osl=256, profile="none")
+    assert estimate(hardware=REFERENCE_PROBE, **kw).output_tok_s == pytest.approx(estimate(**kw).output_tok_s, rel=1e-9)
+
+
+def test_slower_probe_scales_every_precision(tmp_path):
+    # a power-capped H100: the probe reaches 80 % of what the reference reaches in bf16, 90 % of its copy rate
+    frac, sheet = reference_fractions(), get_gpu("H100")
+    hw = _probe(
+        "H100-SXM",
+        tflops={"bf16": 0.8 * frac["bf16"] * sheet.tflops["bf16"], "fp32": 40.0},
+        memory_bandwidth_tb_s=0.9 * frac["memory"] * sheet.memory_bandwidth_tb_s,
     )
     path = save_hardware_profile(hw, tmp_path / "h.json")
-    spec = apply_hardware_profile(get_gpu("H100"), load_hardware_profile(path))
-    assert spec.tflops["bf16"] == 700.0 and spec.tflops["fp8"] == get_gpu("H100").tflops["fp8"] and "fp32" not in spec.tflops
-    assert spec.memory_bandwidth_tb_s == 2.9
+    spec = apply_hardware_profile(sheet, load_hardware_profile(path))
+    # fp8 was not measured: clocks and power move it like bf16
+    assert spec.tflops["bf16"] == pytest.approx(0.8 * sheet.tflops["bf16"]) and spec.tflops["fp8"] == pytest.approx(0.8 * sheet.tflops["fp8"])
+    assert "fp32" not in spec.tflops and spec.memory_bandwidth_tb_s == pytest.approx(0.9 * sheet.memory_bandwidth_tb_s)
     kw = dict(model="llama-3.1-8b", gpu="H100", precision="bf16", isl=1024, osl=256, profile="none")
-    slower = estimate(hardware=path, **kw)
-    assert slower.itl_ms > estimate(**kw).itl_ms
+    assert estimate(hardware=path, **kw).itl_ms > estimate(**kw).itl_ms
+
+
+def test_probe_of_another_gpu_or_a_cpu_is_refused(tmp_path):
+    h200 = save_hardware_profile(_probe("H200-SXM", tflops={"bf16": 700.0}), tmp_path / "h200.json")
+    with pytest.raises(PlannerError, match="h200.json: measured on H200-SXM, not H100-SXM"):
+        estimate(model="llama-3.1-8b", gpu="H100", hardware=h200, profile="none")
+    cpu = save_hardware_profile(_probe(None, device="CPU (x86_64)", tflops={"fp32": 1.0}), tmp_path / "cpu.json")
+    with pytest.raises(PlannerError, match="cpu.json: measured on 'CPU \\(x86_64\\)', which matches no catalog GPU"):
+        estimate(model="llama-3.1-8b", gpu="H100", hardware=cpu, profile="none")
 
 
 def test_bad_hardware_profile(tmp_path):

@@ -2,11 +2,19 @@
 
 `pip install -r requirements-probe.txt`, then `python -m planner probe` (CUDA when present, else
 the CPU). It takes well under a minute and writes a *hardware profile*
-(`profiles/hardware/<gpu>.json`) that `estimate(..., hardware=FILE)` / `--hardware FILE` uses in
-place of the datasheet peaks: measured GEMM throughput replaces the tensor peak of each measured
-precision, measured copy bandwidth replaces the HBM bandwidth. The model's efficiencies then
-describe the gap between a whole model step and a pure GEMM or copy, so a probe on a GPU whose
-clocks or power cap differ from the datasheet carries that difference into every estimate.
+(`profiles/hardware/<gpu>.json`) that `estimate(..., hardware=FILE)` / `--hardware FILE` uses to
+say how this device compares with its datasheet: a GPU whose clocks, power cap or memory differ
+carries that difference into every estimate.
+
+The analytic efficiencies (`planner.defaults.Efficiencies`) are fractions of the *datasheet* peaks,
+and already hold the gap between a datasheet peak and what a real kernel reaches. A probe's rates
+therefore do not replace the peaks (that counts the gap twice: on the measured H200 rows of
+`../shared/data/measured/`, median error v0.13 offline 9.1 % -> 22.5 %, v1.0 offline 16.3 % -> 30.4 %,
+`python bench/hardware_probe.py`).
+They scale them: each peak is multiplied by the probe's rate over the rate the same probe reaches
+on a GPU at its datasheet clocks and power limit. That reference is a probe file shipped with the
+planner (`REFERENCE_PROBE`, an H200 SXM at 1980 MHz and 700 W), so a probe of a nominal part leaves
+the estimates as they are.
 """
 
 from __future__ import annotations
@@ -133,11 +141,36 @@ def load_hardware_profile(path: str | Path) -> HardwareProfile:
         raise PlannerError(f"{path}: invalid hardware profile: {validation_line(exc)}") from None
 
 
-def apply_hardware_profile(gpu: GpuSpec, hw: HardwareProfile) -> GpuSpec:
-    """The GPU spec with measured peaks in place of datasheet ones (precisions not measured keep
-    theirs; a precision the GPU lacks is not added)."""
-    tflops = dict(gpu.tflops)
-    for key, value in hw.tflops.items():
-        if key in tflops:
-            tflops[key] = value
-    return gpu.model_copy(update={"tflops": tflops, "memory_bandwidth_tb_s": hw.memory_bandwidth_tb_s})
+#: The probe of a GPU at its datasheet clocks and power limit that other probes are compared with.
+REFERENCE_PROBE = Path(__file__).resolve().parents[2] / "profiles" / "hardware" / "reference-H200-SXM.json"
+
+
+def reference_fractions() -> dict[str, float]:
+    """Fractions of the datasheet figures the probe reaches on the reference GPU (`REFERENCE_PROBE`):
+    one per measured tensor precision, and `"memory"` for the copy bandwidth."""
+    ref = load_hardware_profile(REFERENCE_PROBE)
+    sheet = get_gpu(ref.gpu)
+    out = {k: v / sheet.tflops[k] for k, v in ref.tflops.items() if k in sheet.tflops}
+    out["memory"] = ref.memory_bandwidth_tb_s / sheet.memory_bandwidth_tb_s
+    return out
+
+
+def apply_hardware_profile(gpu: GpuSpec, hw: HardwareProfile, source: str = "hardware profile") -> GpuSpec:
+    """The GPU spec with its datasheet peaks scaled by what the probe measured on this device,
+    relative to what the same probe reaches on the reference GPU (`reference_fractions`).
+
+    Each measured precision scales by its own ratio; the precisions the probe did not measure
+    (FP4, INT8, FP8 where torch has no FP8 GEMM) by the 16-bit ratio, since clocks and power caps
+    move every tensor precision alike. Refused when the profile was measured on another GPU, or
+    on a device that matches no catalog GPU (a CPU).
+    """
+    if hw.gpu is None:
+        raise PlannerError(f"{source}: measured on {hw.device!r}, which matches no catalog GPU; probe a GPU, naming it with --gpu ID")
+    if hw.gpu != gpu.id:
+        raise PlannerError(f"{source}: measured on {hw.gpu}, not {gpu.id}; probe this GPU or plan for {hw.gpu}")
+    ref = reference_fractions()
+    ratios = {k: v / (gpu.tflops[k] * ref[k]) for k, v in hw.tflops.items() if k in gpu.tflops and k in ref}
+    common = ratios.get("bf16", ratios.get("fp16"))
+    tflops = {k: v * ratios.get(k, common if common is not None else 1.0) for k, v in gpu.tflops.items()}
+    bandwidth = gpu.memory_bandwidth_tb_s * hw.memory_bandwidth_tb_s / (gpu.memory_bandwidth_tb_s * ref["memory"])
+    return gpu.model_copy(update={"tflops": tflops, "memory_bandwidth_tb_s": bandwidth})
