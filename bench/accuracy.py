@@ -29,7 +29,8 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from planner.catalog import get_model  # noqa: E402
-from planner.defaults import DEFAULT_EFFICIENCIES, Efficiencies  # noqa: E402
+from planner.defaults import DEFAULT_EFFICIENCIES, Efficiencies, model_class  # noqa: E402
+from planner.errors import PlannerError  # noqa: E402
 from planner.predict import predict, read_measurements  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "measured"
@@ -49,6 +50,15 @@ def summarise(errors: pd.Series) -> str:
     return f"n={len(e):4d}  median={np.median(e):6.1f}%  p90={np.percentile(e, 90):6.1f}%  max={e.max():7.1f}%"
 
 
+def _class(model: str, attention_dp) -> str:
+    """The row's model class (`planner.defaults.model_class`), "unknown" for a model the catalog lacks."""
+    try:
+        is_moe = get_model(model).is_moe
+    except PlannerError:
+        return "unknown"
+    return model_class(is_moe, 1 if pd.isna(attention_dp) else float(attention_dp))
+
+
 def report(name: str, frame: pd.DataFrame, worst: int = 0) -> dict:
     print(f"\n=== {name}: {len(frame)} rows ===")
     bad = frame["pred_source"].astype(str).str.startswith("error")
@@ -57,6 +67,7 @@ def report(name: str, frame: pd.DataFrame, worst: int = 0) -> dict:
         for reason, n in frame.loc[bad, "pred_source"].value_counts().items():
             print(f"  {n:4d}  {reason}")
     result = {"rows": len(frame), "unpredicted": int(bad.sum())}
+    frame["model_class"] = [_class(m, a) for m, a in zip(frame["model"], frame.get("attention_dp", pd.Series(1, index=frame.index)), strict=True)]
     for measured, predicted in METRICS:
         if measured not in frame or frame[measured].notna().sum() == 0:
             continue
@@ -65,7 +76,7 @@ def report(name: str, frame: pd.DataFrame, worst: int = 0) -> dict:
         print(f"\n{measured}: overall {summarise(err)}")
         signed = (pd.to_numeric(frame[predicted], errors="coerce") / pd.to_numeric(frame[measured], errors="coerce") - 1) * 100
         print(f"  median signed error (+ = over-prediction): {np.nanmedian(signed):+.1f}%")
-        for by in (["gpu", "precision"], ["model"], ["tp"], ["engine"]):
+        for by in (["gpu", "precision"], ["model"], ["model_class"], ["tp"], ["engine"]):
             if frame[by[0]].nunique() < 2 and by != ["gpu", "precision"]:
                 continue
             print(f"  by {' x '.join(by)}:")

@@ -137,10 +137,27 @@ VLLM_SMALL_GPU_MAX_BATCHED_TOKENS = 2048
 #: SGLang's defaults for reserving future output tokens at admission (`schedule_policy.py`):
 #: start at 0.7 of the remaining outputs, decay by 0.001 per decode step to 0.1.
 SGLANG_NEW_TOKEN_RATIO = (0.7, 0.1, 0.001)
-#: Uncertainty of an uncalibrated (analytic) estimate, in percent: the p90 absolute percentage error
-#: of offline output tokens/s over `../shared/data/measured/trtllm_v0.13_offline.csv`, rounded up
-#: (`python bench/accuracy.py` prints it: 32.9 %, rounded up to the next 5).
-ANALYTIC_UNCERTAINTY_PCT = 35.0
+#: Uncertainty of an uncalibrated (analytic) estimate, in percent, per model class
+#: (`model_class`): the largest p90 absolute percentage error of that class's throughput and ITL
+#: predictions over the files of `../shared/data/measured/` (`python bench/accuracy.py` prints them
+#: "by model_class"), rounded up to the next 5. Dense: 36.1 % (v0.14 online tokens/s; v0.13
+#: offline 33.3 %, AIConfigurator ITL 35.6 %); mixture of experts: 54.9 % (v1.0 offline tokens/s,
+#: whose MoE rows' parallelism the table leaves ambiguous; AIConfigurator ITL 41.4 %); MoE with
+#: attention data parallelism: 61.7 % (AIConfigurator ITL, the only file with such rows). TTFT
+#: under load is not covered (see README, Accuracy).
+ANALYTIC_UNCERTAINTY_PCT_BY_CLASS = {"dense": 40.0, "moe": 55.0, "moe, attention DP": 65.0}
+
+
+def model_class(is_moe: bool, attention_dp: float = 1) -> str:
+    """The class a deployment's analytic uncertainty is stated for: "dense", "moe" or "moe, attention DP"."""
+    if not is_moe:
+        return "dense"
+    return "moe, attention DP" if attention_dp and attention_dp > 1 else "moe"
+
+
+def analytic_uncertainty_pct(is_moe: bool, attention_dp: float = 1) -> float:
+    """Uncertainty (percent) of an uncalibrated estimate of a deployment of this class."""
+    return ANALYTIC_UNCERTAINTY_PCT_BY_CLASS[model_class(is_moe, attention_dp)]
 
 
 DEFAULT_EFFICIENCIES = Efficiencies()

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import serving
 from .catalog import get_gpu, get_model
-from .defaults import ANALYTIC_UNCERTAINTY_PCT, DEFAULT_EFFICIENCIES, Efficiencies
+from .defaults import DEFAULT_EFFICIENCIES, Efficiencies, analytic_uncertainty_pct
 from .errors import PlannerError
 from .load import PERCENTILES, simulate_load
 from .profiles import Profile, find_profile, load_profile, uncertainty, version_family
@@ -379,7 +379,7 @@ def estimate(
         tok_s = ttft_ms = itl_ms = e2e_ms = rps = batch = None
         method = "none (does not fit)"
         pct, extra = {}, {}
-    source, unc = "analytic", ANALYTIC_UNCERTAINTY_PCT
+    source, unc = "analytic", analytic_uncertainty_pct(m.is_moe, par.attention_dp)
     if prof is not None:
         unc, extrapolated = uncertainty(prof, rule, m, par.tp, work.isl, work.osl, batch)
         source = f"{'extrapolated' if extrapolated else 'calibrated'}:{prof.name}"

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from . import serving
 from .catalog import get_gpu, get_model
-from .defaults import ANALYTIC_UNCERTAINTY_PCT, DEFAULT_EFFICIENCIES
+from .defaults import DEFAULT_EFFICIENCIES, analytic_uncertainty_pct
 from .errors import PlannerError
 from .estimate import _resolve_profile, estimate
 from .measurements import read_measurements, row_kwargs
@@ -155,7 +155,7 @@ def _offline(items: list[tuple[int, dict]]) -> dict[int, tuple]:
                     done[i] = _failed(exc)
                 continue
             tok_s, batch = float(point.output_tok_s[k]), float(point.batch[k])
-            source, unc = "analytic", ANALYTIC_UNCERTAINTY_PCT
+            source, unc = "analytic", analytic_uncertainty_pct(m.is_moe, par.attention_dp)
             if prof is not None:
                 unc, extrapolated = uncertainty(prof, rule, m, par.tp, int(isl[k]), int(osl[k]), batch)
                 source = f"{'extrapolated' if extrapolated else 'calibrated'}:{prof.name}"

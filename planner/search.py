@@ -22,7 +22,7 @@ from . import serving
 from .catalog import get_gpu, get_model
 from .catalog import gpus as all_gpus
 from .cost import PriceBook, fleet_cost
-from .defaults import ANALYTIC_UNCERTAINTY_PCT
+from .defaults import analytic_uncertainty_pct
 from .errors import PlannerError
 from .load import RateModel, simulate_load
 from .profiles import uncertainty
@@ -156,7 +156,7 @@ def _num(x, digits: int = 4):
 def _uncertainty(c: Candidates, i: int, mix: RequestMix, batch: float) -> tuple[str, float]:
     found = c.profiles.get((int(c.gpu_idx[i]), int(c.prec_idx[i])))
     if found is None:
-        return "analytic", ANALYTIC_UNCERTAINTY_PCT
+        return "analytic", analytic_uncertainty_pct(c.model.is_moe, float(c.adp[i]))
     prof, rule = found
     pct, _ = uncertainty(prof, rule, c.model, int(c.tp[i]), round(mix.mean_isl), round(mix.mean_osl), batch)
     return str(c.sources[i]), round(pct, 1)

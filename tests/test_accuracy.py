@@ -52,3 +52,29 @@ def test_analytic_error_stays_under_its_ceiling(name, rows):
         median, p90 = float(np.median(ape)), float(np.percentile(ape, 90))
         assert median <= median_ceiling, f"{name} ({rows}) {metric}: median APE {median:.1f}% > {median_ceiling}%"
         assert p90 <= p90_ceiling, f"{name} ({rows}) {metric}: p90 APE {p90:.1f}% > {p90_ceiling}%"
+
+
+def test_stated_analytic_uncertainty_covers_each_model_class():
+    # an uncalibrated answer says "±N %" for its model class (planner.defaults); that band must
+    # cover the p90 error of the class's throughput and ITL predictions on every measured file,
+    # and each prediction must carry its own class's band
+    from planner.catalog import get_model
+    from planner.defaults import ANALYTIC_UNCERTAINTY_PCT_BY_CLASS, model_class
+
+    seen = set()
+    for name in sorted({n for n, _ in CEILINGS}):
+        frame = _predicted(name)
+        ok = ~frame.pred_source.astype(str).str.startswith("error")
+        frame = frame[ok]
+        adp = pd.to_numeric(frame.get("attention_dp", pd.Series(1, index=frame.index)), errors="coerce").fillna(1)
+        cls = pd.Series([model_class(get_model(m).is_moe, a) for m, a in zip(frame["model"], adp, strict=True)], index=frame.index)
+        assert (frame["pred_uncertainty_pct"].astype(float) == cls.map(ANALYTIC_UNCERTAINTY_PCT_BY_CLASS)).all(), name
+        for metric in ("output_tok_s", "itl_ms"):
+            measured = pd.to_numeric(frame[metric], errors="coerce")
+            ape = (100.0 * (pd.to_numeric(frame[f"pred_{metric}"], errors="coerce") - measured).abs() / measured).where(measured > 0)
+            for c, band in ANALYTIC_UNCERTAINTY_PCT_BY_CLASS.items():
+                e = ape[cls == c].dropna()
+                if len(e) >= 20:
+                    seen.add(c)
+                    assert np.percentile(e, 90) <= band, f"{name} {metric} {c}: p90 {np.percentile(e, 90):.1f}% > stated ±{band:.0f}%"
+    assert seen == set(ANALYTIC_UNCERTAINTY_PCT_BY_CLASS)
