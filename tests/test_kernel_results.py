@@ -30,3 +30,18 @@ def test_grouped_gemms_run_as_efficiently_as_dense_ones():
     stream = (bf16["bytes"] / bf16["seconds"])[bf16["m"] <= 64]
     assert 0.8 < stream[bf16["kind"] == "grouped"].max() / stream[bf16["kind"] == "gemm"].max() < 1.2
     assert set(df["device"]) == {"NVIDIA H200"}
+
+
+def test_reference_fractions_hold_on_another_hopper_part():
+    # the H100's probe (bench/results/h100_probe.json) reaches the same fractions of its datasheet
+    # as the shipped H200 reference does of its own, so scaling by the reference carries over
+    from planner import get_gpu
+    from planner.profiling.torch_probe import load_hardware_profile, reference_fractions
+
+    ref = reference_fractions()
+    h100 = load_hardware_profile(ROOT / "bench" / "results" / "h100_probe.json")
+    sheet = get_gpu(h100.gpu)
+    assert h100.gpu == "H100-SXM"
+    for key in ("bf16", "fp8"):
+        assert abs(h100.tflops[key] / sheet.tflops[key] - ref[key]) < 0.03, key
+    assert abs(h100.memory_bandwidth_tb_s / sheet.memory_bandwidth_tb_s - ref["memory"]) < 0.03
