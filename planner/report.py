@@ -57,6 +57,7 @@ DEPLOYMENT_KEYS = (
     "max_batch_size",
     "max_num_tokens",
     "profile",
+    "hardware",
 )
 
 
@@ -67,6 +68,8 @@ def build_report(inputs: dict, command: str = "") -> dict:
     inputs = {k: v for k, v in inputs.items() if v is not None}
     mix = parse_workload(inputs.get("workload"), inputs.get("isl", 1024), inputs.get("osl", 1024))
     report: dict = {"schema_version": SCHEMA_VERSION, "planner_version": PLANNER_VERSION, "command": command, "inputs": inputs}
+    if "rate" in inputs and "hardware" in inputs:
+        raise PlannerError("a hardware profile describes one GPU: give it with --gpu (a deployment report), not with --rate (a fleet over many GPUs)")
     if "rate" in inputs:
         try:
             sla = Sla(**{k: inputs[k] for k in ("ttft_ms", "ttft_pct", "itl_ms", "itl_pct", "e2e_ms", "e2e_pct") if k in inputs})
@@ -124,6 +127,8 @@ def build_report(inputs: dict, command: str = "") -> dict:
         "source": f"{e.source}, uncertainty ±{e.uncertainty_pct:.0f} %",
         "operating_point": e.latency_method,
     }
+    if "hardware" in deployment:
+        report["assumptions"]["hardware"] = f"datasheet peaks scaled by the probe in {Path(str(deployment['hardware'])).name} (measured rates over the shipped reference probe's)"
     return _clean(report)
 
 

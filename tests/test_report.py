@@ -12,6 +12,7 @@ import yaml
 import planner
 from planner.deploy import check_llm_options, documented_keys
 from planner.errors import PlannerError
+from planner.profiling.torch_probe import REFERENCE_PROBE
 from planner.report import FORMATS, build_report, chromium, read_report, render, write_report
 from tests.conftest import ROOT
 
@@ -110,6 +111,8 @@ def test_bad_report_inputs_are_one_line_and_write_nothing(tmp_path):
         (["--model", "llama-3.1-8b"], "report needs --model and either --gpu"),
         (["--model", "llama-3.1-8b", "--rate", "2"], "at least one latency target"),
         (["--from", str(tmp_path / "none.json")], "no such report"),
+        (["--model", "llama-3.1-8b", "--rate", "2", "--ttft-ms", "900", "--hardware", str(REFERENCE_PROBE)], "a hardware profile describes one GPU"),
+        (["--model", "llama-3.1-8b", "--gpu", "H100", "--hardware", str(REFERENCE_PROBE)], "measured on H200-SXM, not H100-SXM"),
     ):
         r = subprocess.run([sys.executable, "-m", "planner", "report", *argv, "--out", str(out)], capture_output=True, text=True, cwd=ROOT)
         assert r.returncode == 2 and says in r.stderr and len(r.stderr.strip().splitlines()) == 1 and not out.exists()
@@ -165,3 +168,16 @@ def test_prices_and_headroom_reach_the_fleet():
     assert best["usd_per_gpu_hour"] == 1.0 and cheap["recommendation"]["question"]["headroom"] == 0.5
     r = planner.recommend("llama-3.1-8b", 4.0, planner.parse_workload("isl=1024;osl=256"), planner.Sla(ttft_ms=1500, itl_ms=40), gpus=["H100"], headroom=0.5)
     assert best["replicas"] == r.recommendations[0]["replicas"]
+
+
+def test_a_hardware_profile_reaches_the_deployment_report(tmp_path):
+    # a probe 20 % slower than the reference in every rate: the report's figures are the estimate's
+    # with that profile, and its assumptions say so
+    ref = planner.profiling.torch_probe.load_hardware_profile(REFERENCE_PROBE)
+    slow = ref.model_copy(update={"tflops": {k: 0.8 * v for k, v in ref.tflops.items()}, "memory_bandwidth_tb_s": 0.8 * ref.memory_bandwidth_tb_s})
+    path = planner.profiling.torch_probe.save_hardware_profile(slow, tmp_path / "slow.json")
+    kw = dict(model="llama-3.1-8b", gpu="H200", precision="fp8", profile="none")
+    report = build_report({**kw, "hardware": str(path)})
+    assert report["estimate"]["output_tok_s"] == pytest.approx(planner.estimate(hardware=path, **kw).output_tok_s)
+    assert report["estimate"]["output_tok_s"] < planner.estimate(**kw).output_tok_s
+    assert "slow.json" in report["assumptions"]["hardware"]
