@@ -128,7 +128,9 @@ def build_report(inputs: dict, command: str = "") -> dict:
         "operating_point": e.latency_method,
     }
     if "hardware" in deployment:
-        report["assumptions"]["hardware"] = f"datasheet peaks scaled by the probe in {Path(str(deployment['hardware'])).name} (measured rates over the shipped reference probe's)"
+        report["assumptions"]["hardware"] = (
+            f"datasheet peaks scaled by the probe in {Path(str(deployment['hardware'])).name} (measured rates over the shipped reference probe's)"
+        )
     return _clean(report)
 
 

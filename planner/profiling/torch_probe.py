@@ -23,6 +23,7 @@ import json
 import platform
 import time
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -148,6 +149,11 @@ REFERENCE_PROBE = Path(__file__).resolve().parents[2] / "profiles" / "hardware" 
 def reference_fractions() -> dict[str, float]:
     """Fractions of the datasheet figures the probe reaches on the reference GPU (`REFERENCE_PROBE`):
     one per measured tensor precision, and `"memory"` for the copy bandwidth."""
+    return dict(_reference_fractions())
+
+
+@lru_cache(maxsize=1)
+def _reference_fractions() -> dict[str, float]:
     ref = load_hardware_profile(REFERENCE_PROBE)
     sheet = get_gpu(ref.gpu)
     out = {k: v / sheet.tflops[k] for k, v in ref.tflops.items() if k in sheet.tflops}
@@ -172,5 +178,4 @@ def apply_hardware_profile(gpu: GpuSpec, hw: HardwareProfile, source: str = "har
     ratios = {k: v / (gpu.tflops[k] * ref[k]) for k, v in hw.tflops.items() if k in gpu.tflops and k in ref}
     common = ratios.get("bf16", ratios.get("fp16"))
     tflops = {k: v * ratios.get(k, common if common is not None else 1.0) for k, v in gpu.tflops.items()}
-    bandwidth = gpu.memory_bandwidth_tb_s * hw.memory_bandwidth_tb_s / (gpu.memory_bandwidth_tb_s * ref["memory"])
-    return gpu.model_copy(update={"tflops": tflops, "memory_bandwidth_tb_s": bandwidth})
+    return gpu.model_copy(update={"tflops": tflops, "memory_bandwidth_tb_s": hw.memory_bandwidth_tb_s / ref["memory"]})
