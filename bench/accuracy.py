@@ -25,12 +25,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from planner.catalog import get_model  # noqa: E402
 from planner.defaults import DEFAULT_EFFICIENCIES, Efficiencies, model_class  # noqa: E402
-from planner.errors import PlannerError  # noqa: E402
+from planner.errors import PlannerError, validation_line  # noqa: E402
 from planner.predict import predict, read_measurements  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "measured"
@@ -133,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="change one default efficiency for this run, e.g. --set overlap_exponent=2 (see planner/defaults.py); implies --profiles none",
+        help="change one default efficiency for this run, e.g. --set overlap_exponent=2 or --set eta_compute.fp8=0.54 "
+        "(see planner/defaults.py); implies --profiles none",
     )
     args = ap.parse_args(argv)
     overrides = {"profile": False} if args.profiles == "none" else {}
@@ -141,10 +143,23 @@ def main(argv: list[str] | None = None) -> int:
         changes = {}
         for item in args.set:
             name, _, value = item.partition("=")
-            if name not in Efficiencies.model_fields or not value:
-                raise SystemExit(f"error: --set {item!r}: expected NAME=VALUE with NAME one of {', '.join(Efficiencies.model_fields)}")
-            changes[name] = float(value)
-        overrides = {"efficiencies": DEFAULT_EFFICIENCIES.model_copy(update=changes)}
+            field, _, key = name.partition(".")
+            known = field in Efficiencies.model_fields
+            current = getattr(DEFAULT_EFFICIENCIES, field) if known else None
+            if not known or not value or bool(key) != isinstance(current, dict) or (key and key not in current):
+                raise SystemExit(
+                    f"error: --set {item!r}: expected NAME=VALUE, or NAME.KEY=VALUE for a per-precision or per-link field, "
+                    f"with NAME one of {', '.join(Efficiencies.model_fields)}"
+                )
+            try:
+                number = float(value)
+            except ValueError:
+                raise SystemExit(f"error: --set {item!r}: {value!r} is not a number") from None
+            changes[field] = {**changes.get(field, current), key: number} if key else number
+        try:
+            overrides = {"efficiencies": Efficiencies(**{**DEFAULT_EFFICIENCIES.model_dump(), **changes})}
+        except ValidationError as exc:
+            raise SystemExit(f"error: --set: {validation_line(exc)}") from None
         print(f"efficiencies changed for this run: {changes}")
     files = sorted(args.data.glob("*.csv"))
     if args.file:
