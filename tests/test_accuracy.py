@@ -78,3 +78,25 @@ def test_stated_analytic_uncertainty_covers_each_model_class():
                     seen.add(c)
                     assert np.percentile(e, 90) <= band, f"{name} {metric} {c}: p90 {np.percentile(e, 90):.1f}% > stated ±{band:.0f}%"
     assert seen == set(ANALYTIC_UNCERTAINTY_PCT_BY_CLASS)
+
+
+def test_accuracy_bench_set_changes_one_efficiency_or_says_why_not():
+    import subprocess
+    import sys
+
+    def run(*argv):
+        return subprocess.run(
+            [sys.executable, "bench/accuracy.py", "--file", "trtllm_v0.14_online.csv", *argv], cwd=ROOT, capture_output=True, text=True, timeout=300
+        )
+
+    r = run("--set", "eta_compute.bf16=0.7")
+    assert r.returncode == 0, r.stderr
+    assert "'bf16': 0.7" in r.stdout and "'fp8': 0.51" in r.stdout  # one precision changed, the others kept
+    for bad, says in (
+        ("eta_compute.fp9=1", "NAME.KEY=VALUE"),
+        ("eta_compute=1", "NAME.KEY=VALUE"),
+        ("eta_memory=1.5", "less than or equal to 1"),
+        ("eta_memory=x", "not a number"),
+    ):
+        r = run("--set", bad)
+        assert r.returncode != 0 and says in r.stderr, (bad, r.stderr)
