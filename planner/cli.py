@@ -226,8 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--disaggregated", action="store_true", default=None, help="also size separate prefill and decode pools")
     rp.add_argument("--profile", default=None, help="calibration profile file for the estimate (default: the matching shipped one)")
     rp.add_argument("--hardware", default=None, metavar="FILE", help="hardware profile from `probe` of the deployment's GPU (a deployment report)")
-    rp.add_argument("--price", action="append", default=None, metavar="GPU=USD", help="price per GPU-hour (repeat per GPU)")
-    rp.add_argument("--prices", default=None, metavar="FILE", help="prices file: YAML list or CSV of gpu, usd_per_hour, market, source, date")
+    cli_serving._price_options(rp)
 
     i = sub.add_parser(
         "import", help="convert benchmark files to the measurement CSV", description="Read benchmark outputs into one measurement CSV (DESIGN §4 columns)."
@@ -523,6 +522,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 keys += ("concurrency", "request_rate", "rate", "ttft_ms", "ttft_pct", "itl_ms", "itl_pct", "budget", "gpus")
                 keys += ("free_gpu_memory_fraction", "max_batch_size", "max_num_tokens", "headroom", "price", "prices", "disaggregated", "profile", "hardware")
                 inputs = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+                if args.own_server_usd_per_gpu is not None:
+                    inputs["owned"] = {
+                        k: getattr(args, f"own_{k}") for k in ("server_usd_per_gpu", "years", "usd_per_kwh", "pue", "utilisation", "hosting_usd_per_gpu_month")
+                    }
                 if "model" not in inputs or ("gpu" not in inputs and "rate" not in inputs):
                     raise PlannerError("report needs --model and either --gpu (a deployment) or --rate with latency targets (a fleet), or --from REPORT.json")
                 for k in ("isl", "osl"):

@@ -23,7 +23,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from pydantic import ValidationError
 
-from .cost import PriceBook, parse_price_overrides
+from .cost import OwnedHardware, PriceBook, parse_price_overrides
 from .curves import load_curve
 from .deploy import deployment_settings
 from .errors import PlannerError, validation_line
@@ -66,6 +66,11 @@ def build_report(inputs: dict, command: str = "") -> dict:
     a `recommend` whose first choice is then estimated at its operating rate (`gpus`, `budget`,
     `headroom`, `price` ["GPU=USD", ...] and `prices` (a file) as `recommend` takes them)."""
     inputs = {k: v for k, v in inputs.items() if v is not None}
+    priced = [k for k in ("price", "prices", "owned") if k in inputs]
+    if priced and "rate" not in inputs:
+        raise PlannerError(
+            "prices (--price, --prices, --own-*) apply to a fleet report (--rate with latency targets); a deployment report uses the catalog price"
+        )
     mix = parse_workload(inputs.get("workload"), inputs.get("isl", 1024), inputs.get("osl", 1024))
     report: dict = {"schema_version": SCHEMA_VERSION, "planner_version": PLANNER_VERSION, "command": command, "inputs": inputs}
     if "rate" in inputs and "hardware" in inputs:
@@ -77,7 +82,12 @@ def build_report(inputs: dict, command: str = "") -> dict:
             raise PlannerError(f"latency target {validation_line(exc)}") from None
         if not sla.targets():
             raise PlannerError("a fleet report needs at least one latency target: ttft_ms and/or itl_ms (and e2e_ms)")
-        prices = PriceBook(parse_price_overrides(inputs.get("price")), inputs.get("prices"))
+        try:
+            owned = OwnedHardware(**inputs["owned"]) if "owned" in inputs else None
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise PlannerError(f"--own-{str(err['loc'][0]).replace('_', '-')} {err.get('input')!r}: {err['msg'].lower()}") from None
+        prices = PriceBook(parse_price_overrides(inputs.get("price")), inputs.get("prices"), owned)
         r = recommend(
             inputs["model"],
             float(inputs["rate"]),
@@ -122,7 +132,7 @@ def build_report(inputs: dict, command: str = "") -> dict:
         summary, *_ = describe_workload(mix, e.model, e.gpu, e.precision, e.tp, e.engine)
         report["workload"] = summary
     report["assumptions"] = {
-        "price": "catalog on-demand price per GPU-hour (gpu_specs/<gpu>.yaml price_market), 730 hours a month",
+        "price": _price_assumption(inputs),
         "engine": f"{e.engine} with its default limits unless given (max batch {e.max_batch_size}, {e.max_num_tokens} tokens per step)",
         "source": f"{e.source}, uncertainty ±{e.uncertainty_pct:.0f} %",
         "operating_point": e.latency_method,
@@ -132,6 +142,19 @@ def build_report(inputs: dict, command: str = "") -> dict:
             f"datasheet peaks scaled by the probe in {Path(str(deployment['hardware'])).name} (measured rates over the shipped reference probe's)"
         )
     return _clean(report)
+
+
+def _price_assumption(inputs: dict) -> str:
+    """Where the report's GPU-hour prices come from."""
+    if "owned" in inputs:
+        return OwnedHardware(**inputs["owned"]).describe() + ", 730 hours a month"
+    given = [
+        f"--price {', '.join(inputs['price'])}" if "price" in inputs else "",
+        f"the prices file {Path(str(inputs['prices'])).name}" if "prices" in inputs else "",
+    ]
+    given = [g for g in given if g]
+    catalog = "catalog on-demand price per GPU-hour (gpu_specs/<gpu>.yaml price_market)"
+    return (f"{' and '.join(given)} where they name the GPU, else the {catalog}" if given else catalog) + ", 730 hours a month"
 
 
 def _clean(obj):

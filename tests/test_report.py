@@ -168,6 +168,42 @@ def test_prices_and_headroom_reach_the_fleet():
     assert best["usd_per_gpu_hour"] == 1.0 and cheap["recommendation"]["question"]["headroom"] == 0.5
     r = planner.recommend("llama-3.1-8b", 4.0, planner.parse_workload("isl=1024;osl=256"), planner.Sla(ttft_ms=1500, itl_ms=40), gpus=["H100"], headroom=0.5)
     assert best["replicas"] == r.recommendations[0]["replicas"]
+    assert "--price H100=1.00 where they name the GPU" in cheap["assumptions"]["price"]
+
+
+def test_owned_hardware_prices_the_fleet_and_prices_are_refused_for_one_deployment(tmp_path):
+    base = dict(model="llama-3.1-8b", workload="isl=1024;osl=256", rate=4.0, ttft_ms=1500.0, itl_ms=40.0, gpus=["H100"])
+    own = dict(server_usd_per_gpu=30000.0, years=4.0, usd_per_kwh=0.1, pue=1.3, utilisation=0.7, hosting_usd_per_gpu_month=0.0)
+    owned = build_report({**base, "owned": own})
+    best = owned["recommendation"]["recommendations"][0]
+    # $30,000 over 4 years plus 700 W x 0.7 x 1.3 at $0.10/kWh, per GPU-hour
+    assert best["usd_per_gpu_hour"] == pytest.approx(30000 / (4 * 8760) + 0.7 * 0.7 * 1.3 * 0.1, rel=1e-3)
+    assert owned["recommendation"]["price_markets"] == ["owned hardware"] and owned["assumptions"]["price"].startswith("owned: $30,000/GPU over 4 years")
+    with pytest.raises(PlannerError, match="--own-pue 0.5: input should be greater than or equal to 1"):
+        build_report({**base, "owned": {**own, "pue": 0.5}})
+    out = tmp_path / "r.json"
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "planner",
+            "report",
+            "--model",
+            "llama-3.1-8b",
+            "--gpu",
+            "H100",
+            "--own-server-usd-per-gpu",
+            "30000",
+            "--format",
+            "json",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert r.returncode == 2 and "apply to a fleet report" in r.stderr and not out.exists()
 
 
 def test_a_hardware_profile_reaches_the_deployment_report(tmp_path):
