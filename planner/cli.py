@@ -226,6 +226,12 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--disaggregated", action="store_true", default=None, help="also size separate prefill and decode pools")
     rp.add_argument("--profile", default=None, help="calibration profile file for the estimate (default: the matching shipped one)")
     rp.add_argument("--hardware", default=None, metavar="FILE", help="hardware profile from `probe` of the deployment's GPU (a deployment report)")
+    rp.add_argument(
+        "--replay",
+        action="store_true",
+        default=None,
+        help="run the --workload log's own arrival times (scaled to --request-rate when given; a deployment report)",
+    )
     cli_serving._price_options(rp)
 
     i = sub.add_parser(
@@ -520,7 +526,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 keys = ("model", "gpu", "precision", "kv_precision", "tp", "pp", "ep", "attention_dp", "engine", "isl", "osl", "workload")
                 keys += ("concurrency", "request_rate", "rate", "ttft_ms", "ttft_pct", "itl_ms", "itl_pct", "budget", "gpus")
-                keys += ("free_gpu_memory_fraction", "max_batch_size", "max_num_tokens", "headroom", "price", "prices", "disaggregated", "profile", "hardware")
+                keys += (
+                    "free_gpu_memory_fraction",
+                    "max_batch_size",
+                    "max_num_tokens",
+                    "headroom",
+                    "price",
+                    "prices",
+                    "disaggregated",
+                    "profile",
+                    "hardware",
+                    "replay",
+                )
                 inputs = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
                 if args.own_server_usd_per_gpu is not None:
                     inputs["owned"] = {

@@ -58,6 +58,7 @@ DEPLOYMENT_KEYS = (
     "max_num_tokens",
     "profile",
     "hardware",
+    "replay",
 )
 
 
@@ -73,6 +74,10 @@ def build_report(inputs: dict, command: str = "") -> dict:
         )
     mix = parse_workload(inputs.get("workload"), inputs.get("isl", 1024), inputs.get("osl", 1024))
     report: dict = {"schema_version": SCHEMA_VERSION, "planner_version": PLANNER_VERSION, "command": command, "inputs": inputs}
+    if "rate" in inputs and inputs.get("replay"):
+        raise PlannerError(
+            "replay runs one deployment on a request log's own arrival times: give it with --gpu and --workload (a deployment report), not with --rate"
+        )
     if "rate" in inputs and "hardware" in inputs:
         raise PlannerError("a hardware profile describes one GPU: give it with --gpu (a deployment report), not with --rate (a fleet over many GPUs)")
     if "rate" in inputs:
@@ -121,7 +126,7 @@ def build_report(inputs: dict, command: str = "") -> dict:
     report["question"] = _question(inputs, mix.describe(), sla.describe() if sla else None)
     report["estimate"] = e.model_dump()
     if e.fits:
-        curve, mu, limit = load_curve(**{k: v for k, v in deployment.items() if k not in ("concurrency", "request_rate")})
+        curve, mu, limit = load_curve(**{k: v for k, v in deployment.items() if k not in ("concurrency", "request_rate", "replay")})
         report["load_curve"] = {"sustainable_rps": mu, "limited_by": limit, "rows": json.loads(curve.to_json(orient="records"))}
         report["deploy"] = deployment_settings(e, free_gpu_memory_fraction=deployment.get("free_gpu_memory_fraction"))
         try:
@@ -174,6 +179,8 @@ def _question(inputs: dict, workload: str, sla: str | None) -> str:
     load = (
         f"{inputs['rate']:g} requests/s"
         if "rate" in inputs
+        else "the log's own arrival times" + (f" scaled to {inputs['request_rate']:g} requests/s" if "request_rate" in inputs else "")
+        if inputs.get("replay")
         else f"{inputs['concurrency']} concurrent users"
         if "concurrency" in inputs
         else f"{inputs['request_rate']:g} requests/s per replica"

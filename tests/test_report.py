@@ -217,3 +217,15 @@ def test_a_hardware_profile_reaches_the_deployment_report(tmp_path):
     assert report["estimate"]["output_tok_s"] == pytest.approx(planner.estimate(hardware=path, **kw).output_tok_s)
     assert report["estimate"]["output_tok_s"] < planner.estimate(**kw).output_tok_s
     assert "slow.json" in report["assumptions"]["hardware"]
+
+
+def test_a_replayed_log_reaches_the_deployment_report():
+    # the log's own arrival times: the report's latency is estimate(replay=True)'s, and its question says so
+    log = ROOT.parent / "shared" / "data" / "traces" / "azure_llm_2023_conv.csv"
+    kw = dict(model="llama-3.1-8b", gpu="H100", precision="fp8", workload=str(log), replay=True)
+    report = build_report(kw)
+    e = planner.estimate(**kw)
+    assert report["estimate"]["ttft_p90_ms"] == pytest.approx(e.ttft_p90_ms) and "trace" in report["estimate"]["latency_method"]
+    assert "the log's own arrival times" in report["question"]
+    with pytest.raises(PlannerError, match="replay runs one deployment"):
+        build_report({**kw, "rate": 3.0, "ttft_ms": 900.0})
