@@ -77,7 +77,7 @@ def report(name: str, frame: pd.DataFrame, worst: int = 0) -> dict:
         print(f"\n{measured}: overall {summarise(err)}")
         signed = (pd.to_numeric(frame[predicted], errors="coerce") / pd.to_numeric(frame[measured], errors="coerce") - 1) * 100
         print(f"  median signed error (+ = over-prediction): {np.nanmedian(signed):+.1f}%")
-        for by in (["gpu", "precision"], ["model"], ["model_class"], ["tp"], ["engine"]):
+        for by in (["gpu", "precision"], ["model"], ["model_class"], ["tp"], ["engine"], ["engine", "model_class"]):
             if frame[by[0]].nunique() < 2 and by != ["gpu", "precision"]:
                 continue
             print(f"  by {' x '.join(by)}:")

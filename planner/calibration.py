@@ -33,7 +33,7 @@ from pydantic import ValidationError
 
 from . import serving
 from .catalog import get_gpu, get_model
-from .defaults import DEFAULT_EFFICIENCIES, Efficiencies
+from .defaults import Efficiencies, default_efficiencies
 from .errors import PlannerError
 from .measurements import COLUMNS as MEASUREMENT_COLUMNS
 from .measurements import row_engine_version, row_kwargs
@@ -191,9 +191,12 @@ def _residuals(group: Group, eff: Efficiencies, measured: dict[str, np.ndarray])
     return np.concatenate(parts)
 
 
-def fit_group(group: Group, parameters: tuple[str, ...] = FIT_PARAMETERS, base: Efficiencies = DEFAULT_EFFICIENCIES) -> tuple[Efficiencies, tuple[str, ...]]:
-    """Fit the step-time parameters to one group's measurements; returns the efficiencies and what was fitted."""
+def fit_group(group: Group, parameters: tuple[str, ...] = FIT_PARAMETERS, base: Efficiencies | None = None) -> tuple[Efficiencies, tuple[str, ...]]:
+    """Fit the step-time parameters to one group's measurements, starting from and held toward
+    `base` (default: the group's engine's defaults); returns the efficiencies and what was fitted."""
     from scipy.optimize import least_squares
+
+    base = default_efficiencies(group.engine) if base is None else base
 
     measured = group.measured()
     n_obs = sum(int(np.isfinite(measured[m]).sum()) for m in METRICS if METRIC_WEIGHTS[m])

@@ -84,7 +84,8 @@ class Efficiencies(BaseModel):
         default=20.0,
         ge=0,
         description="Fixed time per MoE layer per step (µs), on top of layer_overhead_us: the router's top-k, the "
-        "permutation of tokens to their experts and the finalize that weights and sums them back, ~4 kernels. "
+        "permutation of tokens to their experts and the finalize that weights and sums them back, ~4 kernels "
+        "(TensorRT-LLM's; vLLM and SGLang have their own, ENGINE_EFFICIENCIES). "
         "Compared on all files with `bench/accuracy.py --set moe_layer_overhead_us=N`: 0 -> 20 -> 30 µs moves "
         "AIConfigurator's ITL median 17.6% -> 14.7% -> 13.4%, v1.0 offline 18.2% -> 18.4% -> 18.0% (p90 44.0% -> "
         "42.3% -> 42.6%), v0.13 offline 10.3% -> 10.5% -> 10.6% (its Mixtral rows 8.1% -> 9.2% at 30). Copying the "
@@ -142,8 +143,8 @@ SGLANG_NEW_TOKEN_RATIO = (0.7, 0.1, 0.001)
 #: predictions over the files of `../shared/data/measured/` (`python bench/accuracy.py` prints them
 #: "by model_class"), rounded up to the next 5. Dense: 36.1 % (v0.14 online tokens/s; v0.13
 #: offline 33.3 %, AIConfigurator ITL 35.6 %); mixture of experts: 54.9 % (v1.0 offline tokens/s,
-#: whose MoE rows' parallelism the table leaves ambiguous; AIConfigurator ITL 41.4 %); MoE with
-#: attention data parallelism: 61.7 % (AIConfigurator ITL, the only file with such rows). TTFT
+#: whose MoE rows' parallelism the table leaves ambiguous; AIConfigurator ITL 39.3 %); MoE with
+#: attention data parallelism: 60.3 % (AIConfigurator ITL, the only file with such rows). TTFT
 #: under load is not covered (see README, Accuracy).
 ANALYTIC_UNCERTAINTY_PCT_BY_CLASS = {"dense": 40.0, "moe": 55.0, "moe, attention DP": 65.0}
 
@@ -161,3 +162,20 @@ def analytic_uncertainty_pct(is_moe: bool, attention_dp: float = 1) -> float:
 
 
 DEFAULT_EFFICIENCIES = Efficiencies()
+
+#: The defaults that differ by engine, over `DEFAULT_EFFICIENCIES` (TensorRT-LLM's). vLLM and SGLang
+#: run a MoE layer as Triton fused-MoE kernels with routing in separate kernels (top-k softmax, the
+#: sort of tokens by expert, the two expert GEMMs, the activation, the weighted sum), where
+#: TensorRT-LLM fuses routing and epilogues; their fixed time per MoE layer is longer. The values
+#: are round numbers checked against AIConfigurator's ITL (`python bench/accuracy.py --file
+#: aiconfigurator_silicon_agg.csv --set moe_layer_overhead_us=N`, "by engine x model_class", MoE rows
+#: without attention DP, median / p90 at N = 20, 30, 40, 50, 60 µs): vLLM (735 rows) 17.3/38.0,
+#: 13.9/34.0, 11.2/32.0, 12.8/31.7, 13.5/35.2 -> 40; SGLang (366) 18.6/42.1, 16.6/40.4, 15.1/40.5,
+#: 13.4/43.2, 12.2/46.0 -> 50; TensorRT-LLM (542) 19.7/45.0, 20.6/55.2, 21.2/65.4, ... -> keeps 20.
+ENGINE_EFFICIENCIES: dict[str, dict[str, float]] = {"trtllm": {}, "vllm": {"moe_layer_overhead_us": 40.0}, "sglang": {"moe_layer_overhead_us": 50.0}}
+
+
+def default_efficiencies(engine: str = "trtllm") -> Efficiencies:
+    """The analytic defaults for an engine (`DEFAULT_EFFICIENCIES` with `ENGINE_EFFICIENCIES[engine]`)."""
+    changes = ENGINE_EFFICIENCIES.get(engine, {})
+    return DEFAULT_EFFICIENCIES.model_copy(update=changes) if changes else DEFAULT_EFFICIENCIES

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import serving
 from .catalog import get_gpu, get_model
-from .defaults import DEFAULT_EFFICIENCIES, Efficiencies, analytic_uncertainty_pct
+from .defaults import DEFAULT_EFFICIENCIES, Efficiencies, analytic_uncertainty_pct, default_efficiencies
 from .errors import PlannerError
 from .load import PERCENTILES, simulate_load
 from .profiles import Profile, find_profile, load_profile, uncertainty, version_family
@@ -264,7 +264,7 @@ def resolve_deployment(
     g.check_kv(kv)
     m.check_parallelism(par)
     prof, rule = (None, "analytic") if efficiencies is not None else _resolve_profile(profile, g.id, eng.engine, prec.value, engine_version)
-    eff = efficiencies or (prof.efficiencies(prec) if prof else DEFAULT_EFFICIENCIES)
+    eff = efficiencies or (prof.efficiencies(prec) if prof else default_efficiencies(eng.engine))
 
     s = _setup(m, g, prec, kv, par, eng, eff)
     return Deployment(m, g, prec, prec_source, prec_warnings, kv, par, eng, mix, work, prof, rule, eff, s, s.plan(work.isl, work.osl))

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from . import serving
 from .catalog import get_gpu, get_model
-from .defaults import DEFAULT_EFFICIENCIES, analytic_uncertainty_pct
+from .defaults import analytic_uncertainty_pct, default_efficiencies
 from .errors import PlannerError
 from .estimate import _resolve_profile, estimate
 from .measurements import read_measurements, row_kwargs
@@ -136,7 +136,7 @@ def _offline(items: list[tuple[int, dict]]) -> dict[int, tuple]:
             continue
         key = (m.id, g.id, prec, kv, eng.engine, id(given), id(prof), rule)
         if key not in groups:
-            eff = given or (prof.efficiencies(prec) if prof else DEFAULT_EFFICIENCIES)
+            eff = given or (prof.efficiencies(prec) if prof else default_efficiencies(eng.engine))
             groups[key] = [m, g, prec, kv, eng, eff, prof, rule, []]
         groups[key][-1].append((i, kw, par, isl, osl, n))
     for m, g, prec, kv, eng, eff, prof, rule, rows in groups.values():

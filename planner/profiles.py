@@ -19,7 +19,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .catalog import ROOT, get_gpu
-from .defaults import DEFAULT_EFFICIENCIES, Efficiencies
+from .defaults import DEFAULT_EFFICIENCIES, Efficiencies, default_efficiencies
 from .errors import PlannerError, validation_line
 from .fileio import atomic_write_text
 from .specs import ModelSpec, Precision
@@ -150,11 +150,12 @@ class Profile(BaseModel):
         """The step-time parameters for this profile's precision, or transferred to another one
         (the fitted compute efficiency scaled by the defaults' ratio between the two precisions)."""
         p = dict(self.parameters)
-        eta_c = dict(DEFAULT_EFFICIENCIES.eta_compute)
+        base = default_efficiencies(self.engine)
+        eta_c = dict(base.eta_compute)
         own = self.compute_precision
         scale = p.pop("eta_compute", eta_c[own]) / eta_c[own]
         eta_c = {k: min(v * scale, 1.0) for k, v in eta_c.items()}
-        return Efficiencies.model_validate({**DEFAULT_EFFICIENCIES.model_dump(), "eta_compute": eta_c, **p})
+        return Efficiencies.model_validate({**base.model_dump(), "eta_compute": eta_c, **p})
 
 
 def profile_name(gpu: str, engine: str, precision: str, family: str | None = None) -> str:

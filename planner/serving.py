@@ -15,7 +15,7 @@ from functools import cached_property
 
 import numpy as np
 
-from .defaults import DEFAULT_EFFICIENCIES, Efficiencies
+from .defaults import Efficiencies, default_efficiencies
 from .engine_limits import default_limits, vllm_large_gpu
 from .memory import (
     activation_bytes_per_gpu,
@@ -161,7 +161,7 @@ def prepare(
     over = runtime_overhead_bytes(tp, pp, engine.engine)
     kv_tok = kv_bytes_per_token_per_gpu(model, kvb, tp, pp)
     hw = hardware(gpus, precisions, tp, pp, eff, gpu_idx=gi, prec_idx=pi, table=table, attention_dp=adp)
-    shared = eff if isinstance(eff, Efficiencies) else DEFAULT_EFFICIENCIES
+    shared = eff if isinstance(eff, Efficiencies) else default_efficiencies(engine.engine)
     return Setup(model, hw, shared, engine, tp, pp, mem, wbp, kvb, weights, over, kv_tok, large + 0 * tp, adp, ep)
 
 
