@@ -197,6 +197,18 @@ def _question(inputs: dict, workload: str, sla: str | None) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+def log_axis_ticks(values) -> dict:
+    """Tick values and labels for a log axis over `values`: 1-2-5 steps written in full ("20",
+    "500", "2,000"), where plotly would write minor ticks as bare leading digits ("2" for 20)."""
+    v = pd.to_numeric(pd.Series(list(values)), errors="coerce")
+    v = v[(v > 0) & v.notna() & (v != float("inf"))]
+    if v.empty:
+        return {}
+    lo, hi = math.floor(math.log10(v.min())), math.ceil(math.log10(v.max()))
+    ticks = [m * 10.0**e for e in range(lo, hi + 1) for m in (1, 2, 5) if v.min() / 2 <= m * 10.0**e <= v.max() * 2]
+    return {"tickvals": ticks, "ticktext": [f"{t:,.0f}" if t >= 1 else f"{t:g}" for t in ticks]}
+
+
 def _figures(report: dict) -> list[tuple[str, go.Figure]]:
     figs = []
     e = report.get("estimate")
@@ -230,6 +242,8 @@ def _figures(report: dict) -> list[tuple[str, go.Figure]]:
         fig.update_layout(
             height=320, xaxis_title="requests per second per replica", yaxis_title="latency (ms)", yaxis_type="log", margin=dict(l=10, r=10, t=30, b=10)
         )
+        targets = [inputs[k] for k in ("ttft_ms", "itl_ms") if k in inputs]
+        fig.update_yaxes(**log_axis_ticks([*ok.ttft_p90_ms, *ok.itl_p90_ms, *targets]))
         figs.append(("Latency against load (one replica)", fig))
     rec = report.get("recommendation")
     if rec and rec["pareto"]:

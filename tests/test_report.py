@@ -229,3 +229,14 @@ def test_a_replayed_log_reaches_the_deployment_report():
     assert "the log's own arrival times" in report["question"]
     with pytest.raises(PlannerError, match="replay runs one deployment"):
         build_report({**kw, "rate": 3.0, "ttft_ms": 900.0})
+
+
+def test_log_axis_ticks_are_written_in_full():
+    # plotly labels minor log ticks with a bare leading digit ("2" for 20); the charts use 1-2-5
+    # steps over the data (within a factor 2 either side), written out
+    from planner.report import log_axis_ticks
+
+    ticks = log_axis_ticks([3.6, 7.0, 40.0, 70.0])
+    assert ticks["tickvals"] == [2.0, 5.0, 10.0, 20.0, 50.0, 100.0] and ticks["ticktext"] == ["2", "5", "10", "20", "50", "100"]
+    assert log_axis_ticks([900.0, 2500.0])["ticktext"] == ["500", "1,000", "2,000", "5,000"]
+    assert log_axis_ticks([float("nan"), 0.0]) == {}

@@ -12,6 +12,7 @@ from plotly.subplots import make_subplots
 
 import planner
 from planner.configs import ARCHITECTURES
+from planner.report import log_axis_ticks
 from planner.specs import KV_BYTES
 from ui.common import KV_DEFAULT, PRECISION_OWN, TERMS, catalog, export_buttons, fmt, model_facts, query_default, report_downloads, share_state
 
@@ -227,13 +228,14 @@ if e.fits:
             fig.add_trace(go.Scatter(x=ok.request_rate, y=ok.ttft_p90_ms, name="TTFT p90 (ms)", mode="lines"))
             fig.add_trace(go.Scatter(x=ok.request_rate, y=ok.itl_p90_ms, name="ITL p90 (ms)", mode="lines"))
             fig.add_trace(go.Scatter(x=curve.request_rate, y=curve.output_tok_s, name="output tokens/s", mode="lines", line_dash="dot"), secondary_y=True)
-            fig.add_vline(x=mu, line_dash="dash", line_color="red", annotation_text=f"saturation {mu:.2f} req/s ({limit})")
+            fig.add_vline(x=mu, line_dash="dash", line_color="red", annotation_text=f"saturation {mu:.2f} req/s ({limit})", annotation_position="top left")
             point = e.request_rate or e.achieved_rps
             if point:
                 fig.add_vline(x=point, line_color="green", annotation_text="this operating point", annotation_position="bottom right")
-            fig.update_xaxes(title="requests per second (Poisson arrivals)")
-            fig.update_yaxes(title="latency (ms)", type="log", secondary_y=False)
-            fig.update_yaxes(title="output tokens/s", secondary_y=True)
+            fig.update_xaxes(title="requests per second (Poisson arrivals)", range=[0, float(curve.request_rate.max()) * 1.05])
+            fig.update_yaxes(title="latency (ms)", type="log", secondary_y=False, **log_axis_ticks([*ok.ttft_p90_ms, *ok.itl_p90_ms]))
+            # its own round ticks, not the latency axis's grid positions
+            fig.update_yaxes(title="output tokens/s", secondary_y=True, tickmode="auto", nticks=6, showgrid=False, rangemode="tozero")
             fig.update_layout(
                 height=360, title="Latency and throughput against load", margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.25)
             )
