@@ -28,3 +28,18 @@ def test_the_engine_alone_moves_decode_heavy_throughput():
     prefill_heavy = m["isl"] > 10 * m["osl"]
     assert ratio[prefill_heavy].between(0.95, 1.05).all()
     assert ratio.max() > 1.7 and ratio.median() > 1.05
+
+
+def test_data_checks_find_measurements_filed_under_two_deployments():
+    # bench/data_checks.py: the AIConfigurator file files some runs twice (the DeepSeek-R1 H200
+    # attention-DP run both as DEP8 at 8 clients and as "DEP64" at 1); the TensorRT-LLM tables do not
+    spec = importlib.util.spec_from_file_location("data_checks_bench", ROOT / "bench" / "data_checks.py")
+    checks = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = checks
+    spec.loader.exec_module(checks)
+    aic = checks.conflicting_labels(read_measurements(DATA / "aiconfigurator_silicon_agg.csv"))
+    assert len(aic) >= 1
+    dep = [labels for shared, labels in aic if shared["model"] == "deepseek-ai/DeepSeek-R1" and shared["itl_ms"] == 39.7547]
+    assert dep and sorted(dep[0]["attention_dp"].tolist()) == ["64.0", "8.0"] and sorted(dep[0]["concurrency"].tolist()) == ["1", "8"]
+    for name in ("trtllm_v0.13_offline.csv", "trtllm_v0.14_online.csv", "trtllm_v1.0_offline.csv"):
+        assert checks.conflicting_labels(read_measurements(DATA / name)) == []
