@@ -18,6 +18,7 @@ import pandas as pd
 
 from . import catalog, cli_serving
 from .calibration import calibrate_frame
+from .cost import OWNED_FIELDS
 from .errors import PlannerError
 from .estimate import Estimate, Workload, estimate
 from .fileio import atomic_write_text
@@ -540,9 +541,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 inputs = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
                 if args.own_server_usd_per_gpu is not None:
-                    inputs["owned"] = {
-                        k: getattr(args, f"own_{k}") for k in ("server_usd_per_gpu", "years", "usd_per_kwh", "pue", "utilisation", "hosting_usd_per_gpu_month")
-                    }
+                    inputs["owned"] = {k: getattr(args, f"own_{k}") for k in OWNED_FIELDS}
                 if "model" not in inputs or ("gpu" not in inputs and "rate" not in inputs):
                     raise PlannerError("report needs --model and either --gpu (a deployment) or --rate with latency targets (a fleet), or --from REPORT.json")
                 for k in ("isl", "osl"):

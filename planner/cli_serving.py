@@ -17,7 +17,7 @@ import pandas as pd
 
 from .catalog import get_model
 from .configs import ARCHITECTURES
-from .cost import OwnedHardware, PriceBook, parse_price_overrides
+from .cost import OWNED_FIELDS, PriceBook, owned_hardware, parse_price_overrides
 from .errors import PlannerError
 from .fileio import atomic_write_text
 from .load import PERCENTILES, RateModel
@@ -92,22 +92,7 @@ def _price_options(p: argparse.ArgumentParser) -> None:
 
 
 def prices_from_args(args: argparse.Namespace) -> PriceBook:
-    from pydantic import ValidationError
-
-    owned = None
-    if args.own_server_usd_per_gpu is not None:
-        try:
-            owned = OwnedHardware(
-                server_usd_per_gpu=args.own_server_usd_per_gpu,
-                years=args.own_years,
-                usd_per_kwh=args.own_usd_per_kwh,
-                pue=args.own_pue,
-                utilisation=args.own_utilisation,
-                hosting_usd_per_gpu_month=args.own_hosting_usd_per_gpu_month,
-            )
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            raise PlannerError(f"--own-{str(err['loc'][0]).replace('_', '-')} {err.get('input')!r}: {err['msg'].lower()}") from None
+    owned = owned_hardware(**{k: getattr(args, f"own_{k}") for k in OWNED_FIELDS}) if args.own_server_usd_per_gpu is not None else None
     return PriceBook(parse_price_overrides(args.price), args.prices, owned)
 
 

@@ -62,6 +62,19 @@ class OwnedHardware(BaseModel):
         )
 
 
+#: The `OwnedHardware` fields, as the `--own-*` options name them (`--own-server-usd-per-gpu`, ...).
+OWNED_FIELDS = tuple(OwnedHardware.model_fields)
+
+
+def owned_hardware(**fields) -> OwnedHardware:
+    """`OwnedHardware` from its fields; a bad value is one line naming its `--own-*` option."""
+    try:
+        return OwnedHardware(**fields)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise PlannerError(f"--own-{str(err['loc'][0]).replace('_', '-')} {err.get('input')!r}: {err['msg'].lower()}") from None
+
+
 class PriceBook:
     """The price of each GPU: the catalog's, overridden by a prices file, then by `--price`."""
 

@@ -9,6 +9,7 @@ replaces them with values fitted per GPU x engine x precision.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -175,6 +176,7 @@ DEFAULT_EFFICIENCIES = Efficiencies()
 ENGINE_EFFICIENCIES: dict[str, dict[str, float]] = {"trtllm": {}, "vllm": {"moe_layer_overhead_us": 40.0}, "sglang": {"moe_layer_overhead_us": 50.0}}
 
 
+@lru_cache(maxsize=8)
 def default_efficiencies(engine: str = "trtllm") -> Efficiencies:
     """The analytic defaults for an engine (`DEFAULT_EFFICIENCIES` with `ENGINE_EFFICIENCIES[engine]`)."""
     changes = ENGINE_EFFICIENCIES.get(engine, {})

@@ -23,7 +23,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from pydantic import ValidationError
 
-from .cost import OwnedHardware, PriceBook, parse_price_overrides
+from .cost import PriceBook, owned_hardware, parse_price_overrides
 from .curves import load_curve
 from .deploy import deployment_settings
 from .errors import PlannerError, validation_line
@@ -87,11 +87,7 @@ def build_report(inputs: dict, command: str = "") -> dict:
             raise PlannerError(f"latency target {validation_line(exc)}") from None
         if not sla.targets():
             raise PlannerError("a fleet report needs at least one latency target: ttft_ms and/or itl_ms (and e2e_ms)")
-        try:
-            owned = OwnedHardware(**inputs["owned"]) if "owned" in inputs else None
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            raise PlannerError(f"--own-{str(err['loc'][0]).replace('_', '-')} {err.get('input')!r}: {err['msg'].lower()}") from None
+        owned = owned_hardware(**inputs["owned"]) if "owned" in inputs else None
         prices = PriceBook(parse_price_overrides(inputs.get("price")), inputs.get("prices"), owned)
         r = recommend(
             inputs["model"],
@@ -152,7 +148,7 @@ def build_report(inputs: dict, command: str = "") -> dict:
 def _price_assumption(inputs: dict) -> str:
     """Where the report's GPU-hour prices come from."""
     if "owned" in inputs:
-        return OwnedHardware(**inputs["owned"]).describe() + ", 730 hours a month"
+        return owned_hardware(**inputs["owned"]).describe() + ", 730 hours a month"
     given = [
         f"--price {', '.join(inputs['price'])}" if "price" in inputs else "",
         f"the prices file {Path(str(inputs['prices'])).name}" if "prices" in inputs else "",
