@@ -84,7 +84,19 @@ for r in rows.dropna().to_dict("records"):
     )
 table = pd.DataFrame(results)
 st.subheader(f"At {int(users)} concurrent users, ISL {int(isl)} / OSL {int(osl)}")
-st.dataframe(table, width="stretch", hide_index=True)
+number = {
+    c: st.column_config.NumberColumn(c, format=f)
+    for c, f in (
+        ("TTFT p50 (ms)", "%.1f"),
+        ("ITL p50 (ms)", "%.2f"),
+        ("tokens/s per GPU", "%.0f"),
+        ("tokens/s per user", "%.1f"),
+        ("$ / hour", "%.2f"),
+        ("$ / M output tokens", "%.3f"),
+    )
+    if c in table
+}
+st.dataframe(table, width="stretch", hide_index=True, column_config=number)
 
 fig = go.Figure()
 for r in rows.dropna().to_dict("records"):
