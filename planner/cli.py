@@ -295,6 +295,16 @@ def estimate_table(e: Estimate) -> str:
         ("runtime overhead", f"{e.overhead_gib_per_gpu:.2f} GiB"),
         ("KV cache", f"{e.kv_cache_gib_per_gpu:.2f} GiB of {e.memory_gib_per_gpu:.1f} GiB usable"),
         ("KV bytes / token", f"{e.kv_bytes_per_token:,.0f} (whole model)"),
+        *(
+            [
+                (
+                    "linear-attn state",
+                    f"{e.state_bytes_per_sequence / 1e6:,.1f} MB per sequence (whole model); {e.state_gib_per_gpu:.2f} GiB of the KV cache per GPU",
+                )
+            ]
+            if e.state_bytes_per_sequence
+            else []
+        ),
         ("KV capacity", f"{e.kv_capacity_tokens:,} tokens, {e.max_concurrency:,} sequences of ISL+OSL"),
         ("fits", "yes" if e.fits else f"NO: {e.fit_reason}" + (f"; smallest deployment that fits: {e.smallest_fit}" if e.smallest_fit else "")),
         (f"Latency ({lat_note}; {e.latency_method})", None),

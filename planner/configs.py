@@ -25,9 +25,6 @@ from .errors import PlannerError, validation_line
 from .specs import KvPrecision, ModelSpec, Precision
 
 UNSUPPORTED_ARCHITECTURES = {
-    "qwen3_5_moe": "hybrid linear attention (Gated DeltaNet layers mixed with full attention)",
-    "qwen3_5": "hybrid linear attention (Gated DeltaNet layers mixed with full attention)",
-    "qwen3_next": "hybrid linear attention (Gated DeltaNet layers mixed with full attention)",
     "glm_moe_dsa": "DeepSeek Sparse Attention (a learned top-k token selection per query)",
     "deepseek_v32": "DeepSeek Sparse Attention (a learned top-k token selection per query)",
     "mamba": "state-space layers (no KV cache)",
@@ -59,6 +56,9 @@ class Architecture:
     routing_bias: bool = False  # e_score_correction_bias of noaux_tc routing (DeepSeek-V3 family)
     moe_layers: Literal["all", "first_k_dense", "interleaved", "sparse_step"] = "all"
     window: Literal["none", "all_layers", "qwen2", "alternate", "chunked"] = "none"  # sliding / chunked attention
+    attn_output_gate: bool = False  # q_proj also outputs a sigmoid gate on the attention output (twice the width)
+    shared_expert_gate: bool = False  # one sigmoid gate (hidden -> 1) on the shared expert per MoE layer
+    gated_deltanet: bool = False  # "linear_attention" layers are Gated DeltaNet (a fixed-size state per sequence, no KV)
 
 
 #: Architecture families the planner counts exactly (keys: the decoder's `model_type`).
@@ -82,6 +82,10 @@ ARCHITECTURES: dict[str, Architecture] = {
     "glm4_moe": Architecture(moe_layers="first_k_dense"),  # GLM-4.5 MoE
     "llama4_text": Architecture(moe_width="llama4", moe_layers="interleaved", window="chunked"),  # Llama 4 text decoder (interleaved MoE, chunked attention)
     "minimax_m2": Architecture(qk_norm="full", moe_width="intermediate_size", routing_bias=True),  # MiniMax-M2 MoE
+    # Qwen3-Next / Qwen3.5: three Gated DeltaNet layers to one gated full-attention layer
+    "qwen3_next": Architecture(qk_norm="per_head", moe_layers="sparse_step", attn_output_gate=True, shared_expert_gate=True, gated_deltanet=True),
+    "qwen3_5_moe_text": Architecture(qk_norm="per_head", attn_output_gate=True, shared_expert_gate=True, gated_deltanet=True),
+    "qwen3_5_text": Architecture(qk_norm="per_head", attn_output_gate=True, gated_deltanet=True),
 }
 
 
@@ -164,6 +168,13 @@ class ConfigFields(BaseModel):
     sliding_window: Length | None = None
     attention_chunk_size: Length | None = None
     layer_types: list[str] | None = None
+    full_attention_interval: Layers | None = None
+    linear_num_key_heads: Size | None = None
+    linear_num_value_heads: Size | None = None
+    linear_key_head_dim: Size | None = None
+    linear_value_head_dim: Size | None = None
+    linear_conv_kernel_dim: Size | None = None
+    mamba_ssm_dtype: Literal["float32", "bfloat16", "float16", "auto"] | None = None
     rope_scaling: RopeScaling | None = None
     tie_word_embeddings: StrictBool | None = None
     attention_bias: StrictBool | None = None
@@ -417,7 +428,7 @@ def model_from_config(cfg: dict, model_id: str, source: str | None = None, arch:
     mt = f.model_type or top.model_type
     mt, a = architecture(mt, source, arch)
     layer_types = f.layer_types or []
-    if any("linear" in t or "mamba" in t for t in layer_types):
+    if any("mamba" in t or ("linear" in t and t != "linear_attention") for t in layer_types) or ("linear_attention" in layer_types and not a.gated_deltanet):
         raise PlannerError(f"{source}: layers of type {sorted(set(layer_types))} include linear/state-space attention, which the planner cannot represent yet")
 
     hidden = _require(f, source, "hidden_size", "n_embd", "d_model")
@@ -450,7 +461,7 @@ def model_from_config(cfg: dict, model_id: str, source: str | None = None, arch:
         kv_heads = heads
     else:
         q_out, kv_out = heads * head_dim, kv_heads * head_dim
-        attn = hidden * q_out + 2 * hidden * kv_out + q_out * hidden
+        attn = hidden * q_out * (2 if a.attn_output_gate else 1) + 2 * hidden * kv_out + q_out * hidden
         if f.attention_bias or a.qkv_bias:
             attn += q_out + 2 * kv_out  # q, k, v biases
         if f.attention_bias and a.out_bias:
@@ -488,6 +499,8 @@ def model_from_config(cfg: dict, model_id: str, source: str | None = None, arch:
             router += experts
         if a.routing_bias and (f.topk_method or "noaux_tc") == "noaux_tc" or f.use_routing_bias:
             router += experts  # e_score_correction_bias
+        if a.shared_expert_gate:
+            router += hidden
         n_shared = f.n_shared_experts or 0
         shared_inter = f.shared_expert_intermediate_size or 0
         if a.moe_width == "llama4":
@@ -524,6 +537,8 @@ def model_from_config(cfg: dict, model_id: str, source: str | None = None, arch:
     if window is None:
         n_window = 0
 
+    linear = _gated_deltanet(f, a, layers, hidden, source)
+
     lm_head = 0 if tie else vocab * hidden + (vocab if a.mlp_bias else 0)
     return ModelSpec(
         id=model_id,
@@ -558,4 +573,46 @@ def model_from_config(cfg: dict, model_id: str, source: str | None = None, arch:
         checkpoint_precision=ckpt,
         checkpoint_kv_precision=ckpt_kv,
         unquantized=kept,
+        **linear,
     )
+
+
+def _gated_deltanet(f: ConfigFields, a: Architecture, layers: int, hidden: int, source: str) -> dict:
+    """The Gated DeltaNet ("linear_attention") layers of a hybrid model, as `ModelSpec` fields.
+
+    Which layers: `layer_types`, else every layer but each `full_attention_interval`-th. One layer
+    holds in_proj_qkvz (hidden -> 2 key_dim + 2 value_dim: q, k, v and the output gate z),
+    in_proj_ba (hidden -> 2 value heads: the write strength beta and the decay a), a depthwise
+    causal conv1d over q, k, v (`linear_conv_kernel_dim` taps), A_log and dt_bias per value head,
+    a gated RMSNorm of one value head's width and out_proj (value_dim -> hidden). Each sequence
+    keeps, per layer, a recurrent state of value_heads x key_head_dim x value_head_dim in
+    `mamba_ssm_dtype` (Qwen3.5 ships float32) and the conv's last kernel-1 inputs in 16 bits.
+    """
+    if not a.gated_deltanet:
+        return {}
+    if f.layer_types:
+        n_linear = sum(1 for t in f.layer_types if t == "linear_attention")
+    else:
+        interval = f.full_attention_interval or 4
+        n_linear = layers - layers // interval
+    if not n_linear:
+        return {}
+    nk = _require(f, source, "linear_num_key_heads")
+    nv = _require(f, source, "linear_num_value_heads")
+    dk = _require(f, source, "linear_key_head_dim")
+    dv = _require(f, source, "linear_value_head_dim")
+    kernel = f.linear_conv_kernel_dim or 4
+    if nv % nk:
+        raise PlannerError(f"{source}: linear_num_value_heads ({nv}) must be a multiple of linear_num_key_heads ({nk})")
+    key_dim, value_dim = nk * dk, nv * dv
+    conv_dim = 2 * key_dim + value_dim
+    params = hidden * (2 * key_dim + 2 * value_dim) + hidden * 2 * nv + conv_dim * kernel + 2 * nv + dv + value_dim * hidden
+    state_dtype_bytes = 2.0 if f.mamba_ssm_dtype in ("bfloat16", "float16") else 4.0
+    return {
+        "num_linear_layers": n_linear,
+        "params_linear_attention_per_layer": params,
+        "linear_value_heads": nv,
+        "linear_state_elements_per_layer": nv * dk * dv,
+        "linear_conv_elements_per_layer": (kernel - 1) * conv_dim,
+        "linear_state_bytes": state_dtype_bytes,
+    }

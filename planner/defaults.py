@@ -139,6 +139,12 @@ VLLM_SMALL_GPU_MAX_BATCHED_TOKENS = 2048
 #: SGLang's defaults for reserving future output tokens at admission (`schedule_policy.py`):
 #: start at 0.7 of the remaining outputs, decay by 0.001 per decode step to 0.1.
 SGLANG_NEW_TOKEN_RATIO = (0.7, 0.1, 0.001)
+#: SGLang's split of the KV budget for hybrid linear-attention models (`mamba_full_memory_ratio`,
+#: server_args default 0.9): the state slots get ratio / (1 + ratio) of it, the full-attention KV
+#: pool the rest (`model_runner.py`, "mamba_budget = total_rest_memory * ratio / (1 + ratio)").
+#: vLLM's hybrid cache manager draws states and KV blocks from one pool; TensorRT-LLM is modelled
+#: alike (its Python Mamba cache manager allocates max_batch_size states up front instead).
+SGLANG_MAMBA_FULL_MEMORY_RATIO = 0.9
 #: Uncertainty of an uncalibrated (analytic) estimate, in percent, per model class
 #: (`model_class`): the largest p90 absolute percentage error of that class's throughput and ITL
 #: predictions over the files of `../shared/data/measured/` (`python bench/accuracy.py` prints them

@@ -75,6 +75,10 @@ class Estimate(BaseModel):
     kv_cache_gib_per_gpu: float
     memory_gib_per_gpu: float = Field(description="Usable GPU memory")
     kv_bytes_per_token: float = Field(description="Whole model, at the KV precision")
+    state_bytes_per_sequence: float = Field(
+        default=0.0, description="Hybrid linear-attention models: one sequence's Gated DeltaNet state, whole model, whatever its length (0 for others)"
+    )
+    state_gib_per_gpu: float = Field(default=0.0, description="Of the KV cache: memory held for linear-attention states (hybrid models)")
     kv_capacity_tokens: int = Field(description="Tokens of context the replica's KV cache holds")
     max_concurrency: int = Field(description="Sequences of ISL+OSL tokens that fit at once")
     max_batch_size: int = Field(description="Engine limit used (given, or the engine's default for this workload)")
@@ -415,6 +419,8 @@ def estimate(
         kv_cache_gib_per_gpu=max(float(plan.kv_budget[0]), 0.0) / GIB,
         memory_gib_per_gpu=g.memory_gib,
         kv_bytes_per_token=m.kv_bytes_per_token(KV_BYTES[kv]),
+        state_bytes_per_sequence=m.linear_state_bytes_per_sequence(1),
+        state_gib_per_gpu=float(np.ravel(plan.state_budget)[0]) / GIB,
         kv_capacity_tokens=int(s.kv_capacity_tokens(plan)[0]),
         max_batch_size=int(plan.max_batch_size[0]),
         max_num_tokens=int(plan.max_num_tokens[0]),

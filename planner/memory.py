@@ -48,7 +48,7 @@ def weight_bytes_per_gpu(model: ModelSpec, weight_bytes_per_param, tp, pp, atten
     share = layers_per_stage(model, pp) / model.num_layers
     layer_high = model.params_norms + model.num_moe_layers * model.params_router_per_moe_layer
     replicated = (
-        model.num_layers * model.params_attention_per_layer * b["attention"]
+        model.params_attention * b["attention"]
         + model.num_dense_layers * model.params_dense_mlp_per_layer * b["dense_mlp"]
         + model.num_moe_layers * model.params_shared_per_moe_layer * b["shared_experts"]
     )
@@ -64,12 +64,22 @@ def kv_bytes_per_token_per_gpu(model: ModelSpec, kv_bytes, tp, pp):
     GQA/MHA: `2 x layers x ceil(kv_heads / TP) x head_dim x bytes` (K and V; heads replicated when
     TP exceeds them). MLA: `layers x (kv_lora_rank + qk_rope_head_dim) x bytes`, not split by TP.
     """
-    lps = layers_per_stage(model, pp)
+    lps = layers_per_stage(model, pp) * model.kv_layer_fraction  # linear-attention layers keep no KV
     kv_bytes = np.asarray(kv_bytes)
     if model.attention == "mla":
         return lps * (model.kv_lora_rank + model.qk_rope_head_dim) * kv_bytes + 0 * np.asarray(tp)
     heads = np.ceil(model.num_kv_heads / np.asarray(tp))
     return lps * heads * (model.head_dim + model.v_head_dim) * kv_bytes
+
+
+def state_bytes_per_sequence_per_gpu(model: ModelSpec, tp, pp):
+    """Bytes of one sequence's linear-attention state on each GPU (0 for models without it):
+    fixed whatever its length, the stage's share of `ModelSpec.linear_state_bytes_per_sequence`."""
+    if not model.num_linear_layers:
+        return 0.0 * np.asarray(tp, dtype=float)
+    share = layers_per_stage(model, pp) / model.num_layers
+    per_tp = np.vectorize(model.linear_state_bytes_per_sequence, otypes=[float])(np.asarray(tp, dtype=int))
+    return per_tp * share
 
 
 def kv_bytes_per_sequence(model: ModelSpec, kv_bytes, tp, pp, tokens, block_tokens):
@@ -82,7 +92,7 @@ def kv_bytes_per_sequence(model: ModelSpec, kv_bytes, tp, pp, tokens, block_toke
     per_token = kv_bytes_per_token_per_gpu(model, kv_bytes, tp, pp)
     if not model.num_window_layers:
         return blocks * per_token
-    frac_window = model.num_window_layers / model.num_layers
+    frac_window = model.num_window_layers / model.num_kv_layers
     windowed = np.minimum(blocks, np.ceil(model.sliding_window / block_tokens) * block_tokens + block_tokens)
     return per_token * ((1 - frac_window) * blocks + frac_window * windowed)
 

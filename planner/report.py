@@ -304,6 +304,16 @@ def _sections(report: dict) -> list[tuple[str, list[tuple[str, str]] | pd.DataFr
                         f"weights {e['weights_gib_per_gpu']:.1f} GiB, KV cache {e['kv_cache_gib_per_gpu']:.1f} GiB of {e['memory_gib_per_gpu']:.1f} GiB usable",
                     ),
                     ("KV capacity", f"{e['kv_capacity_tokens']:,} tokens = {e['max_concurrency']:,} requests of ISL+OSL"),
+                    *(
+                        [
+                            (
+                                "linear-attention state",
+                                f"{e['state_bytes_per_sequence'] / 1e6:,.1f} MB per request; {e['state_gib_per_gpu']:.1f} GiB of the KV cache per GPU",
+                            )
+                        ]
+                        if e.get("state_bytes_per_sequence")
+                        else []
+                    ),
                     ("engine settings", f"{e['engine']}: max batch {e['max_batch_size']}, max tokens {e['max_num_tokens']}"),
                     ("operating point", e["latency_method"]),
                     ("TTFT p50 / p90", _ms(e["ttft_p50_ms"], e["ttft_p90_ms"])),

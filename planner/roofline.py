@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .defaults import DEFAULT_EFFICIENCIES, Efficiencies
-from .memory import kv_bytes_per_token_per_gpu, layers_per_stage, part_bytes
+from .memory import kv_bytes_per_token_per_gpu, layers_per_stage, part_bytes, state_bytes_per_sequence_per_gpu
 from .specs import ACT_BYTES, GpuSpec, ModelSpec, Precision, compute_key
 
 
@@ -170,6 +170,7 @@ class StepModel:
     attn_flops_per_ctx: object  # attention FLOPs per (decode query, context token) pair
     prefill_attn_flops_per_ctx: object  # the same for a prompt token (MLA computes it in the non-absorbed form)
     kv_bytes_per_token: object  # KV bytes per token of context on one GPU
+    state_bytes_per_seq: object  # linear-attention state read and written per running sequence per step, on one GPU (0: none)
     peak: object  # FLOP/s x efficiency
     bw: object  # bytes/s x efficiency, weights and activations
     kv_bw: object  # bytes/s x efficiency, KV reads
@@ -248,7 +249,7 @@ class StepModel:
         dec_ctx = r_dec * self._windowed(decode_context)
         pre_ctx = self._windowed(prefill_context)
         attn_flops = self.attn_flops_per_ctx * dec_ctx + self.prefill_attn_flops_per_ctx * r_pre * pre_ctx
-        attn_bytes = self.kv_bytes_per_token * (dec_ctx + r_pre_seqs * pre_ctx + r_tokens)
+        attn_bytes = self.kv_bytes_per_token * (dec_ctx + r_pre_seqs * pre_ctx + r_tokens) + self.state_bytes_per_seq * (r_dec + r_pre_seqs)
         n = self.overlap
         t_layers = _combine(gemm_flops / self.peak, gemm_bytes / self.bw, n) + _combine(attn_flops / self.peak, attn_bytes / self.kv_bw, n)
         t_head = _combine(head_flops / self.peak, head_bytes / self.bw, n)
@@ -279,18 +280,19 @@ def step_model(
     lps = layers_per_stage(model, pp)
     share = lps / model.num_layers
     b = part_bytes(weight_bytes_per_param)
-    dense_w = (
-        (model.num_layers * model.params_attention_per_layer * b["attention"] + model.num_dense_layers * model.params_dense_mlp_per_layer * b["dense_mlp"])
-        * share
-        / tp
-    )
+    dense_w = (model.params_attention * b["attention"] + model.num_dense_layers * model.params_dense_mlp_per_layer * b["dense_mlp"]) * share / tp
     moe_layer = model.num_moe_layers * share / tp
     routed = model.num_moe_layers * model.experts_per_token * model.params_expert  # routed-expert weights a token passes
     # attention FLOPs per (query, context token): q.k over the key width and p.v over the value width
     per_ctx = pre_per_ctx = 2.0 * model.num_heads * (model.head_dim + model.v_head_dim)
     if model.attention == "mla":  # decode runs absorbed MLA: scores over the latent + rope, values over the latent
         per_ctx = 2.0 * model.num_heads * (2 * model.kv_lora_rank + model.qk_rope_head_dim)
+    per_ctx, pre_per_ctx = per_ctx * model.kv_layer_fraction, pre_per_ctx * model.kv_layer_fraction  # linear-attention layers attend to no context
     kv_tok = kv_bytes_per_token_per_gpu(model, kv_bytes, tp, pp) if kv_per_token is None else np.asarray(kv_per_token, dtype=float)
+    # Gated DeltaNet: each step reads and writes every running sequence's state once; per token
+    # the delta-rule update and the read-out are ~3 products with the dk x dv state per value head
+    state_seq = 2.0 * state_bytes_per_sequence_per_gpu(model, tp, pp)
+    linear_flops = 6.0 * model.linear_state_elements_per_layer * model.num_linear_layers * share / tp
     lat = np.choose(hw.link_kind, [eff.allreduce_latency_us[k] for k in LINK_KINDS]) * 1e-6
     tok_bytes = model.hidden_size * ACT_BYTES
     # TP all-reduces: two per layer; with attention DP the MoE layers' second becomes the
@@ -309,7 +311,7 @@ def step_model(
     return StepModel(
         pp=pp + zeros,
         adp=adp + zeros,
-        gemm_flops_per_token=2.0 * (model.flop_params_per_token - routed) * share / tp + zeros,
+        gemm_flops_per_token=2.0 * (model.flop_params_per_token - routed) * share / tp + linear_flops + zeros,
         moe_flops_per_token=2.0 * routed * share / group + zeros,
         moe_imbalance=np.where(ep > 1, 2.0 * np.log(np.maximum(ep, 1.0)) * ep / max(model.experts_per_token, 1), 0.0) + zeros,
         logit_flops_per_row=2.0 * model.vocab_size * model.hidden_size / tp + zeros,
@@ -321,6 +323,7 @@ def step_model(
         attn_flops_per_ctx=per_ctx * lps / tp + zeros,
         prefill_attn_flops_per_ctx=pre_per_ctx * lps / tp + zeros,
         kv_bytes_per_token=kv_tok + zeros,
+        state_bytes_per_seq=state_seq + zeros,
         peak=hw.peak_flops * hw.eta_compute + zeros,
         bw=hw.mem_bw * hw.eta_memory + zeros,
         kv_bw=hw.mem_bw * hw.eta_kv + zeros,
@@ -337,7 +340,7 @@ def step_model(
         experts=float(model.num_experts if model.is_moe else 0),
         experts_per_token=float(model.experts_per_token),
         window=float(model.sliding_window or 0),
-        window_fraction=model.num_window_layers / model.num_layers if model.num_window_layers else 0.0,
+        window_fraction=model.num_window_layers / model.num_kv_layers if model.num_window_layers else 0.0,
         has_dp=bool(np.any(adp > 1)),
         has_ep=bool(np.any(ep > 1)),
     )

@@ -15,7 +15,7 @@ from functools import cached_property
 
 import numpy as np
 
-from .defaults import Efficiencies, default_efficiencies
+from .defaults import SGLANG_MAMBA_FULL_MEMORY_RATIO, Efficiencies, default_efficiencies
 from .engine_limits import default_limits, vllm_large_gpu
 from .memory import (
     activation_bytes_per_gpu,
@@ -25,6 +25,7 @@ from .memory import (
     kv_capacity_tokens,
     max_sequences,
     runtime_overhead_bytes,
+    state_bytes_per_sequence_per_gpu,
     weight_bytes_per_gpu,
 )
 from .roofline import Hardware, HardwareTable, StepModel, hardware, step_model
@@ -42,6 +43,7 @@ class MemoryPlan:
     max_batch: np.ndarray  # sequences of ISL+OSL tokens served at once (0: does not fit)
     step_batch: np.ndarray  # sequences one step runs: max_batch_size, per micro-batch in TensorRT-LLM (x PP)
     step_tokens: np.ndarray  # tokens one step runs: max_num_tokens, per micro-batch in TensorRT-LLM (x PP)
+    state_budget: np.ndarray | float = 0.0  # bytes per GPU of the KV budget held for linear-attention states (hybrid models)
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ class Setup:
     large_gpu: np.ndarray  # vLLM's larger scheduler defaults apply (>= 70 GiB and not an A100)
     adp: np.ndarray  # attention data-parallel ranks: each holds its own requests' KV and runs its own batch
     ep: np.ndarray  # expert-parallel GPUs
+    state_per_seq: np.ndarray | float = 0.0  # bytes per GPU of one sequence's linear-attention state (hybrid models)
 
     def seq_bytes(self, tokens) -> np.ndarray:
         return kv_bytes_per_sequence(self.model, self.kv_bytes, self.tp, self.pp, tokens, self.engine.block_tokens)
@@ -90,13 +93,28 @@ class Setup:
         mbs, mnt = np.broadcast_to(np.asarray(mbs, float), shape), np.broadcast_to(np.asarray(mnt, float), shape)
         acts, budget = self._budget(mnt, mbs)
         per_step = self.pp if eng.limits_per_micro_batch else 1.0
+        step_batch = mbs * per_step
         # each attention-DP rank schedules its own requests within the limits and its own KV cache
         ranks = self.adp
-        return MemoryPlan(acts, budget, mbs, mnt, ranks * max_sequences(budget, seq, mbs * per_step), ranks * mbs * per_step, ranks * mnt * per_step)
+        if not np.any(self.state_per_seq):
+            return MemoryPlan(acts, budget, mbs, mnt, ranks * max_sequences(budget, seq, step_batch), ranks * step_batch, ranks * mnt * per_step)
+        # hybrid models: a running sequence also holds its linear-attention state. SGLang gives the
+        # states a fixed share of the budget; the other engines draw them from the KV pool.
+        state = np.broadcast_to(np.asarray(self.state_per_seq, float), shape)
+        if eng.engine == "sglang":
+            r = SGLANG_MAMBA_FULL_MEMORY_RATIO
+            slots = np.floor(np.maximum(budget, 0.0) * r / (1 + r) / state)
+            batch = np.minimum(slots, max_sequences(budget / (1 + r), seq, step_batch))
+            state_budget = np.maximum(budget, 0.0) * r / (1 + r)
+        else:
+            slots = batch = max_sequences(budget, seq + state, step_batch)
+            state_budget = batch * state
+        return MemoryPlan(acts, budget, mbs, mnt, ranks * batch, ranks * np.minimum(step_batch, np.maximum(slots, 1.0)), ranks * mnt * per_step, state_budget)
 
     def kv_capacity_tokens(self, plan: MemoryPlan) -> np.ndarray:
-        """Tokens of context the replica holds: every attention-DP rank's cache."""
-        return self.adp * kv_capacity_tokens(plan.kv_budget, self.kv_per_token, self.engine.block_tokens)
+        """Tokens of context the replica holds: every attention-DP rank's cache (less what hybrid
+        models' linear-attention states take)."""
+        return self.adp * kv_capacity_tokens(plan.kv_budget - plan.state_budget, self.kv_per_token, self.engine.block_tokens)
 
     @cached_property
     def steps(self) -> StepModel:
@@ -160,9 +178,10 @@ def prepare(
     weights = weight_bytes_per_gpu(model, wbp, tp, pp, adp)
     over = runtime_overhead_bytes(tp, pp, engine.engine)
     kv_tok = kv_bytes_per_token_per_gpu(model, kvb, tp, pp)
+    state = state_bytes_per_sequence_per_gpu(model, tp, pp)
     hw = hardware(gpus, precisions, tp, pp, eff, gpu_idx=gi, prec_idx=pi, table=table, attention_dp=adp)
     shared = eff if isinstance(eff, Efficiencies) else default_efficiencies(engine.engine)
-    return Setup(model, hw, shared, engine, tp, pp, mem, wbp, kvb, weights, over, kv_tok, large + 0 * tp, adp, ep)
+    return Setup(model, hw, shared, engine, tp, pp, mem, wbp, kvb, weights, over, kv_tok, large + 0 * tp, adp, ep, state)
 
 
 def prefill_time(s: Setup, isl, max_num_tokens, decode_seqs=0.0, decode_context=0.0):

@@ -51,8 +51,9 @@ def engine_sizing(mix: RequestMix, model: ModelSpec, kv_precision: KvPrecision, 
     max_seq = int(math.ceil(np.percentile(draw_isl + draw_osl, percentile)))
     per_token = model.kv_bytes_per_token(KV_BYTES[kv_precision])
     full = model.max_position_embeddings
-    at_seq = max_seq * per_token / GIB
-    at_full = full * per_token / GIB if full else None
+    state = model.linear_state_bytes_per_sequence(1)  # hybrid models: a fixed state per sequence besides its KV
+    at_seq = (max_seq * per_token + state) / GIB
+    at_full = (full * per_token + state) / GIB if full else None
     out = dict(
         percentile=percentile,
         max_input_len=max_in,

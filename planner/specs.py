@@ -312,6 +312,17 @@ class ModelSpec(BaseModel):
     # sliding-window / chunked attention
     sliding_window: int | None = None
     num_window_layers: int = 0
+    # hybrid models: Gated DeltaNet ("linear attention") layers keep a fixed-size state per sequence, no KV
+    num_linear_layers: int = Field(default=0, ge=0, description="Layers with linear attention (Gated DeltaNet) instead of full attention")
+    params_linear_attention_per_layer: int = Field(default=0, ge=0)
+    linear_value_heads: int = Field(default=0, ge=0, description="Value heads of a linear-attention layer (its state splits over TP by them)")
+    linear_state_elements_per_layer: int = Field(
+        default=0, ge=0, description="Recurrent state of one sequence in one linear layer: value heads x key dim x value dim"
+    )
+    linear_conv_elements_per_layer: int = Field(default=0, ge=0, description="Causal-conv state of one sequence in one linear layer (16-bit)")
+    linear_state_bytes: float = Field(
+        default=4.0, gt=0, le=8, description="Bytes per recurrent-state element (mamba_ssm_dtype; float32 unless the config says otherwise)"
+    )
     # parameter counts
     params_embedding: int
     params_lm_head: int
@@ -344,10 +355,32 @@ class ModelSpec(BaseModel):
         return {part: 2.0 if part in keep else WEIGHT_BYTES[precision] for part in WEIGHT_PARTS}
 
     @property
+    def num_kv_layers(self) -> int:
+        """Layers that keep a KV cache (full or windowed attention; not the linear-attention ones)."""
+        return self.num_layers - self.num_linear_layers
+
+    @property
+    def kv_layer_fraction(self) -> float:
+        return self.num_kv_layers / self.num_layers
+
+    @property
+    def params_attention(self) -> int:
+        """Attention weights of all layers: full attention, and the linear-attention layers' own."""
+        return self.num_kv_layers * self.params_attention_per_layer + self.num_linear_layers * self.params_linear_attention_per_layer
+
+    def linear_state_bytes_per_sequence(self, tp: int = 1) -> float:
+        """Bytes of one sequence's linear-attention state (recurrent state and conv inputs) on one
+        GPU of a TP group, every linear layer (the state splits over TP by value heads)."""
+        if not self.num_linear_layers:
+            return 0.0
+        share = math.ceil(self.linear_value_heads / tp) / self.linear_value_heads
+        return self.num_linear_layers * share * (self.linear_state_elements_per_layer * self.linear_state_bytes + self.linear_conv_elements_per_layer * 2.0)
+
+    @property
     def params_layers_linear(self) -> int:
         """Weights of every linear layer inside the decoder layers (quantizable)."""
         return (
-            self.num_layers * self.params_attention_per_layer
+            self.params_attention
             + self.num_dense_layers * self.params_dense_mlp_per_layer
             + self.num_moe_layers * (self.num_experts * self.params_expert + self.params_shared_per_moe_layer)
         )
@@ -371,7 +404,7 @@ class ModelSpec(BaseModel):
     def flop_params_per_token(self) -> int:
         """Matmul weights a token passes through in the decoder layers (2 FLOPs each)."""
         return (
-            self.num_layers * self.params_attention_per_layer
+            self.params_attention
             + self.num_dense_layers * self.params_dense_mlp_per_layer
             + self.num_moe_layers * (self.experts_per_token * self.params_expert + self.params_shared_per_moe_layer + self.params_router_per_moe_layer)
         )
@@ -385,7 +418,7 @@ class ModelSpec(BaseModel):
 
     def kv_bytes_per_token(self, kv_bytes: float) -> float:
         """KV-cache bytes per token of context, whole model, every layer holding it."""
-        return self.num_layers * self.kv_elements_per_token_layer * kv_bytes
+        return self.num_kv_layers * self.kv_elements_per_token_layer * kv_bytes
 
     def kv_bytes_formula(self, kv_bytes: float) -> str:
         """`kv_bytes_per_token` written out with this model's numbers, for people to check."""
@@ -393,7 +426,8 @@ class ModelSpec(BaseModel):
             terms = f"(kv_lora_rank {self.kv_lora_rank} + rope dim {self.qk_rope_head_dim})"
         else:
             terms = f"{self.num_kv_heads} KV heads x (K {self.head_dim} + V {self.v_head_dim})"
-        return f"{self.num_layers} layers x {terms} x {kv_bytes:g} B = {self.kv_bytes_per_token(kv_bytes):,.0f} B per token"
+        layers = f"{self.num_kv_layers} full-attention layers (of {self.num_layers})" if self.num_linear_layers else f"{self.num_layers} layers"
+        return f"{layers} x {terms} x {kv_bytes:g} B = {self.kv_bytes_per_token(kv_bytes):,.0f} B per token"
 
     def kv_heads_per_gpu(self, tp: int) -> int:
         """KV heads each GPU stores: heads split by TP, replicated when TP exceeds them."""

@@ -74,7 +74,7 @@ def test_catalog_covers_required_and_measured_models():
     assert wanted <= set(model_ids()), sorted(wanted - set(model_ids()))
 
 
-UNSUPPORTED = {"Qwen/Qwen3.5-397B-A17B": "hybrid linear attention", "zhipuai/GLM-5": "Sparse Attention"}
+UNSUPPORTED = {"zhipuai/GLM-5": "Sparse Attention"}
 
 
 @pytest.mark.parametrize("model_id", sorted(model_ids()))

@@ -3,7 +3,7 @@
 import pytest
 
 from planner import PlannerError, estimate
-from planner.catalog import get_model
+from planner.catalog import get_gpu, get_model
 
 
 def test_pipeline_never_speeds_up_one_prompt():
@@ -179,3 +179,61 @@ def test_attention_data_parallel_deployments_are_accepted_and_modelled():
     assert dep.kv_capacity_tokens > 4 * tp8.kv_capacity_tokens
     with pytest.raises(PlannerError, match="attention_dp 2 needs a mixture-of-experts model"):
         estimate("llama-3.1-70b", tp=4, attention_dp=2, **kw)
+
+
+@pytest.mark.parametrize("engine", ["sglang", "vllm", "trtllm"])
+def test_hybrid_linear_attention_states_take_their_share_of_memory(engine):
+    """Qwen3.5: a running sequence holds a 192 MB Gated DeltaNet state (24 MB per GPU at TP 8)
+    besides its KV; SGLang sets aside ratio / (1 + ratio) of the budget for the states, the
+    other engines draw states and KV blocks from one pool."""
+    from planner.defaults import DEFAULT_EFFICIENCIES
+    from planner.serving import prepare
+    from planner.specs import EngineSettings, KvPrecision, Precision
+
+    m = get_model("Qwen/Qwen3.5-397B-A17B")
+    s = prepare(m, [get_gpu("B200")], [Precision.fp8], [KvPrecision.fp8], [8], [1], EngineSettings(engine=engine, max_batch_size=4096), DEFAULT_EFFICIENCIES)
+    state = m.linear_state_bytes_per_sequence(8)
+    assert float(s.state_per_seq[0]) == state == 192_061_440 / 8
+    plan = s.plan(1024, 1024)
+    budget = float(plan.kv_budget[0])
+    kv_seq = 2048 * float(s.kv_per_token[0])  # 2048 tokens, whole blocks of 16 or 32
+    if engine == "sglang":
+        r = 0.9
+        slots = budget * r / (1 + r) // state
+        assert float(plan.max_batch[0]) == min(slots, budget / (1 + r) // kv_seq)
+        assert float(s.kv_capacity_tokens(plan)[0]) <= budget / (1 + r) / float(s.kv_per_token[0])
+    else:
+        slots = budget // (kv_seq + state)
+        assert float(plan.max_batch[0]) == slots
+    assert float(plan.step_batch[0]) == min(4096, slots)  # no more running sequences than state slots
+    # a decode step reads and writes each running sequence's state once; attention work that
+    # grows with context is in the 15 full-attention layers only
+    steps = s.steps
+    assert float(steps.state_bytes_per_seq[0]) == 2 * state
+    assert float(steps.attn_flops_per_ctx[0]) == 2.0 * 32 * (256 + 256) * 60 / 8 * (15 / 60)
+
+
+def test_hybrid_linear_attention_needs_its_fields():
+    from planner.configs import model_from_config
+
+    cfg = {"model_type": "qwen3_next", "hidden_size": 2048, "num_hidden_layers": 8, "num_attention_heads": 16, "num_key_value_heads": 2, "head_dim": 256}
+    cfg |= {"vocab_size": 1000, "intermediate_size": 512, "full_attention_interval": 4}
+    with pytest.raises(PlannerError, match="lacks 'linear_num_key_heads'"):
+        model_from_config(cfg, "tiny-next")
+    full = model_from_config(
+        cfg | {"linear_num_key_heads": 4, "linear_num_value_heads": 8, "linear_key_head_dim": 64, "linear_value_head_dim": 64}, "tiny-next"
+    )
+    assert (full.num_linear_layers, full.num_kv_layers) == (6, 2)
+    assert (
+        model_from_config(
+            cfg
+            | {"linear_num_key_heads": 4, "linear_num_value_heads": 8, "linear_key_head_dim": 64, "linear_value_head_dim": 64, "mamba_ssm_dtype": "bfloat16"},
+            "x",
+        ).linear_state_bytes
+        == 2.0
+    )
+    with pytest.raises(PlannerError, match="multiple of linear_num_key_heads"):
+        model_from_config(cfg | {"linear_num_key_heads": 3, "linear_num_value_heads": 8, "linear_key_head_dim": 64, "linear_value_head_dim": 64}, "x")
+    llama = {**cfg, "model_type": "llama", "layer_types": ["linear_attention"] * 8}
+    with pytest.raises(PlannerError, match="linear/state-space attention"):
+        model_from_config(llama, "x")

@@ -14,6 +14,7 @@ KV_FP16 = {
     "Qwen/Qwen3-235B-A22B": 192_512,
     "mistralai/Mixtral-8x7B-v0.1": 131_072,
     "deepseek-ai/DeepSeek-V3": 70_272,
+    "Qwen/Qwen3.5-397B-A17B": 15 * 2 * (256 + 256) * 2,  # only the 15 full-attention layers of 60 keep KV
 }
 
 
@@ -40,12 +41,34 @@ def test_exact_parameter_counts():
         ("openai/gpt-oss-20b", 20.9, 3.6 + 0.58),
         ("meta-llama/Llama-4-Maverick-17B-128E-Instruct", 400.0, 17.0),
         ("Qwen/Qwen3-30B-A3B", 30.5, 3.3),
+        ("Qwen/Qwen3.5-397B-A17B", 397.0, 17.0),  # published total includes the ~0.4 B vision tower
     ],
 )
 def test_published_totals(model_id, total_b, active_b):
     m = get_model(model_id)
     assert m.params_total / 1e9 == pytest.approx(total_b, rel=0.01)
     assert m.params_active / 1e9 == pytest.approx(active_b, rel=0.03)
+
+
+def test_qwen3_next_counts():
+    m = get_model("Qwen/Qwen3-Next-80B-A3B-Thinking")
+    assert m.num_linear_layers == 36 and m.num_kv_layers == 12  # full attention every 4th layer
+    assert m.params_total / 1e9 == pytest.approx(80.0, rel=0.01)
+    assert 3.0 <= (m.params_active - m.params_embedding - m.params_lm_head) / 1e9 < 3.5  # "A3B", without embeddings
+
+
+def test_gated_deltanet_state_by_hand():
+    m = get_model("Qwen/Qwen3.5-397B-A17B")
+    # per linear layer: 64 value heads x 128 x 128 in float32, conv 3 taps x (2 x 16 x 128 + 64 x 128) in 16 bits
+    per_layer = 64 * 128 * 128 * 4 + 3 * (2 * 16 * 128 + 64 * 128) * 2
+    assert m.linear_state_bytes_per_sequence(1) == 45 * per_layer == 192_061_440
+    assert m.linear_state_bytes_per_sequence(8) == 45 * per_layer / 8  # split by value heads
+    # a Gated DeltaNet layer: in_proj_qkvz, in_proj_ba, conv1d, A_log + dt_bias, norm, out_proj
+    hidden, key_dim, value_dim = 4096, 16 * 128, 64 * 128
+    params = hidden * (2 * key_dim + 2 * value_dim) + hidden * 2 * 64 + (2 * key_dim + value_dim) * 4 + 2 * 64 + 128 + value_dim * hidden
+    assert m.params_linear_attention_per_layer == params
+    # gated full attention: q_proj doubles (query and output gate), k / v of 2 heads, o_proj, q / k norms
+    assert m.params_attention_per_layer == hidden * 32 * 256 * 2 + 2 * hidden * 2 * 256 + 32 * 256 * hidden + 2 * 256
 
 
 def test_llama_8b_fp16_weights():

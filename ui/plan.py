@@ -212,6 +212,11 @@ with right:
         f"Capacity: **{e.kv_capacity_tokens:,} tokens** = **{e.max_concurrency:,} requests** of ISL + OSL = {e.isl + e.osl:,} tokens "
         f"(engine limits: max batch {e.max_batch_size:,}, {e.max_num_tokens:,} tokens per step)."
     )
+    if e.state_bytes_per_sequence:
+        st.markdown(
+            f"Hybrid linear attention: {model.num_linear_layers} of {model.num_layers} layers keep no KV; each running request instead "
+            f"holds a **{e.state_bytes_per_sequence / 1e6:,.1f} MB** state (whole model), **{e.state_gib_per_gpu:.1f} GiB** per GPU of the KV cache."
+        )
 
 # ---- against load, and the roofline position ---------------------------------------------
 if e.fits:
