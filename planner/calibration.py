@@ -96,7 +96,7 @@ class Group:
                 model = get_model(kw["model"])
                 kv = default_kv(model, precision) if kw["kv_precision"] is None else parse_choice(KvPrecision, kw["kv_precision"], "kv precision")
                 model.check_parallelism(Parallelism(tp=kw["tp"], pp=kw["pp"], ep=kw["ep"], attention_dp=kw["attention_dp"]))
-                gpu.peak_tflops(precision)
+                gpu.peak_tflops(precision, engine)
                 mode = "concurrency" if kw["concurrency"] else ("rate" if kw["request_rate"] else "offline")
                 load = kw["concurrency"] or kw["request_rate"] or 0.0
                 n = kw["num_requests"] if kw["num_requests"] else np.nan

@@ -264,7 +264,7 @@ def resolve_deployment(
         raise PlannerError(_validation_message(exc)) from None
     if work.concurrency is not None and work.request_rate is not None:
         raise PlannerError("give either concurrency or request_rate, not both")
-    g.peak_tflops(prec)
+    g.peak_tflops(prec, eng.engine)
     g.check_kv(kv)
     m.check_parallelism(par)
     prof, rule = (None, "analytic") if efficiencies is not None else _resolve_profile(profile, g.id, eng.engine, prec.value, engine_version)

@@ -90,11 +90,11 @@ def _resolve(kw: dict) -> tuple:
     m, g = get_model(kw["model"]), get_gpu(kw["gpu"])
     prec, _, _ = resolve_precision(m, kw["precision"])
     kv = default_kv(m, prec) if kw["kv_precision"] in (None, "") else parse_choice(KvPrecision, kw["kv_precision"], "kv precision")
-    g.peak_tflops(prec)
-    g.check_kv(kv)
     engine = kw["engine"] or "trtllm"
     if engine not in ("trtllm", "vllm", "sglang"):
         raise PlannerError(f"engine {engine!r} is not one of: trtllm, vllm, sglang")
+    g.peak_tflops(prec, engine)
+    g.check_kv(kv)
     if kw.get("efficiencies") is not None:
         return m, g, prec, kv, None, "analytic"
     return (m, g, prec, kv, *_resolve_profile(kw.get("profile"), g.id, engine, prec.value, kw["engine_version"]))

@@ -93,7 +93,7 @@ def candidates(
     for gi, g in enumerate(gs):
         for pi, p in enumerate(ps):
             need = KV_NEEDS[default_kv(m, p)]
-            if not g.supports(p) or (need is not None and need not in g.tflops):
+            if not g.supports(p, engine) or (need is not None and need not in g.tflops):
                 continue
             for tp in tps:
                 if m.num_heads % tp or (tp > m.num_kv_heads and tp % m.num_kv_heads and m.attention != "mla"):

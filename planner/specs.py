@@ -66,10 +66,18 @@ COMPUTE_KEY: dict[Precision, str] = {
 #: models except MXFP4, which serving engines run for checkpoints shipped in it (gpt-oss), not as a
 #: quantization of another model.
 SEARCH_PRECISIONS: tuple[Precision, ...] = tuple(p for p in Precision if p != Precision.mxfp4)
-#: Precisions a GPU without their tensor cores still runs through a weight-only kernel (the weights
-#: are unpacked to 16 bits inside the GEMM, as vLLM's Marlin and TensorRT-LLM's W4A16 MXFP4 MoE
-#: kernels do on Hopper): the math then runs at the 16-bit peak.
-WEIGHT_ONLY_FALLBACK: frozenset[Precision] = frozenset({Precision.mxfp4})
+#: Precisions a GPU without their tensor cores still runs through a weight-only kernel, per engine
+#: (the weights are unpacked to 16 bits inside the GEMM; the math runs at the 16-bit peak). MXFP4
+#: (gpt-oss) on Hopper: TensorRT-LLM's W4A16 MXFP4 MoE, vLLM's Marlin and SGLang's Triton kernels.
+#: NVFP4 only in vLLM, whose Marlin FP4 kernel (group size 16) serves ModelOpt NVFP4 checkpoints
+#: on compute capability 8.0+ (`is_fp4_marlin_supported`); TensorRT-LLM and SGLang need Blackwell.
+WEIGHT_ONLY_FALLBACK: dict[str, frozenset[Precision]] = {
+    "trtllm": frozenset({Precision.mxfp4}),
+    "vllm": frozenset({Precision.mxfp4, Precision.nvfp4}),
+    "sglang": frozenset({Precision.mxfp4}),
+}
+#: Any engine's: what a GPU's peaks are looked up with when the engine is not known.
+ANY_WEIGHT_ONLY_FALLBACK: frozenset[Precision] = frozenset().union(*WEIGHT_ONLY_FALLBACK.values())
 #: Parts of the decoder layers a checkpoint may quantize separately.
 WEIGHT_PARTS = ("attention", "dense_mlp", "experts", "shared_experts")
 #: Bytes per activation element moved between GPUs (all-reduce payload): 16-bit in every mode.
@@ -102,11 +110,13 @@ DEFAULT_KV: dict[Precision, KvPrecision] = {
 }
 
 
-def compute_key(precision: Precision, tflops: dict[str, float]) -> str:
+def compute_key(precision: Precision, tflops: dict[str, float], engine: str | None = None) -> str:
     """The peak (key into `GpuSpec.tflops`) a precision's matrix multiplies run at on a GPU with
-    these peaks: its own, or the 16-bit one for a weight-only fallback (`WEIGHT_ONLY_FALLBACK`)."""
+    these peaks: its own, or the 16-bit one for a weight-only fallback of the engine
+    (`WEIGHT_ONLY_FALLBACK`; any engine's when it is not given)."""
     key = COMPUTE_KEY[precision]
-    if key not in tflops and precision in WEIGHT_ONLY_FALLBACK:
+    fallback = WEIGHT_ONLY_FALLBACK.get(engine, ANY_WEIGHT_ONLY_FALLBACK) if engine else ANY_WEIGHT_ONLY_FALLBACK
+    if key not in tflops and precision in fallback:
         return "bf16" if "bf16" in tflops else "fp16"
     return key
 
@@ -162,20 +172,24 @@ class GpuSpec(BaseModel):
             raise ValueError(f"tflops has unknown precisions {sorted(unknown)}")
         return self
 
-    def supports(self, precision: Precision) -> bool:
-        """Whether the GPU runs this precision's matrix multiplies (natively, or weight-only)."""
-        return compute_key(precision, self.tflops) in self.tflops
+    def supports(self, precision: Precision, engine: str | None = None) -> bool:
+        """Whether the GPU runs this precision's matrix multiplies (natively, or weight-only in
+        the engine; in any engine when it is not given)."""
+        return compute_key(precision, self.tflops, engine) in self.tflops
 
     def runs_natively(self, precision: Precision) -> bool:
         """Whether the GPU has tensor cores for the precision itself (not a weight-only fallback)."""
         return COMPUTE_KEY[precision] in self.tflops
 
-    def peak_tflops(self, precision: Precision) -> float:
-        """Dense peak TFLOP/s for a precision; raises a user error when the GPU lacks it."""
-        key = compute_key(precision, self.tflops)
+    def peak_tflops(self, precision: Precision, engine: str | None = None) -> float:
+        """Dense peak TFLOP/s for a precision in an engine; raises a user error when the GPU lacks it."""
+        key = compute_key(precision, self.tflops, engine)
         if key not in self.tflops:
-            allowed = ", ".join(p.value for p in Precision if self.supports(p))
-            raise PlannerError(f"precision {precision.value!r} is not supported on {self.id} (no {key} tensor cores); allowed: {allowed}")
+            allowed = ", ".join(p.value for p in Precision if self.supports(p, engine))
+            others = sorted(e for e, f in WEIGHT_ONLY_FALLBACK.items() if precision in f and self.supports(precision, e))
+            hint = f"; {', '.join(others)} runs it weight-only (16-bit math)" if others else ""
+            where = f" with engine {engine}" if engine and others else ""
+            raise PlannerError(f"precision {precision.value!r} is not supported on {self.id}{where} (no {key} tensor cores{hint}); allowed: {allowed}")
         return self.tflops[key]
 
     def check_kv(self, kv: KvPrecision) -> None:

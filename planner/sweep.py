@@ -40,8 +40,11 @@ DEFAULT_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 DEFAULT_LENGTHS = ((128, 128), (128, 2048), (2048, 128), (2048, 2048))
 
 
-def grid(model: ModelSpec, gpus: Sequence[GpuSpec], precisions: Sequence[Precision], tps, pps, batches, lengths) -> dict[str, np.ndarray]:
-    """Flat index arrays of the valid configurations of the Cartesian product."""
+def grid(
+    model: ModelSpec, gpus: Sequence[GpuSpec], precisions: Sequence[Precision], tps, pps, batches, lengths, engine: str = "trtllm"
+) -> dict[str, np.ndarray]:
+    """Flat index arrays of the valid configurations of the Cartesian product (precisions the
+    engine runs on each GPU)."""
     gi, pi, ti, qi, bi, li = (
         a.ravel()
         for a in np.meshgrid(
@@ -54,7 +57,7 @@ def grid(model: ModelSpec, gpus: Sequence[GpuSpec], precisions: Sequence[Precisi
             indexing="ij",
         )
     )
-    supported = np.array([[g.supports(p) for p in precisions] for g in gpus])
+    supported = np.array([[g.supports(p, engine) for p in precisions] for g in gpus])
     tp_arr = np.asarray(tps, dtype=float)[ti]
     pp_arr = np.asarray(pps, dtype=float)[qi]
     valid = supported[gi, pi] & (model.num_heads % tp_arr == 0) & (pp_arr <= model.num_layers)
@@ -129,7 +132,7 @@ def sweep(
     m = get_model(model)
     gs = [get_gpu(x) for x in gpus] if gpus is not None else list(all_gpus().values())
     ps = [parse_choice(Precision, p, "precision") for p in precisions] if precisions is not None else list(SEARCH_PRECISIONS)
-    g = grid(m, gs, ps, tps, pps, batches, lengths)
+    g = grid(m, gs, ps, tps, pps, batches, lengths, engine)
     eng = EngineSettings(engine=engine)
     if efficiencies is not None:
         eff: Efficiencies | dict = efficiencies

@@ -156,6 +156,23 @@ def test_mxfp4_weight_bytes_and_kernel_path():
     assert fp8.weights_gib_per_gpu < (attn * 1 + experts * 1 + m.params_high_precision * 2) / 2 / 1024**3 * 1.01
 
 
+def test_nvfp4_before_blackwell_only_in_vllm():
+    # vLLM's Marlin FP4 kernel serves NVFP4 checkpoints on compute capability 8.0+ (16-bit math);
+    # TensorRT-LLM and SGLang need FP4 tensor cores
+    kw = dict(model="llama-3.1-8b", gpu="H100", precision="nvfp4", isl=512, osl=64, profile="none")
+    for engine in ("trtllm", "sglang"):
+        with pytest.raises(PlannerError, match=f"not supported on H100-SXM with engine {engine} .*vllm runs it weight-only"):
+            estimate(engine=engine, **kw)
+    e = estimate(engine="vllm", **kw)
+    assert "weight-only" in e.precision_source
+    fp16 = estimate(**{**kw, "precision": "fp16"}, engine="vllm")
+    assert e.weights_gib_per_gpu < 0.4 * fp16.weights_gib_per_gpu  # 9/16 bytes per decoder weight
+    long = {**kw, "isl": 8192, "osl": 8}  # a compute-bound prompt: its math runs at the 16-bit peak, as FP16's
+    assert estimate(engine="vllm", **long).ttft_alone_ms > 0.95 * estimate(engine="vllm", **{**long, "precision": "fp16"}).ttft_alone_ms
+    assert estimate(engine="vllm", **long).ttft_alone_ms > 1.5 * estimate(engine="vllm", **{**long, "precision": "fp8"}).ttft_alone_ms
+    assert "weight-only" not in estimate(**{**kw, "gpu": "B200"}).precision_source
+
+
 def test_expert_parallelism_changes_the_step():
     # EP holds whole experts per GPU: the same bytes as slicing them over TP, but the busiest GPU
     # gets more than its share of the routed tokens (decode batches are small)

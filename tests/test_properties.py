@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from planner import PlannerError, estimate, get_gpu, get_model, gpus, model_ids
 from planner.memory import weight_bytes_per_gpu
-from planner.specs import WEIGHT_BYTES, Precision
+from planner.specs import DEFAULT_KV, KV_NEEDS, WEIGHT_BYTES, Precision
 
 SUPPORTED_MODELS = []
 for _m in sorted(model_ids()):
@@ -25,7 +25,9 @@ PROPS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCh
 def configs(draw):
     model = get_model(draw(st.sampled_from(SUPPORTED_MODELS)))
     gpu = get_gpu(draw(st.sampled_from(GPU_IDS)))
-    precision = draw(st.sampled_from([p for p in Precision if gpu.supports(p)]))
+    engine = draw(st.sampled_from(["trtllm", "vllm"]))
+    kv_ok = [p for p in Precision if KV_NEEDS[DEFAULT_KV[p]] is None or KV_NEEDS[DEFAULT_KV[p]] in gpu.tflops]
+    precision = draw(st.sampled_from([p for p in kv_ok if gpu.supports(p, engine)]))
     tp = draw(st.sampled_from([t for t in (1, 2, 4, 8) if model.num_heads % t == 0]))
     pp = draw(st.sampled_from([1, 2]))
     isl = draw(st.integers(1, 32768))
@@ -36,7 +38,6 @@ def configs(draw):
         load["concurrency"] = draw(st.integers(1, 2048))
     elif mode == "rate":
         load["request_rate"] = draw(st.floats(0.01, 500.0))
-    engine = draw(st.sampled_from(["trtllm", "vllm"]))
     return dict(model=model, gpu=gpu, precision=precision, tp=tp, pp=pp, isl=isl, osl=osl, engine=engine, **load)
 
 
