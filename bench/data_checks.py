@@ -1,4 +1,5 @@
-"""Consistency of the measurement files: the same measurement filed under different deployments.
+"""Consistency of the measurement files: the same measurement filed under different deployments,
+and precisions that no kernel of the row's engine runs on the row's GPU.
 
 A row is one measured deployment. When two rows of a file carry the very same measured values
 (TTFT, ITL and output tokens/s, all to the file's precision) for the same model, GPU, precision
@@ -6,6 +7,10 @@ and lengths, but different parallelism or concurrency, at most one of the labels
 and a model checked against both is checked against a mislabelled row. This lists such groups
 per file, so that whoever owns `../shared/data` can correct them; the planner's benches keep
 reading the rows as they are.
+
+A row whose precision its engine cannot run on its GPU at all (NVFP4 in TensorRT-LLM on Hopper:
+no FP4 tensor cores and no weight-only NVFP4 kernel) measured something else; where the model's
+checkpoint ships another precision the engine does run there, that is named as the likely one.
 
     python bench/data_checks.py [--data DIR] [--examples N]
 """
@@ -20,7 +25,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from planner.catalog import get_gpu, get_model  # noqa: E402
+from planner.errors import PlannerError  # noqa: E402
 from planner.predict import read_measurements  # noqa: E402
+from planner.specs import Precision  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "measured"
 SAME = ["model", "gpu", "precision", "isl", "osl"]
@@ -42,6 +50,23 @@ def conflicting_labels(frame: pd.DataFrame) -> list[tuple[dict, pd.DataFrame]]:
     return out
 
 
+def unrunnable_precisions(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows per model x GPU x engine x precision whose engine has no kernel for that precision on
+    that GPU, with the checkpoint's own precision where the engine does run it (else empty)."""
+    out = []
+    for (model, gpu, engine, precision), grp in frame.groupby(["model", "gpu", "engine", "precision"], dropna=False):
+        try:
+            g, prec = get_gpu(str(gpu)), Precision(str(precision))
+            own = get_model(str(model)).checkpoint_precision
+        except (PlannerError, ValueError):
+            continue
+        if g.supports(prec, str(engine)):
+            continue
+        likely = own.value if own is not None and g.supports(own, str(engine)) else ""
+        out.append({"model": model, "gpu": gpu, "engine": engine, "precision": precision, "rows": len(grp), "checkpoint_precision": likely})
+    return pd.DataFrame(out, columns=["model", "gpu", "engine", "precision", "rows", "checkpoint_precision"])
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DATA)
@@ -49,13 +74,18 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     total = 0
     for path in sorted(args.data.glob("*.csv")):
-        groups = conflicting_labels(read_measurements(path))
+        frame = read_measurements(path)
+        groups = conflicting_labels(frame)
         total += len(groups)
         print(f"{path.name}: {len(groups)} measurement(s) filed under more than one deployment")
         for shared, labels in groups[: args.examples]:
             what = ", ".join(f"{k} {v}" for k, v in shared.items() if pd.notna(v))
             print(f"  {what}")
             print("    " + labels.to_string(index=False).replace("\n", "\n    "))
+        bad = unrunnable_precisions(frame)
+        if len(bad):
+            print(f"  {int(bad.rows.sum())} row(s) at a precision their engine cannot run on their GPU (checkpoint_precision: the likely one):")
+            print("    " + bad.to_string(index=False).replace("\n", "\n    "))
     print(f"groups={total}")
     return 0
 

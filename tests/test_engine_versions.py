@@ -43,3 +43,10 @@ def test_data_checks_find_measurements_filed_under_two_deployments():
     assert dep and sorted(dep[0]["attention_dp"].tolist()) == ["64.0", "8.0"] and sorted(dep[0]["concurrency"].tolist()) == ["1", "8"]
     for name in ("trtllm_v0.13_offline.csv", "trtllm_v0.14_online.csv", "trtllm_v1.0_offline.csv"):
         assert checks.conflicting_labels(read_measurements(DATA / name)) == []
+        assert checks.unrunnable_precisions(read_measurements(DATA / name)).empty
+    # gpt-oss-120b on H200 in TensorRT-LLM filed as NVFP4, which it has no Hopper kernel for; the
+    # checkpoint's MXFP4 it runs (W4A16)
+    bad = checks.unrunnable_precisions(read_measurements(DATA / "aiconfigurator_silicon_agg.csv"))
+    assert bad[["model", "gpu", "engine", "precision", "checkpoint_precision"]].values.tolist() == [
+        ["openai/gpt-oss-120b", "H200-SXM", "trtllm", "nvfp4", "mxfp4"]
+    ]
