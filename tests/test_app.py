@@ -72,6 +72,15 @@ def test_plan_state_comes_from_the_url():
     assert number(metric(at, "Tokens/s per GPU")) == pytest.approx(e.output_tok_s_per_gpu, abs=0.5)
 
 
+def test_plan_shows_a_hybrid_models_state_memory():
+    at = app(model="Qwen/Qwen3.5-397B-A17B", gpu="B200", precision="fp8", tp=8, engine="sglang")
+    assert not at.exception, at.exception
+    e = planner.estimate(**{**PLAN_DEFAULTS, "model": "Qwen/Qwen3.5-397B-A17B", "gpu": "B200", "tp": 8, "engine": "sglang"})
+    note = next(m.value for m in at.markdown if "Hybrid linear attention" in m.value)
+    assert "45 of 60 layers keep no KV" in note and f"{e.state_gib_per_gpu:.1f} GiB" in note and "192.1 MB" in note
+    assert any(f"{e.kv_capacity_tokens:,} tokens" in m.value for m in at.markdown)
+
+
 def test_plan_shows_why_a_deployment_does_not_fit():
     at = app(model="meta-llama/Llama-3.1-405B", precision="fp16")
     assert not at.exception

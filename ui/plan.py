@@ -189,7 +189,8 @@ with left:
     used = e.weights_gib_per_gpu + e.activations_gib_per_gpu + e.overhead_gib_per_gpu + e.kv_cache_gib_per_gpu
     parts = {
         "weights": e.weights_gib_per_gpu,
-        "KV cache": e.kv_cache_gib_per_gpu,
+        "KV cache": e.kv_cache_gib_per_gpu - e.state_gib_per_gpu,
+        **({"linear-attention states": e.state_gib_per_gpu} if e.state_gib_per_gpu else {}),
         "activations": e.activations_gib_per_gpu,
         "engine reserve": e.overhead_gib_per_gpu,
         "free": max(e.memory_gib_per_gpu - used, 0.0),
