@@ -3,6 +3,7 @@
 
 import math
 
+import numpy as np
 import pytest
 
 from planner import PlannerError
@@ -146,3 +147,21 @@ def test_moe_models_are_also_searched_as_dep():
         "deepseek-ai/DeepSeek-V3", "B200", deps[0]["precision"], tp=1, attention_dp=deps[0]["attention_dp"], ep=deps[0]["ep"], isl=2048, osl=512
     )
     assert e.fits and e.gpus == deps[0]["attention_dp"] * deps[0]["pp"]
+
+
+def test_disaggregated_transfer_moves_a_hybrid_models_state():
+    """A prefill replica hands the decode replica the prompt's KV and, for Qwen3.5, its 192 MB
+    Gated DeltaNet state: by hand, (ISL x KV bytes per token + state) / (link x GPUs x eta)."""
+    from planner.defaults import DEFAULT_EFFICIENCIES
+    from planner.disagg import _kv_transfer_s
+    from planner.search import candidates
+
+    c = candidates("Qwen/Qwen3.5-397B-A17B", MIX, gpus=["B200"], precisions=["fp8"], tps=[4], pps=[1], engine="vllm")
+    i = np.array([0])
+    m = c.setup.model
+    g = c.gpus[c.gpu_idx[0]]
+    assert 2 * c.gpus_per[0] <= g.nvlink_domain_gpus  # both replicas in one NVLink domain
+    bw = g.intra_node_bandwidth_gb_s * 1e9 * c.gpus_per[0] * DEFAULT_EFFICIENCIES.eta_comm
+    # each of the 4 GPUs sends its shard: 15 full-attention layers x 1 of the 2 KV heads (replicated past TP 2) x 512 x 1 B
+    by_hand = (2000 * 15 * 1 * 512 * 1.0 * 4 + m.linear_state_bytes_per_sequence(1)) / bw
+    assert _kv_transfer_s(c, i, 2000)[0] == pytest.approx(by_hand, rel=1e-9)
