@@ -388,8 +388,9 @@ def models_frame() -> pd.DataFrame:
                     "params_b": round(m.params_total / 1e9, 2),
                     "active_b": round(m.params_active / 1e9, 2),
                     "layers": m.num_layers,
-                    "attention": m.attention,
+                    "attention": m.attention + (f" + {m.num_linear_layers} linear" if m.num_linear_layers else ""),
                     "kv_bytes_per_token_fp16": int(m.kv_bytes_per_token(2.0)),
+                    "state_mb_per_sequence": round(m.linear_state_bytes_per_sequence(1) / 1e6, 1),
                     "supported": "yes",
                 }
             )
