@@ -32,7 +32,7 @@ def _kv_transfer_s(c, i_sel: np.ndarray, isl: float) -> np.ndarray:
     """Seconds to move one prompt's KV cache (and, for hybrid models, its linear-attention state)
     from a prefill replica to a decode replica."""
     kv_tok = c.setup.kv_per_token[i_sel] * c.tp[i_sel] * c.pp[i_sel]  # whole-model bytes per token (each GPU's shard x GPUs)
-    state = np.broadcast_to(np.asarray(c.setup.state_per_seq, dtype=float), np.shape(c.setup.kv_per_token))[i_sel] * c.tp[i_sel] * c.pp[i_sel]
+    state = c.setup.model.linear_state_bytes_per_sequence(1)  # whole model, unpadded (0 for models without it)
     out = np.empty(len(i_sel))
     for k, i in enumerate(i_sel):
         g = c.gpus[c.gpu_idx[i]]
@@ -40,7 +40,7 @@ def _kv_transfer_s(c, i_sel: np.ndarray, isl: float) -> np.ndarray:
         same_domain = 2 * gpus <= g.nvlink_domain_gpus
         bw = (g.intra_node_bandwidth_gb_s if same_domain else g.inter_node_bandwidth_gb_s) * 1e9 * gpus * DEFAULT_EFFICIENCIES.eta_comm
         lat = 0.0 if same_domain else g.inter_node_latency_us * 1e-6
-        out[k] = (kv_tok[k] * isl + state[k]) / bw + lat
+        out[k] = (kv_tok[k] * isl + state) / bw + lat
     return out
 
 

@@ -45,7 +45,7 @@ def engine_config(s: Setup, plan: MemoryPlan, i: int = 0) -> EngineConfig:
         max_batch_size=int(np.ravel(plan.step_batch)[i]),
         max_num_tokens=int(np.ravel(plan.step_tokens)[i]),
         kv_capacity_tokens=int(kv_tokens),
-        block_tokens=s.engine.block_tokens,
+        block_tokens=int(np.ravel(s.block_tokens)[i if np.size(s.block_tokens) > 1 else 0]),
         chunked_prefill=s.engine.chunked_prefill,
     )
 

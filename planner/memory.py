@@ -82,6 +82,23 @@ def state_bytes_per_sequence_per_gpu(model: ModelSpec, tp, pp):
     return per_tp * share
 
 
+def vllm_hybrid_pages(model: ModelSpec, kv_per_token, state_per_seq, pp, base_block: int):
+    """vLLM's page layout for a hybrid linear-attention model: `(block_tokens, padded state bytes
+    per sequence)` on each GPU.
+
+    vLLM keeps states and KV blocks in one pool of equal pages (`_align_hybrid_block_size`,
+    without prefix caching): the attention block grows to the smallest multiple of its kernel
+    block (16 tokens) whose page, one layer's KV for the block, holds one layer's state; each
+    state is then padded to that page. Qwen3.5-397B at TP 8 with a 16-bit KV cache: 528 tokens.
+    """
+    lps = layers_per_stage(model, pp)
+    attn_page_1_token = np.asarray(kv_per_token, dtype=float) / (lps * model.kv_layer_fraction)
+    linear_layers = lps * (1.0 - model.kv_layer_fraction)
+    state_page = np.asarray(state_per_seq, dtype=float) / linear_layers
+    blocks = base_block * np.maximum(np.ceil(state_page / (base_block * attn_page_1_token)), 1.0)
+    return blocks, linear_layers * blocks * attn_page_1_token
+
+
 def kv_bytes_per_sequence(model: ModelSpec, kv_bytes, tp, pp, tokens, block_tokens):
     """KV bytes per GPU held by one sequence of `tokens` tokens, in whole blocks.
 

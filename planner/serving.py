@@ -26,6 +26,7 @@ from .memory import (
     max_sequences,
     runtime_overhead_bytes,
     state_bytes_per_sequence_per_gpu,
+    vllm_hybrid_pages,
     weight_bytes_per_gpu,
 )
 from .roofline import Hardware, HardwareTable, StepModel, hardware, step_model
@@ -66,9 +67,10 @@ class Setup:
     adp: np.ndarray  # attention data-parallel ranks: each holds its own requests' KV and runs its own batch
     ep: np.ndarray  # expert-parallel GPUs
     state_per_seq: np.ndarray | float = 0.0  # bytes per GPU of one sequence's linear-attention state (hybrid models)
+    block_tokens: np.ndarray | int = 16  # KV-cache block: the engine's, or vLLM's enlarged one for hybrid models
 
     def seq_bytes(self, tokens) -> np.ndarray:
-        return kv_bytes_per_sequence(self.model, self.kv_bytes, self.tp, self.pp, tokens, self.engine.block_tokens)
+        return kv_bytes_per_sequence(self.model, self.kv_bytes, self.tp, self.pp, tokens, self.block_tokens)
 
     def _budget(self, max_num_tokens, max_batch_size):
         acts = activation_bytes_per_gpu(self.model, max_num_tokens, max_batch_size, self.tp, self.engine.engine)
@@ -114,7 +116,7 @@ class Setup:
     def kv_capacity_tokens(self, plan: MemoryPlan) -> np.ndarray:
         """Tokens of context the replica holds: every attention-DP rank's cache (less what hybrid
         models' linear-attention states take)."""
-        return self.adp * kv_capacity_tokens(plan.kv_budget - plan.state_budget, self.kv_per_token, self.engine.block_tokens)
+        return self.adp * kv_capacity_tokens(plan.kv_budget - plan.state_budget, self.kv_per_token, self.block_tokens)
 
     @cached_property
     def steps(self) -> StepModel:
@@ -179,9 +181,12 @@ def prepare(
     over = runtime_overhead_bytes(tp, pp, engine.engine)
     kv_tok = kv_bytes_per_token_per_gpu(model, kvb, tp, pp)
     state = state_bytes_per_sequence_per_gpu(model, tp, pp)
+    blocks = engine.block_tokens
+    if engine.engine == "vllm" and model.num_linear_layers:
+        blocks, state = vllm_hybrid_pages(model, kv_tok, state, pp, engine.block_tokens)
     hw = hardware(gpus, precisions, tp, pp, eff, gpu_idx=gi, prec_idx=pi, table=table, attention_dp=adp)
     shared = eff if isinstance(eff, Efficiencies) else default_efficiencies(engine.engine)
-    return Setup(model, hw, shared, engine, tp, pp, mem, wbp, kvb, weights, over, kv_tok, large + 0 * tp, adp, ep, state)
+    return Setup(model, hw, shared, engine, tp, pp, mem, wbp, kvb, weights, over, kv_tok, large + 0 * tp, adp, ep, state, blocks)
 
 
 def prefill_time(s: Setup, isl, max_num_tokens, decode_seqs=0.0, decode_context=0.0):

@@ -1,5 +1,6 @@
 """Model fidelity for today's deployments: each defect of issue 7 pinned by a test."""
 
+import numpy as np
 import pytest
 
 from planner import PlannerError, estimate
@@ -209,11 +210,13 @@ def test_hybrid_linear_attention_states_take_their_share_of_memory(engine):
 
     m = get_model("Qwen/Qwen3.5-397B-A17B")
     s = prepare(m, [get_gpu("B200")], [Precision.fp8], [KvPrecision.fp8], [8], [1], EngineSettings(engine=engine, max_batch_size=4096), DEFAULT_EFFICIENCIES)
-    state = m.linear_state_bytes_per_sequence(8)
-    assert float(s.state_per_seq[0]) == state == 192_061_440 / 8
+    assert m.linear_state_bytes_per_sequence(8) == 192_061_440 / 8
+    state = float(s.state_per_seq[0])  # vLLM pads it to a whole page (the test below)
+    assert state == m.linear_state_bytes_per_sequence(8) or engine == "vllm"
     plan = s.plan(1024, 1024)
     budget = float(plan.kv_budget[0])
-    kv_seq = 2048 * float(s.kv_per_token[0])  # 2048 tokens, whole blocks of 16 or 32
+    block = float(np.ravel(s.block_tokens)[0])
+    kv_seq = -(-2048 // block) * block * float(s.kv_per_token[0])  # 2048 tokens in whole blocks
     if engine == "sglang":
         r = 0.9
         slots = budget * r / (1 + r) // state
@@ -226,7 +229,7 @@ def test_hybrid_linear_attention_states_take_their_share_of_memory(engine):
     # a decode step reads and writes each running sequence's state once; attention work that
     # grows with context is in the 15 full-attention layers only
     steps = s.steps
-    assert float(steps.state_bytes_per_seq[0]) == 2 * state
+    assert float(steps.state_bytes_per_seq[0]) == 2 * m.linear_state_bytes_per_sequence(8)
     assert float(steps.attn_flops_per_ctx[0]) == 2.0 * 32 * (256 + 256) * 60 / 8 * (15 / 60)
 
 
@@ -254,3 +257,26 @@ def test_hybrid_linear_attention_needs_its_fields():
     llama = {**cfg, "model_type": "llama", "layer_types": ["linear_attention"] * 8}
     with pytest.raises(PlannerError, match="linear/state-space attention"):
         model_from_config(llama, "x")
+
+
+def test_vllm_pages_a_hybrid_models_states_and_kv_alike():
+    """vLLM keeps Gated DeltaNet states and KV blocks in one pool of equal pages: the attention
+    block grows to the smallest multiple of 16 tokens whose one-layer KV page holds one layer's
+    state, and each state is padded to that page (`_align_hybrid_block_size`)."""
+    from planner.defaults import DEFAULT_EFFICIENCIES
+    from planner.serving import prepare
+    from planner.specs import EngineSettings, KvPrecision, Precision
+
+    m = get_model("Qwen/Qwen3.5-397B-A17B")
+    # at TP 8 one layer's state on a GPU: 8 value heads x 128 x 128 x 4 B + conv 3 x (2 x 2048 + 8192) / 8 x 2 B
+    state_page = 8 * 128 * 128 * 4 + 3 * (2 * 2048 + 8192) // 8 * 2
+    for kv, kv_bytes in ((KvPrecision.bf16, 2), (KvPrecision.fp8, 1)):
+        attn_page_1_token = 1 * 512 * kv_bytes  # one of the 2 KV heads per GPU (replicated past TP 2), K and V of 256
+        block = 16 * -(-state_page // (16 * attn_page_1_token))
+        s = prepare(m, [get_gpu("B200")], [Precision.fp8], [kv], [8], [1], EngineSettings(engine="vllm"), DEFAULT_EFFICIENCIES)
+        assert float(s.block_tokens[0]) == block == (528 if kv_bytes == 2 else 1056)
+        assert float(s.state_per_seq[0]) == 45 * block * attn_page_1_token  # padded to whole pages
+        assert float(s.state_per_seq[0]) > m.linear_state_bytes_per_sequence(8)
+    # SGLang and TensorRT-LLM keep their own block sizes
+    sg = prepare(m, [get_gpu("B200")], [Precision.fp8], [KvPrecision.fp8], [8], [1], EngineSettings(engine="sglang"), DEFAULT_EFFICIENCIES)
+    assert sg.block_tokens == 16 and float(sg.state_per_seq[0]) == m.linear_state_bytes_per_sequence(8)

@@ -276,6 +276,8 @@ with st.expander("How the numbers are made"):
   checkpoint leaves unquantized stay at 16 bits.
 - **KV cache**: layers × KV heads × (K + V head width) × bytes per element per token (MLA: the
   latent plus the rope part), in the memory left after weights, activations and the engine's reserve.
+  Hybrid models (Qwen3-Next, Qwen3.5): only the full-attention layers keep KV; each running request
+  also holds a fixed Gated DeltaNet state, read and written once per step.
 - **Step time**: for each kernel group, max-plus of compute (FLOPs ÷ (peak × η_compute)) and memory
   (bytes ÷ (bandwidth × η_memory)), plus all-reduces (bytes ÷ link bandwidth + latency), plus
   fixed overheads per step, layer and sequence. η come from a calibration profile when one
