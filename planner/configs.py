@@ -25,8 +25,6 @@ from .errors import PlannerError, validation_line
 from .specs import KvPrecision, ModelSpec, Precision
 
 UNSUPPORTED_ARCHITECTURES = {
-    "glm_moe_dsa": "DeepSeek Sparse Attention (a learned top-k token selection per query)",
-    "deepseek_v32": "DeepSeek Sparse Attention (a learned top-k token selection per query)",
     "mamba": "state-space layers (no KV cache)",
     "mamba2": "state-space layers (no KV cache)",
     "jamba": "hybrid Mamba / attention layers",
@@ -59,6 +57,7 @@ class Architecture:
     attn_output_gate: bool = False  # q_proj also outputs a sigmoid gate on the attention output (twice the width)
     shared_expert_gate: bool = False  # one sigmoid gate (hidden -> 1) on the shared expert per MoE layer
     gated_deltanet: bool = False  # "linear_attention" layers are Gated DeltaNet (a fixed-size state per sequence, no KV)
+    sparse_attention: bool = False  # DeepSeek Sparse Attention: a lightning indexer picks index_topk tokens per query
 
 
 #: Architecture families the planner counts exactly (keys: the decoder's `model_type`).
@@ -82,6 +81,9 @@ ARCHITECTURES: dict[str, Architecture] = {
     "glm4_moe": Architecture(moe_layers="first_k_dense"),  # GLM-4.5 MoE
     "llama4_text": Architecture(moe_width="llama4", moe_layers="interleaved", window="chunked"),  # Llama 4 text decoder (interleaved MoE, chunked attention)
     "minimax_m2": Architecture(qk_norm="full", moe_width="intermediate_size", routing_bias=True),  # MiniMax-M2 MoE
+    # DeepSeek-V3.2 / GLM-5: MLA over the index_topk tokens a lightning indexer selects per query
+    "deepseek_v32": Architecture(routing_bias=True, moe_layers="first_k_dense", sparse_attention=True),
+    "glm_moe_dsa": Architecture(routing_bias=True, moe_layers="first_k_dense", sparse_attention=True),
     # Qwen3-Next / Qwen3.5: three Gated DeltaNet layers to one gated full-attention layer
     "qwen3_next": Architecture(qk_norm="per_head", moe_layers="sparse_step", attn_output_gate=True, shared_expert_gate=True, gated_deltanet=True),
     "qwen3_5_moe_text": Architecture(qk_norm="per_head", attn_output_gate=True, shared_expert_gate=True, gated_deltanet=True),
@@ -175,6 +177,9 @@ class ConfigFields(BaseModel):
     linear_value_head_dim: Size | None = None
     linear_conv_kernel_dim: Size | None = None
     mamba_ssm_dtype: Literal["float32", "bfloat16", "float16", "auto"] | None = None
+    index_topk: Length | None = None
+    index_n_heads: Size | None = None
+    index_head_dim: Size | None = None
     rope_scaling: RopeScaling | None = None
     tie_word_embeddings: StrictBool | None = None
     attention_bias: StrictBool | None = None
@@ -538,6 +543,8 @@ def model_from_config(cfg: dict, model_id: str, source: str | None = None, arch:
         n_window = 0
 
     linear = _gated_deltanet(f, a, layers, hidden, source)
+    sparse = _lightning_indexer(f, a, hidden, source) if mla else {}
+    attn += sparse.get("params_indexer_per_layer", 0)
 
     lm_head = 0 if tie else vocab * hidden + (vocab if a.mlp_bias else 0)
     return ModelSpec(
@@ -574,7 +581,29 @@ def model_from_config(cfg: dict, model_id: str, source: str | None = None, arch:
         checkpoint_kv_precision=ckpt_kv,
         unquantized=kept,
         **linear,
+        **sparse,
     )
+
+
+def _lightning_indexer(f: ConfigFields, a: Architecture, hidden: int, source: str) -> dict:
+    """DeepSeek Sparse Attention (DeepSeek-V3.2, GLM-5), as `ModelSpec` fields.
+
+    Each MLA layer has a lightning indexer: `index_n_heads` query heads of `index_head_dim` from
+    the query latent (wq_b), one key head from the hidden state (wk, LayerNorm with bias) and a
+    weight per head (weights_proj). It scores every cached token for each query, and attention
+    runs over the `index_topk` best. Its keys are cached too (FP8 with a float32 scale per 128).
+    """
+    if not a.sparse_attention or not f.index_topk:
+        return {}
+    heads = _require(f, source, "index_n_heads")
+    dim = _require(f, source, "index_head_dim")
+    q_in = f.q_lora_rank or hidden
+    return {
+        "index_topk": f.index_topk,
+        "index_n_heads": heads,
+        "index_head_dim": dim,
+        "params_indexer_per_layer": q_in * heads * dim + hidden * dim + 2 * dim + hidden * heads,
+    }
 
 
 def _gated_deltanet(f: ConfigFields, a: Architecture, layers: int, hidden: int, source: str) -> dict:

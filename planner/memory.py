@@ -54,6 +54,7 @@ def weight_bytes_per_gpu(model: ModelSpec, weight_bytes_per_param, tp, pp, atten
     )
     experts = model.num_moe_layers * model.num_experts * model.params_expert * b["experts"]
     layers = (replicated + experts / adp) * share / tp + layer_high * 2.0 * share
+    layers = layers + model.replicated_indexer_params(tp) * b["attention"] * share  # sparse attention's indexer: on every GPU
     vocab = np.where(pp > 1, max(model.params_embedding, model.params_lm_head), model.params_embedding + model.params_lm_head)
     return layers + vocab * 2.0 / tp
 
@@ -66,8 +67,8 @@ def kv_bytes_per_token_per_gpu(model: ModelSpec, kv_bytes, tp, pp):
     """
     lps = layers_per_stage(model, pp) * model.kv_layer_fraction  # linear-attention layers keep no KV
     kv_bytes = np.asarray(kv_bytes)
-    if model.attention == "mla":
-        return lps * (model.kv_lora_rank + model.qk_rope_head_dim) * kv_bytes + 0 * np.asarray(tp)
+    if model.attention == "mla":  # with sparse attention, plus the indexer's key per token and layer
+        return lps * ((model.kv_lora_rank + model.qk_rope_head_dim) * kv_bytes + model.indexer_bytes_per_token_layer) + 0 * np.asarray(tp)
     heads = np.ceil(model.num_kv_heads / np.asarray(tp))
     return lps * heads * (model.head_dim + model.v_head_dim) * kv_bytes
 

@@ -188,6 +188,9 @@ class StepModel:
     experts_per_token: float
     window: float  # sliding window (tokens); 0: none
     window_fraction: float  # share of layers that use it
+    topk: float = 0.0  # sparse attention: context tokens each query attends to; 0: all
+    indexer_flops_per_ctx: object = 0.0  # lightning-indexer FLOPs per (query, context token), one GPU
+    indexer_bytes_per_ctx: object = 0.0  # indexer-key bytes per token of context, one GPU (also in kv_bytes_per_token)
     has_dp: bool = False  # any configuration with attention DP (else the per-rank split is skipped)
     has_ep: bool = False  # any configuration with EP (else the routing imbalance is skipped)
 
@@ -248,8 +251,16 @@ class StepModel:
         head_bytes = self.head_bytes * (logit_rows > 0)
         dec_ctx = r_dec * self._windowed(decode_context)
         pre_ctx = self._windowed(prefill_context)
+        if self.topk:  # sparse attention: the indexer scores every cached token, attention reads the top-k
+            idx_ctx = dec_ctx + r_pre * pre_ctx
+            idx_bytes = self.indexer_bytes_per_ctx * (dec_ctx + r_pre_seqs * pre_ctx)
+            dec_ctx = r_dec * (mn(decode_context, self.topk))
+            pre_ctx = mn(prefill_context, self.topk)
         attn_flops = self.attn_flops_per_ctx * dec_ctx + self.prefill_attn_flops_per_ctx * r_pre * pre_ctx
         attn_bytes = self.kv_bytes_per_token * (dec_ctx + r_pre_seqs * pre_ctx + r_tokens) + self.state_bytes_per_seq * (r_dec + r_pre_seqs)
+        if self.topk:
+            attn_flops = attn_flops + self.indexer_flops_per_ctx * idx_ctx
+            attn_bytes = attn_bytes - self.indexer_bytes_per_ctx * (dec_ctx + r_pre_seqs * pre_ctx) + idx_bytes
         n = self.overlap
         t_layers = _combine(gemm_flops / self.peak, gemm_bytes / self.bw, n) + _combine(attn_flops / self.peak, attn_bytes / self.kv_bw, n)
         t_head = _combine(head_flops / self.peak, head_bytes / self.bw, n)
@@ -287,6 +298,8 @@ def step_model(
     per_ctx = pre_per_ctx = 2.0 * model.num_heads * (model.head_dim + model.v_head_dim)
     if model.attention == "mla":  # decode runs absorbed MLA: scores over the latent + rope, values over the latent
         per_ctx = 2.0 * model.num_heads * (2 * model.kv_lora_rank + model.qk_rope_head_dim)
+        if model.index_topk:  # sparse MLA kernels run prompts in the absorbed form too
+            pre_per_ctx = per_ctx
     per_ctx, pre_per_ctx = per_ctx * model.kv_layer_fraction, pre_per_ctx * model.kv_layer_fraction  # linear-attention layers attend to no context
     kv_tok = kv_bytes_per_token_per_gpu(model, kv_bytes, tp, pp) if kv_per_token is None else np.asarray(kv_per_token, dtype=float)
     # Gated DeltaNet: each step reads and writes every running sequence's state once; per token
@@ -311,11 +324,11 @@ def step_model(
     return StepModel(
         pp=pp + zeros,
         adp=adp + zeros,
-        gemm_flops_per_token=2.0 * (model.flop_params_per_token - routed) * share / tp + linear_flops + zeros,
+        gemm_flops_per_token=2.0 * ((model.flop_params_per_token - routed) / tp + model.replicated_indexer_params(tp)) * share + linear_flops + zeros,
         moe_flops_per_token=2.0 * routed * share / group + zeros,
         moe_imbalance=np.where(ep > 1, 2.0 * np.log(np.maximum(ep, 1.0)) * ep / max(model.experts_per_token, 1), 0.0) + zeros,
         logit_flops_per_row=2.0 * model.vocab_size * model.hidden_size / tp + zeros,
-        dense_weight_bytes=dense_w + zeros,
+        dense_weight_bytes=dense_w + model.replicated_indexer_params(tp) * b["attention"] * share + zeros,
         moe_bytes_per_expert=moe_layer / adp * model.params_expert * b["experts"] + zeros,
         moe_shared_bytes=moe_layer * model.params_shared_per_moe_layer * b["shared_experts"] + zeros,
         head_bytes=model.vocab_size * model.hidden_size * 2.0 / tp + zeros,  # the LM head, or the tied embedding matrix in its place
@@ -339,6 +352,10 @@ def step_model(
         overlap=float(eff.overlap_exponent),
         experts=float(model.num_experts if model.is_moe else 0),
         experts_per_token=float(model.experts_per_token),
+        topk=float(model.index_topk),
+        # the indexer runs every one of its heads on each GPU (replicated, not split by TP)
+        indexer_flops_per_ctx=2.0 * model.index_n_heads * model.index_head_dim * lps + zeros,
+        indexer_bytes_per_ctx=lps * model.indexer_bytes_per_token_layer + zeros,
         window=float(model.sliding_window or 0),
         window_fraction=model.num_window_layers / model.num_kv_layers if model.num_window_layers else 0.0,
         has_dp=bool(np.any(adp > 1)),

@@ -11,6 +11,7 @@ import math
 from enum import Enum, StrEnum
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .errors import PlannerError
@@ -337,6 +338,13 @@ class ModelSpec(BaseModel):
     linear_state_bytes: float = Field(
         default=4.0, gt=0, le=8, description="Bytes per recurrent-state element (mamba_ssm_dtype; float32 unless the config says otherwise)"
     )
+    # DeepSeek Sparse Attention: attention over the index_topk tokens a lightning indexer picks per query
+    index_topk: int = Field(default=0, ge=0, description="Tokens each query attends to (0: all of its context)")
+    index_n_heads: int = Field(default=0, ge=0, description="Lightning-indexer query heads (scores every cached token)")
+    index_head_dim: int = Field(default=0, ge=0)
+    params_indexer_per_layer: int = Field(
+        default=0, ge=0, description="Lightning-indexer weights of one layer (inside params_attention_per_layer; replicated on every GPU of a TP group)"
+    )
     # parameter counts
     params_embedding: int
     params_lm_head: int
@@ -376,6 +384,11 @@ class ModelSpec(BaseModel):
     @property
     def kv_layer_fraction(self) -> float:
         return self.num_kv_layers / self.num_layers
+
+    def replicated_indexer_params(self, tp) -> object:
+        """Indexer weights each GPU holds beyond its 1/TP share of the attention weights (the
+        indexer is replicated, not split): layers x indexer x (1 - 1/TP)."""
+        return self.num_layers * self.params_indexer_per_layer * (1.0 - 1.0 / np.asarray(tp, dtype=float))
 
     @property
     def params_attention(self) -> int:
@@ -430,9 +443,16 @@ class ModelSpec(BaseModel):
             return self.kv_lora_rank + self.qk_rope_head_dim
         return self.num_kv_heads * (self.head_dim + self.v_head_dim)
 
+    @property
+    def indexer_bytes_per_token_layer(self) -> float:
+        """Bytes of one token's lightning-indexer key in one layer: FP8 with a float32 scale per 128
+        values, whatever the KV precision (0 without sparse attention)."""
+        return float(self.index_head_dim + 4 * math.ceil(self.index_head_dim / 128)) if self.index_topk else 0.0
+
     def kv_bytes_per_token(self, kv_bytes: float) -> float:
-        """KV-cache bytes per token of context, whole model, every layer holding it."""
-        return self.num_kv_layers * self.kv_elements_per_token_layer * kv_bytes
+        """KV-cache bytes per token of context, whole model, every layer holding it (with the
+        lightning indexer's keys under sparse attention)."""
+        return self.num_kv_layers * (self.kv_elements_per_token_layer * kv_bytes + self.indexer_bytes_per_token_layer)
 
     def kv_bytes_formula(self, kv_bytes: float) -> str:
         """`kv_bytes_per_token` written out with this model's numbers, for people to check."""
@@ -441,6 +461,9 @@ class ModelSpec(BaseModel):
         else:
             terms = f"{self.num_kv_heads} KV heads x (K {self.head_dim} + V {self.v_head_dim})"
         layers = f"{self.num_kv_layers} full-attention layers (of {self.num_layers})" if self.num_linear_layers else f"{self.num_layers} layers"
+        if self.index_topk:
+            terms = f"({terms} x {kv_bytes:g} B + indexer key {self.indexer_bytes_per_token_layer:g} B)"
+            return f"{layers} x {terms} = {self.kv_bytes_per_token(kv_bytes):,.0f} B per token"
         return f"{layers} x {terms} x {kv_bytes:g} B = {self.kv_bytes_per_token(kv_bytes):,.0f} B per token"
 
     def kv_heads_per_gpu(self, tp: int) -> int:

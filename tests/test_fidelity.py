@@ -280,3 +280,51 @@ def test_vllm_pages_a_hybrid_models_states_and_kv_alike():
     # SGLang and TensorRT-LLM keep their own block sizes
     sg = prepare(m, [get_gpu("B200")], [Precision.fp8], [KvPrecision.fp8], [8], [1], EngineSettings(engine="sglang"), DEFAULT_EFFICIENCIES)
     assert sg.block_tokens == 16 and float(sg.state_per_seq[0]) == m.linear_state_bytes_per_sequence(8)
+
+
+def test_sparse_attention_reads_top_k_and_indexes_everything():
+    """DeepSeek Sparse Attention (DeepSeek-V3.2): past index_topk = 2048 tokens of context a decode
+    reads no more latent KV; only the lightning indexer's keys (128 FP8 values + a float32 scale
+    per token and layer, replicated on every GPU) and its FLOPs (2 x 64 heads x 128 per token and
+    layer, all heads on every GPU) grow with the context."""
+    from planner.defaults import DEFAULT_EFFICIENCIES
+    from planner.serving import prepare
+    from planner.specs import EngineSettings, KvPrecision, Precision
+
+    v32, v3 = get_model("deepseek-ai/DeepSeek-V3.2-Exp"), get_model("deepseek-ai/DeepSeek-V3")
+    assert v32.kv_bytes_per_token(1.0) == 61 * (512 + 64 + 132) and v3.kv_bytes_per_token(1.0) == 61 * (512 + 64)
+    for m, grows_bytes, grows_flops in (
+        (v32, 61 * 132, 2 * 64 * 128 * 61),
+        (v3, 61 * 576, 2 * 128 * (2 * 512 + 64) * 61 / 8),  # dense MLA: the latent of every token, heads split by TP
+    ):
+        s = prepare(m, [get_gpu("H200")], [Precision.fp8], [KvPrecision.fp8], [8], [1], EngineSettings(), DEFAULT_EFFICIENCIES)
+        st = s.steps.scalar(0)
+        _, c1, m1, _ = st.parts(decode_seqs=1.0, decode_context=4096.0)
+        _, c2, m2, _ = st.parts(decode_seqs=1.0, decode_context=8192.0)
+        assert (m2 - m1) * st.kv_bw == pytest.approx(4096 * grows_bytes, rel=1e-9)
+        assert (c2 - c1) * st.peak == pytest.approx(4096 * grows_flops, rel=1e-9)
+
+
+def test_sparse_attention_models_count_like_their_papers():
+    glm = get_model("zhipuai/GLM-5")  # 744B-A40B, the 40B without embeddings
+    assert glm.index_topk == 2048 and glm.params_total / 1e9 == pytest.approx(744, rel=0.01)
+    assert (glm.params_active - glm.params_embedding - glm.params_lm_head) / 1e9 == pytest.approx(40, rel=0.03)
+    # each MLA layer adds its indexer: wq_b (q latent 2048 -> 32 x 128), wk (6144 -> 128), k LayerNorm, weights_proj (6144 -> 32)
+    without = get_model("deepseek-ai/DeepSeek-V3")
+    v32 = get_model("deepseek-ai/DeepSeek-V3.2-Exp")
+    assert v32.params_attention_per_layer - without.params_attention_per_layer == 1536 * 64 * 128 + 7168 * 128 + 2 * 128 + 7168 * 64
+
+
+def test_sparse_attention_indexer_is_replicated_across_tp():
+    from planner.memory import weight_bytes_per_gpu
+
+    m = get_model("zhipuai/GLM-5")
+    assert m.params_indexer_per_layer == 2048 * 32 * 128 + 6144 * 128 + 2 * 128 + 6144 * 32
+    tp8, tp1 = float(weight_bytes_per_gpu(m, 1.0, 8, 1)), float(weight_bytes_per_gpu(m, 1.0, 1, 1))
+    # everything else split eight ways (vocab-parallel embeddings, routers and norms at 16 bits), the indexer whole on each GPU
+    indexer = 78 * m.params_indexer_per_layer
+    high = m.params_high_precision * 2.0
+    assert tp8 == pytest.approx(
+        (tp1 - indexer - high) / 8 + indexer + (high - m.params_embedding * 2 - m.params_lm_head * 2) + (m.params_embedding + m.params_lm_head) * 2 / 8,
+        rel=1e-9,
+    )
