@@ -79,6 +79,26 @@ def _precision(value) -> str | None:
     return "bf16" if word == "auto" else word
 
 
+def _attention_dp(row) -> int:
+    """Attention data-parallel ranks: from the logged SGLang command (`--dp N --enable-dp-attention`,
+    where `--tp` counts every GPU), or from a case id that states it (`...-tp8dp8-...`); else 1."""
+    command = str(row.quote) if pd.notna(row.quote) else ""
+    m = re.search(r"--dp(?:-size)?[ =](\d+)", command)
+    if m and "--enable-dp-attention" in command:
+        return int(m.group(1))
+    m = re.search(r"-tp\d+dp(\d+)(?:-|$)", str(row.case_id))
+    return int(m.group(1)) if m else 1
+
+
+def _fraction(row) -> float | None:
+    """The logged memory fraction; None for the engine's default. A row that says the value was
+    not stated (set automatically by that build) cannot be predicted."""
+    text = str(row.memory_fraction_setting) if pd.notna(row.memory_fraction_setting) else ""
+    if "not stated" in text.lower():
+        raise PlannerError(f"memory fraction not stated ({text})")
+    return _first_float(text)
+
+
 def read_cases(path: Path = CSV) -> list[Case]:
     frame = pd.read_csv(path)
     cases = []
@@ -91,13 +111,16 @@ def read_cases(path: Path = CSV) -> list[Case]:
         try:
             model, gpu = _model(row), _gpu(row)
             engine = str(row.engine)
-            fraction = _first_float(row.memory_fraction_setting)
+            fraction = _fraction(row)
+            adp = _attention_dp(row)
+            tp = int(row.tp) if pd.notna(row.tp) else 1
             kw = dict(
                 model=model,
                 gpu=gpu,
                 precision=_precision(row.precision),
                 kv_precision=_precision(row.kv_precision),
-                tp=int(row.tp) if pd.notna(row.tp) else 1,
+                tp=tp // adp,
+                attention_dp=adp,
                 pp=int(row.pp) if pd.notna(row.pp) else 1,
                 engine=engine,
                 free_gpu_memory_fraction=fraction,
@@ -118,11 +141,12 @@ def read_cases(path: Path = CSV) -> list[Case]:
 def predict_case(case: Case) -> dict:
     """The planner's KV cache for one start-up, and its error against the log."""
     e = estimate(**case.kwargs)
-    out = {"case": case.case_id, "fits": e.fits, "pred_tokens": e.kv_capacity_tokens, "pred_gib": e.kv_cache_gib_per_gpu}
+    tokens = e.kv_capacity_tokens // e.attention_dp  # an engine logs one attention-DP rank's pool
+    out = {"case": case.case_id, "fits": e.fits, "pred_tokens": tokens, "pred_gib": e.kv_cache_gib_per_gpu}
     if case.failed:
         out.update(logged="did not fit", error_pct=0.0 if not e.fits else np.nan, ok=not e.fits)
     elif case.logged_tokens:
-        err = 100.0 * (e.kv_capacity_tokens / case.logged_tokens - 1.0)
+        err = 100.0 * (tokens / case.logged_tokens - 1.0)
         out.update(logged=f"{case.logged_tokens:,.0f} tokens", error_pct=err, ok=abs(err) <= TARGET_PCT)
     elif case.logged_gib:
         err = 100.0 * (e.kv_cache_gib_per_gpu / case.logged_gib - 1.0)

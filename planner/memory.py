@@ -33,7 +33,7 @@ def part_bytes(weight_bytes_per_param) -> dict[str, np.ndarray]:
     return dict.fromkeys(WEIGHT_PARTS, np.asarray(weight_bytes_per_param, dtype=float))
 
 
-def weight_bytes_per_gpu(model: ModelSpec, weight_bytes_per_param, tp, pp, attention_dp=1):
+def weight_bytes_per_gpu(model: ModelSpec, weight_bytes_per_param, tp, pp, attention_dp=1, ffn_over_group=False):
     """Weight bytes on the most loaded GPU.
 
     Linear layers of the decoder are stored at `weight_bytes_per_param` (one value, or one per
@@ -41,22 +41,26 @@ def weight_bytes_per_gpu(model: ModelSpec, weight_bytes_per_param, tp, pp, atten
     Matrices split over TP (vocab-parallel embeddings); routed experts over the tp x attention_dp
     GPUs of a stage (sliced or whole, by moe_tp x ep alike), everything else replicated on each
     attention data-parallel rank; layers split over PP, the first stage holding the embedding and
-    the last the LM head (the larger of the two is counted).
+    the last the LM head (the larger of the two is counted). `ffn_over_group`: with attention DP,
+    only attention is replicated per rank, and the dense MLPs, shared experts, embeddings and LM
+    head are split over all tp x attention_dp GPUs (SGLang's DP attention: "DP for attention, TP
+    for FFN"); TensorRT-LLM and vLLM replicate them per rank.
     """
     tp, pp, adp = np.asarray(tp), np.asarray(pp), np.asarray(attention_dp)
     b = part_bytes(weight_bytes_per_param)
     share = layers_per_stage(model, pp) / model.num_layers
     layer_high = model.params_norms + model.num_moe_layers * model.params_router_per_moe_layer
-    replicated = (
-        model.params_attention * b["attention"]
-        + model.num_dense_layers * model.params_dense_mlp_per_layer * b["dense_mlp"]
+    ffn_split = np.where(ffn_over_group, adp, 1)
+    attention = model.params_attention * b["attention"]
+    ffn = (
+        model.num_dense_layers * model.params_dense_mlp_per_layer * b["dense_mlp"]
         + model.num_moe_layers * model.params_shared_per_moe_layer * b["shared_experts"]
     )
     experts = model.num_moe_layers * model.num_experts * model.params_expert * b["experts"]
-    layers = (replicated + experts / adp) * share / tp + layer_high * 2.0 * share
+    layers = (attention + ffn / ffn_split + experts / adp) * share / tp + layer_high * 2.0 * share
     layers = layers + model.replicated_indexer_params(tp) * b["attention"] * share  # sparse attention's indexer: on every GPU
     vocab = np.where(pp > 1, max(model.params_embedding, model.params_lm_head), model.params_embedding + model.params_lm_head)
-    return layers + vocab * 2.0 / tp
+    return layers + vocab * 2.0 / (tp * ffn_split)
 
 
 def kv_bytes_per_token_per_gpu(model: ModelSpec, kv_bytes, tp, pp):
@@ -68,7 +72,7 @@ def kv_bytes_per_token_per_gpu(model: ModelSpec, kv_bytes, tp, pp):
     lps = layers_per_stage(model, pp) * model.kv_layer_fraction  # linear-attention layers keep no KV
     kv_bytes = np.asarray(kv_bytes)
     if model.attention == "mla":  # with sparse attention, plus the indexer's key per token and layer
-        return lps * ((model.kv_lora_rank + model.qk_rope_head_dim) * kv_bytes + model.indexer_bytes_per_token_layer) + 0 * np.asarray(tp)
+        return lps * model.kv_bytes_per_token_layer(kv_bytes) + 0 * np.asarray(tp)
     heads = np.ceil(model.num_kv_heads / np.asarray(tp))
     return lps * heads * (model.head_dim + model.v_head_dim) * kv_bytes
 

@@ -280,7 +280,18 @@ class StepModel:
 
 
 def step_model(
-    model: ModelSpec, hw: Hardware, eff: Efficiencies, *, tp, pp, weight_bytes_per_param, kv_bytes, kv_per_token=None, attention_dp=1, ep=1
+    model: ModelSpec,
+    hw: Hardware,
+    eff: Efficiencies,
+    *,
+    tp,
+    pp,
+    weight_bytes_per_param,
+    kv_bytes,
+    kv_per_token=None,
+    attention_dp=1,
+    ep=1,
+    ffn_over_group=False,
 ) -> StepModel:
     """Work out the per-configuration constants of the step-time model (arrays broadcast)."""
     tp = np.asarray(tp, dtype=float)
@@ -291,7 +302,9 @@ def step_model(
     lps = layers_per_stage(model, pp)
     share = lps / model.num_layers
     b = part_bytes(weight_bytes_per_param)
-    dense_w = (model.params_attention * b["attention"] + model.num_dense_layers * model.params_dense_mlp_per_layer * b["dense_mlp"]) * share / tp
+    # SGLang's DP attention splits the dense MLPs, shared experts and LM head over every GPU of the group
+    ffn_split = np.where(ffn_over_group, adp, 1.0)
+    dense_w = (model.params_attention * b["attention"] + model.num_dense_layers * model.params_dense_mlp_per_layer * b["dense_mlp"] / ffn_split) * share / tp
     moe_layer = model.num_moe_layers * share / tp
     routed = model.num_moe_layers * model.experts_per_token * model.params_expert  # routed-expert weights a token passes
     # attention FLOPs per (query, context token): q.k over the key width and p.v over the value width
@@ -330,8 +343,8 @@ def step_model(
         logit_flops_per_row=2.0 * model.vocab_size * model.hidden_size / tp + zeros,
         dense_weight_bytes=dense_w + model.replicated_indexer_params(tp) * b["attention"] * share + zeros,
         moe_bytes_per_expert=moe_layer / adp * model.params_expert * b["experts"] + zeros,
-        moe_shared_bytes=moe_layer * model.params_shared_per_moe_layer * b["shared_experts"] + zeros,
-        head_bytes=model.vocab_size * model.hidden_size * 2.0 / tp + zeros,  # the LM head, or the tied embedding matrix in its place
+        moe_shared_bytes=moe_layer * model.params_shared_per_moe_layer * b["shared_experts"] / ffn_split + zeros,
+        head_bytes=model.vocab_size * model.hidden_size * 2.0 / (tp * ffn_split) + zeros,  # the LM head, or the tied embedding matrix in its place
         act_bytes_per_token=lps * (12.0 * model.hidden_size) * ACT_BYTES + zeros,
         attn_flops_per_ctx=per_ctx * lps / tp + zeros,
         prefill_attn_flops_per_ctx=pre_per_ctx * lps / tp + zeros,

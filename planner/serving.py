@@ -68,6 +68,7 @@ class Setup:
     ep: np.ndarray  # expert-parallel GPUs
     state_per_seq: np.ndarray | float = 0.0  # bytes per GPU of one sequence's linear-attention state (hybrid models)
     block_tokens: np.ndarray | int = 16  # KV-cache block: the engine's, or vLLM's enlarged one for hybrid models
+    ffn_over_group: bool = False  # attention DP splits dense MLPs, shared experts and the vocabulary over every GPU (SGLang)
 
     def seq_bytes(self, tokens) -> np.ndarray:
         return kv_bytes_per_sequence(self.model, self.kv_bytes, self.tp, self.pp, tokens, self.block_tokens)
@@ -132,6 +133,7 @@ class Setup:
             kv_per_token=self.kv_per_token,
             attention_dp=self.adp,
             ep=self.ep,
+            ffn_over_group=self.ffn_over_group,
         )
 
     def step(self, prefill_tokens=0.0, prefill_seqs=0.0, prefill_context=0.0, decode_seqs=0.0, decode_context=0.0):
@@ -177,7 +179,8 @@ def prepare(
     kvb = np.array([KV_BYTES[k] for k in kv_precisions])[ki]
     mem = np.array([g.memory_gib for g in gpus])[gi]
     large = np.array([vllm_large_gpu(g.memory_gib, g.id) for g in gpus])[gi]
-    weights = weight_bytes_per_gpu(model, wbp, tp, pp, adp)
+    ffn_over_group = engine.engine == "sglang"  # DP attention: "DP for attention, TP for FFN"
+    weights = weight_bytes_per_gpu(model, wbp, tp, pp, adp, ffn_over_group)
     over = runtime_overhead_bytes(tp, pp, engine.engine)
     kv_tok = kv_bytes_per_token_per_gpu(model, kvb, tp, pp)
     state = state_bytes_per_sequence_per_gpu(model, tp, pp)
@@ -186,7 +189,7 @@ def prepare(
         blocks, state = vllm_hybrid_pages(model, kv_tok, state, pp, engine.block_tokens)
     hw = hardware(gpus, precisions, tp, pp, eff, gpu_idx=gi, prec_idx=pi, table=table, attention_dp=adp)
     shared = eff if isinstance(eff, Efficiencies) else default_efficiencies(engine.engine)
-    return Setup(model, hw, shared, engine, tp, pp, mem, wbp, kvb, weights, over, kv_tok, large + 0 * tp, adp, ep, state, blocks)
+    return Setup(model, hw, shared, engine, tp, pp, mem, wbp, kvb, weights, over, kv_tok, large + 0 * tp, adp, ep, state, blocks, ffn_over_group)
 
 
 def prefill_time(s: Setup, isl, max_num_tokens, decode_seqs=0.0, decode_context=0.0):

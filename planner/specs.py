@@ -449,10 +449,22 @@ class ModelSpec(BaseModel):
         values, whatever the KV precision (0 without sparse attention)."""
         return float(self.index_head_dim + 4 * math.ceil(self.index_head_dim / 128)) if self.index_topk else 0.0
 
+    def kv_bytes_per_token_layer(self, kv_bytes):
+        """KV-cache bytes of one token in one layer holding it, whole model (`kv_bytes` a number or
+        an array). Sparse MLA with an FP8 cache stores FlashMLA's layout (vLLM's `fp8_ds_mla`): the
+        latent in FP8 with a float32 scale per 128 values and the rope part in 16 bits (656 B for
+        DeepSeek-V3.2), beside the indexer's key."""
+        kv_bytes = np.asarray(kv_bytes, dtype=float)
+        plain = self.kv_elements_per_token_layer * kv_bytes
+        if self.attention == "mla" and self.index_topk:
+            fp8 = self.kv_lora_rank + 4 * math.ceil(self.kv_lora_rank / 128) + 2 * self.qk_rope_head_dim
+            plain = np.where(kv_bytes == 1.0, fp8, plain)
+        return plain + self.indexer_bytes_per_token_layer
+
     def kv_bytes_per_token(self, kv_bytes: float) -> float:
         """KV-cache bytes per token of context, whole model, every layer holding it (with the
         lightning indexer's keys under sparse attention)."""
-        return self.num_kv_layers * (self.kv_elements_per_token_layer * kv_bytes + self.indexer_bytes_per_token_layer)
+        return float(self.num_kv_layers * self.kv_bytes_per_token_layer(kv_bytes))
 
     def kv_bytes_formula(self, kv_bytes: float) -> str:
         """`kv_bytes_per_token` written out with this model's numbers, for people to check."""
@@ -462,7 +474,9 @@ class ModelSpec(BaseModel):
             terms = f"{self.num_kv_heads} KV heads x (K {self.head_dim} + V {self.v_head_dim})"
         layers = f"{self.num_kv_layers} full-attention layers (of {self.num_layers})" if self.num_linear_layers else f"{self.num_layers} layers"
         if self.index_topk:
-            terms = f"({terms} x {kv_bytes:g} B + indexer key {self.indexer_bytes_per_token_layer:g} B)"
+            latent = float(self.kv_bytes_per_token_layer(kv_bytes)) - self.indexer_bytes_per_token_layer
+            terms = f"({terms} at {kv_bytes:g} B = {latent:g} B" + (", FP8 latent with scales and a 16-bit rope part" if kv_bytes == 1.0 else "")
+            terms += f" + indexer key {self.indexer_bytes_per_token_layer:g} B)"
             return f"{layers} x {terms} = {self.kv_bytes_per_token(kv_bytes):,.0f} B per token"
         return f"{layers} x {terms} x {kv_bytes:g} B = {self.kv_bytes_per_token(kv_bytes):,.0f} B per token"
 

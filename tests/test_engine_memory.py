@@ -49,3 +49,23 @@ def test_logged_start_ups_are_matched():
     # experts, 64.4 GiB of weights logged against 60.7 modelled)
     assert len(within) >= 11, {k: round(r["error_pct"], 1) for k, r in results.items() if not r["ok"]}
     assert results["vllm-llmd-llama33-70b-fp8-h100-tp1-FAILED"]["fits"] is False
+    # the fourth: DeepSeek-V3.2-Exp on 8 x B200, SGLang DP attention 8 (sglang PR 11309, before its
+    # fix). SGLang sized the pool at 54.52 GiB but counted 656 B per token and layer, leaving out the
+    # indexer's 132 B, so it logged 1,462,784 tokens and allocated 65.49 GiB. The planner's budget
+    # is within 5 % of SGLang's 54.52 GiB; with the indexer counted, its tokens are 18 % fewer.
+    dsv32 = results["sglang-pr11309-dsv32-exp-b200-tp8dp8-main"]
+    assert dsv32["pred_gib"] == pytest.approx(54.52, rel=0.05)
+    assert dsv32["pred_tokens"] == pytest.approx(1_462_784 * 656 / (656 + 132), rel=0.05)
+
+
+def test_sglang_dp_attention_replicates_only_attention():
+    # SGLang's DP attention is "DP for attention, TP for FFN": each rank holds all attention weights,
+    # while dense MLPs, shared experts, embeddings and LM head split over every GPU; TensorRT-LLM
+    # and vLLM replicate those per rank too
+    from planner.memory import weight_bytes_per_gpu
+
+    m = get_model("deepseek-ai/DeepSeek-V3")
+    sg, trt = (float(weight_bytes_per_gpu(m, 1.0, 1, 1, 8, ffn)) for ffn in (True, False))
+    ffn = m.num_dense_layers * m.params_dense_mlp_per_layer + m.num_moe_layers * m.params_shared_per_moe_layer  # at 1 byte
+    vocab = (m.params_embedding + m.params_lm_head) * 2.0
+    assert trt - sg == pytest.approx((ffn + vocab) * (1 - 1 / 8), rel=1e-9)

@@ -292,7 +292,10 @@ def test_sparse_attention_reads_top_k_and_indexes_everything():
     from planner.specs import EngineSettings, KvPrecision, Precision
 
     v32, v3 = get_model("deepseek-ai/DeepSeek-V3.2-Exp"), get_model("deepseek-ai/DeepSeek-V3")
-    assert v32.kv_bytes_per_token(1.0) == 61 * (512 + 64 + 132) and v3.kv_bytes_per_token(1.0) == 61 * (512 + 64)
+    # an FP8 sparse-MLA cache holds FlashMLA's 656-byte entry (512 FP8 + 4 float32 scales + 64 x 2-byte rope)
+    # and the indexer's 132 bytes: SGLang logs 43.67 GiB for 975,424 tokens of DeepSeek-V3.2-Exp (sglang PR 11309)
+    assert v32.kv_bytes_per_token(1.0) == 61 * (656 + 132) == pytest.approx(43.67 * 2**30 / 975_424, rel=1e-3)
+    assert v32.kv_bytes_per_token(2.0) == 61 * (576 * 2 + 132) and v3.kv_bytes_per_token(1.0) == 61 * (512 + 64)
     for m, grows_bytes, grows_flops in (
         (v32, 61 * 132, 2 * 64 * 128 * 61),
         (v3, 61 * 576, 2 * 128 * (2 * 512 + 64) * 61 / 8),  # dense MLA: the latent of every token, heads split by TP
