@@ -20,7 +20,7 @@ MEASURED = ROOT.parent / "shared" / "data" / "measured"
 #: unpredicted. The AIConfigurator rows with attention data parallelism (predicted since issue 7,
 #: refused before) have their own ceilings: their ITL is under-predicted (median ratio 0.5-0.8).
 #: The ITL ceiling without attention DP rose from 13.5 / 39.0 to 14.0 / 39.5 when GLM-5's 86 rows
-#: (DeepSeek Sparse Attention, refused before) were first predicted, at 34.1 % median.
+#: (DeepSeek Sparse Attention, refused before) were first predicted, at 34.0 % median.
 CEILINGS = {
     ("trtllm_v0.13_offline.csv", "all"): ({"output_tok_s": (11.5, 34.0)}, 0),
     ("trtllm_v0.14_online.csv", "all"): ({"output_tok_s": (8.0, 37.0), "ttft_ms": (11.0, 27.0), "itl_ms": (11.0, 30.5)}, 0),
