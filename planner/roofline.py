@@ -168,7 +168,7 @@ class StepModel:
     head_bytes: object  # LM head, read when any row is sampled
     act_bytes_per_token: object  # activations in and out of each kernel
     attn_flops_per_ctx: object  # attention FLOPs per (decode query, context token) pair
-    prefill_attn_flops_per_ctx: object  # the same for a prompt token (MLA computes it in the non-absorbed form)
+    prefill_attn_flops_per_ctx: object  # the same for a prompt token (MLA: the non-absorbed form; sparse MLA: the absorbed one)
     kv_bytes_per_token: object  # KV bytes per token of context on one GPU
     state_bytes_per_seq: object  # linear-attention state read and written per running sequence per step, on one GPU (0: none)
     peak: object  # FLOP/s x efficiency
