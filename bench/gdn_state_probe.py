@@ -22,28 +22,16 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from gpu_kernels import timed  # noqa: E402
 
 DK = DV = 128  # Qwen3.5 / Qwen3-Next linear_key_head_dim, linear_value_head_dim
 SHAPES = {"qwen3.5_tp8": (8, 2), "qwen3.5_tp2": (32, 8)}  # value heads, key heads per GPU
 BATCHES = [32, 128, 512, 1024]
-
-
-def timed(torch, fn, repeats: int = 50) -> float:
-    """Median seconds of `fn()` over CUDA-event-timed calls, after warm-up."""
-    for _ in range(5):
-        fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end) / 1e3)
-    return statistics.median(times)
 
 
 def reference(torch, s, q, k, v, g, beta, heads, key_heads):
@@ -118,8 +106,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"error: Triton kernel disagrees with the reference ({name}, B={batch}): state {err_state:.2e}, output {err_out:.2e}")
             state_bytes = s.numel() * s.element_size()
             src, dst = s.clone(), torch.empty_like(s)
-            t_kernel = timed(torch, step)
-            t_copy = timed(torch, lambda src=src, dst=dst: dst.copy_(src))
+            t_kernel = timed(torch, step, repeats=50)
+            t_copy = timed(torch, lambda src=src, dst=dst: dst.copy_(src), repeats=50)
             rows.append(
                 {
                     "shape": name,
