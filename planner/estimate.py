@@ -137,7 +137,7 @@ def _fit_reason(s: serving.Setup, plan: serving.MemoryPlan, isl: int, osl: int) 
     w, a, o = float(s.weights[0]), float(plan.activations[0]), float(s.overhead[0])
     if plan.kv_budget[0] <= 0:
         return f"does not fit: weights {w / gib:.1f} GiB + activations {a / gib:.1f} GiB + runtime {o / gib:.1f} GiB = {(w + a + o) / gib:.1f} GiB per GPU exceed {s.memory_gib[0]:.1f} GiB"
-    seq = float(s.seq_bytes(isl + osl)[0])
+    seq = float(s.seq_bytes(isl + osl)[0]) + float(np.ravel(s.state_per_seq)[0])  # hybrid models: and its linear-attention state
     return f"does not fit: one sequence of {isl + osl} tokens needs {seq / gib:.2f} GiB of KV cache per GPU, only {plan.kv_budget[0] / gib:.2f} GiB is left"
 
 

@@ -149,7 +149,7 @@ if e.fits:
         + f"), {e.precision} weights, {e.kv_precision} KV cache, {e.engine}."
     )
 else:
-    st.error(f"Does not fit: {e.fit_reason}." + (f" Smallest deployment that fits: {e.smallest_fit}." if e.smallest_fit else ""))
+    st.error(f"Does not fit: {e.fit_reason.removeprefix('does not fit: ')}." + (f" Smallest deployment that fits: {e.smallest_fit}." if e.smallest_fit else ""))
 st.caption(f"Precision {e.precision}, KV {e.kv_precision}: {e.precision_source}.")
 for w in e.warnings:
     st.warning(w)
