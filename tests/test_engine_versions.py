@@ -3,6 +3,8 @@
 import importlib.util
 import sys
 
+import pytest
+
 from planner.predict import read_measurements
 from tests.conftest import ROOT
 
@@ -50,3 +52,18 @@ def test_data_checks_find_measurements_filed_under_two_deployments():
     assert bad[["model", "gpu", "engine", "precision", "checkpoint_precision"]].values.tolist() == [
         ["openai/gpt-oss-120b", "H200-SXM", "trtllm", "nvfp4", "mxfp4"]
     ]
+
+
+def test_compare_commits_counts_changed_new_and_lost_rows():
+    import pandas as pd
+
+    spec = importlib.util.spec_from_file_location("compare_commits_bench", ROOT / "bench" / "compare_commits.py")
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench
+    spec.loader.exec_module(bench)
+    nan = float("nan")
+    old = pd.DataFrame({"file": ["a.csv"] * 4, "pred_output_tok_s": [100.0, 200.0, nan, 50.0], "pred_ttft_ms": nan, "pred_itl_ms": nan})
+    new = pd.DataFrame({"file": ["a.csv"] * 4, "pred_output_tok_s": [100.0, 210.0, 7.0, nan], "pred_ttft_ms": nan, "pred_itl_ms": nan})
+    row = bench.compare(old, new).set_index("quantity").loc["output_tok_s"]
+    assert (row.both, row.changed, row.new, row.lost) == (2, 1, 1, 1)
+    assert row.max_rel_change == pytest.approx(0.05)
