@@ -73,3 +73,21 @@ def json_lines(path: str | Path, text: str):
         if not isinstance(row, dict):
             raise PlannerError(f"{path}: line {lineno}: expected a JSON object per line")
         yield lineno, row
+
+
+def read_json(path: str | Path, what: str):
+    """The JSON value in `path`; a missing, unreadable, non-UTF-8, malformed or too deeply nested
+    file is a one-line `PlannerError` naming the file and `what` it should have been."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise PlannerError(f"{path}: no such {what}") from None
+    except OSError as exc:
+        raise PlannerError(f"{path}: cannot read the {what} ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise PlannerError(f"{path}: a {what} is UTF-8 JSON text; this file is not") from None
+    except json.JSONDecodeError as exc:
+        raise PlannerError(f"{path}: malformed {what} JSON at line {exc.lineno}: {exc.msg}") from None
+    except RecursionError:
+        raise PlannerError(f"{path}: {what} JSON nested too deeply") from None

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .catalog import ROOT, get_gpu
 from .defaults import DEFAULT_EFFICIENCIES, Efficiencies, default_efficiencies
 from .errors import PlannerError, validation_line
-from .fileio import atomic_write_text
+from .fileio import atomic_write_text, read_json
 from .specs import ModelSpec, Precision
 
 SCHEMA_VERSION = 1
@@ -181,18 +181,7 @@ def save_profile(profile: Profile, path: str | Path) -> Path:
 def load_profile(path: str | Path) -> Profile:
     """Read and validate a profile; errors name the file."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise PlannerError(f"{path}: no such profile") from None
-    except OSError as exc:
-        raise PlannerError(f"{path}: cannot read the profile ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise PlannerError(f"{path}: a profile is UTF-8 JSON text; this file is not") from None
-    except json.JSONDecodeError as exc:
-        raise PlannerError(f"{path}: malformed profile JSON at line {exc.lineno}: {exc.msg}") from None
-    except RecursionError:
-        raise PlannerError(f"{path}: profile JSON nested too deeply") from None
+    data = read_json(path, "profile")
     if isinstance(data, dict) and data.get("schema_version") not in (None, SCHEMA_VERSION):
         raise PlannerError(f"{path}: profile schema_version {data.get('schema_version')!r} is not supported (this planner reads {SCHEMA_VERSION})")
     try:

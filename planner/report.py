@@ -28,7 +28,7 @@ from .curves import load_curve
 from .deploy import deployment_settings
 from .errors import PlannerError, validation_line
 from .estimate import estimate
-from .fileio import atomic_write_bytes
+from .fileio import atomic_write_bytes, read_json
 from .k8s import manifests, to_yaml
 from .search import recommend
 from .sla import Sla
@@ -480,12 +480,7 @@ def write_report(report: dict, fmt: str, out: str | Path) -> Path:
 def read_report(path: str | Path) -> dict:
     """A report JSON written by `write_report`; refused if another schema version."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise PlannerError(f"{path}: no such report") from None
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise PlannerError(f"{path}: not a report JSON ({str(exc).splitlines()[0]})") from None
+    data = read_json(path, "report")
     if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION or "question" not in data:
         raise PlannerError(f"{path}: not a planner report of schema version {SCHEMA_VERSION}")
     return data

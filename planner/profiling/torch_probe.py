@@ -31,7 +31,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from ..catalog import get_gpu
 from ..errors import PlannerError, validation_line
-from ..fileio import atomic_write_text
+from ..fileio import atomic_write_text, read_json
 from ..specs import GpuSpec
 
 #: our precision key -> torch dtype name
@@ -134,10 +134,9 @@ def save_hardware_profile(profile: HardwareProfile, path: str | Path) -> Path:
 
 def load_hardware_profile(path: str | Path) -> HardwareProfile:
     path = Path(path)
+    data = read_json(path, "hardware profile")
     try:
-        return HardwareProfile.model_validate_json(path.read_text())
-    except FileNotFoundError:
-        raise PlannerError(f"{path}: no such hardware profile") from None
+        return HardwareProfile.model_validate(data)
     except ValidationError as exc:
         raise PlannerError(f"{path}: invalid hardware profile: {validation_line(exc)}") from None
 
