@@ -205,16 +205,24 @@ def log_axis_ticks(values) -> dict:
     return {"tickvals": ticks, "ticktext": [f"{t:,.0f}" if t >= 1 else f"{t:g}" for t in ticks]}
 
 
+def memory_parts(e: dict) -> dict[str, float]:
+    """GiB per GPU of an estimate (`Estimate.model_dump()`) by use, for a stacked memory bar: a
+    hybrid model's linear-attention states as their own part of the KV cache."""
+    states = e.get("state_gib_per_gpu") or 0.0
+    return {
+        "weights": e["weights_gib_per_gpu"],
+        "KV cache": e["kv_cache_gib_per_gpu"] - states,
+        **({"linear-attention states": states} if states else {}),
+        "activations": e["activations_gib_per_gpu"],
+        "engine reserve": e["overhead_gib_per_gpu"],
+    }
+
+
 def _figures(report: dict) -> list[tuple[str, go.Figure]]:
     figs = []
     e = report.get("estimate")
     if e:
-        parts = {
-            "weights": e["weights_gib_per_gpu"],
-            "KV cache": e["kv_cache_gib_per_gpu"],
-            "activations": e["activations_gib_per_gpu"],
-            "engine reserve": e["overhead_gib_per_gpu"],
-        }
+        parts = memory_parts(e)
         fig = go.Figure([go.Bar(name=k, x=[v], y=["per GPU"], orientation="h") for k, v in parts.items()])
         fig.add_vline(x=e["memory_gib_per_gpu"], line_dash="dash", annotation_text=f"usable {e['memory_gib_per_gpu']:.1f} GiB")
         fig.update_layout(barmode="stack", height=240, xaxis_title="GPU memory (GiB)", margin=dict(l=10, r=10, t=30, b=10))
@@ -486,4 +494,4 @@ def read_report(path: str | Path) -> dict:
     return data
 
 
-__all__ = ["build_report", "render", "write_report", "read_report", "FORMATS", "SCHEMA_VERSION"]
+__all__ = ["build_report", "render", "write_report", "read_report", "memory_parts", "FORMATS", "SCHEMA_VERSION"]

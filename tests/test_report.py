@@ -240,3 +240,13 @@ def test_log_axis_ticks_are_written_in_full():
     assert ticks["tickvals"] == [2.0, 5.0, 10.0, 20.0, 50.0, 100.0] and ticks["ticktext"] == ["2", "5", "10", "20", "50", "100"]
     assert log_axis_ticks([900.0, 2500.0])["ticktext"] == ["500", "1,000", "2,000", "5,000"]
     assert log_axis_ticks([float("nan"), 0.0]) == {}
+
+
+def test_memory_bar_shows_a_hybrid_models_states():
+    from planner.report import memory_parts
+
+    e = planner.estimate("Qwen/Qwen3.5-397B-A17B", "B200", "fp8", tp=8, engine="sglang", isl=1024, osl=1024, profile="none").model_dump()
+    parts = memory_parts(e)
+    assert parts["linear-attention states"] == e["state_gib_per_gpu"] > 0
+    assert parts["KV cache"] + parts["linear-attention states"] == pytest.approx(e["kv_cache_gib_per_gpu"])
+    assert "linear-attention states" not in memory_parts(planner.estimate("llama-3.1-8b", "H100", profile="none").model_dump())

@@ -12,7 +12,7 @@ from plotly.subplots import make_subplots
 
 import planner
 from planner.configs import ARCHITECTURES
-from planner.report import log_axis_ticks
+from planner.report import log_axis_ticks, memory_parts
 from planner.specs import KV_BYTES
 from ui.common import KV_DEFAULT, PRECISION_OWN, TERMS, catalog, export_buttons, fmt, model_facts, query_default, report_downloads, share_state
 
@@ -186,15 +186,8 @@ st.caption(f"Operating point: {POINT}; latency from {e.latency_method}.{alone} S
 # ---- memory ------------------------------------------------------------------------------
 left, right = st.columns(2)
 with left:
-    used = e.weights_gib_per_gpu + e.activations_gib_per_gpu + e.overhead_gib_per_gpu + e.kv_cache_gib_per_gpu
-    parts = {
-        "weights": e.weights_gib_per_gpu,
-        "KV cache": e.kv_cache_gib_per_gpu - e.state_gib_per_gpu,
-        **({"linear-attention states": e.state_gib_per_gpu} if e.state_gib_per_gpu else {}),
-        "activations": e.activations_gib_per_gpu,
-        "engine reserve": e.overhead_gib_per_gpu,
-        "free": max(e.memory_gib_per_gpu - used, 0.0),
-    }
+    parts = memory_parts(e.model_dump())
+    parts["free"] = max(e.memory_gib_per_gpu - sum(parts.values()), 0.0)
     fig = go.Figure([go.Bar(name=k, x=[v], y=["per GPU"], orientation="h", hovertemplate=f"{k}: %{{x:.1f}} GiB<extra></extra>") for k, v in parts.items()])
     fig.add_vline(x=e.memory_gib_per_gpu, line_dash="dash", annotation_text=f"usable {e.memory_gib_per_gpu:.1f} GiB")
     fig.update_layout(
