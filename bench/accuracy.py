@@ -30,7 +30,7 @@ from pydantic import ValidationError
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from planner.catalog import get_model  # noqa: E402
-from planner.defaults import DEFAULT_EFFICIENCIES, Efficiencies, model_class  # noqa: E402
+from planner.defaults import DEFAULT_EFFICIENCIES, ENGINE_EFFICIENCIES, Efficiencies, default_efficiencies, model_class  # noqa: E402
 from planner.errors import PlannerError, validation_line  # noqa: E402
 from planner.predict import predict, read_measurements  # noqa: E402
 
@@ -111,6 +111,49 @@ def as_dep(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def parse_changes(items: list[str]) -> dict:
+    """`--set NAME=VALUE` / `NAME.KEY=VALUE` items as efficiency changes (exits with a one-line error)."""
+    changes: dict = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        field, _, key = name.partition(".")
+        known = field in Efficiencies.model_fields
+        current = getattr(DEFAULT_EFFICIENCIES, field) if known else None
+        if not known or not value or bool(key) != isinstance(current, dict) or (key and key not in current):
+            raise SystemExit(
+                f"error: --set {item!r}: expected NAME=VALUE, or NAME.KEY=VALUE for a per-precision or per-link field, "
+                f"with NAME one of {', '.join(Efficiencies.model_fields)}"
+            )
+        try:
+            number = float(value)
+        except ValueError:
+            raise SystemExit(f"error: --set {item!r}: {value!r} is not a number") from None
+        changes[field] = {**changes.get(field, {}), key: number} if key else number
+    for engine in ENGINE_EFFICIENCIES:
+        changed_efficiencies(engine, changes)  # bad values fail here, before any prediction
+    return changes
+
+
+def changed_efficiencies(engine: str, changes: dict) -> Efficiencies:
+    """The engine's analytic defaults (`default_efficiencies`) with `changes` applied on top.
+
+    A change to one key of a per-precision or per-link field keeps the field's other keys.
+    """
+    base = default_efficiencies(engine).model_dump()
+    merged = {k: ({**base[k], **v} if isinstance(v, dict) else v) for k, v in changes.items()}
+    try:
+        return Efficiencies(**{**base, **merged})
+    except ValidationError as exc:
+        raise SystemExit(f"error: --set: {validation_line(exc)}") from None
+
+
+def predict_changed(rows: pd.DataFrame, changes: dict) -> pd.DataFrame:
+    """Analytic predictions with `changes` over each row's engine's own defaults (rows keep their order)."""
+    engines = rows["engine"].fillna("trtllm").astype(str)
+    parts = [predict(rows[engines == e], efficiencies=changed_efficiencies(e, changes)) for e in engines.unique()]
+    return pd.concat(parts).loc[rows.index]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DATA, help="folder of measurement CSVs")
@@ -135,39 +178,21 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         metavar="NAME=VALUE",
         help="change one default efficiency for this run, e.g. --set overlap_exponent=2 or --set eta_compute.fp8=0.54 "
-        "(see planner/defaults.py); implies --profiles none",
+        "(see planner/defaults.py), on top of each engine's own defaults (ENGINE_EFFICIENCIES); implies --profiles none",
     )
     args = ap.parse_args(argv)
     overrides = {"profile": False} if args.profiles == "none" else {}
-    if args.set:
-        changes = {}
-        for item in args.set:
-            name, _, value = item.partition("=")
-            field, _, key = name.partition(".")
-            known = field in Efficiencies.model_fields
-            current = getattr(DEFAULT_EFFICIENCIES, field) if known else None
-            if not known or not value or bool(key) != isinstance(current, dict) or (key and key not in current):
-                raise SystemExit(
-                    f"error: --set {item!r}: expected NAME=VALUE, or NAME.KEY=VALUE for a per-precision or per-link field, "
-                    f"with NAME one of {', '.join(Efficiencies.model_fields)}"
-                )
-            try:
-                number = float(value)
-            except ValueError:
-                raise SystemExit(f"error: --set {item!r}: {value!r} is not a number") from None
-            changes[field] = {**changes.get(field, current), key: number} if key else number
-        try:
-            overrides = {"efficiencies": Efficiencies(**{**DEFAULT_EFFICIENCIES.model_dump(), **changes})}
-        except ValidationError as exc:
-            raise SystemExit(f"error: --set: {validation_line(exc)}") from None
-        print(f"efficiencies changed for this run: {changes}")
+    changes = parse_changes(args.set)
+    if changes:
+        print(f"efficiencies changed for this run, over each engine's defaults: {changes}")
     files = sorted(args.data.glob("*.csv"))
     if args.file:
         files = [f for f in files if f.name in args.file]
     results = {}
     for path in files:
         rows = read_measurements(path)
-        frame = predict(as_dep(rows) if args.moe_as_dep else rows, **overrides)
+        rows = as_dep(rows) if args.moe_as_dep else rows
+        frame = predict_changed(rows, changes) if changes else predict(rows, **overrides)
         results[path.stem] = report(path.name, frame, args.worst)
     main_key = "trtllm_v0.13_offline"
     r = results.get(main_key) or next(iter(results.values()))

@@ -87,8 +87,8 @@ class Efficiencies(BaseModel):
         description="Fixed time per MoE layer per step (µs), on top of layer_overhead_us: the router's top-k, the "
         "permutation of tokens to their experts and the finalize that weights and sums them back, ~4 kernels "
         "(TensorRT-LLM's; vLLM and SGLang have their own, ENGINE_EFFICIENCIES). "
-        "Compared on all files with `bench/accuracy.py --set moe_layer_overhead_us=N`: 0 -> 20 -> 30 µs moves "
-        "AIConfigurator's ITL median 17.6% -> 14.7% -> 13.4%, v1.0 offline 18.2% -> 18.4% -> 18.0% (p90 44.0% -> "
+        "Compared on all files with `bench/accuracy.py --set moe_layer_overhead_us=N` (N for every engine): 0 -> 20 -> 30 µs "
+        "moves AIConfigurator's ITL median 20.6% -> 16.6% -> 14.8%, v1.0 offline 18.2% -> 18.4% -> 18.0% (p90 44.0% -> "
         "42.3% -> 42.6%), v0.13 offline 10.3% -> 10.5% -> 10.6% (its Mixtral rows 8.1% -> 9.2% at 30). Copying the "
         "routed hidden states (4 x top-k x hidden x 2 bytes per token) as memory traffic made v1.0 worse "
         "(18.2% -> 19.9%, Qwen3-235B 16% -> 29%): the engines quantize before they permute, and that term is left out.",
@@ -176,9 +176,9 @@ DEFAULT_EFFICIENCIES = Efficiencies()
 #: TensorRT-LLM fuses routing and epilogues; their fixed time per MoE layer is longer. The values
 #: are round numbers checked against AIConfigurator's ITL (`python bench/accuracy.py --file
 #: aiconfigurator_silicon_agg.csv --set moe_layer_overhead_us=N`, "by engine x model_class", MoE rows
-#: without attention DP, median / p90 at N = 20, 30, 40, 50, 60 µs): vLLM (735 rows) 17.3/38.0,
-#: 13.9/34.0, 11.2/32.0, 12.8/31.7, 13.5/35.2 -> 40; SGLang (366) 18.6/42.1, 16.6/40.4, 15.1/40.5,
-#: 13.4/43.2, 12.2/46.0 -> 50; TensorRT-LLM (542) 19.7/45.0, 20.6/55.2, 21.2/65.4, ... -> keeps 20.
+#: without attention DP, median / p90 at N = 20, 30, 40, 50, 60 µs): vLLM (879 rows) 16.3/37.8,
+#: 12.9/33.8, 11.8/32.0, 13.5/30.9, 14.6/35.7 -> 40; SGLang (788) 21.5/45.4, 19.3/43.6, 17.4/41.5,
+#: 15.5/40.6, 14.2/42.4 -> 50; TensorRT-LLM (542) 19.7/45.0, 20.6/55.2, 21.2/65.4, ... -> keeps 20.
 ENGINE_EFFICIENCIES: dict[str, dict[str, float]] = {"trtllm": {}, "vllm": {"moe_layer_overhead_us": 40.0}, "sglang": {"moe_layer_overhead_us": 50.0}}
 
 

@@ -93,7 +93,9 @@ def test_accuracy_bench_set_changes_one_efficiency_or_says_why_not():
 
     r = run("--set", "eta_compute.bf16=0.7")
     assert r.returncode == 0, r.stderr
-    assert "'bf16': 0.7" in r.stdout and "'fp8': 0.51" in r.stdout  # one precision changed, the others kept
+    assert "{'eta_compute': {'bf16': 0.7}}" in r.stdout
+    plain, same = run(), run("--set", "seq_overhead_us=5")  # the default value: the same figures
+    assert plain.stdout.splitlines()[-1] == same.stdout.splitlines()[-1], (plain.stdout, same.stdout)
     for bad, says in (
         ("eta_compute.fp9=1", "NAME.KEY=VALUE"),
         ("eta_compute=1", "NAME.KEY=VALUE"),
@@ -102,3 +104,21 @@ def test_accuracy_bench_set_changes_one_efficiency_or_says_why_not():
     ):
         r = run("--set", bad)
         assert r.returncode != 0 and says in r.stderr, (bad, r.stderr)
+
+
+def test_accuracy_bench_set_keeps_each_engines_own_defaults():
+    """`--set` changes one parameter over each engine's defaults: vLLM keeps its MoE layer overhead."""
+    import importlib.util
+
+    from planner.defaults import ENGINE_EFFICIENCIES, default_efficiencies
+
+    spec = importlib.util.spec_from_file_location("accuracy_bench", ROOT / "bench" / "accuracy.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    changes = bench.parse_changes(["seq_overhead_us=9", "eta_compute.fp8=0.6"])
+    for engine in ENGINE_EFFICIENCIES:
+        eff, base = bench.changed_efficiencies(engine, changes), default_efficiencies(engine)
+        assert eff.seq_overhead_us == 9 and eff.eta_compute["fp8"] == 0.6
+        assert eff.eta_compute["bf16"] == base.eta_compute["bf16"]
+        assert eff.moe_layer_overhead_us == base.moe_layer_overhead_us
+    assert default_efficiencies("vllm").moe_layer_overhead_us != default_efficiencies("trtllm").moe_layer_overhead_us
