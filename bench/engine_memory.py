@@ -91,9 +91,12 @@ def _attention_dp(row) -> int:
 
 
 def _fraction(row) -> float | None:
-    """The logged memory fraction; None for the engine's default. A row that says the value was
-    not stated (set automatically by that build) cannot be predicted."""
+    """The logged memory fraction; None for the engine's default. A row that says SGLang set it
+    automatically gets SGLang's automatic default (`planner.engine_limits.sglang_server_defaults`);
+    any other row that says the value was not stated cannot be predicted."""
     text = str(row.memory_fraction_setting) if pd.notna(row.memory_fraction_setting) else ""
+    if "automatic" in text.lower() and str(row.engine) == "sglang":
+        return None
     if "not stated" in text.lower():
         raise PlannerError(f"memory fraction not stated ({text})")
     return _first_float(text)

@@ -25,7 +25,7 @@ from .fileio import atomic_write_text
 from .importers import import_files
 from .predict import predict, read_measurements
 from .profiles import load_profile, save_profile
-from .specs import EngineSettings, KvPrecision, Parallelism, Precision
+from .specs import MEMORY_SETTING, EngineSettings, KvPrecision, Parallelism, Precision
 
 
 class _Parser(argparse.ArgumentParser):
@@ -287,7 +287,7 @@ def estimate_table(e: Estimate) -> str:
         ("model", f"{e.model} ({e.params_total / 1e9:.2f} B params)"),
         ("gpu", f"{e.gpu} x {e.gpus} (TP {e.tp}, PP {e.pp}, EP {e.ep}" + (f", attention DP {e.attention_dp})" if e.attention_dp > 1 else ")")),
         ("precision / kv", f"{e.precision} / {e.kv_precision} ({e.precision_source})"),
-        ("engine", f"{e.engine} (max batch {e.max_batch_size:,}, max tokens/step {e.max_num_tokens:,})"),
+        ("engine", f"{e.engine} (max batch {e.max_batch_size:,}, max tokens/step {e.max_num_tokens:,}, {MEMORY_SETTING[e.engine]} {e.memory_fraction:g})"),
         ("workload", f"{e.workload}; {point}"),
         ("Memory per GPU", None),
         ("weights", f"{e.weights_gib_per_gpu:.2f} GiB"),

@@ -16,6 +16,7 @@ import yaml
 
 from .catalog import ROOT, get_model
 from .checkpoints import checkpoint_for
+from .engine_limits import sglang_server_defaults
 from .errors import PlannerError
 from .estimate import Estimate
 from .specs import Precision
@@ -89,7 +90,12 @@ def deployment_settings(e: Estimate, checkpoint: str | None = None, free_gpu_mem
         sglang += ["--dp-size", str(e.attention_dp), "--enable-dp-attention"]
     if e.ep > 1:
         sglang += ["--ep-size", str(e.ep)]
-    sglang += ["--max-running-requests", str(e.max_batch_size), "--chunked-prefill-size", str(e.max_num_tokens), "--mem-fraction-static", f"{fraction:g}"]
+    # SGLang: its own memory default (the plan's, for an SGLang estimate); it divides the prefill chunk by the DP ranks
+    sgl_fraction = free_gpu_memory_fraction or (
+        e.memory_fraction if e.engine == "sglang" else sglang_server_defaults(e.memory_gib_per_gpu, e.tp, e.pp, e.attention_dp)[2]
+    )
+    sglang += ["--max-running-requests", str(e.max_batch_size * e.attention_dp), "--chunked-prefill-size", str(e.max_num_tokens * e.attention_dp)]
+    sglang += ["--mem-fraction-static", f"{float(sgl_fraction):g}"]
     if e.kv_precision in ("fp8",):
         sglang += ["--kv-cache-dtype", "fp8_e4m3"]
     n = max(2000, 4 * (e.concurrency or e.max_concurrency or 1))

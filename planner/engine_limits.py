@@ -4,9 +4,10 @@ TensorRT-LLM: `trtllm-bench build` sizes the engine for the dataset. It estimate
 requests of ISL+OSL tokens the KV cache holds, caps that at 4096 (split over pipeline stages),
 and allows enough tokens per step for those requests' decode plus their share of prefill,
 `batch x (1 + ISL/OSL)`, kept between 2048 and 32768; both are rounded up to coarse steps
-(documented in TensorRT-LLM's `bench/build/tuning.py`). vLLM (and SGLang, modelled alike): the
-OpenAI server's defaults of `vllm/engine/arg_utils.py`, 1024 sequences and 8192 batched tokens
-per step on GPUs of at least 70 GiB other than the A100, else 256 and 2048.
+(documented in TensorRT-LLM's `bench/build/tuning.py`). vLLM: the OpenAI server's defaults of
+`vllm/engine/arg_utils.py`, 1024 sequences and 8192 batched tokens per step on GPUs of at least
+70 GiB other than the A100, else 256 and 2048. SGLang: its own, set from the GPU's memory
+(`sglang_server_defaults`, `sglang_max_running_requests`).
 """
 
 from __future__ import annotations
@@ -43,3 +44,50 @@ def default_limits(engine: str, kv_requests, isl, osl, pp, large_gpu=True):
     seqs = np.where(large, float(VLLM_MAX_NUM_SEQS), float(VLLM_SMALL_GPU_MAX_NUM_SEQS))
     tokens = np.where(large, float(VLLM_MAX_BATCHED_TOKENS), float(VLLM_SMALL_GPU_MAX_BATCHED_TOKENS))
     return seqs, tokens
+
+
+#: SGLang's defaults by GPU memory (`server_args._handle_gpu_memory_settings`, SGLang PR #10975,
+#: 2025-09-27, in releases from 0.5.3): below each bound in MiB, `(chunked_prefill_size,
+#: cuda_graph_max_bs at TP < 4, at TP >= 4)`; above the last, 16384 and 512.
+SGLANG_MEMORY_TIERS = ((20 * 1024, 2048, 8, 8), (35 * 1024, 2048, 24, 80), (60 * 1024, 4096, 32, 160), (160 * 1024, 8192, 256, 512))
+SGLANG_LARGE_GPU = (16384, 512)
+
+
+def sglang_server_defaults(memory_gib, tp, pp, attention_dp):
+    """SGLang's `(chunked_prefill_size per attention-DP rank, cuda_graph_max_bs, mem_fraction_static)`
+    when the user sets none of them (arrays).
+
+    From `server_args._handle_gpu_memory_settings` (PR #10975, SGLang 0.5.3 on): the GPU's memory
+    sets the prefill chunk and the largest CUDA-graph batch; the static fraction (weights + KV
+    cache over total memory) then holds back, in MiB, 512 + 1.5 x chunk + 2 x graph batch +
+    1024 x tp x pp / 8, plus 3 (4.5 above a graph batch of 300) x graph batch x DP ranks with
+    attention DP, at least 10 GiB on GPUs over 60 GiB, rounded to 3 decimals. SGLang's `tp_size`
+    counts every GPU of a stage, `tp x attention_dp` here; with attention DP each rank's chunk is
+    the chunk / DP ranks (`_handle_data_parallelism`). SGLang reads the memory from nvidia-smi,
+    the catalog from torch (0.7 % less on an H100): the fraction moves by under 0.002.
+    """
+    mib = np.asarray(memory_gib, float) * 1024.0
+    adp = np.asarray(attention_dp, float)
+    sgl_tp = np.asarray(tp, float) * adp
+    chunk = np.full(np.broadcast(mib, sgl_tp).shape, float(SGLANG_LARGE_GPU[0]))
+    graph = np.full(chunk.shape, float(SGLANG_LARGE_GPU[1]))
+    for bound, c, small_tp, large_tp in reversed(SGLANG_MEMORY_TIERS):
+        below = mib < bound
+        chunk = np.where(below, float(c), chunk)
+        graph = np.where(below, np.where(sgl_tp < 4, float(small_tp), float(large_tp)), graph)
+    reserved = 512.0 + np.maximum(chunk, 2048.0) * 1.5 + graph * 2.0 + sgl_tp * np.asarray(pp, float) / 8.0 * 1024.0
+    dp = adp > 1
+    reserved = reserved + np.where(dp, graph * adp * 3.0 + np.where(graph > 300, graph * adp * 1.5, 0.0), 0.0)
+    reserved = np.where(mib > 60 * 1024, np.maximum(reserved, 10 * 1024.0), reserved)
+    fraction = np.round((mib - reserved) / mib, 3)
+    rank_chunk = np.where(dp, np.floor(chunk / adp), chunk)
+    return rank_chunk, graph, fraction
+
+
+def sglang_max_running_requests(kv_tokens_per_rank, context_len):
+    """SGLang's most running requests per attention-DP rank when `--max-running-requests` is not
+    set: `min(clip(KV tokens / context length x 512, 2048, 4096), KV tokens // 2)` (the request
+    pool of `model_runner`, capped by the scheduler at half the token pool)."""
+    tokens = np.maximum(np.asarray(kv_tokens_per_rank, float), 0.0)
+    pool = np.clip(np.floor(tokens / max(float(context_len), 1.0) * 512.0), 2048.0, 4096.0)
+    return np.maximum(np.minimum(pool, np.floor(tokens / 2.0)), 1.0)

@@ -74,6 +74,11 @@ class Estimate(BaseModel):
     overhead_gib_per_gpu: float
     kv_cache_gib_per_gpu: float
     memory_gib_per_gpu: float = Field(description="Usable GPU memory")
+    memory_fraction: float = Field(
+        default=0.9,
+        description="The engine memory setting the plan assumed: TensorRT-LLM free_gpu_memory_fraction, vLLM "
+        "gpu_memory_utilization, SGLang mem_fraction_static (given, or the engine's default; SGLang works its out from the GPU and parallelism)",
+    )
     kv_bytes_per_token: float = Field(description="Whole model, at the KV precision")
     state_bytes_per_sequence: float = Field(
         default=0.0, description="Hybrid linear-attention models: one sequence's Gated DeltaNet state, whole model, whatever its length (0 for others)"
@@ -136,7 +141,20 @@ def _fit_reason(s: serving.Setup, plan: serving.MemoryPlan, isl: int, osl: int) 
     gib = GIB
     w, a, o = float(s.weights[0]), float(plan.activations[0]), float(s.overhead[0])
     if plan.kv_budget[0] <= 0:
-        return f"does not fit: weights {w / gib:.1f} GiB + activations {a / gib:.1f} GiB + runtime {o / gib:.1f} GiB = {(w + a + o) / gib:.1f} GiB per GPU exceed {s.memory_gib[0]:.1f} GiB"
+        engine, mem, f = s.engine.engine, float(s.memory_gib[0]), float(np.ravel(s.kv_fraction)[0])
+        if engine == "trtllm":
+            return f"does not fit: weights {w / gib:.1f} GiB + activations {a / gib:.1f} GiB + runtime {o / gib:.1f} GiB = {(w + a + o) / gib:.1f} GiB per GPU exceed {mem:.1f} GiB"
+        if engine == "sglang":  # its static share holds weights and KV; activations live outside it
+            given = s.engine.free_gpu_memory_fraction is not None
+            whose = "given" if given else "SGLang's default for this GPU and parallelism; a larger --mem-fraction-static may fit"
+            return (
+                f"does not fit: weights {w / gib:.1f} GiB + runtime {o / gib:.1f} GiB = {(w + o) / gib:.1f} GiB per GPU exceed "
+                f"mem_fraction_static {f:g} x {mem:.1f} GiB = {f * mem:.1f} GiB ({whose})"
+            )
+        return (
+            f"does not fit: weights {w / gib:.1f} GiB + activations {a / gib:.1f} GiB + runtime {o / gib:.1f} GiB = {(w + a + o) / gib:.1f} GiB "
+            f"per GPU exceed gpu_memory_utilization {f:g} x {mem:.1f} GiB = {f * mem:.1f} GiB"
+        )
     seq = float(s.seq_bytes(isl + osl)[0]) + float(np.ravel(s.state_per_seq)[0])  # hybrid models: and its linear-attention state
     return f"does not fit: one sequence of {isl + osl} tokens needs {seq / gib:.2f} GiB of KV cache per GPU, only {plan.kv_budget[0] / gib:.2f} GiB is left"
 
@@ -418,6 +436,7 @@ def estimate(
         overhead_gib_per_gpu=float(s.overhead[0]) / GIB,
         kv_cache_gib_per_gpu=max(float(plan.kv_budget[0]), 0.0) / GIB,
         memory_gib_per_gpu=g.memory_gib,
+        memory_fraction=float(np.ravel(s.kv_fraction)[0]),
         kv_bytes_per_token=m.kv_bytes_per_token(KV_BYTES[kv]),
         state_bytes_per_sequence=m.linear_state_bytes_per_sequence(1),
         state_gib_per_gpu=float(np.ravel(plan.state_budget)[0]) / GIB,

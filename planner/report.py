@@ -32,6 +32,7 @@ from .fileio import atomic_write_bytes, read_json
 from .k8s import manifests, to_yaml
 from .search import recommend
 from .sla import Sla
+from .specs import MEMORY_SETTING
 from .workload import parse_workload
 from .workload_report import describe_workload
 
@@ -134,7 +135,8 @@ def build_report(inputs: dict, command: str = "") -> dict:
         report["workload"] = summary
     report["assumptions"] = {
         "price": _price_assumption(inputs),
-        "engine": f"{e.engine} with its default limits unless given (max batch {e.max_batch_size}, {e.max_num_tokens} tokens per step)",
+        "engine": f"{e.engine} with its default limits unless given (max batch {e.max_batch_size}, {e.max_num_tokens} tokens per step, "
+        f"{MEMORY_SETTING[e.engine]} {e.memory_fraction:g})",
         "source": f"{e.source}, uncertainty ±{e.uncertainty_pct:.0f} %",
         "operating_point": e.latency_method,
     }
@@ -322,7 +324,7 @@ def _sections(report: dict) -> list[tuple[str, list[tuple[str, str]] | pd.DataFr
                         if e.get("state_bytes_per_sequence")
                         else []
                     ),
-                    ("engine settings", f"{e['engine']}: max batch {e['max_batch_size']}, max tokens {e['max_num_tokens']}"),
+                    ("engine settings", f"{e['engine']}: max batch {e['max_batch_size']}, max tokens {e['max_num_tokens']}{_memory_setting(e)}"),
                     ("operating point", e["latency_method"]),
                     ("TTFT p50 / p90", _ms(e["ttft_p50_ms"], e["ttft_p90_ms"])),
                     ("ITL p50 / p90", _ms(e["itl_p50_ms"], e["itl_p90_ms"])),
@@ -495,3 +497,9 @@ def read_report(path: str | Path) -> dict:
 
 
 __all__ = ["build_report", "render", "write_report", "read_report", "memory_parts", "FORMATS", "SCHEMA_VERSION"]
+
+
+def _memory_setting(e: dict) -> str:
+    """ ", mem_fraction_static 0.855" for a report's estimate (nothing for a report saved before it was recorded)."""
+    fraction = e.get("memory_fraction")
+    return f", {MEMORY_SETTING.get(e['engine'], 'memory fraction')} {fraction:g}" if fraction is not None else ""

@@ -16,7 +16,7 @@ from functools import cached_property
 import numpy as np
 
 from .defaults import SGLANG_MAMBA_FULL_MEMORY_RATIO, Efficiencies, default_efficiencies
-from .engine_limits import default_limits, vllm_large_gpu
+from .engine_limits import default_limits, sglang_max_running_requests, sglang_server_defaults, vllm_large_gpu
 from .memory import (
     activation_bytes_per_gpu,
     kv_budget_bytes,
@@ -69,13 +69,14 @@ class Setup:
     state_per_seq: np.ndarray | float = 0.0  # bytes per GPU of one sequence's linear-attention state (hybrid models)
     block_tokens: np.ndarray | int = 16  # KV-cache block: the engine's, or vLLM's enlarged one for hybrid models
     ffn_over_group: bool = False  # attention DP splits dense MLPs, shared experts and the vocabulary over every GPU (SGLang)
+    kv_fraction: np.ndarray | float = 0.9  # the engine's memory fraction (SGLang's default is worked out per GPU and parallelism)
 
     def seq_bytes(self, tokens) -> np.ndarray:
         return kv_bytes_per_sequence(self.model, self.kv_bytes, self.tp, self.pp, tokens, self.block_tokens)
 
     def _budget(self, max_num_tokens, max_batch_size):
         acts = activation_bytes_per_gpu(self.model, max_num_tokens, max_batch_size, self.tp, self.engine.engine)
-        return acts, kv_budget_bytes(self.memory_gib, self.weights, acts, self.overhead, self.engine.engine, self.engine.kv_fraction)
+        return acts, kv_budget_bytes(self.memory_gib, self.weights, acts, self.overhead, self.engine.engine, self.kv_fraction)
 
     def plan(self, isl, osl) -> MemoryPlan:
         """Memory and batch limits for requests of ISL+OSL tokens.
@@ -90,7 +91,12 @@ class Setup:
         shape = np.broadcast(seq, self.tp).shape
         if mbs is None or mnt is None:
             _, budget0 = self._budget(mnt or 8192, mbs or 256)
-            d_mbs, d_mnt = default_limits(eng.engine, np.maximum(budget0, 0.0) / seq, isl, osl, self.pp, self.large_gpu)
+            if eng.engine == "sglang":
+                d_mnt = sglang_server_defaults(self.memory_gib, self.tp, self.pp, self.adp)[0]
+                context = self.model.max_position_embeddings or self.model.context_window or 2048  # SGLang: the config's own length
+                d_mbs = sglang_max_running_requests(kv_capacity_tokens(budget0, self.kv_per_token, 1), context)
+            else:
+                d_mbs, d_mnt = default_limits(eng.engine, np.maximum(budget0, 0.0) / seq, isl, osl, self.pp, self.large_gpu)
             mbs = d_mbs if mbs is None else mbs
             mnt = d_mnt if mnt is None else mnt
         mbs, mnt = np.broadcast_to(np.asarray(mbs, float), shape), np.broadcast_to(np.asarray(mnt, float), shape)
@@ -189,7 +195,10 @@ def prepare(
         blocks, state = vllm_hybrid_pages(model, kv_tok, state, pp, engine.block_tokens)
     hw = hardware(gpus, precisions, tp, pp, eff, gpu_idx=gi, prec_idx=pi, table=table, attention_dp=adp)
     shared = eff if isinstance(eff, Efficiencies) else default_efficiencies(engine.engine)
-    return Setup(model, hw, shared, engine, tp, pp, mem, wbp, kvb, weights, over, kv_tok, large + 0 * tp, adp, ep, state, blocks, ffn_over_group)
+    fraction = engine.kv_fraction
+    if engine.engine == "sglang" and engine.free_gpu_memory_fraction is None:
+        fraction = sglang_server_defaults(mem, tp, pp, adp)[2]
+    return Setup(model, hw, shared, engine, tp, pp, mem, wbp, kvb, weights, over, kv_tok, large + 0 * tp, adp, ep, state, blocks, ffn_over_group, fraction)
 
 
 def prefill_time(s: Setup, isl, max_num_tokens, decode_seqs=0.0, decode_context=0.0):

@@ -220,6 +220,10 @@ class Parallelism(BaseModel):
         return self.tp * self.pp * self.attention_dp
 
 
+#: Each engine's name for its memory fraction (`EngineSettings.free_gpu_memory_fraction`, `Estimate.memory_fraction`).
+MEMORY_SETTING = {"trtllm": "free_gpu_memory_fraction", "vllm": "gpu_memory_utilization", "sglang": "mem_fraction_static"}
+
+
 class EngineSettings(BaseModel):
     """Serving-engine limits and memory semantics (defaults follow each engine's documentation)."""
 

@@ -42,12 +42,12 @@ def test_logged_start_ups_are_matched():
     spec.loader.exec_module(bench)
     cases = [c for c in bench.read_cases(LOGS) if c.kwargs is not None]
     results = {c.case_id: bench.predict_case(c) for c in cases}
-    assert len(results) >= 14
+    assert len(results) >= 15
     within = [k for k, r in results.items() if r["ok"]]
     # the three misses: a 2023 vLLM V0 start-up (Llama-2-70B TP4, +51%), a vLLM V1 build whose
     # profiler over-reserved on L40S (+24%), gpt-oss-120b on H100 (-9%: vLLM pads the MXFP4
     # experts, 64.4 GiB of weights logged against 60.7 modelled)
-    assert len(within) >= 11, {k: round(r["error_pct"], 1) for k, r in results.items() if not r["ok"]}
+    assert len(within) >= 12, {k: round(r["error_pct"], 1) for k, r in results.items() if not r["ok"]}
     assert results["vllm-llmd-llama33-70b-fp8-h100-tp1-FAILED"]["fits"] is False
     # the fourth: DeepSeek-V3.2-Exp on 8 x B200, SGLang DP attention 8 (sglang PR 11309, before its
     # fix). SGLang sized the pool at 54.52 GiB but counted 656 B per token and layer, leaving out the
@@ -56,6 +56,10 @@ def test_logged_start_ups_are_matched():
     dsv32 = results["sglang-pr11309-dsv32-exp-b200-tp8dp8-main"]
     assert dsv32["pred_gib"] == pytest.approx(54.52, rel=0.05)
     assert dsv32["pred_tokens"] == pytest.approx(1_462_784 * 656 / (656 + 132), rel=0.05)
+    # after the fix SGLang sets the fraction itself (sglang_server_defaults: 0.751 on a B200 with
+    # DP attention 8) and counts the indexer: 975,424 tokens logged
+    fixed = results["sglang-pr11309-dsv32-exp-b200-tp8dp8-fixed"]
+    assert fixed["ok"] and fixed["pred_tokens"] == pytest.approx(975_424, rel=0.05)
 
 
 def test_sglang_dp_attention_replicates_only_attention():
@@ -69,3 +73,40 @@ def test_sglang_dp_attention_replicates_only_attention():
     ffn = m.num_dense_layers * m.params_dense_mlp_per_layer + m.num_moe_layers * m.params_shared_per_moe_layer  # at 1 byte
     vocab = (m.params_embedding + m.params_lm_head) * 2.0
     assert trt - sg == pytest.approx((ffn + vocab) * (1 - 1 / 8), rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    "gpu_gib,tp,adp,chunk,graph,fraction",
+    [
+        # H100 at TP 8: 512 + 8192 x 1.5 + 512 x 2 + 8 / 8 x 1024 = 14,848 MiB held back
+        (79.1, 8, 1, 8192, 512, round(1 - 14848 / (79.1 * 1024), 3)),
+        # H100 at TP 1: 512 + 12,288 + 512 + 128 = 13,440 MiB
+        (79.1, 1, 1, 8192, 256, round(1 - 13440 / (79.1 * 1024), 3)),
+        # B200, --tp 8 --dp 8 --enable-dp-attention: + 512 x 8 x (3 + 1.5) = 45,568 MiB; chunk 16384 / 8 per rank
+        (179.0, 1, 8, 2048, 512, round(1 - 45568 / (179.0 * 1024), 3)),
+        # L40S (under 60 GiB): chunk 4096, graph 32 at TP < 4: 512 + 6144 + 64 + 128 = 6,848 MiB (no 10 GiB floor)
+        (44.7, 1, 1, 4096, 32, round(1 - 6848 / (44.7 * 1024), 3)),
+        # an RTX 4090 pair: chunk 2048, graph 24: 512 + 3072 + 48 + 256 = 3,888 MiB
+        (23.6, 2, 1, 2048, 24, round(1 - 3888 / (23.6 * 1024), 3)),
+    ],
+)
+def test_sglang_sets_its_own_memory_fraction_from_the_gpu(gpu_gib, tp, adp, chunk, graph, fraction):
+    # SGLang (server_args._handle_gpu_memory_settings, 0.5.3 on) picks the prefill chunk and CUDA-graph
+    # batch from the GPU's memory, then holds back their activations, graphs and a parallelism term
+    from planner.engine_limits import sglang_server_defaults
+
+    got = [float(x) for x in sglang_server_defaults(gpu_gib, tp, 1, adp)]
+    assert got == [chunk, graph, pytest.approx(fraction, abs=1e-9)]
+
+
+def test_sglang_default_fraction_is_the_estimates_and_says_so_when_weights_do_not_fit():
+    m = get_model("meta-llama/Llama-3.1-8B")
+    e = estimate(m, "H100", "bf16", kv_precision="bf16", engine="sglang", isl=1024, osl=1024, profile="none")
+    assert e.memory_fraction == round(1 - 13440 / (79.1 * 1024), 3)
+    assert e.kv_cache_gib_per_gpu == pytest.approx(e.memory_fraction * e.memory_gib_per_gpu - e.weights_gib_per_gpu - e.overhead_gib_per_gpu, rel=1e-9)
+    # SGLang's request pool: clip(KV tokens / context x 512, 2048, 4096), at most half the tokens
+    assert e.max_batch_size == min(max(int(e.kv_capacity_tokens / m.max_position_embeddings * 512), 2048), 4096)
+    # DeepSeek-V3 FP8 on 4 x B200: 157 GiB of weights per GPU exceed SGLang's 0.855 x 179 GiB
+    d = estimate("deepseek-ai/DeepSeek-V3", "B200", tp=4, engine="sglang", isl=1024, osl=1024, profile="none")
+    assert not d.fits and "mem_fraction_static 0.855" in d.fit_reason and "--mem-fraction-static" in d.fit_reason
+    assert estimate("deepseek-ai/DeepSeek-V3", "B200", tp=4, engine="sglang", free_gpu_memory_fraction=0.93, isl=1024, osl=1024, profile="none").fits

@@ -94,6 +94,18 @@ def test_the_commands_match_the_deployment(reports):
     assert reports["fleet"]["deploy"]["checkpoint"].startswith("nvidia/Llama-3.1-8B-Instruct-FP8") or reports["fleet"]["estimate"]["precision"] != "fp8"
 
 
+def test_the_sglang_command_loads_what_the_plan_assumed():
+    # an SGLang plan with attention DP: SGLang's --chunked-prefill-size and --max-running-requests are
+    # totals it divides by the DP ranks, and its default memory fraction is the plan's
+    from planner.deploy import deployment_settings
+
+    e = planner.estimate("Qwen/Qwen3-30B-A3B", "B200", "fp8", tp=1, attention_dp=4, ep=4, engine="sglang", isl=1024, osl=256, profile="none")
+    cmd = deployment_settings(e)["sglang"]["command"]
+    assert e.max_num_tokens == 16384 // 4 and f"--chunked-prefill-size {16384}" in cmd
+    assert f"--max-running-requests {e.max_batch_size * 4}" in cmd and f"--mem-fraction-static {e.memory_fraction:g}" in cmd
+    assert "--dp-size 4 --enable-dp-attention" in cmd and "--tp-size 4" in cmd
+
+
 @pytest.mark.skipif(chromium() is None, reason="PDF needs Chromium (CI installs it)")
 def test_the_pdf_holds_the_recommendation(reports, tmp_path):
     pypdf = pytest.importorskip("pypdf")

@@ -13,7 +13,7 @@ from plotly.subplots import make_subplots
 import planner
 from planner.configs import ARCHITECTURES
 from planner.report import log_axis_ticks, memory_parts
-from planner.specs import KV_BYTES
+from planner.specs import KV_BYTES, MEMORY_SETTING
 from ui.common import KV_DEFAULT, PRECISION_OWN, TERMS, catalog, export_buttons, fmt, model_facts, query_default, report_downloads, share_state
 
 CHARS_PER_TOKEN = 4.0
@@ -204,7 +204,7 @@ with right:
     st.code(model.kv_bytes_formula(KV_BYTES[planner.KvPrecision(e.kv_precision)]), language=None, wrap_lines=True)
     st.markdown(
         f"Capacity: **{e.kv_capacity_tokens:,} tokens** = **{e.max_concurrency:,} requests** of ISL + OSL = {e.isl + e.osl:,} tokens "
-        f"(engine limits: max batch {e.max_batch_size:,}, {e.max_num_tokens:,} tokens per step)."
+        f"(engine limits: max batch {e.max_batch_size:,}, {e.max_num_tokens:,} tokens per step, {MEMORY_SETTING[e.engine]} {e.memory_fraction:g})."
     )
     if e.state_bytes_per_sequence:
         st.markdown(
