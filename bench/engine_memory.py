@@ -126,6 +126,7 @@ def read_cases(path: Path = CSV) -> list[Case]:
                 attention_dp=adp,
                 pp=int(row.pp) if pd.notna(row.pp) else 1,
                 engine=engine,
+                engine_version=str(row.engine_version) if pd.notna(row.engine_version) else None,
                 free_gpu_memory_fraction=fraction,
                 max_num_tokens=int(row.max_num_tokens) if pd.notna(row.max_num_tokens) else None,
                 max_batch_size=int(row.max_batch_size) if pd.notna(row.max_batch_size) else None,

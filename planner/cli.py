@@ -132,7 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--engine-version",
         default=None,
         metavar="V",
-        help="engine version the answer is for, e.g. 1.0: the calibration profile of the closest version is preferred (default: the one fitted on the most points)",
+        help="engine version the answer is for, e.g. 1.0: the calibration profile of the closest version is preferred (default: the one fitted on the most "
+        "points), and SGLang's memory defaults are that release's (0.4.8 on; default: the current release)",
     )
     e.add_argument(
         "--hardware",

@@ -12,9 +12,12 @@ and allows enough tokens per step for those requests' decode plus their share of
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from .defaults import VLLM_MAX_BATCHED_TOKENS, VLLM_MAX_NUM_SEQS, VLLM_SMALL_GPU_MAX_BATCHED_TOKENS, VLLM_SMALL_GPU_MAX_NUM_SEQS
+from .errors import PlannerError
 
 
 def vllm_large_gpu(memory_gib: float, gpu_id: str) -> bool:
@@ -51,34 +54,63 @@ def default_limits(engine: str, kv_requests, isl, osl, pp, large_gpu=True):
 #: cuda_graph_max_bs at TP < 4, at TP >= 4)`; above the last, 16384 and 512.
 SGLANG_MEMORY_TIERS = ((20 * 1024, 2048, 8, 8), (35 * 1024, 2048, 24, 80), (60 * 1024, 4096, 32, 160), (160 * 1024, 8192, 256, 512))
 SGLANG_LARGE_GPU = (16384, 512)
+#: SGLang 0.4.8 to 0.5.2 (`server_args.__post_init__`, PR #7054): memory held back by GPU memory
+#: (below each bound in MiB, `(GiB, GiB per GPU of tp x pp)`; above the last, 32 GiB), +4 GiB with
+#: attention DP; the prefill chunk 2048 under 35 GiB, 8192 under 160 GiB, else 16384.
+SGLANG_052_RESERVE = ((35 * 1024, 2.8, 0.1), (90 * 1024, 9.5, 0.5), (160 * 1024, 12.0, 0.5))
+#: The first SGLang release whose defaults are modelled, and the first with today's rule.
+SGLANG_OLDEST, SGLANG_CURRENT_RULE = (0, 4, 8), (0, 5, 3)
 
 
-def sglang_server_defaults(memory_gib, tp, pp, attention_dp):
+def release(version: str | None) -> tuple[int, int, int] | None:
+    """`(major, minor, patch)` of a release string ('0.5.1.post1' -> (0, 5, 1)); None for none or a
+    development build ('nightly-dev'), which the planner takes as the current release."""
+    m = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", str(version)) if version else None
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)) if m else None
+
+
+def sglang_server_defaults(memory_gib, tp, pp, attention_dp, version: str | None = None):
     """SGLang's `(chunked_prefill_size per attention-DP rank, cuda_graph_max_bs, mem_fraction_static)`
-    when the user sets none of them (arrays).
+    when the user sets none of them (arrays), for SGLang `version` (None: the current release).
 
     From `server_args._handle_gpu_memory_settings` (PR #10975, SGLang 0.5.3 on): the GPU's memory
     sets the prefill chunk and the largest CUDA-graph batch; the static fraction (weights + KV
     cache over total memory) then holds back, in MiB, 512 + 1.5 x chunk + 2 x graph batch +
     1024 x tp x pp / 8, plus 3 (4.5 above a graph batch of 300) x graph batch x DP ranks with
-    attention DP, at least 10 GiB on GPUs over 60 GiB, rounded to 3 decimals. SGLang's `tp_size`
-    counts every GPU of a stage, `tp x attention_dp` here; with attention DP each rank's chunk is
-    the chunk / DP ranks (`_handle_data_parallelism`). SGLang reads the memory from nvidia-smi,
-    the catalog from torch (0.7 % less on an H100): the fraction moves by under 0.002.
+    attention DP, at least 10 GiB on GPUs over 60 GiB, rounded to 3 decimals. Releases 0.4.8 to
+    0.5.2 hold back a fixed amount per GPU memory class instead (`SGLANG_052_RESERVE`); older ones
+    are refused. SGLang's `tp_size` counts every GPU of a stage, `tp x attention_dp` here; with
+    attention DP each rank's chunk is the chunk / DP ranks (`_handle_data_parallelism`). SGLang
+    reads the memory from nvidia-smi, the catalog from torch (0.7 % less on an H100): the fraction
+    moves by under 0.002.
     """
+    rel = release(version)
+    if rel is not None and rel < SGLANG_OLDEST:
+        raise PlannerError(
+            f"SGLang {version} set its memory defaults by a rule the planner does not model (it models 0.4.8 on): "
+            "give a later engine version, or none for the current release"
+        )
     mib = np.asarray(memory_gib, float) * 1024.0
     adp = np.asarray(attention_dp, float)
     sgl_tp = np.asarray(tp, float) * adp
-    chunk = np.full(np.broadcast(mib, sgl_tp).shape, float(SGLANG_LARGE_GPU[0]))
+    parallel = sgl_tp * np.asarray(pp, float)
+    dp = adp > 1
+    chunk = np.full(np.broadcast(mib, sgl_tp, parallel).shape, float(SGLANG_LARGE_GPU[0]))
     graph = np.full(chunk.shape, float(SGLANG_LARGE_GPU[1]))
     for bound, c, small_tp, large_tp in reversed(SGLANG_MEMORY_TIERS):
         below = mib < bound
         chunk = np.where(below, float(c), chunk)
         graph = np.where(below, np.where(sgl_tp < 4, float(small_tp), float(large_tp)), graph)
-    reserved = 512.0 + np.maximum(chunk, 2048.0) * 1.5 + graph * 2.0 + sgl_tp * np.asarray(pp, float) / 8.0 * 1024.0
-    dp = adp > 1
-    reserved = reserved + np.where(dp, graph * adp * 3.0 + np.where(graph > 300, graph * adp * 1.5, 0.0), 0.0)
-    reserved = np.where(mib > 60 * 1024, np.maximum(reserved, 10 * 1024.0), reserved)
+    if rel is not None and rel < SGLANG_CURRENT_RULE:
+        chunk = np.where(mib < 35 * 1024, 2048.0, np.where(mib < 160 * 1024, 8192.0, 16384.0))
+        reserved = np.full(chunk.shape, 32.0 * 1024)
+        for bound, fixed, per_gpu in reversed(SGLANG_052_RESERVE):
+            reserved = np.where(mib < bound, (fixed + per_gpu * parallel) * 1024.0, reserved)
+        reserved = reserved + np.where(dp, 4.0 * 1024, 0.0)
+    else:
+        reserved = 512.0 + np.maximum(chunk, 2048.0) * 1.5 + graph * 2.0 + parallel / 8.0 * 1024.0
+        reserved = reserved + np.where(dp, graph * adp * 3.0 + np.where(graph > 300, graph * adp * 1.5, 0.0), 0.0)
+        reserved = np.where(mib > 60 * 1024, np.maximum(reserved, 10 * 1024.0), reserved)
     fraction = np.round((mib - reserved) / mib, 3)
     rank_chunk = np.where(dp, np.floor(chunk / adp), chunk)
     return rank_chunk, graph, fraction

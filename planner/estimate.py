@@ -62,6 +62,7 @@ class Estimate(BaseModel):
     attention_dp: int = Field(default=1, description="Attention data-parallel ranks (GPUs = tp x pp x attention_dp)")
     gpus: int
     engine: str
+    engine_version: str | None = Field(default=None, description="The engine release asked for (None: the current one)")
     isl: int
     osl: int
     operating_point: str = Field(description="offline (max throughput), concurrency, rate or trace")
@@ -277,7 +278,9 @@ def resolve_deployment(
             isl=max(1, round(mix.mean_isl)), osl=max(1, round(mix.mean_osl)), concurrency=concurrency, request_rate=request_rate, num_requests=num_requests
         )
         eng_kw = dict(max_batch_size=max_batch_size, max_num_tokens=max_num_tokens, chunked_prefill=chunked_prefill, prefix_caching=prefix_caching)
-        eng = EngineSettings(engine=engine, free_gpu_memory_fraction=free_gpu_memory_fraction, **{k: v for k, v in eng_kw.items() if v is not None})
+        eng = EngineSettings(
+            engine=engine, version=engine_version, free_gpu_memory_fraction=free_gpu_memory_fraction, **{k: v for k, v in eng_kw.items() if v is not None}
+        )
     except ValidationError as exc:
         raise PlannerError(_validation_message(exc)) from None
     if work.concurrency is not None and work.request_rate is not None:
@@ -424,6 +427,7 @@ def estimate(
         attention_dp=par.attention_dp,
         gpus=par.gpus,
         engine=eng.engine,
+        engine_version=eng.version,
         isl=work.isl,
         osl=work.osl,
         operating_point=mode,

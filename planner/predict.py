@@ -122,7 +122,7 @@ def _offline(items: list[tuple[int, dict]]) -> dict[int, tuple]:
             m, g, prec, kv, prof, rule = resolved[what]
             try:
                 par = Parallelism(tp=kw["tp"], pp=kw["pp"], ep=kw["ep"], attention_dp=kw["attention_dp"])
-                eng = EngineSettings(engine=kw["engine"] or "trtllm")
+                eng = EngineSettings(engine=kw["engine"] or "trtllm", version=kw.get("engine_version"))
                 isl, osl = int(kw["isl"]), int(kw["osl"])
                 n = kw["num_requests"]
                 if isl < 1 or osl < 1 or (n is not None and n < 1):
@@ -134,7 +134,7 @@ def _offline(items: list[tuple[int, dict]]) -> dict[int, tuple]:
         except PlannerError as exc:
             done[i] = _failed(exc)
             continue
-        key = (m.id, g.id, prec, kv, eng.engine, id(given), id(prof), rule)
+        key = (m.id, g.id, prec, kv, eng.engine, eng.version, id(given), id(prof), rule)
         if key not in groups:
             eff = given or (prof.efficiencies(prec) if prof else default_efficiencies(eng.engine))
             groups[key] = [m, g, prec, kv, eng, eff, prof, rule, []]

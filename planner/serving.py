@@ -92,7 +92,7 @@ class Setup:
         if mbs is None or mnt is None:
             _, budget0 = self._budget(mnt or 8192, mbs or 256)
             if eng.engine == "sglang":
-                d_mnt = sglang_server_defaults(self.memory_gib, self.tp, self.pp, self.adp)[0]
+                d_mnt = sglang_server_defaults(self.memory_gib, self.tp, self.pp, self.adp, eng.version)[0]
                 context = self.model.max_position_embeddings or self.model.context_window or 2048  # SGLang: the config's own length
                 d_mbs = sglang_max_running_requests(kv_capacity_tokens(budget0, self.kv_per_token, 1), context)
             else:
@@ -197,7 +197,7 @@ def prepare(
     shared = eff if isinstance(eff, Efficiencies) else default_efficiencies(engine.engine)
     fraction = engine.kv_fraction
     if engine.engine == "sglang" and engine.free_gpu_memory_fraction is None:
-        fraction = sglang_server_defaults(mem, tp, pp, adp)[2]
+        fraction = sglang_server_defaults(mem, tp, pp, adp, engine.version)[2]
     return Setup(model, hw, shared, engine, tp, pp, mem, wbp, kvb, weights, over, kv_tok, large + 0 * tp, adp, ep, state, blocks, ffn_over_group, fraction)
 
 

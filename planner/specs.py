@@ -230,6 +230,11 @@ class EngineSettings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     engine: Literal["trtllm", "vllm", "sglang"] = Field(default="trtllm", description="Serving engine")
+    version: str | None = Field(
+        default=None,
+        description="Engine release the defaults are for (SGLang's memory fraction and prefill chunk changed in 0.5.3); "
+        "None or a development build: the current release",
+    )
     free_gpu_memory_fraction: float | None = Field(
         default=None,
         gt=0,

@@ -109,3 +109,19 @@ def test_sglang_default_fraction_is_the_estimates_and_says_so_when_weights_do_no
     d = estimate("deepseek-ai/DeepSeek-V3", "B200", tp=4, engine="sglang", isl=1024, osl=1024, profile="none")
     assert not d.fits and "mem_fraction_static 0.855" in d.fit_reason and "--mem-fraction-static" in d.fit_reason
     assert estimate("deepseek-ai/DeepSeek-V3", "B200", tp=4, engine="sglang", free_gpu_memory_fraction=0.93, isl=1024, osl=1024, profile="none").fits
+
+
+def test_sglang_memory_defaults_follow_the_release():
+    # SGLang 0.4.8-0.5.2 held back a fixed 12 GiB + 0.5 GiB per GPU on a 141 GB GPU (PR 7054); 0.5.3
+    # on, the activation / graph / parallelism estimate (PR 10975); a development build is the current
+    # release; before 0.4.8 the rule is not modelled and the answer says so
+    from planner.errors import PlannerError
+
+    def fraction(version):
+        kw = dict(tp=8, engine="sglang", isl=1024, osl=1024, profile="none")
+        return estimate("meta-llama/Llama-3.1-70B", "H200", "fp8", engine_version=version, **kw).memory_fraction
+
+    assert fraction("0.5.1.post1") == round(1 - (12 + 8 / 2) / 139.8, 3)
+    assert fraction("0.5.9") == fraction(None) == fraction("nightly-dev") == round(1 - (512 + 8192 * 1.5 + 512 * 2 + 1024) / (139.8 * 1024), 3)
+    with pytest.raises(PlannerError, match="SGLang 0.4.6 .* models 0.4.8 on"):
+        fraction("0.4.6")
