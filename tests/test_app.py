@@ -11,7 +11,7 @@ from planner.profiles import profiles
 from tests.conftest import ROOT
 
 PAGES = ["ui/plan.py", "ui/compare.py", "ui/fleet.py", "ui/calibration.py"]
-PLAN_DEFAULTS = dict(model="meta-llama/Llama-3.1-8B", gpu="H100-SXM", precision="fp8", isl=1024, osl=256, concurrency=32, free_gpu_memory_fraction=0.9)
+PLAN_DEFAULTS = dict(model="meta-llama/Llama-3.1-8B", gpu="H100-SXM", precision="fp8", isl=1024, osl=256, concurrency=32)
 
 
 def app(**query) -> AppTest:
@@ -78,6 +78,19 @@ def test_plan_shows_a_hybrid_models_state_memory():
     e = planner.estimate(**{**PLAN_DEFAULTS, "model": "Qwen/Qwen3.5-397B-A17B", "gpu": "B200", "tp": 8, "engine": "sglang"})
     note = next(m.value for m in at.markdown if "Hybrid linear attention" in m.value)
     assert "45 of 60 layers keep no KV" in note and f"{e.state_gib_per_gpu:.1f} GiB" in note and "192.1 MB" in note
+    assert any(f"{e.kv_capacity_tokens:,} tokens" in m.value for m in at.markdown)
+
+
+def test_plan_memory_fraction_is_the_engines_unless_set():
+    # SGLang works its own fraction out (0.834 for one H100); unticking the default sets it by hand
+    at = app(engine="sglang")
+    e = planner.estimate(**{**PLAN_DEFAULTS, "engine": "sglang"})
+    assert e.memory_fraction == 0.834 and any(f"{e.kv_capacity_tokens:,} tokens" in m.value for m in at.markdown)
+    assert any("mem_fraction_static 0.834" in m.value for m in at.markdown)
+    widget(at, "checkbox", "Engine's default memory fraction").uncheck().run()
+    widget(at, "slider", "KV-cache memory fraction").set_value(0.8).run()
+    assert not at.exception
+    e = planner.estimate(**{**PLAN_DEFAULTS, "engine": "sglang", "free_gpu_memory_fraction": 0.8})
     assert any(f"{e.kv_capacity_tokens:,} tokens" in m.value for m in at.markdown)
 
 

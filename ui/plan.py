@@ -88,7 +88,16 @@ with st.sidebar:
     with st.expander("Engine limits"):
         max_batch = st.number_input("max_batch_size (0 = engine default)", 0, 65536, 0, help="Most sequences in one step")
         max_tokens = st.number_input("max_num_tokens (0 = engine default)", 0, 1_048_576, 0, help="Most tokens (prefill + decode) in one step")
-        fraction = st.slider("KV-cache memory fraction", 0.5, 0.98, 0.9, 0.01, help="TensorRT-LLM: of memory free after loading; vLLM/SGLang: of all memory")
+        own_fraction = st.checkbox(
+            "Engine's default memory fraction",
+            value=True,
+            help="TensorRT-LLM and vLLM: 0.9; SGLang: its own, worked out from the GPU's memory and the parallelism",
+        )
+        fraction = None
+        if not own_fraction:
+            fraction = st.slider(
+                "KV-cache memory fraction", 0.5, 0.98, 0.9, 0.01, help="TensorRT-LLM: of memory free after loading; vLLM/SGLang: of all memory"
+            )
 
     st.header("Requests")
     unit = st.radio("Lengths in", ["tokens", "characters of text"], horizontal=True, help="Text converts at about 4 characters per token")
@@ -127,7 +136,7 @@ kw = dict(
     engine=engine,
     isl=int(isl),
     osl=int(osl),
-    free_gpu_memory_fraction=float(fraction),
+    free_gpu_memory_fraction=None if fraction is None else float(fraction),
     max_batch_size=int(max_batch) or None,
     max_num_tokens=int(max_tokens) or None,
 )
