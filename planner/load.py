@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import PlannerError
-from .serving import MemoryPlan, Setup, _mixed, prefill_time
+from .serving import MemoryPlan, Setup, _mixed, prefill_time, separate_prefill_cost
 from .simulator import EngineConfig, SimResult, simulate
 from .workload import RequestMix
 
@@ -251,9 +251,10 @@ def capacity(s: Setup, plan: MemoryPlan, isl, osl):
     mnt = plan.step_tokens
     _, itl_cap, e2e_cap = _mixed(s, cap, isl, osl, mnt)
     mu_batch = cap / e2e_cap
-    # the step's token budget: prompts of mu requests/s need mu x ISL tokens per second
+    # the step's token budget: prompts of mu requests/s need mu x ISL tokens per second, within
+    # what a mixed step's decodes leave; SGLang's prefill steps are timed in the E2E already
     room = np.maximum(mnt - cap, 1.0)
-    mu_tokens = room / isl / itl_cap
+    mu_tokens = room / isl / itl_cap if s.engine.mixed_steps else np.full(np.shape(mu_batch), np.inf)
     kv_bound = plan.max_batch < plan.step_batch
     limit = np.where(mu_tokens < mu_batch, "step budget", np.where(kv_bound, "kv memory", "max batch"))
     return np.minimum(mu_batch, mu_tokens), cap, limit
@@ -323,7 +324,10 @@ class RateModel:
             return prefill_time(s, prompt, mnt)
 
         carry_mean = carry(isl)
-        s_p = np.maximum(carry_mean - t_dec, 0.0) if s.engine.mixed_steps else carry_mean
+        if s.engine.mixed_steps:
+            s_p = np.maximum(carry_mean - t_dec, 0.0)
+        else:  # SGLang: prompts that wait together share prefill steps (`separate_prefill_cost`)
+            s_p = separate_prefill_cost(s, np.maximum(lam_ok * carry_mean, others / max(osl, 1.0)), isl, mnt)
         rho_p = np.clip(lam_ok * s_p, 0.0, 0.999)
         wait_p = rho_p * s_p * self.m2_isl / (2.0 * (1.0 - rho_p))  # Pollaczek-Khinchine: prompts cost in proportion to their length
         rho_s = np.clip(lam_ok * e2e / cap, 0.0, 0.999)

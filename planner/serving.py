@@ -281,6 +281,21 @@ def offline(s: Setup, isl, osl, num_requests=None) -> Point:
     return _point(plan, ttft, itl, t_cycle, n * osl / total, n / total, batch)
 
 
+def separate_prefill_cost(s: Setup, prompts, isl, max_num_tokens):
+    """Seconds of prefill per prompt when prefill runs in its own steps (SGLang), `prompts` at a time.
+
+    One prompt alone pays a whole prefill step (or its chunks); more share steps of up to the token
+    budget (with attention DP, each rank its own prompts), as SGLang's scheduler takes every waiting
+    prompt that fits, so each costs its share of the batched step.
+    """
+    prompts = np.maximum(np.asarray(prompts, dtype=float), 1e-9)
+    alone = prefill_time(s, isl, max_num_tokens)
+    demand = prompts * isl
+    together, *_ = s.step(prefill_tokens=demand, prefill_seqs=prompts, prefill_context=np.asarray(isl, float) / 2.0)
+    together = together + np.maximum(np.ceil(demand / np.maximum(max_num_tokens, 1.0)) - 1.0, 0.0) * s.hw.step_overhead_s
+    return np.where(prompts <= 1.0, alone, together / prompts)
+
+
 def _mixed(s: Setup, batch, isl, osl, max_num_tokens):
     """Steady state of inflight batching with `batch` staggered requests: each decode step also
     carries the prefill of the requests that replace finished ones. A request's own prompt is in
@@ -293,7 +308,7 @@ def _mixed(s: Setup, batch, isl, osl, max_num_tokens):
     if not s.engine.mixed_steps:
         prefill_alone = prefill_time(s, isl, max_num_tokens)
         decode, *_ = s.step(decode_seqs=batch, decode_context=ctx)
-        itl = decode + arrivals * prefill_alone
+        itl = decode + arrivals * separate_prefill_cost(s, arrivals, isl, max_num_tokens)
         ttft = np.maximum(prefill_alone, itl)
         return ttft, itl, ttft + (osl - 1.0) * itl
     # all the prompt work the arrivals bring is done: when it exceeds a step's room the engine

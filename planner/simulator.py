@@ -161,7 +161,8 @@ class _Replica:
         self.held = [0] * n  # KV tokens held (reserved, or computed)
         self.policy = cfg.policy
         self.budget = int(cfg.max_num_tokens)
-        self.max_batch = max(1, min(int(cfg.max_batch_size), self.budget))
+        # a mixed step carries every decode within the token budget; SGLang's decode steps are not budgeted
+        self.max_batch = max(1, int(cfg.max_batch_size) if cfg.policy == "sglang" else min(int(cfg.max_batch_size), self.budget))
         self.block = max(1, int(cfg.block_tokens))
         self.capacity = int(cfg.kv_capacity_tokens)
         self.chunking = cfg.chunked_prefill

@@ -110,6 +110,18 @@ def test_sglang_runs_prefill_and_decode_in_separate_steps():
     assert sg.first_token[1] == pytest.approx(trt.first_token[1] - CD, abs=1e-9)  # its prefill step has no decode in it
 
 
+def test_only_sglangs_running_batch_may_outgrow_the_token_budget():
+    # 64 short requests queued at once, a batch cap of 64 and a 32-token step budget: a mixed step
+    # carries every decode within the budget, so TensorRT-LLM and vLLM run at most 32 at once;
+    # SGLang budgets only its prefill steps, so its running batch grows to all 64
+    isl, osl, arrive = np.full(64, 8), np.full(64, 40), np.zeros(64)
+    peak = {}
+    for policy in POLICIES:
+        r = simulate(step, cfg(policy, batch=64, tokens=32), isl, osl, arrivals=arrive)
+        peak[policy] = r.batch_time_s / r.duration_s
+    assert peak["sglang"] > 40 and peak["trtllm"] <= 32 and peak["vllm"] <= 32
+
+
 def test_requests_that_never_fit_are_rejected_and_counted():
     r = simulate(step, cfg("trtllm", kv=4096), np.array([100, 5000, 100]), np.array([10, 10, 10]), arrivals=np.array([0.0, 0.0, 0.0]))
     assert r.rejected.tolist() == [False, True, False]
