@@ -177,8 +177,8 @@ DEFAULT_EFFICIENCIES = Efficiencies()
 #: are round numbers checked against AIConfigurator's ITL (`python bench/accuracy.py --file
 #: aiconfigurator_silicon_agg.csv --set moe_layer_overhead_us=N`, "by engine x model_class", MoE rows
 #: without attention DP, median / p90 at N = 20, 30, 40, 50, 60 µs): vLLM (879 rows) 16.3/37.8,
-#: 12.9/33.8, 11.8/32.0, 13.5/30.9, 14.6/35.7 -> 40; SGLang (788) 21.5/45.4, 19.3/43.6, 17.4/41.5,
-#: 15.5/40.6, 14.2/42.4 -> 50; TensorRT-LLM (542) 19.7/45.0, 20.6/55.2, 21.2/65.4, ... -> keeps 20.
+#: 12.9/33.8, 11.8/32.0, 13.5/30.9, 14.6/35.7 -> 40; SGLang (778) 21.6/45.7, 19.7/43.6, 17.5/41.7,
+#: 15.7/40.8, 14.6/42.0 -> 50; TensorRT-LLM (542) 19.7/45.0, 20.6/55.2, 21.2/65.4, ... -> keeps 20.
 ENGINE_EFFICIENCIES: dict[str, dict[str, float]] = {"trtllm": {}, "vllm": {"moe_layer_overhead_us": 40.0}, "sglang": {"moe_layer_overhead_us": 50.0}}
 
 
