@@ -149,8 +149,8 @@ SGLANG_MAMBA_FULL_MEMORY_RATIO = 0.9
 #: (`model_class`): the largest p90 absolute percentage error of that class's throughput and ITL
 #: predictions over the files of `../shared/data/measured/` (`python bench/accuracy.py` prints them
 #: "by model_class"), rounded up to the next 5. Dense: 36.1 % (v0.14 online tokens/s; v0.13
-#: offline 33.3 %, AIConfigurator ITL 35.6 %); mixture of experts: 54.9 % (v1.0 offline tokens/s,
-#: whose MoE rows' parallelism the table leaves ambiguous; AIConfigurator ITL 39.3 %); MoE with
+#: offline 33.3 %, AIConfigurator ITL 34.8 %); mixture of experts: 54.9 % (v1.0 offline tokens/s,
+#: whose MoE rows' parallelism the table leaves ambiguous; AIConfigurator ITL 39.5 %); MoE with
 #: attention data parallelism: 60.3 % (AIConfigurator ITL, the only file with such rows). TTFT
 #: under load is not covered (see README, Accuracy).
 ANALYTIC_UNCERTAINTY_PCT_BY_CLASS = {"dense": 40.0, "moe": 55.0, "moe, attention DP": 65.0}
