@@ -28,7 +28,7 @@ from .load import RateModel, simulate_load
 from .profiles import uncertainty
 from .roofline import hardware_table
 from .sla import Sla, max_rate_approx, replicas_for
-from .specs import GIB, KV_NEEDS, SEARCH_PRECISIONS, EngineSettings, ModelSpec, Precision, default_kv, parse_choice
+from .specs import GIB, KV_NEEDS, MEMORY_SETTING, SEARCH_PRECISIONS, EngineSettings, ModelSpec, Precision, default_kv, parse_choice
 from .sweep import profile_efficiencies
 from .workload import RequestMix
 
@@ -206,7 +206,11 @@ def recommend(
     for i in np.flatnonzero(~fits):
         mem = c.gpus[c.gpu_idx[i]].memory_gib
         if plan.kv_budget[i] <= 0:
-            reasons[i] = f"does not fit: weights {s.weights[i] / GIB:.1f} GiB + workspace per GPU leave no KV cache in {mem:.1f} GiB"
+            limit = f"{mem:.1f} GiB"
+            if engine != "trtllm":  # vLLM and SGLang hold weights and KV cache within a fraction of all memory
+                f = float(np.ravel(s.kv_fraction)[i if np.size(s.kv_fraction) > 1 else 0])
+                limit = f"{MEMORY_SETTING[engine]} {f:g} x {mem:.1f} GiB"
+            reasons[i] = f"does not fit: weights {s.weights[i] / GIB:.1f} GiB + workspace per GPU leave no KV cache in {limit}"
         else:
             reasons[i] = f"does not fit: one {seq_tokens}-token sequence needs {seq_gib[i]:.2f} GiB of KV per GPU, {plan.kv_budget[i] / GIB:.2f} GiB left"
     for i in np.flatnonzero(fits & (per_replica <= 0)):

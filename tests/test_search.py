@@ -125,6 +125,14 @@ def test_over_budget_and_impossible_targets_are_rejected_with_reasons():
             recommend(**kw)
 
 
+def test_sglang_rejections_name_its_own_memory_fraction():
+    # SGLang holds weights and KV cache within mem_fraction_static of all memory (0.855 for TP 4 on
+    # a B200): DeepSeek-V3's FP8 weights on 4 x B200 exceed it though they are less than the GPU
+    rec = recommend("deepseek-ai/DeepSeek-V3", 2, MIX, Sla(itl_ms=60), gpus=["B200"], precisions=["fp8"], tps=[4], pps=[1], engine="sglang", verify=False)
+    tp4 = [r for r in rec.rejected if r["tp"] == 4 and r["attention_dp"] == 1]
+    assert tp4 and all("in mem_fraction_static 0.855 x 179.0 GiB" in r["reason"] for r in tp4), [r["reason"] for r in tp4]
+
+
 def test_moe_models_are_also_searched_as_dep():
     """DEP-N (attention data parallel + expert parallel over N GPUs, TP 1) is a candidate for a MoE
     model, priced for its N GPUs, and never for a dense one."""
