@@ -87,6 +87,10 @@ def test_plan_memory_fraction_is_the_engines_unless_set():
     e = planner.estimate(**{**PLAN_DEFAULTS, "engine": "sglang"})
     assert e.memory_fraction == 0.834 and any(f"{e.kv_capacity_tokens:,} tokens" in m.value for m in at.markdown)
     assert any("mem_fraction_static 0.834" in m.value for m in at.markdown)
+    widget(at, "text_input", "Engine version (blank: the current release)").set_value("0.5.1").run()
+    older = planner.estimate(**{**PLAN_DEFAULTS, "engine": "sglang", "engine_version": "0.5.1"})
+    assert older.memory_fraction != e.memory_fraction and any(f"mem_fraction_static {older.memory_fraction:g}" in m.value for m in at.markdown)
+    widget(at, "text_input", "Engine version (blank: the current release)").set_value("").run()
     widget(at, "checkbox", "Engine's default memory fraction").uncheck().run()
     widget(at, "slider", "KV-cache memory fraction").set_value(0.8).run()
     assert not at.exception

@@ -88,6 +88,11 @@ with st.sidebar:
     with st.expander("Engine limits"):
         max_batch = st.number_input("max_batch_size (0 = engine default)", 0, 65536, 0, help="Most sequences in one step")
         max_tokens = st.number_input("max_num_tokens (0 = engine default)", 0, 1_048_576, 0, help="Most tokens (prefill + decode) in one step")
+        version = st.text_input(
+            "Engine version (blank: the current release)",
+            "",
+            help="e.g. 1.0 or 0.5.1: the calibration profile of the closest version is preferred, and SGLang's memory defaults are that release's",
+        )
         own_fraction = st.checkbox(
             "Engine's default memory fraction",
             value=True,
@@ -134,6 +139,7 @@ kw = dict(
     ep=int(ep),
     attention_dp=int(adp),
     engine=engine,
+    engine_version=version.strip() or None,
     isl=int(isl),
     osl=int(osl),
     free_gpu_memory_fraction=None if fraction is None else float(fraction),
