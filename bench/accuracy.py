@@ -180,7 +180,20 @@ def main(argv: list[str] | None = None) -> int:
         help="change one default efficiency for this run, e.g. --set overlap_exponent=2 or --set eta_compute.fp8=0.54 "
         "(see planner/defaults.py), on top of each engine's own defaults (ENGINE_EFFICIENCIES); implies --profiles none",
     )
+    ap.add_argument(
+        "--serve-limits",
+        metavar="BATCH,TOKENS",
+        help="give the TensorRT-LLM rows run under load (a concurrency or a request rate) these engine limits instead of "
+        "trtllm-bench's sizing, e.g. 2048,8192 (trtllm-serve's own defaults, TensorRT-LLM BuildConfig)",
+    )
     args = ap.parse_args(argv)
+    serve = None
+    if args.serve_limits:
+        try:
+            batch, tokens = (int(x) for x in args.serve_limits.split(","))
+        except ValueError:
+            raise SystemExit(f"error: --serve-limits {args.serve_limits!r}: expected BATCH,TOKENS, e.g. 2048,8192") from None
+        serve = {"max_batch_size": batch, "max_num_tokens": tokens}
     overrides = {"profile": False} if args.profiles == "none" else {}
     changes = parse_changes(args.set)
     if changes:
@@ -193,6 +206,12 @@ def main(argv: list[str] | None = None) -> int:
         rows = read_measurements(path)
         rows = as_dep(rows) if args.moe_as_dep else rows
         frame = predict_changed(rows, changes) if changes else predict(rows, **overrides)
+        if serve:
+            loaded = rows.get("engine", pd.Series("trtllm", index=rows.index)).fillna("trtllm").eq("trtllm") & (
+                rows.get("concurrency", pd.Series(np.nan, index=rows.index)).notna() | rows.get("request_rate", pd.Series(np.nan, index=rows.index)).notna()
+            )
+            if loaded.any():
+                frame.loc[loaded] = predict(rows[loaded], **overrides, **serve)
         results[path.stem] = report(path.name, frame, args.worst)
     main_key = "trtllm_v0.13_offline"
     r = results.get(main_key) or next(iter(results.values()))

@@ -107,6 +107,10 @@ def test_accuracy_bench_set_changes_one_efficiency_or_says_why_not():
     ):
         r = run("--set", bad)
         assert r.returncode != 0 and says in r.stderr, (bad, r.stderr)
+    r = run("--serve-limits", "2048")
+    assert r.returncode != 0 and "expected BATCH,TOKENS" in r.stderr
+    r = run("--serve-limits", "2048,8192")  # the file's rows run at a request rate: they take the limits
+    assert r.returncode == 0 and r.stdout.splitlines()[-1] != plain.stdout.splitlines()[-1]
 
 
 def test_accuracy_bench_set_keeps_each_engines_own_defaults():
