@@ -71,7 +71,8 @@ def release(version: str | None) -> tuple[int, int, int] | None:
 
 def sglang_server_defaults(memory_gib, tp, pp, attention_dp, version: str | None = None):
     """SGLang's `(chunked_prefill_size per attention-DP rank, cuda_graph_max_bs, mem_fraction_static)`
-    when the user sets none of them (arrays), for SGLang `version` (None: the current release).
+    when the user sets none of them (arrays), for SGLang `version` (None: the current release; the
+    CUDA-graph batch is the current rule's whatever the version, as only that rule sizes memory by it).
 
     From `server_args._handle_gpu_memory_settings` (PR #10975, SGLang 0.5.3 on): the GPU's memory
     sets the prefill chunk and the largest CUDA-graph batch; the static fraction (weights + KV

@@ -78,7 +78,7 @@ class Estimate(BaseModel):
     memory_fraction: float = Field(
         default=0.9,
         description="The engine memory setting the plan assumed: TensorRT-LLM free_gpu_memory_fraction, vLLM "
-        "gpu_memory_utilization, SGLang mem_fraction_static (given, or the engine's default; SGLang works its out from the GPU and parallelism)",
+        "gpu_memory_utilization, SGLang mem_fraction_static (given, or the engine's default; SGLang works it out from the GPU and parallelism)",
     )
     kv_bytes_per_token: float = Field(description="Whole model, at the KV precision")
     state_bytes_per_sequence: float = Field(

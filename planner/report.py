@@ -496,10 +496,10 @@ def read_report(path: str | Path) -> dict:
     return data
 
 
-__all__ = ["build_report", "render", "write_report", "read_report", "memory_parts", "FORMATS", "SCHEMA_VERSION"]
-
-
 def _memory_setting(e: dict) -> str:
     """ ", mem_fraction_static 0.855" for a report's estimate (nothing for a report saved before it was recorded)."""
     fraction = e.get("memory_fraction")
     return f", {MEMORY_SETTING.get(e['engine'], 'memory fraction')} {fraction:g}" if fraction is not None else ""
+
+
+__all__ = ["build_report", "render", "write_report", "read_report", "memory_parts", "FORMATS", "SCHEMA_VERSION"]
