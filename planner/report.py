@@ -209,15 +209,18 @@ def log_axis_ticks(values) -> dict:
 
 def memory_parts(e: dict) -> dict[str, float]:
     """GiB per GPU of an estimate (`Estimate.model_dump()`) by use, for a stacked memory bar: a
-    hybrid model's linear-attention states as their own part of the KV cache."""
+    hybrid model's linear-attention states as their own part of the KV cache, and what the
+    engine's memory fraction leaves free (SGLang's CUDA graphs and activation slack live there)."""
     states = e.get("state_gib_per_gpu") or 0.0
-    return {
+    parts = {
         "weights": e["weights_gib_per_gpu"],
         "KV cache": e["kv_cache_gib_per_gpu"] - states,
         **({"linear-attention states": states} if states else {}),
         "activations": e["activations_gib_per_gpu"],
         "engine reserve": e["overhead_gib_per_gpu"],
     }
+    parts["free"] = max(e["memory_gib_per_gpu"] - sum(parts.values()), 0.0)
+    return parts
 
 
 def _figures(report: dict) -> list[tuple[str, go.Figure]]:

@@ -262,3 +262,6 @@ def test_memory_bar_shows_a_hybrid_models_states():
     assert parts["linear-attention states"] == e["state_gib_per_gpu"] > 0
     assert parts["KV cache"] + parts["linear-attention states"] == pytest.approx(e["kv_cache_gib_per_gpu"])
     assert "linear-attention states" not in memory_parts(planner.estimate("llama-3.1-8b", "H100", profile="none").model_dump())
+    # the bar adds up to the GPU: what SGLang's fraction holds back (1 - 0.852 of it here) shows as free
+    assert sum(parts.values()) == pytest.approx(e["memory_gib_per_gpu"])
+    assert parts["free"] >= (1 - e["memory_fraction"]) * e["memory_gib_per_gpu"] - parts["activations"] - 1e-9

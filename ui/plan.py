@@ -202,7 +202,6 @@ st.caption(f"Operating point: {POINT}; latency from {e.latency_method}.{alone} S
 left, right = st.columns(2)
 with left:
     parts = memory_parts(e.model_dump())
-    parts["free"] = max(e.memory_gib_per_gpu - sum(parts.values()), 0.0)
     fig = go.Figure([go.Bar(name=k, x=[v], y=["per GPU"], orientation="h", hovertemplate=f"{k}: %{{x:.1f}} GiB<extra></extra>") for k, v in parts.items()])
     fig.add_vline(x=e.memory_gib_per_gpu, line_dash="dash", annotation_text=f"usable {e.memory_gib_per_gpu:.1f} GiB")
     fig.update_layout(
