@@ -147,11 +147,18 @@ def changed_efficiencies(engine: str, changes: dict) -> Efficiencies:
         raise SystemExit(f"error: --set: {validation_line(exc)}") from None
 
 
-def predict_changed(rows: pd.DataFrame, changes: dict) -> pd.DataFrame:
+def predict_changed(rows: pd.DataFrame, changes: dict, **limits) -> pd.DataFrame:
     """Analytic predictions with `changes` over each row's engine's own defaults (rows keep their order)."""
     engines = rows["engine"].fillna("trtllm").astype(str)
-    parts = [predict(rows[engines == e], efficiencies=changed_efficiencies(e, changes)) for e in engines.unique()]
+    parts = [predict(rows[engines == e], efficiencies=changed_efficiencies(e, changes), **limits) for e in engines.unique()]
     return pd.concat(parts).loc[rows.index]
+
+
+def under_load(rows: pd.DataFrame) -> pd.Series:
+    """The TensorRT-LLM rows run under load (a concurrency or a request rate): what `--serve-limits` applies to."""
+    missing = pd.Series(np.nan, index=rows.index)
+    trtllm = rows.get("engine", missing).fillna("trtllm").eq("trtllm")
+    return trtllm & (rows.get("concurrency", missing).notna() | rows.get("request_rate", missing).notna())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -205,13 +212,12 @@ def main(argv: list[str] | None = None) -> int:
     for path in files:
         rows = read_measurements(path)
         rows = as_dep(rows) if args.moe_as_dep else rows
-        frame = predict_changed(rows, changes) if changes else predict(rows, **overrides)
-        if serve:
-            loaded = rows.get("engine", pd.Series("trtllm", index=rows.index)).fillna("trtllm").eq("trtllm") & (
-                rows.get("concurrency", pd.Series(np.nan, index=rows.index)).notna() | rows.get("request_rate", pd.Series(np.nan, index=rows.index)).notna()
-            )
-            if loaded.any():
-                frame.loc[loaded] = predict(rows[loaded], **overrides, **serve)
+        loaded = under_load(rows) if serve else pd.Series(False, index=rows.index)
+        parts = []
+        for subset, limits in ((rows[~loaded], {}), (rows[loaded], serve or {})):
+            if len(subset):
+                parts.append(predict_changed(subset, changes, **limits) if changes else predict(subset, **overrides, **limits))
+        frame = pd.concat(parts).loc[rows.index]
         results[path.stem] = report(path.name, frame, args.worst)
     main_key = "trtllm_v0.13_offline"
     r = results.get(main_key) or next(iter(results.values()))

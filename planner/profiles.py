@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -20,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .catalog import ROOT, get_gpu
 from .defaults import DEFAULT_EFFICIENCIES, Efficiencies, default_efficiencies
+from .engine_limits import release
 from .errors import PlannerError, validation_line
 from .fileio import atomic_write_text, read_json
 from .specs import ModelSpec, Precision
@@ -164,8 +164,8 @@ def profile_name(gpu: str, engine: str, precision: str, family: str | None = Non
 
 def version_family(version) -> str | None:
     """`major.minor` of an engine version string ('v0.13.0', '1.3.0rc1' -> '0.13', '1.3'), or None."""
-    m = re.search(r"(\d+)\.(\d+)", str(version)) if version is not None and str(version).strip() not in ("", "nan", "None") else None
-    return f"{int(m.group(1))}.{int(m.group(2))}" if m else None
+    rel = release(version)
+    return f"{rel[0]}.{rel[1]}" if rel else None
 
 
 def _family_key(family: str | None) -> tuple[int, int]:
