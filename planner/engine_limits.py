@@ -62,6 +62,16 @@ SGLANG_052_RESERVE = ((35 * 1024, 2.8, 0.1), (90 * 1024, 9.5, 0.5), (160 * 1024,
 SGLANG_OLDEST, SGLANG_CURRENT_RULE = (0, 4, 8), (0, 5, 3)
 
 
+#: Version strings of builds made from an engine's main branch rather than a release (AIConfigurator
+#: records SGLang runs as "nightly-dev", "nightly-5b8c30d6..."): the planner takes them as the newest release.
+DEVELOPMENT_BUILD = re.compile(r"(?<![a-z])(nightly|dev|main|latest)(?![a-z])", re.IGNORECASE)
+
+
+def is_development_build(version: str | None) -> bool:
+    """Whether `version` names a development build rather than a release ('nightly-dev': yes; '0.5.1', 'banana': no)."""
+    return bool(version) and release(version) is None and bool(DEVELOPMENT_BUILD.search(str(version)))
+
+
 def release(version: str | None) -> tuple[int, int, int] | None:
     """`(major, minor, patch)` of a release string ('0.5.1.post1' -> (0, 5, 1)); None for none or a
     development build ('nightly-dev'), which the planner takes as the current release."""

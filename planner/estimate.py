@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from . import serving
 from .catalog import get_gpu, get_model
 from .defaults import DEFAULT_EFFICIENCIES, Efficiencies, analytic_uncertainty_pct, default_efficiencies
+from .engine_limits import is_development_build
 from .errors import PlannerError
 from .load import PERCENTILES, simulate_load
 from .profiles import Profile, find_profile, load_profile, uncertainty, version_family
@@ -168,8 +169,8 @@ def _resolve_profile(profile, gpu: str, engine: str, precision: str, engine_vers
     """The profile an estimate uses, and how it matched (see `estimate`)."""
     if profile is False or (isinstance(profile, str) and profile.strip().lower() in ("none", "analytic")):
         return None, "analytic"
-    if engine_version is not None and version_family(engine_version) is None:
-        raise PlannerError(f"engine_version {engine_version!r} is not a version number (e.g. 1.0, v0.13.0, 0.11.2)")
+    if engine_version is not None and version_family(engine_version) is None and not is_development_build(engine_version):
+        raise PlannerError(f"engine_version {engine_version!r} is not a version number (e.g. 1.0, v0.13.0, 0.11.2) or a development build (nightly-dev)")
     if profile is None:
         return find_profile(gpu, engine, precision, engine_version=engine_version)
     prof = profile if isinstance(profile, Profile) else load_profile(profile)

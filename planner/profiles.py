@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .catalog import ROOT, get_gpu
 from .defaults import DEFAULT_EFFICIENCIES, Efficiencies, default_efficiencies
-from .engine_limits import release
+from .engine_limits import is_development_build, release
 from .errors import PlannerError, validation_line
 from .fileio import atomic_write_text, read_json
 from .specs import ModelSpec, Precision
@@ -216,7 +216,8 @@ def find_profile(
     1. same GPU, engine and precision ("exact"); 2. same GPU and engine, another precision;
     3. same engine and precision, another GPU; 4. same engine, another GPU and precision;
     otherwise None (analytic). Among the profiles a rule matches: with `engine_version`, the
-    closest engine version (major.minor) first; without, the one fitted on the most points.
+    closest engine version (major.minor) first, the newest for a development build ('nightly-dev');
+    without, the one fitted on the most points.
     Returns the profile and which rule matched.
     """
     pool = list(profiles() if candidates is None else candidates)
@@ -227,8 +228,11 @@ def find_profile(
         ("other gpu and precision", lambda p: p.engine == engine),
     ]
     want = version_family(engine_version)
+    newest = is_development_build(engine_version)
 
     def preference(p: Profile):
+        if newest:  # a development build: the newest release profiled
+            return (p.version_family is not None, _family_key(p.version_family), p.residuals.n_points)
         if want is None:
             return (p.residuals.n_points,)
         a, b = _family_key(want), _family_key(p.version_family)

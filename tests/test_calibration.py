@@ -203,6 +203,8 @@ def test_profiles_are_per_engine_version_and_lookup_prefers_the_closest():
     pool = [old, new]
     assert find_profile("H100-SXM", "trtllm", "fp8", candidates=pool, engine_version="1.2.0")[0] is new
     assert find_profile("H100-SXM", "trtllm", "fp8", candidates=pool, engine_version="v0.14")[0] is old
+    # a build from the main branch (as AIConfigurator records SGLang's) is newer than any release
+    assert find_profile("H100-SXM", "trtllm", "fp8", candidates=pool, engine_version="nightly-5b8c30d62b754b57")[0] is new
     # the faster engine's profile gives the faster answer
     kw = dict(model="llama-3.1-8b", gpu="H100", precision="fp8", isl=512, osl=512)
     assert estimate(profile=new, **kw).output_tok_s > estimate(profile=old, **kw).output_tok_s
@@ -211,6 +213,8 @@ def test_profiles_are_per_engine_version_and_lookup_prefers_the_closest():
 def test_an_engine_version_that_is_not_one_is_refused():
     with pytest.raises(PlannerError, match="engine_version 'banana' is not a version number"):
         estimate("llama-3.1-8b", "H100", engine_version="banana")
+    # a development build is not refused: the analytic defaults and the profiles read it as the newest release
+    assert estimate("llama-3.1-8b", "H100", engine_version="nightly-dev").fits
 
 
 def _ape(out: pd.DataFrame, metric: str) -> float:
