@@ -13,7 +13,7 @@ from planner import PlannerError, estimate
 from planner.calibration import Group, calibrate
 from planner.catalog import get_gpu
 from planner.defaults import DEFAULT_EFFICIENCIES
-from planner.predict import predict
+from planner.predict import predict, read_measurements
 from planner.profiles import BOUNDS, find_profile, load_profile, profiles, save_profile
 from planner.specs import Precision
 from tests.conftest import ROOT
@@ -56,12 +56,29 @@ def synthetic_measurements(eff=TRUE) -> pd.DataFrame:
 
 
 def test_fit_recovers_known_parameters():
+    """Exact data from known parameters come back within the pull of the prior, which assumes
+    every point errs by at least 5 % (MEASUREMENT_NOISE_LOG) and so holds each parameter a little
+    toward its default (step overhead 0.35 ms, communication 0.70)."""
     prof = calibrate(synthetic_measurements(), "H100", "trtllm", "fp8")
     assert prof.fitted == ["eta_compute", "eta_memory", "step_overhead_ms", "eta_comm"]
     expected = {"eta_compute": 0.62, "eta_memory": 0.71, "step_overhead_ms": 0.8, "eta_comm": 0.45}
     for name, value in expected.items():
-        assert prof.parameters[name] == pytest.approx(value, rel=0.01), name
-    assert prof.residuals.p90_abs_pct < 0.1
+        assert prof.parameters[name] == pytest.approx(value, rel=0.03), name
+    assert prof.residuals.p90_abs_pct < 1.0
+
+
+def test_a_fit_on_as_many_rows_as_parameters_keeps_the_others_physical():
+    """Five measured ITL rows of gpt-oss-120b on H100 (AIConfigurator) for five parameters: a fit
+    can match them exactly, which left no residual to size the prior by, so nothing held the
+    parameters the rows cannot tell apart. It explained them with a 33.5 ms fixed step overhead
+    (default 0.35 ms; TensorRT-LLM's steps run as CUDA graphs), which then put every other model's
+    ITL 150 % too high. The prior now assumes at least 5 % noise per point."""
+    frame = read_measurements(SHARED / "aiconfigurator_silicon_agg.csv")
+    rows = frame[(frame.model == "openai/gpt-oss-120b") & (frame.gpu == "H100-SXM") & (frame.engine == "trtllm")]
+    assert len(rows) == 5
+    prof = calibrate(rows, "H100-SXM", "trtllm", "fp8")
+    assert "step_overhead_ms" in prof.fitted
+    assert prof.parameters["step_overhead_ms"] < 1.0
 
 
 def test_tp1_only_data_keeps_comm_at_default():
@@ -170,16 +187,26 @@ def test_shipped_profiles_load_and_say_how_they_were_made():
         assert (ROOT / "profiles" / f"{p.name}.json").exists()
 
 
-def test_shipped_profile_is_regenerated_by_code():
-    shipped = load_profile(ROOT / "profiles" / "L40S--trtllm--fp8--v0.13.json")
-    frame = pd.read_csv(SHARED / "trtllm_v0.13_offline.csv")
-    again = calibrate(frame[frame.gpu == "L40S"], "L40S", "trtllm", "fp8")
-    for name, value in shipped.parameters.items():
-        assert again.parameters[name] == pytest.approx(value, rel=1e-6), name
-    # the fit is the same; its residuals agree to rounding (numpy/scipy builds differ in the last digits)
-    assert again.residuals.n_points == shipped.residuals.n_points
-    assert again.residuals.median_abs_pct == pytest.approx(shipped.residuals.median_abs_pct, rel=1e-6)
-    assert again.residuals.p90_abs_pct == pytest.approx(shipped.residuals.p90_abs_pct, rel=1e-6)
+def test_shipped_profiles_are_what_their_command_makes_now(tmp_path):
+    """Every shipped profile, and no other, comes out of the command it records, run with the
+    code as it is: a change to the model or the fit that moves a profile must regenerate them
+    all (the SGLang profiles were once left from before a change to SGLang's memory defaults)."""
+    command = load_profile(ROOT / "profiles" / "L40S--trtllm--fp8--v0.13.json").made_by.command
+    args = command.split()[3:]  # after `python -m planner`
+    assert args[0] == "calibrate" and args[-2:] == ["--out", "profiles/"]
+    done = run(*args[:-1], str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    shipped = sorted(p.name for p in (ROOT / "profiles").glob("*.json"))
+    assert sorted(p.name for p in tmp_path.glob("*.json")) == shipped
+    for name in shipped:
+        old, again = load_profile(ROOT / "profiles" / name), load_profile(tmp_path / name)
+        assert old.made_by.command == command, name
+        assert again.parameters.keys() == old.parameters.keys(), name
+        for key, value in old.parameters.items():
+            assert again.parameters[key] == pytest.approx(value, rel=1e-6), (name, key)
+        # the fit is the same; its residuals agree to rounding (numpy/scipy builds differ in the last digits)
+        assert again.residuals.n_points == old.residuals.n_points, name
+        assert again.residuals.median_abs_pct == pytest.approx(old.residuals.median_abs_pct, rel=1e-6, abs=1e-9), name
 
 
 def test_moe_layer_overhead_is_fitted_only_where_a_moe_model_was_measured():
@@ -225,7 +252,7 @@ def _ape(out: pd.DataFrame, metric: str) -> float:
 def test_a_fit_on_measured_8b_tp1_rows_predicts_the_held_back_rows(gpu, precision):
     """The issue's protocol on real rows: fit on the nine Llama-3.1-8B TP1 results of one GPU x
     precision, predict every other model and TP degree of it (held back). Measured: held-back
-    median 6.8 / 6.6 / 7.4 % calibrated against 9.8 / 9.2 / 9.9 % analytic."""
+    median 6.6 / 6.8 / 7.3 % calibrated against 9.8 / 9.2 / 9.9 % analytic."""
     frame = pd.read_csv(SHARED / "trtllm_v0.13_offline.csv")
     rows = frame[(frame.gpu == gpu) & (frame.precision == precision)]
     train = rows[(rows.model == "meta-llama/Llama-3.1-8B") & (rows.tp == 1)]
@@ -238,10 +265,11 @@ def test_a_fit_on_measured_8b_tp1_rows_predicts_the_held_back_rows(gpu, precisio
 
 def test_an_online_fit_on_the_small_model_transfers_to_the_large_one():
     """Fit on measured Llama-3.1-8B TP1 serving rows (v0.14), predict Llama-3.1-70B TP4's ITL
-    (held back). Measured: 8.9 % (H100) and 24.5 % (H200) median ITL error."""
+    (held back). Measured: 6.3 % (H100) and 6.4 % (H200) median ITL error; 8.9 % and 24.5 % before
+    the fit's prior assumed a noise floor."""
     frame = pd.read_csv(SHARED / "trtllm_v0.14_online.csv")
     for gpu in ("H100-SXM", "H200-SXM"):
         rows = frame[frame.gpu == gpu]
         train, held_back = rows[rows.model == "meta-llama/Llama-3.1-8B"], rows[rows.model == "meta-llama/Llama-3.1-70B"]
         prof = calibrate(train, gpu, "trtllm", "bf16")
-        assert _ape(predict(held_back, profile=prof), "itl_ms") < 30.0, gpu
+        assert _ape(predict(held_back, profile=prof), "itl_ms") < 12.0, gpu
