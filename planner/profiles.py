@@ -146,6 +146,17 @@ class Profile(BaseModel):
             raise ValueError(f"precision {value!r} is not one of: {', '.join(p.value for p in Precision)}")
         return value
 
+    @property
+    def at_bounds(self) -> dict[str, float]:
+        """Fitted parameters that ended on a physical bound (`BOUNDS`): the measurements asked for
+        more than the step-time model's physics allows, so something they show is not in the model
+        and the profile transfers to other models, lengths or TP degrees with less confidence."""
+        return {
+            k: v
+            for k in self.fitted
+            if (v := self.parameters.get(k)) is not None and min(abs(math.log(v / BOUNDS[k][0])), abs(math.log(BOUNDS[k][1] / v))) < 0.01
+        }
+
     def efficiencies(self, precision: Precision | None = None) -> Efficiencies:
         """The step-time parameters for this profile's precision, or transferred to another one
         (the fitted compute efficiency scaled by the defaults' ratio between the two precisions)."""

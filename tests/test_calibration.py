@@ -164,6 +164,21 @@ def test_calibrate_cli_writes_one_file_per_group(tmp_path):
     assert run("calibrate", "--measurements", str(src), "--out", str(one)).returncode == 0 and one.exists()
 
 
+def test_a_parameter_on_its_physical_bound_is_said(tmp_path):
+    """TensorRT-LLM 1.0 decodes Llama-3.1-8B on an H200 faster than the model allows at any memory
+    efficiency below 1: the fit ends on that bound, and the calibrate command and the profile say so."""
+    frame = pd.read_csv(SHARED / "trtllm_v1.0_offline.csv")
+    rows = frame[(frame.gpu == "H200-SXM") & (frame.model == "meta-llama/Llama-3.1-8B") & (frame.tp == 1)]
+    src = tmp_path / "m.csv"
+    rows.to_csv(src, index=False)
+    r = run("calibrate", "--measurements", str(src), "--out", str(tmp_path / "p"))
+    assert r.returncode == 0, r.stderr
+    assert "at its physical bound: eta_memory=1 " in r.stdout
+    assert list(load_profile(tmp_path / "p" / "H200-SXM--trtllm--fp8--v1.0.json").at_bounds) == ["eta_memory"]
+    # the synthetic profile, fitted inside its bounds, says nothing of the kind
+    assert calibrate(synthetic_measurements(), "H100", "trtllm", "fp8").at_bounds == {}
+
+
 def test_calibrate_cli_bad_input_writes_nothing(tmp_path):
     src = tmp_path / "m.csv"
     src.write_text("model,gpu,precision,isl\nmeta-llama/Llama-3.1-8B,H100,fp8,128\n")

@@ -35,6 +35,7 @@ table = pd.DataFrame(
             "median error (%)": p.residuals.median_abs_pct,
             "p90 error (%)": p.residuals.p90_abs_pct,
             "fitted": ", ".join(f"{k}={p.parameters[k]:.3g}" for k in p.fitted),
+            "at a physical bound": ", ".join(p.at_bounds),
             "created": p.made_by.created,
         }
         for p in shipped
@@ -84,7 +85,9 @@ achieved fractions of peak tensor throughput (η_compute) and of memory bandwidt
 time per step, the achieved fraction of link bandwidth (η_comm, only with TP/PP > 1 data) and a fixed
 time per MoE layer (only with MoE data). The fit minimises the log error of output tokens/s and ITL
 with a robust loss and a prior toward the defaults; a fit whose in-sample median error passes 50 % is
-refused. An estimate's uncertainty is the profile's in-sample p90 error, widened outside its ranges.
+refused. A parameter that ends on its physical bound (η of 1, say) means the measurements show
+something the model lacks: such a profile transfers to other models with less confidence. An
+estimate's uncertainty is the profile's in-sample p90 error, widened outside its ranges.
 """
     )
 
