@@ -157,7 +157,16 @@ def test_fleet_bad_distribution_is_a_message():
 def test_calibration_lists_every_profile_and_refuses_a_bad_upload():
     at = app()
     at.switch_page("ui/calibration.py").run()
-    assert len(at.dataframe[0].value) == len(profiles())
+    table = at.dataframe[0].value
+    assert len(table) == len(profiles())
+    # a profile fitted on a physical bound says so, in the table and when looked at
+    row = table[table.profile == "H200-SXM--trtllm--fp8--v1.0"].iloc[0]
+    assert row["at a physical bound"] == "eta_memory"
+    look = next(w for w in at.selectbox if w.label == "Look at one profile")
+    look.set_value("H200-SXM--trtllm--fp8--v1.0").run()
+    assert any(w.value.startswith("Fitted on a physical bound: eta_memory = 1.") for w in at.warning)
+    next(w for w in at.selectbox if w.label == "Look at one profile").set_value("L40S--trtllm--fp8--v0.13").run()
+    assert not any(w.value.startswith("Fitted on a physical bound") for w in at.warning)
     at.file_uploader[0].upload("report.json", b'{"performance": ', "application/json").run()
     assert not at.exception and any(e.value.startswith("report.json: malformed JSON") for e in at.error)
 

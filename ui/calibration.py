@@ -34,8 +34,8 @@ table = pd.DataFrame(
             "points": p.residuals.n_points,
             "median error (%)": p.residuals.median_abs_pct,
             "p90 error (%)": p.residuals.p90_abs_pct,
-            "fitted": ", ".join(f"{k}={p.parameters[k]:.3g}" for k in p.fitted),
             "at a physical bound": ", ".join(p.at_bounds),
+            "fitted": ", ".join(f"{k}={p.parameters[k]:.3g}" for k in p.fitted),
             "created": p.made_by.created,
         }
         for p in shipped
@@ -71,6 +71,11 @@ if shipped:
             margin=dict(l=10, r=10, t=40, b=10),
         )
         column.plotly_chart(fig, width="stretch")
+    if p.at_bounds:
+        bound = ", ".join(f"{k} = {v:.3g}" for k, v in p.at_bounds.items())
+        st.warning(
+            f"Fitted on a physical bound: {bound}. These measurements show something the model lacks, so this profile transfers to other models, lengths and TP degrees with less confidence."
+        )
     r = p.ranges
     st.caption(
         f"Covers models {fmt(r.params_b and r.params_b[0])}–{fmt(r.params_b and r.params_b[1])} B parameters, ISL {r.isl}, OSL {r.osl}, batch {r.batch}, TP {r.tp}; "
