@@ -49,7 +49,7 @@ POINT_COLUMNS = tuple(MEASUREMENT_COLUMNS)
 #: benchmark's clients line up behind each other's prefills (AIConfigurator's sweeps show 3-10x
 #: the prefill time, growing with concurrency and shrinking with OSL). The step-time parameters do
 #: not describe that, and fitting them to it drags compute efficiency down and worsens ITL for
-#: the other models (`bench/calibration_eval.py --quick --fit-ttft`: median ITL error 15.5% -> 18.3%, p90 43.6% -> 147.7%).
+#: the other models (`bench/calibration_eval.py --quick --fit-ttft`: median ITL error 15.9% -> 18.5%, p90 43.6% -> 127.7%).
 #: TTFT is therefore predicted and reported, not fitted.
 METRIC_WEIGHTS = {"output_tok_s": 1.0, "itl_ms": 1.0, "ttft_ms": 0.0}
 #: Metrics whose in-sample error sets a profile's uncertainty.
