@@ -262,6 +262,14 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+#: Why a TTFT's uncertainty is what it is, by operating point (`planner.defaults.TTFT_UNCERTAINTY_PCT_BY_ARRIVALS`).
+_TTFT_WHY = {
+    "rate": "open-loop arrivals",
+    "trace": "open-loop arrivals",
+    "concurrency": "closed-loop clients, whose TTFT is mostly queueing behind each other's prompts",
+}
+
+
 def _fmt(v, digits: int = 1) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "-"
@@ -340,7 +348,11 @@ def estimate_table(e: Estimate) -> str:
             "$ per M output tokens",
             _fmt(e.usd_per_million_output_tokens, 3) + (" (at the rate served)" if e.operating_point != "offline" else " (at max throughput)"),
         ),
-        ("source", f"{e.source}, uncertainty ±{e.uncertainty_pct:.0f}%"),
+        (
+            "source",
+            f"{e.source}, uncertainty ±{e.uncertainty_pct:.0f}%"
+            + (f" (TTFT ±{e.ttft_uncertainty_pct:.0f}%, {_TTFT_WHY[e.operating_point]})" if e.ttft_uncertainty_pct else ""),
+        ),
     ]
     rows += [("WARNING", w) for w in e.warnings]
     width = max(len(k) for k, v in rows if v is not None) + 2

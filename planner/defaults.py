@@ -152,8 +152,17 @@ SGLANG_MAMBA_FULL_MEMORY_RATIO = 0.9
 #: offline 33.3 %, AIConfigurator ITL 34.8 %); mixture of experts: 54.9 % (v1.0 offline tokens/s,
 #: whose MoE rows' parallelism the table leaves ambiguous; AIConfigurator ITL 39.5 %); MoE with
 #: attention data parallelism: 60.3 % (AIConfigurator ITL, the only file with such rows). TTFT
-#: under load is not covered (see README, Accuracy).
+#: under load has its own band (`TTFT_UNCERTAINTY_PCT_BY_ARRIVALS`).
 ANALYTIC_UNCERTAINTY_PCT_BY_CLASS = {"dense": 40.0, "moe": 55.0, "moe, attention DP": 65.0}
+#: Uncertainty of a TTFT under load, in percent, by how the requests arrive: the p90 absolute
+#: percentage error of the TTFT predictions over the measured files, uncalibrated or with the
+#: shipped profiles (calibration does not fit TTFT), rounded up to the next 5 (`python
+#: bench/accuracy.py` and `--profiles shipped`, "ttft_ms: overall"). Open-loop arrivals (a request
+#: rate or a replayed log): 28.3 % (v0.14 online, Poisson arrivals, shipped profiles; 26.0 %
+#: uncalibrated). Closed-loop clients (a concurrency): 125.7 % (AIConfigurator, shipped profiles;
+#: 103.6 % uncalibrated), where the TTFT is mostly how the clients queue behind each other's
+#: prompts. No measured file has the TTFT of an offline queued burst, so it states none.
+TTFT_UNCERTAINTY_PCT_BY_ARRIVALS = {"open loop": 30.0, "closed loop": 130.0}
 
 
 def model_class(is_moe: bool, attention_dp: float = 1) -> str:
@@ -161,6 +170,13 @@ def model_class(is_moe: bool, attention_dp: float = 1) -> str:
     if not is_moe:
         return "dense"
     return "moe, attention DP" if attention_dp and attention_dp > 1 else "moe"
+
+
+def ttft_uncertainty_pct(operating_point: str) -> float | None:
+    """Uncertainty (percent) of the TTFT at an operating point ("rate", "trace", "concurrency"; None
+    for "offline", whose queued-burst TTFT no measurement covers)."""
+    arrivals = {"rate": "open loop", "trace": "open loop", "concurrency": "closed loop"}.get(operating_point)
+    return TTFT_UNCERTAINTY_PCT_BY_ARRIVALS[arrivals] if arrivals else None
 
 
 def analytic_uncertainty_pct(is_moe: bool, attention_dp: float = 1) -> float:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import serving
 from .catalog import get_gpu, get_model
-from .defaults import DEFAULT_EFFICIENCIES, Efficiencies, analytic_uncertainty_pct, default_efficiencies
+from .defaults import DEFAULT_EFFICIENCIES, Efficiencies, analytic_uncertainty_pct, default_efficiencies, ttft_uncertainty_pct
 from .engine_limits import is_development_build
 from .errors import PlannerError
 from .load import PERCENTILES, simulate_load
@@ -130,7 +130,12 @@ class Estimate(BaseModel):
     source: str = Field(
         description="'calibrated:<profile>', 'extrapolated:<profile>' (outside the profile's ranges, or a profile of another GPU / precision) or 'analytic'"
     )
-    uncertainty_pct: float
+    uncertainty_pct: float = Field(description="Uncertainty (%) of the throughput and ITL: the profile's, or the model class's when analytic")
+    ttft_uncertainty_pct: float | None = Field(
+        default=None,
+        description="Uncertainty (%) of the TTFT under load, by how requests arrive (open or closed loop); None offline, "
+        "where no measurement covers it. Calibration does not fit TTFT, so it is the same calibrated or not",
+    )
 
 
 def _validation_message(exc: ValidationError) -> str:
@@ -465,6 +470,7 @@ def estimate(
         usd_per_million_output_tokens=usd_h / (tok_s * 3600.0) * 1e6 if usd_h is not None and tok_s else None,
         source=source,
         uncertainty_pct=unc,
+        ttft_uncertainty_pct=ttft_uncertainty_pct(mode),
         latency_method=method,
         warnings=warnings,
         ttft_alone_ms=f(lat.ttft_s, 1e3),

@@ -137,7 +137,7 @@ def build_report(inputs: dict, command: str = "") -> dict:
         "price": _price_assumption(inputs),
         "engine": f"{e.engine} with its default limits unless given (max batch {e.max_batch_size}, {e.max_num_tokens} tokens per step, "
         f"{MEMORY_SETTING[e.engine]} {e.memory_fraction:g})",
-        "source": f"{e.source}, uncertainty ±{e.uncertainty_pct:.0f} %",
+        "source": f"{e.source}, uncertainty ±{e.uncertainty_pct:.0f} %" + (f" (TTFT ±{e.ttft_uncertainty_pct:.0f} %)" if e.ttft_uncertainty_pct else ""),
         "operating_point": e.latency_method,
     }
     if "hardware" in deployment:
@@ -329,7 +329,10 @@ def _sections(report: dict) -> list[tuple[str, list[tuple[str, str]] | pd.DataFr
                     ),
                     ("engine settings", f"{e['engine']}: max batch {e['max_batch_size']}, max tokens {e['max_num_tokens']}{_memory_setting(e)}"),
                     ("operating point", e["latency_method"]),
-                    ("TTFT p50 / p90", _ms(e["ttft_p50_ms"], e["ttft_p90_ms"])),
+                    (
+                        "TTFT p50 / p90",
+                        _ms(e["ttft_p50_ms"], e["ttft_p90_ms"]) + (f" (±{e['ttft_uncertainty_pct']:.0f} %)" if e.get("ttft_uncertainty_pct") else ""),
+                    ),
                     ("ITL p50 / p90", _ms(e["itl_p50_ms"], e["itl_p90_ms"])),
                     ("output tokens/s", f"{_n(e['output_tok_s'])} ({_n(e['output_tok_s_per_gpu'])} per GPU, {_n(e['output_tok_s_per_user'], 1)} per user)"),
                     ("cost", f"${_n(e['usd_per_hour'], 2)}/hour per replica, ${_n(e['usd_per_million_output_tokens'], 3)} per M output tokens"),

@@ -85,6 +85,29 @@ def test_stated_analytic_uncertainty_covers_each_model_class():
     assert seen == set(ANALYTIC_UNCERTAINTY_PCT_BY_CLASS)
 
 
+@pytest.mark.parametrize("profiles", ["none", "shipped"])
+def test_stated_ttft_uncertainty_covers_each_kind_of_arrivals(profiles):
+    # an answer under load says "TTFT ±N %" for how its requests arrive (planner.defaults); that band
+    # must cover the p90 TTFT error of every measured file, uncalibrated and with the shipped profiles
+    from planner.defaults import TTFT_UNCERTAINTY_PCT_BY_ARRIVALS, ttft_uncertainty_pct
+
+    seen = set()
+    for name in ("trtllm_v0.14_online.csv", "aiconfigurator_silicon_agg.csv"):
+        frame = _predicted(name) if profiles == "none" else predict(read_measurements(MEASURED / name))
+        frame = frame[~frame.pred_source.astype(str).str.startswith("error")]
+        point = np.where(frame["concurrency"].notna(), "concurrency", np.where(frame["request_rate"].notna(), "rate", "offline"))
+        measured = pd.to_numeric(frame["ttft_ms"], errors="coerce")
+        ape = (100.0 * (pd.to_numeric(frame["pred_ttft_ms"], errors="coerce") - measured).abs() / measured).where(measured > 0)
+        for kind in ("rate", "concurrency"):
+            e = ape[point == kind].dropna()
+            if len(e) >= 20:
+                seen.add(kind)
+                band = ttft_uncertainty_pct(kind)
+                assert np.percentile(e, 90) <= band, f"{name} ({profiles}) {kind}: TTFT p90 {np.percentile(e, 90):.1f}% > stated ±{band:.0f}%"
+    assert seen == {"rate", "concurrency"} and len(TTFT_UNCERTAINTY_PCT_BY_ARRIVALS) == 2
+    assert ttft_uncertainty_pct("offline") is None
+
+
 def test_accuracy_bench_set_changes_one_efficiency_or_says_why_not():
     import subprocess
     import sys

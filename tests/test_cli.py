@@ -50,6 +50,18 @@ def test_estimate_json_has_design_keys():
     assert out["usd_per_million_output_tokens"] == pytest.approx(out["usd_per_hour"] / (out["output_tok_s"] * 3600) * 1e6)
 
 
+def test_ttft_under_load_states_its_own_uncertainty():
+    """TTFT is not calibrated and errs far more than throughput or ITL under closed-loop clients
+    (planner.defaults.TTFT_UNCERTAINTY_PCT_BY_ARRIVALS): each operating point says its own band."""
+    base = ("estimate", "--model", "llama-3.1-8b", "--gpu", "H100", "--isl", "1024", "--osl", "256")
+    closed, opened, offline = (run(*base, *extra) for extra in (("--concurrency", "16"), ("--request-rate", "2"), ()))
+    assert "(TTFT ±130%, closed-loop clients" in closed.stdout
+    assert "(TTFT ±30%, open-loop arrivals)" in opened.stdout
+    assert "TTFT ±" not in offline.stdout
+    out = json.loads(run(*base, "--concurrency", "16", "--format", "json").stdout)
+    assert out["ttft_uncertainty_pct"] == 130.0 and out["uncertainty_pct"] < 130.0
+
+
 def test_estimate_table_and_does_not_fit():
     r = run("estimate", "--model", "llama-3.1-405b", "--gpu", "H100", "--precision", "fp16")
     assert r.returncode == 0

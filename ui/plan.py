@@ -176,6 +176,11 @@ POINT = {
 }.get(e.operating_point, e.operating_point)
 band = f"±{e.uncertainty_pct:.0f} %"
 source = f"{e.source} ({band})"
+ttft_band = (
+    f" Uncertainty ±{e.ttft_uncertainty_pct:.0f} % ({'closed-loop clients queue behind each other' if e.operating_point == 'concurrency' else 'open-loop arrivals'}; calibration does not fit TTFT)."
+    if e.ttft_uncertainty_pct
+    else ""
+)
 if e.saturated:
     st.error(
         f"Saturated: {POINT} is more than this replica sustains ({fmt(e.sustainable_rps, 2)} requests/s). No latency is shown for a replica that cannot keep up."
@@ -183,7 +188,7 @@ if e.saturated:
 
 st.subheader("Latency", help=f"At the operating point: {POINT}. Source: {source}.")
 c = st.columns(3)
-c[0].metric("TTFT p50 / p90 (ms)", f"{fmt(e.ttft_p50_ms)} / {fmt(e.ttft_p90_ms)}", help=TERMS["TTFT"])
+c[0].metric("TTFT p50 / p90 (ms)", f"{fmt(e.ttft_p50_ms)} / {fmt(e.ttft_p90_ms)}", help=TERMS["TTFT"].rstrip(".") + "." + ttft_band)
 c[1].metric("ITL p50 / p90 (ms)", f"{fmt(e.itl_p50_ms, 2)} / {fmt(e.itl_p90_ms, 2)}", help=TERMS["ITL"])
 c[2].metric("E2E p50 / p90 (s)", f"{fmt(e.e2e_p50_ms and e.e2e_p50_ms / 1e3, 2)} / {fmt(e.e2e_p90_ms and e.e2e_p90_ms / 1e3, 2)}", help=TERMS["E2E"])
 st.subheader("Throughput and cost", help=f"At the operating point: {POINT}. Source: {source}.")
@@ -196,7 +201,8 @@ c[0].metric("$ / hour", fmt(e.usd_per_hour, 2), help="Catalog on-demand price ×
 c[1].metric("$ / month", fmt(e.usd_per_hour and e.usd_per_hour * 730, 0), help="730 hours")
 c[2].metric("$ / M output tokens", fmt(e.usd_per_million_output_tokens, 3), help="$/hour ÷ output tokens per hour at this operating point")
 alone = f" One request alone on an idle replica: TTFT {fmt(e.ttft_alone_ms)} ms, ITL {fmt(e.itl_alone_ms, 2)} ms." if e.ttft_alone_ms else ""
-st.caption(f"Operating point: {POINT}; latency from {e.latency_method}.{alone} Source of every figure: {source}.")
+ttft_wider = f", but the TTFT's band is ±{e.ttft_uncertainty_pct:.0f} % (see its help)" if e.ttft_uncertainty_pct else ""
+st.caption(f"Operating point: {POINT}; latency from {e.latency_method}.{alone} Source of every figure: {source}{ttft_wider}.")
 
 # ---- memory ------------------------------------------------------------------------------
 left, right = st.columns(2)
