@@ -249,9 +249,9 @@ def fit_group(group: Group, parameters: tuple[str, ...] = FIT_PARAMETERS, base: 
     # tells step overhead from memory efficiency; ITL alone hardly tells compute efficiency from
     # memory efficiency) at physical values.
     result = solve(robust, x0)
-    n_res, n_par = len(data(result.x)), len(names)
-    sigma = 1.4826 * float(np.median(np.abs(data(result.x))))
-    sigma = max(sigma * math.sqrt(n_res / (n_res - n_par)) if n_res > n_par else 0.0, MEASUREMENT_NOISE_LOG)
+    r, n_par = data(result.x), len(names)
+    sigma = 1.4826 * float(np.median(np.abs(r)))
+    sigma = max(sigma * math.sqrt(len(r) / (len(r) - n_par)) if len(r) > n_par else 0.0, MEASUREMENT_NOISE_LOG)
     weight = sigma / PRIOR_WIDTH_LOG
     result = solve(lambda x: np.concatenate([robust(x), weight * (x - x0)]), result.x)
     return _efficiencies(names, result.x, key, base), names

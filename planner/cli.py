@@ -19,6 +19,7 @@ import pandas as pd
 from . import catalog, cli_serving
 from .calibration import calibrate_frame
 from .cost import OWNED_FIELDS
+from .defaults import ARRIVALS
 from .errors import PlannerError
 from .estimate import Estimate, Workload, estimate
 from .fileio import atomic_write_text
@@ -262,14 +263,6 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-#: Why a TTFT's uncertainty is what it is, by operating point (`planner.defaults.TTFT_UNCERTAINTY_PCT_BY_ARRIVALS`).
-_TTFT_WHY = {
-    "rate": "open-loop arrivals",
-    "trace": "open-loop arrivals",
-    "concurrency": "closed-loop clients, whose TTFT is mostly queueing behind each other's prompts",
-}
-
-
 def _fmt(v, digits: int = 1) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "-"
@@ -351,7 +344,7 @@ def estimate_table(e: Estimate) -> str:
         (
             "source",
             f"{e.source}, uncertainty ±{e.uncertainty_pct:.0f}%"
-            + (f" (TTFT ±{e.ttft_uncertainty_pct:.0f}%, {_TTFT_WHY[e.operating_point]})" if e.ttft_uncertainty_pct else ""),
+            + (f" (TTFT ±{e.ttft_uncertainty_pct:.0f}%, {ARRIVALS[e.operating_point]})" if e.ttft_uncertainty_pct else ""),
         ),
     ]
     rows += [("WARNING", w) for w in e.warnings]

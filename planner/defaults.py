@@ -162,7 +162,9 @@ ANALYTIC_UNCERTAINTY_PCT_BY_CLASS = {"dense": 40.0, "moe": 55.0, "moe, attention
 #: uncalibrated). Closed-loop clients (a concurrency): 125.7 % (AIConfigurator, shipped profiles;
 #: 103.6 % uncalibrated), where the TTFT is mostly how the clients queue behind each other's
 #: prompts. No measured file has the TTFT of an offline queued burst, so it states none.
-TTFT_UNCERTAINTY_PCT_BY_ARRIVALS = {"open loop": 30.0, "closed loop": 130.0}
+TTFT_UNCERTAINTY_PCT_BY_ARRIVALS = {"open-loop arrivals": 30.0, "closed-loop clients": 130.0}
+#: How an operating point's requests arrive.
+ARRIVALS = {"rate": "open-loop arrivals", "trace": "open-loop arrivals", "concurrency": "closed-loop clients"}
 
 
 def model_class(is_moe: bool, attention_dp: float = 1) -> str:
@@ -175,7 +177,7 @@ def model_class(is_moe: bool, attention_dp: float = 1) -> str:
 def ttft_uncertainty_pct(operating_point: str) -> float | None:
     """Uncertainty (percent) of the TTFT at an operating point ("rate", "trace", "concurrency"; None
     for "offline", whose queued-burst TTFT no measurement covers)."""
-    arrivals = {"rate": "open loop", "trace": "open loop", "concurrency": "closed loop"}.get(operating_point)
+    arrivals = ARRIVALS.get(operating_point)
     return TTFT_UNCERTAINTY_PCT_BY_ARRIVALS[arrivals] if arrivals else None
 
 

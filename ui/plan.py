@@ -12,6 +12,7 @@ from plotly.subplots import make_subplots
 
 import planner
 from planner.configs import ARCHITECTURES
+from planner.defaults import ARRIVALS
 from planner.report import log_axis_ticks, memory_parts
 from planner.specs import KV_BYTES, MEMORY_SETTING
 from ui.common import KV_DEFAULT, PRECISION_OWN, TERMS, catalog, export_buttons, fmt, model_facts, query_default, report_downloads, share_state
@@ -176,11 +177,7 @@ POINT = {
 }.get(e.operating_point, e.operating_point)
 band = f"±{e.uncertainty_pct:.0f} %"
 source = f"{e.source} ({band})"
-ttft_band = (
-    f" Uncertainty ±{e.ttft_uncertainty_pct:.0f} % ({'closed-loop clients queue behind each other' if e.operating_point == 'concurrency' else 'open-loop arrivals'}; calibration does not fit TTFT)."
-    if e.ttft_uncertainty_pct
-    else ""
-)
+ttft_band = f" Uncertainty ±{e.ttft_uncertainty_pct:.0f} % ({ARRIVALS[e.operating_point]}; calibration does not fit TTFT)." if e.ttft_uncertainty_pct else ""
 if e.saturated:
     st.error(
         f"Saturated: {POINT} is more than this replica sustains ({fmt(e.sustainable_rps, 2)} requests/s). No latency is shown for a replica that cannot keep up."
