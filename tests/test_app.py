@@ -3,6 +3,7 @@ planner API's for the same inputs, and bad input is a message that leaves the se
 
 import json
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -172,6 +173,17 @@ def test_calibration_lists_every_profile_and_refuses_a_bad_upload():
     assert not any(w.value.startswith("Fitted on a physical bound") for w in at.warning)
     at.file_uploader[0].upload("report.json", b'{"performance": ', "application/json").run()
     assert not at.exception and any(e.value.startswith("report.json: malformed JSON") for e in at.error)
+
+
+def test_calibration_fits_an_uploaded_csv_and_says_when_a_parameter_is_on_its_bound():
+    rows = pd.read_csv(ROOT.parent / "shared" / "data" / "measured" / "trtllm_v1.0_offline.csv")
+    rows = rows[(rows.gpu == "H200-SXM") & (rows.model == "meta-llama/Llama-3.1-8B") & (rows.tp == 1)]
+    at = app()
+    at.switch_page("ui/calibration.py").run()
+    at.file_uploader[0].upload("h200.csv", rows.to_csv(index=False).encode(), "text/csv").run()
+    assert not at.exception and not at.error
+    assert any(m.value.startswith("H200-SXM--trtllm--fp8--v1.0: 10 points") for m in at.success)
+    assert any("H200-SXM--trtllm--fp8--v1.0: fitted on a physical bound (eta_memory = 1)" in w.value for w in at.warning)
 
 
 def test_fleet_malformed_log_upload_is_a_message_and_the_session_goes_on():

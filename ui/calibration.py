@@ -144,6 +144,9 @@ if uploads:
         st.success(
             f"{prof.name}: {prof.residuals.n_points} points, in-sample median {fmt(prof.residuals.median_abs_pct)} %, p90 {fmt(prof.residuals.p90_abs_pct)} %"
         )
+        if prof.at_bounds:
+            bound = ", ".join(f"{k} = {v:.3g}" for k, v in prof.at_bounds.items())
+            st.warning(f"{prof.name}: fitted on a physical bound ({bound}); these measurements show something the model lacks.")
     if fitted and st.button("Save", disabled=not save_as):
         if not NAME.match(save_as):
             st.error(f"name {save_as!r}: use letters, digits, '.', '_' and '-' (up to 81 characters)")
