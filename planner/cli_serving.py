@@ -18,6 +18,7 @@ import pandas as pd
 from .catalog import get_model
 from .configs import ARCHITECTURES
 from .cost import OWNED_FIELDS, PriceBook, owned_hardware, parse_price_overrides
+from .defaults import ARRIVALS, ttft_uncertainty_pct
 from .errors import PlannerError
 from .fileio import atomic_write_text
 from .load import PERCENTILES, RateModel
@@ -369,7 +370,10 @@ def recommend_table(rec, sla: Sla) -> str:
                 "source": r["source"].split(":")[0] + f" ±{r['uncertainty_pct']:.0f}%",
             }
         )
-    lines.append("Options meeting the SLA, cheapest first (latencies at each option's own per-replica load):")
+    lines.append(
+        "Options meeting the SLA, cheapest first (latencies at each option's own per-replica load; "
+        f"TTFT ±{ttft_uncertainty_pct('rate'):.0f}% for {ARRIVALS['rate']}, the rest ± as each source says):"
+    )
     lines.append(pd.DataFrame(rows).to_string(index=False))
     best = rec.recommendations[0]
     lines += [
