@@ -197,9 +197,12 @@ def _residuals(group: Group, eff: Efficiencies, measured: dict[str, np.ndarray])
     return np.concatenate(parts)
 
 
-def fit_group(group: Group, parameters: tuple[str, ...] = FIT_PARAMETERS, base: Efficiencies | None = None) -> tuple[Efficiencies, tuple[str, ...]]:
+def fit_group(
+    group: Group, parameters: tuple[str, ...] = FIT_PARAMETERS, base: Efficiencies | None = None, noise_floor_log: float = MEASUREMENT_NOISE_LOG
+) -> tuple[Efficiencies, tuple[str, ...]]:
     """Fit the step-time parameters to one group's measurements, starting from and held toward
-    `base` (default: the group's engine's defaults); returns the efficiencies and what was fitted."""
+    `base` (default: the group's engine's defaults), assuming at least `noise_floor_log` of noise
+    per point; returns the efficiencies and what was fitted."""
     from scipy.optimize import least_squares
 
     base = default_efficiencies(group.engine) if base is None else base
@@ -244,14 +247,14 @@ def fit_group(group: Group, parameters: tuple[str, ...] = FIT_PARAMETERS, base: 
     # Stage 1: the data alone. Stage 2: add a Gaussian prior toward the documented defaults, as
     # strong as the data are noisy: the robust scale of stage 1's residuals, corrected for the
     # parameters fitted (a fit with as many parameters as points leaves no residual, which says
-    # nothing about the noise) and never below MEASUREMENT_NOISE_LOG, over PRIOR_WIDTH_LOG per
+    # nothing about the noise) and never below the noise floor, over PRIOR_WIDTH_LOG per
     # parameter. It keeps parameters the data cannot separate (offline throughput alone hardly
     # tells step overhead from memory efficiency; ITL alone hardly tells compute efficiency from
     # memory efficiency) at physical values.
     result = solve(robust, x0)
     r, n_par = data(result.x), len(names)
     sigma = 1.4826 * float(np.median(np.abs(r)))
-    sigma = max(sigma * math.sqrt(len(r) / (len(r) - n_par)) if len(r) > n_par else 0.0, MEASUREMENT_NOISE_LOG)
+    sigma = max(sigma * math.sqrt(len(r) / (len(r) - n_par)) if len(r) > n_par else 0.0, noise_floor_log)
     weight = sigma / PRIOR_WIDTH_LOG
     result = solve(lambda x: np.concatenate([robust(x), weight * (x - x0)]), result.x)
     return _efficiencies(names, result.x, key, base), names
@@ -271,12 +274,13 @@ def calibrate(
     inputs: list[str] | None = None,
     host: dict | None = None,
     parameters: tuple[str, ...] = FIT_PARAMETERS,
+    noise_floor_log: float = MEASUREMENT_NOISE_LOG,
 ) -> Profile:
     """Fit a profile from the measurements of one GPU x engine x precision."""
     g = get_gpu(gpu)
     prec = parse_choice(Precision, precision, "precision")
     group = Group(frame, g, engine, prec)
-    eff, names = fit_group(group, parameters)
+    eff, names = fit_group(group, parameters, noise_floor_log=noise_floor_log)
     pred, meas = group.predict(eff), group.measured()
     points, errors = [], {m: [] for m in METRICS}
     used = [i for i in range(len(group.frame)) if i not in group.skipped]
