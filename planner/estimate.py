@@ -37,7 +37,7 @@ class Workload(BaseModel):
     isl: int = Field(default=1024, ge=1, le=10_000_000, description="Input tokens per request")
     osl: int = Field(default=1024, ge=1, le=10_000_000, description="Output tokens per request")
     concurrency: int | None = Field(default=None, ge=1, le=1_000_000, description="Closed-loop clients")
-    request_rate: float | None = Field(default=None, gt=0, le=1e6, description="Open-loop Poisson arrivals (requests/s)")
+    request_rate: float | None = Field(default=None, ge=1e-6, le=1e6, description="Open-loop Poisson arrivals (requests/s; one a week or more)")
     num_requests: int | None = Field(default=None, ge=1, le=100_000_000, description="Requests in the run")
 
     @property

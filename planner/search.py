@@ -181,8 +181,8 @@ def recommend(
     seed: int = 0,
 ) -> Recommendation:
     """Rank the deployments that serve `rate_rps` requests/s of `mix` within `sla` by cost."""
-    if not (isinstance(rate_rps, int | float) and math.isfinite(rate_rps) and 0 < rate_rps <= 1e6):
-        raise PlannerError(f"rate {rate_rps!r}: must be a request rate in (0, 1000000] requests/s")
+    if not (isinstance(rate_rps, int | float) and math.isfinite(rate_rps) and 1e-6 <= rate_rps <= 1e6):  # below, a replica's share underflows
+        raise PlannerError(f"rate {rate_rps!r}: must be a request rate in [0.000001, 1000000] requests/s")
     if not 0 <= headroom <= 10:
         raise PlannerError(f"headroom {headroom!r}: must be a fraction in [0, 10] (0.2 = 20% spare capacity)")
     if budget_usd_per_month is not None and not budget_usd_per_month > 0:

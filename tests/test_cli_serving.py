@@ -145,3 +145,12 @@ def test_recommend_json_contract():
     table = run(*args, "--gpus", "H100", "L40S").stdout
     assert "Recommended:" in table and "what breaks first" in table
     assert "TTFT ±30% for open-loop arrivals" in table  # the SLA's TTFT has its own, wider band than the source's
+
+
+def test_a_vanishing_request_rate_is_refused_by_name():
+    """--rate 3E-324 passed a (0, 1e6] check and underflowed to 0 requests/s per replica in the
+    load simulation (a ZeroDivisionError the fuzz test found)."""
+    r = run("report", "--model", "llama-3.1-8b", "--rate", "3E-324", "--ttft-ms", "500", "--itl-ms", "50", "--out", "unused.md")
+    assert r.returncode == 2 and "rate 5e-324: must be a request rate in [0.000001, 1000000]" in r.stderr
+    r = run("estimate", "--model", "llama-3.1-8b", "--gpu", "H100", "--request-rate", "1e-9")
+    assert r.returncode == 2 and "request_rate" in r.stderr and "0.000001" in r.stderr
