@@ -10,9 +10,16 @@ Latency: per GPU x engine x precision of the AIConfigurator file, fit on one mod
 sweep and predict the other models' TTFT and ITL (every model takes a turn); and on the v0.14
 online file, fit on one model's rows and predict the other's.
 
-Every table shows the analytic (uncalibrated) error on the same rows beside the calibrated one.
+Same model, held-out rows (every file): per GPU x engine x precision x model, fit on part of the
+model's own rows and predict the rest: its other TP degrees (fitted on the smallest), its longer
+sequences (fitted on ISL + OSL up to the median), its higher concurrencies (fitted up to the
+median), and every other row (fitted on the alternate ones). This is the use the README recommends
+(a profile made on the model you will serve), and it checks the uncertainty those answers state.
 
-    python bench/calibration_eval.py [--data DIR] [--quick]
+Every table shows the analytic (uncalibrated) error on the same rows beside the calibrated one,
+and how often the errors stay within the uncertainty each answer states.
+
+    python bench/calibration_eval.py [--data DIR] [--quick]   (--quick skips the held-out-rows protocol)
 
 The last line is a `key=value` summary (throughput, 8B-TP1 protocol).
 """
@@ -67,7 +74,7 @@ def coverage(frame: pd.DataFrame) -> str:
     cal_ok = frame._cal.notna() & frame.cal_uncertainty.notna()
     inside = frame._cal <= frame.cal_uncertainty
     parts = [f"calibrated {100 * inside[cal_ok].mean():.0f} %", f"analytic {100 * (frame._ana <= frame.ana_uncertainty)[frame._ana.notna()].mean():.0f} %"]
-    bands = pd.cut(frame.cal_uncertainty[cal_ok], [0, 20, 40, 80, np.inf], labels=["<=20", "20-40", "40-80", ">80"])
+    bands = pd.cut(frame.cal_uncertainty[cal_ok], [0, 10, 20, 40, 80, np.inf], labels=["<=10", "10-20", "20-40", "40-80", ">80"])
     by_band = [f"{b} % {100 * inside[cal_ok][bands == b].mean():.0f} % (n={int((bands == b).sum())})" for b in bands.cat.categories if (bands == b).any()]
     return ", ".join(parts) + "; calibrated, by stated band: " + ", ".join(by_band)
 
@@ -134,6 +141,54 @@ def throughput_eval(path: Path, quick: bool, skip_gpus=()) -> dict:
     }
 
 
+def held_out_splits(rows: pd.DataFrame) -> dict[str, pd.Series]:
+    """Training masks over one model's rows, by what the held-out rows go beyond."""
+    splits = {}
+    tps = sorted(rows.tp.unique())
+    if len(tps) > 1:
+        splits["other TP"] = rows.tp == tps[0]
+    length = rows.isl + rows.osl
+    if length.nunique() > 2:
+        splits["longer sequences"] = length <= length.median()
+    clients = rows.concurrency.fillna(0)
+    if clients.nunique() > 2:
+        splits["more clients"] = clients <= clients.median()
+    order = rows.sort_values(["tp", "isl", "osl"], kind="stable").index
+    splits["alternate rows"] = pd.Series(np.arange(len(order)) % 2 == 0, index=order).reindex(rows.index)
+    return splits
+
+
+def same_model_eval(paths: list[Path]) -> dict:
+    """Fit on part of one model's rows, predict the rest of that model's rows (`held_out_splits`)."""
+    parts = []
+    for path in paths:
+        data = read_measurements(path)
+        data["gpu"] = [get_gpu(g).id for g in data.gpu]
+        data["engine"] = data.get("engine", pd.Series("trtllm", index=data.index)).fillna("trtllm")
+        for (gpu, engine, precision, _model), grp in data.groupby(["gpu", "engine", "precision", "model"]):
+            if len(grp) < 6:
+                continue
+            for protocol, train in held_out_splits(grp).items():
+                if train.sum() < 3 or train.all():
+                    continue
+                try:
+                    prof = fit(grp[train], gpu, engine, precision)
+                except PlannerError:
+                    continue
+                parts.append(with_predictions(grp[~train], prof).assign(protocol=protocol, file=path.name))
+    result = pd.concat(parts)
+    print(f"\n=== same model, held-out rows: fit on part of a model's rows, predict the rest ({len(result)} predictions) ===")
+    for metric in ("output_tok_s", "itl_ms"):
+        rows = result[result[metric].notna()]
+        if len(rows):
+            table(rows, metric, [["protocol"], ["file"]])
+    measured = np.where(result.itl_ms.notna(), result.itl_ms, result.output_tok_s)
+    predicted = np.where(result.itl_ms.notna(), result.cal_itl_ms, result.cal_output_tok_s).astype(float)
+    err = pd.Series(100 * np.abs(predicted / measured - 1), index=result.index)
+    ok = err.notna() & result.cal_uncertainty.notna()
+    return {"predictions": int(ok.sum()), "within_stated_pct": 100 * float((err[ok] <= result.cal_uncertainty[ok]).mean())}
+
+
 def latency_eval(path: Path, quick: bool) -> dict:
     data = read_measurements(path)
     data["gpu"] = [get_gpu(g).id for g in data.gpu]
@@ -190,6 +245,8 @@ def main(argv=None) -> int:
     v1 = throughput_eval(args.data / "trtllm_v1.0_offline.csv", args.quick, args.skip_gpu)
     online = latency_eval(args.data / "trtllm_v0.14_online.csv", args.quick)
     aic = latency_eval(args.data / "aiconfigurator_silicon_agg.csv", args.quick)
+    files = ("trtllm_v0.13_offline.csv", "trtllm_v1.0_offline.csv", "trtllm_v0.14_online.csv", "aiconfigurator_silicon_agg.csv")
+    same = {} if args.quick else same_model_eval([args.data / f for f in files])
     summary = {
         "rows": tp["rows"],
         "median_ape": round(tp["median_ape"], 1),
@@ -199,7 +256,7 @@ def main(argv=None) -> int:
         "analytic_p90_ape": round(tp["analytic_p90_ape"], 1),
     }
     summary.update({f"v1_{k}": round(v, 1) if isinstance(v, float) else v for k, v in v1.items() if k != "max_ape"})
-    for prefix, r in (("online", online), ("aic", aic)):
+    for prefix, r in (("online", online), ("aic", aic), ("same_model", same)):
         for k, v in r.items():
             summary[f"{prefix}_{k}"] = round(v, 1)
     print()

@@ -19,7 +19,8 @@ soft-L1 loss, so that one odd point cannot drag the efficiencies) with scipy's `
 each parameter in log space inside physical bounds, then again with a Gaussian prior toward the
 documented defaults as strong as the data are noisy (`fit_group`). The profile keeps the points, the fitted
 values, the in-sample residuals and the ranges of model size, ISL, OSL, batch and TP it has seen;
-`uncertainty()` widens the in-sample p90 error with the query's distance from those ranges.
+`uncertainty()` widens the in-sample p90 error with the query's distance from those ranges, and
+holds answers for other models or TP degrees to at least the uncalibrated band.
 """
 
 from __future__ import annotations

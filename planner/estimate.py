@@ -21,7 +21,7 @@ from .defaults import DEFAULT_EFFICIENCIES, Efficiencies, analytic_uncertainty_p
 from .engine_limits import is_development_build
 from .errors import PlannerError
 from .load import PERCENTILES, simulate_load
-from .profiles import Profile, find_profile, load_profile, uncertainty, version_family
+from .profiles import Profile, find_profile, load_profile, measured_model, uncertainty, version_family
 from .specs import GIB, KV_BYTES, EngineSettings, GpuSpec, KvPrecision, ModelSpec, Parallelism, Precision, default_kv, parse_choice, resolve_precision
 from .workload import RequestMix, parse_workload
 
@@ -412,11 +412,18 @@ def estimate(
         pct, extra = {}, {}
     source, unc = "analytic", analytic_uncertainty_pct(m.is_moe, par.attention_dp)
     if prof is not None:
-        unc, extrapolated = uncertainty(prof, rule, m, par.tp, work.isl, work.osl, batch)
+        unc, extrapolated = uncertainty(prof, rule, m, par.tp, work.isl, work.osl, batch, par.attention_dp)
         source = f"{'extrapolated' if extrapolated else 'calibrated'}:{prof.name}"
     usd_h = g.price_usd_per_hour * par.gpus if g.price_usd_per_hour is not None else None
     fit_search = (None, None) if fits else fitting_deployments(m, g, prec, kv, eng, work.isl, work.osl, par.pp)
     warnings = list(prec_warnings)
+    if prof is not None and not measured_model(prof, m):
+        fitted = sorted({str(p.get("model")) for p in prof.points})
+        warnings.append(
+            f"profile {prof.name} was fitted on {', '.join(fitted[:4])}{' and others' if len(fitted) > 4 else ''}, not on {m.id} or a model of "
+            f"the same architecture: the estimate uses its efficiencies, and its uncertainty is at least the uncalibrated band of the model class "
+            f"(±{analytic_uncertainty_pct(m.is_moe, par.attention_dp):.0f} %)"
+        )
     if m.context_window and work.isl + work.osl > m.context_window:
         warnings.append(
             f"ISL + OSL = {work.isl + work.osl:,} tokens exceed the model's {m.context_window:,}-token context window: the engine may refuse such requests or the quality not hold"

@@ -110,7 +110,7 @@ def candidates(
     a = np.array(rows)
     gi, pi, tp, pp, adp, ep = a[:, 0], a[:, 1], a[:, 2].astype(float), a[:, 3].astype(float), a[:, 4].astype(float), a[:, 5].astype(float)
     eng = EngineSettings(engine=engine)
-    eff, source_table, found = profile_efficiencies(gs, ps, engine)
+    eff, source_table, found = profile_efficiencies(gs, ps, engine, m)
     kvs = [default_kv(m, p) for p in ps]
     s = serving.prepare(m, gs, ps, kvs, tp, pp, eng, eff, gpu_idx=gi, prec_idx=pi, kv_idx=pi, table=hardware_table(gs, ps, eff), attention_dp=adp, ep=ep)
     plan = s.plan(max(1, round(mix.mean_isl)), max(1, round(mix.mean_osl)))
@@ -158,8 +158,8 @@ def _uncertainty(c: Candidates, i: int, mix: RequestMix, batch: float) -> tuple[
     if found is None:
         return "analytic", analytic_uncertainty_pct(c.model.is_moe, float(c.adp[i]))
     prof, rule = found
-    pct, _ = uncertainty(prof, rule, c.model, int(c.tp[i]), round(mix.mean_isl), round(mix.mean_osl), batch)
-    return str(c.sources[i]), round(pct, 1)
+    pct, extrapolated = uncertainty(prof, rule, c.model, int(c.tp[i]), round(mix.mean_isl), round(mix.mean_osl), batch, float(c.adp[i]))
+    return f"{'extrapolated' if extrapolated else 'calibrated'}:{prof.name}", round(pct, 1)
 
 
 def recommend(

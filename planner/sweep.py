@@ -19,7 +19,7 @@ from . import serving
 from .catalog import get_gpu, get_model
 from .catalog import gpus as all_gpus
 from .defaults import Efficiencies
-from .profiles import find_profile, profiles
+from .profiles import find_profile, measured_model, profiles
 from .roofline import HardwareTable, hardware_table
 from .specs import GIB, SEARCH_PRECISIONS, EngineSettings, GpuSpec, ModelSpec, Precision, default_kv, parse_choice
 
@@ -102,9 +102,10 @@ def evaluate(
     }
 
 
-def profile_efficiencies(gs: Sequence[GpuSpec], ps: Sequence[Precision], engine: str) -> tuple[dict, np.ndarray, dict]:
+def profile_efficiencies(gs: Sequence[GpuSpec], ps: Sequence[Precision], engine: str, model: ModelSpec | None = None) -> tuple[dict, np.ndarray, dict]:
     """The calibration profile of each GPU x precision, as `estimate` picks it: efficiencies by
-    `(gpu index, precision index)`, the `source` label of each, and the profiles with how they matched."""
+    `(gpu index, precision index)`, the `source` label of each ("extrapolated" for a profile made on
+    another GPU or precision, or on other models than `model`), and the profiles with how they matched."""
     eff, found = {}, {}
     sources = np.full((len(gs), len(ps)), "analytic", dtype=object)
     pool = profiles()  # read the folder once, not once per pair
@@ -112,7 +113,8 @@ def profile_efficiencies(gs: Sequence[GpuSpec], ps: Sequence[Precision], engine:
         prof, rule = find_profile(gpu.id, engine, prec.value, candidates=pool)
         if prof is not None:
             eff[(i, j)] = prof.efficiencies(prec)
-            sources[i, j] = f"{'calibrated' if rule == 'exact' else 'extrapolated'}:{prof.name}"
+            measured = rule == "exact" and (model is None or measured_model(prof, model))
+            sources[i, j] = f"{'calibrated' if measured else 'extrapolated'}:{prof.name}"
             found[(i, j)] = (prof, rule)
     return eff, sources, found
 
@@ -138,7 +140,7 @@ def sweep(
         eff: Efficiencies | dict = efficiencies
         sources = np.full((len(gs), len(ps)), "analytic", dtype=object)
     else:
-        eff, sources, _ = profile_efficiencies(gs, ps, engine)
+        eff, sources, _ = profile_efficiencies(gs, ps, engine, m)
     n = len(g["tp"])
     # evaluate in cache-sized chunks: the same arithmetic, fewer page faults on temporaries
     table = hardware_table(gs, ps, eff)

@@ -12,10 +12,11 @@ import pytest
 from planner import PlannerError, estimate
 from planner.calibration import Group, calibrate
 from planner.catalog import get_gpu
-from planner.defaults import DEFAULT_EFFICIENCIES
+from planner.defaults import ANALYTIC_UNCERTAINTY_PCT_BY_CLASS, DEFAULT_EFFICIENCIES
 from planner.predict import predict, read_measurements
 from planner.profiles import BOUNDS, find_profile, load_profile, profiles, save_profile
 from planner.specs import Precision
+from planner.sweep import sweep
 from tests.conftest import ROOT
 
 SHARED = ROOT.parent / "shared" / "data" / "measured"
@@ -109,6 +110,24 @@ def test_estimates_outside_the_data_say_so():
     outside = estimate("meta-llama/Llama-3.1-405B", "H100", "fp8", tp=8, isl=30000, osl=512, concurrency=8, profile=prof)
     assert inside.source.startswith("calibrated:") and outside.source.startswith("extrapolated:")
     assert outside.uncertainty_pct > 2 * inside.uncertainty_pct
+
+
+def test_another_model_or_tp_degree_states_at_least_the_uncalibrated_band():
+    """Out of sample, a profile's answers for a model it was not fitted on, or at a TP degree it did
+    not see, are better in the median but no better in the tail than the uncalibrated model
+    (`bench/calibration_eval.py`), so they state at least its band and say "extrapolated"."""
+    frame = synthetic_measurements()
+    prof = calibrate(frame[frame.tp <= 2], "H100", "trtllm", "fp8")
+    kw = dict(gpu="H100", precision="fp8", isl=1024, osl=512, concurrency=8, profile=prof)
+    measured = estimate("meta-llama/Llama-3.1-70B", tp=2, **kw)
+    other_tp = estimate("meta-llama/Llama-3.1-70B", tp=4, **kw)
+    other_model = estimate("Qwen/Qwen2.5-72B", tp=2, **kw)
+    moe = estimate("Qwen/Qwen3-30B-A3B", tp=2, **kw)
+    assert measured.source.startswith("calibrated:") and measured.uncertainty_pct < ANALYTIC_UNCERTAINTY_PCT_BY_CLASS["dense"]
+    for e, cls in ((other_tp, "dense"), (other_model, "dense"), (moe, "moe")):
+        assert e.source.startswith("extrapolated:") and e.uncertainty_pct >= ANALYTIC_UNCERTAINTY_PCT_BY_CLASS[cls], (e.model, e.tp)
+    swept = sweep("Qwen/Qwen2.5-72B", gpus=["H100"], precisions=["fp8"], tps=[2], pps=[1], batches=[8], lengths=[(1024, 512)])
+    assert all(str(s).startswith(("extrapolated:", "analytic")) for s in swept.source)
 
 
 def _fake(gpu, engine, precision, n=10):
@@ -293,3 +312,32 @@ def test_an_online_fit_on_the_small_model_transfers_to_the_large_one():
         train, held_back = rows[rows.model == "meta-llama/Llama-3.1-8B"], rows[rows.model == "meta-llama/Llama-3.1-70B"]
         prof = calibrate(train, gpu, "trtllm", "bf16")
         assert _ape(predict(held_back, profile=prof), "itl_ms") < 12.0, gpu
+
+
+def _within_stated(out: pd.DataFrame, metric: str) -> pd.Series:
+    err = 100 * (out[f"pred_{metric}"].astype(float) / out[metric] - 1).abs()
+    return err <= out["pred_uncertainty_pct"].astype(float)
+
+
+def test_the_stated_uncertainty_holds_on_rows_the_fit_never_saw():
+    """A band set from p90 errors should hold about 90 % of them. On the v0.13 table, fitted on one
+    GPU x precision's Llama-3.1-8B TP1 rows, the answers for its other models hold their stated
+    band for 90 % of the 808 rows; fitted on a model's smallest TP degree, its other TP degrees
+    hold 88 % (74 % before such answers stated at least the uncalibrated band)."""
+    frame = read_measurements(SHARED / "trtllm_v0.13_offline.csv")
+    other_models, other_tp = [], []
+    for (gpu, precision), rows in frame.groupby(["gpu", "precision"]):
+        train = rows[(rows.model == "meta-llama/Llama-3.1-8B") & (rows.tp == 1)]
+        if len(train) >= 5:
+            other_models.append(_within_stated(predict(rows.drop(train.index), profile=calibrate(train, gpu, "trtllm", precision)), "output_tok_s"))
+        for _model, own in rows.groupby("model"):
+            smallest = own[own.tp == own.tp.min()]
+            if own.tp.nunique() > 1 and len(smallest) >= 3:
+                try:
+                    prof = calibrate(smallest, gpu, "trtllm", precision)
+                except PlannerError:  # a fit refused for its in-sample error (GH200 Mixtral TP2) states nothing
+                    continue
+                other_tp.append(_within_stated(predict(own.drop(smallest.index), profile=prof), "output_tok_s"))
+    other_models, other_tp = pd.concat(other_models), pd.concat(other_tp)
+    assert len(other_models) > 700 and len(other_tp) > 300
+    assert other_models.mean() >= 0.85 and other_tp.mean() >= 0.85, (other_models.mean(), other_tp.mean())
