@@ -170,14 +170,16 @@ def _setup(model: ModelSpec, gpu: GpuSpec, precision: Precision, kv: KvPrecision
     return serving.prepare(model, [gpu], [precision], [kv], [par.tp], [par.pp], engine, eff, attention_dp=par.attention_dp, ep=par.ep)
 
 
-def _resolve_profile(profile, gpu: str, engine: str, precision: str, engine_version: str | None = None) -> tuple[Profile | None, str]:
+def _resolve_profile(
+    profile, gpu: str, engine: str, precision: str, engine_version: str | None = None, model: ModelSpec | None = None
+) -> tuple[Profile | None, str]:
     """The profile an estimate uses, and how it matched (see `estimate`)."""
     if profile is False or (isinstance(profile, str) and profile.strip().lower() in ("none", "analytic")):
         return None, "analytic"
     if engine_version is not None and version_family(engine_version) is None and not is_development_build(engine_version):
         raise PlannerError(f"engine_version {engine_version!r} is not a version number (e.g. 1.0, v0.13.0, 0.11.2) or a development build (nightly-dev)")
     if profile is None:
-        return find_profile(gpu, engine, precision, engine_version=engine_version)
+        return find_profile(gpu, engine, precision, engine_version=engine_version, model=model)
     prof = profile if isinstance(profile, Profile) else load_profile(profile)
     exact = (prof.gpu, prof.engine, prof.precision) == (gpu, engine, precision)
     return prof, "exact" if exact else "given"
@@ -294,7 +296,7 @@ def resolve_deployment(
     g.peak_tflops(prec, eng.engine)
     g.check_kv(kv)
     m.check_parallelism(par)
-    prof, rule = (None, "analytic") if efficiencies is not None else _resolve_profile(profile, g.id, eng.engine, prec.value, engine_version)
+    prof, rule = (None, "analytic") if efficiencies is not None else _resolve_profile(profile, g.id, eng.engine, prec.value, engine_version, m)
     eff = efficiencies or (prof.efficiencies(prec) if prof else default_efficiencies(eng.engine))
 
     s = _setup(m, g, prec, kv, par, eng, eff)

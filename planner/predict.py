@@ -97,7 +97,7 @@ def _resolve(kw: dict) -> tuple:
     g.check_kv(kv)
     if kw.get("efficiencies") is not None:
         return m, g, prec, kv, None, "analytic"
-    return (m, g, prec, kv, *_resolve_profile(kw.get("profile"), g.id, engine, prec.value, kw["engine_version"]))
+    return (m, g, prec, kv, *_resolve_profile(kw.get("profile"), g.id, engine, prec.value, kw["engine_version"], m))
 
 
 def _one(kw: dict) -> tuple:
@@ -168,6 +168,11 @@ def _pick(profiles: list, kw: dict):
     from .profiles import find_profile
 
     prof, _ = find_profile(
-        get_gpu(kw["gpu"]).id, kw.get("engine") or "trtllm", str(kw.get("precision", "")).lower(), candidates=profiles, engine_version=kw.get("engine_version")
+        get_gpu(kw["gpu"]).id,
+        kw.get("engine") or "trtllm",
+        str(kw.get("precision", "")).lower(),
+        candidates=profiles,
+        engine_version=kw.get("engine_version"),
+        model=get_model(kw["model"]),
     )
     return prof

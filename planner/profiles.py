@@ -223,7 +223,12 @@ def profiles(directory: str | Path = PROFILE_DIR) -> tuple[Profile, ...]:
 
 
 def find_profile(
-    gpu: str, engine: str, precision: str, candidates: tuple[Profile, ...] | list[Profile] | None = None, engine_version: str | None = None
+    gpu: str,
+    engine: str,
+    precision: str,
+    candidates: tuple[Profile, ...] | list[Profile] | None = None,
+    engine_version: str | None = None,
+    model: ModelSpec | None = None,
 ) -> tuple[Profile | None, str]:
     """The profile to use for a query, in the stated fallback order.
 
@@ -231,7 +236,8 @@ def find_profile(
     3. same engine and precision, another GPU; 4. same engine, another GPU and precision;
     otherwise None (analytic). Among the profiles a rule matches: with `engine_version`, the
     closest engine version (major.minor) first, the newest for a development build ('nightly-dev');
-    without, the one fitted on the most points.
+    then one fitted on `model` (or a model of its architecture), whose answers state and keep
+    tighter bands than a transfer from other models (`uncertainty`); then the most points.
     Returns the profile and which rule matched.
     """
     pool = list(profiles() if candidates is None else candidates)
@@ -245,13 +251,14 @@ def find_profile(
     newest = is_development_build(engine_version)
 
     def preference(p: Profile):
+        evidence = (model is not None and measured_model(p, model), p.residuals.n_points)
         if newest:  # a development build: the newest release profiled
-            return (p.version_family is not None, _family_key(p.version_family), p.residuals.n_points)
+            return (p.version_family is not None, _family_key(p.version_family), *evidence)
         if want is None:
-            return (p.residuals.n_points,)
+            return evidence
         a, b = _family_key(want), _family_key(p.version_family)
         distance = abs(a[0] - b[0]) * 1000 + abs(a[1] - b[1]) if p.version_family else 10**6
-        return (-distance, p.residuals.n_points)
+        return (-distance, *evidence)
 
     for label, rule in rules:
         hits = [p for p in pool if rule(p)]

@@ -110,7 +110,7 @@ def profile_efficiencies(gs: Sequence[GpuSpec], ps: Sequence[Precision], engine:
     sources = np.full((len(gs), len(ps)), "analytic", dtype=object)
     pool = profiles()  # read the folder once, not once per pair
     for (i, gpu), (j, prec) in itertools.product(enumerate(gs), enumerate(ps)):
-        prof, rule = find_profile(gpu.id, engine, prec.value, candidates=pool)
+        prof, rule = find_profile(gpu.id, engine, prec.value, candidates=pool, model=model)
         if prof is not None:
             eff[(i, j)] = prof.efficiencies(prec)
             measured = rule == "exact" and (model is None or measured_model(prof, model))

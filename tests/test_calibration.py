@@ -11,10 +11,10 @@ import pytest
 
 from planner import PlannerError, estimate
 from planner.calibration import Group, calibrate
-from planner.catalog import get_gpu
+from planner.catalog import get_gpu, get_model
 from planner.defaults import ANALYTIC_UNCERTAINTY_PCT_BY_CLASS, DEFAULT_EFFICIENCIES
 from planner.predict import predict, read_measurements
-from planner.profiles import BOUNDS, find_profile, load_profile, profiles, save_profile
+from planner.profiles import BOUNDS, find_profile, load_profile, measured_model, profiles, save_profile
 from planner.specs import Precision
 from planner.sweep import sweep
 from tests.conftest import ROOT
@@ -274,6 +274,25 @@ def test_profiles_are_per_engine_version_and_lookup_prefers_the_closest():
     # the faster engine's profile gives the faster answer
     kw = dict(model="llama-3.1-8b", gpu="H100", precision="fp8", isl=512, osl=512)
     assert estimate(profile=new, **kw).output_tok_s > estimate(profile=old, **kw).output_tok_s
+
+
+def test_lookup_prefers_a_profile_fitted_on_the_model_asked_about():
+    """Among profiles of one GPU x engine x precision (and engine version), one fitted on the model,
+    or on a model of its architecture, comes before one fitted on more points of other models: the
+    shipped B200 TensorRT-LLM NVFP4 lookup for Llama-3.1-70B used to pick a 180-point DeepSeek /
+    gpt-oss profile (in-sample p90 66 %) over a 130-point one that includes Llama-3.1-70B (21 %)."""
+    frame = synthetic_measurements()
+    small = calibrate(frame[frame.model == "meta-llama/Llama-3.1-70B"], "H100", "trtllm", "fp8")
+    large = calibrate(pd.concat([frame[frame.model == "meta-llama/Llama-3.1-8B"]] * 2), "H100", "trtllm", "fp8")
+    assert large.residuals.n_points > small.residuals.n_points
+    pool = [small, large]
+    assert find_profile("H100-SXM", "trtllm", "fp8", candidates=pool)[0] is large
+    for model in ("meta-llama/Llama-3.1-70B", "meta-llama/Llama-3.3-70B-Instruct"):  # one architecture
+        assert find_profile("H100-SXM", "trtllm", "fp8", candidates=pool, model=get_model(model))[0] is small, model
+    assert find_profile("H100-SXM", "trtllm", "fp8", candidates=pool, model=get_model("Qwen/Qwen2.5-72B"))[0] is large
+    model = get_model("meta-llama/Llama-3.1-70B")
+    shipped, _ = find_profile("B200", "trtllm", "nvfp4", model=model)
+    assert measured_model(shipped, model) and shipped.residuals.p90_abs_pct < 30, shipped.name
 
 
 def test_an_engine_version_that_is_not_one_is_refused():
