@@ -184,6 +184,7 @@ def test_calibrate_cli_writes_one_file_per_group(tmp_path):
     files = sorted(p.name for p in out.glob("*.json"))
     assert files == ["H100-SXM--trtllm--fp8.json"]
     assert load_profile(out / files[0]).parameters["eta_memory"] == pytest.approx(0.71, rel=0.01)
+    assert "models: meta-llama/Llama-3.1-70B, meta-llama/Llama-3.1-8B (answers for other architectures" in r.stdout
     one = tmp_path / "one.json"
     assert run("calibrate", "--measurements", str(src), "--out", str(one)).returncode == 0 and one.exists()
 
