@@ -478,8 +478,7 @@ def _calibrate(args: argparse.Namespace) -> int:
         r = prof.residuals
         fitted = ", ".join(f"{k}={prof.parameters[k]:.3g}" for k in prof.fitted)
         print(f"{path}: {r.n_points} points, in-sample median {_fmt(r.median_abs_pct)}% p90 {_fmt(r.p90_abs_pct)}%, fitted {fitted}")
-        models = sorted({str(x.get("model")) for x in prof.points})
-        print(f"  models: {', '.join(models)} (answers for other architectures or TP degrees state at least the uncalibrated band)")
+        print(f"  models: {', '.join(prof.models)} (answers for other architectures or TP degrees state at least the uncalibrated band)")
         if prof.at_bounds:
             bound = ", ".join(f"{k}={v:.3g}" for k, v in prof.at_bounds.items())
             print(f"  at its physical bound: {bound} (the measurements show something the model lacks; it transfers to other models with less confidence)")

@@ -420,9 +420,8 @@ def estimate(
     fit_search = (None, None) if fits else fitting_deployments(m, g, prec, kv, eng, work.isl, work.osl, par.pp)
     warnings = list(prec_warnings)
     if prof is not None and not measured_model(prof, m):
-        fitted = sorted({str(p.get("model")) for p in prof.points})
         warnings.append(
-            f"profile {prof.name} was fitted on {', '.join(fitted[:4])}{' and others' if len(fitted) > 4 else ''}, not on {m.id} or a model of "
+            f"profile {prof.name} was fitted on {', '.join(prof.models[:4])}{' and others' if len(prof.models) > 4 else ''}, not on {m.id} or a model of "
             f"the same architecture: the estimate uses its efficiencies, and its uncertainty is at least the uncalibrated band of the model class "
             f"(±{analytic_uncertainty_pct(m.is_moe, par.attention_dp):.0f} %)"
         )

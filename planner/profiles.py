@@ -150,6 +150,11 @@ class Profile(BaseModel):
         return value
 
     @property
+    def models(self) -> list[str]:
+        """The models of its measurement points, as the measurements name them."""
+        return sorted({str(p.get("model")) for p in self.points})
+
+    @property
     def at_bounds(self) -> dict[str, float]:
         """Fitted parameters that ended on a physical bound (`BOUNDS`): the measurements asked for
         more than the step-time model's physics allows, so something they show is not in the model
@@ -267,14 +272,14 @@ def find_profile(
     return None, "analytic"
 
 
-def _log_excess(value: float, span: tuple[float, float] | None, base: float = math.e) -> float:
+def _log_excess(value: float, span: tuple[float, float] | None) -> float:
     """How far (log units) a value lies outside a range; a range the profile lacks counts one unit."""
     if span is None:
         return 1.0
     lo, hi = span
     if not (value > 0 and lo > 0 and hi > 0):
         return 0.0
-    return max(0.0, math.log(value / hi, base), math.log(lo / value, base))
+    return max(0.0, math.log(value / hi), math.log(lo / value))
 
 
 #: ModelSpec fields that name or describe a checkpoint rather than the computation it runs.
@@ -290,7 +295,7 @@ def architecture(model: ModelSpec) -> str:
 def fitted_models(profile: Profile) -> frozenset[str]:
     """The architectures (`architecture`) of the models a profile was fitted on, and the names of
     those the catalog lacks."""
-    return _architectures(tuple(sorted({str(p.get("model")) for p in profile.points})))
+    return _architectures(tuple(profile.models))
 
 
 @lru_cache(maxsize=256)
@@ -315,8 +320,8 @@ def uncertainty(profile: Profile, rule: str, model: ModelSpec, tp: int, isl: int
     The in-sample p90 error (at least `UNCERTAINTY_FLOOR_PCT`) grows by the query's log-distance
     outside the calibrated ranges of ISL, OSL and batch (doubling past a range adds ~70%), and by
     `TRANSFER_FACTOR` when the profile was made on another GPU or precision. An estimate for a model
-    the profile was not fitted on (nor one of its architecture), or at a TP degree outside the fitted ones, states at least the
-    uncalibrated band of its model class (`ANALYTIC_UNCERTAINTY_PCT_BY_CLASS`): measured out of
+    the profile was not fitted on (nor one of its architecture), or at a TP degree outside the
+    fitted ones, states at least the uncalibrated band of its model class (`ANALYTIC_UNCERTAINTY_PCT_BY_CLASS`): measured out of
     sample (`python bench/calibration_eval.py`, "errors within the stated uncertainty"), such
     transfers are better in the median but no better in the tail than the uncalibrated model, since
     calibration does not see what differs between models or what a TP degree adds.

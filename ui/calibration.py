@@ -78,7 +78,7 @@ if shipped:
         )
     r = p.ranges
     st.caption(
-        f"Fitted on {', '.join(sorted({str(x.get('model')) for x in p.points}))} "
+        f"Fitted on {', '.join(p.models)} "
         f"({fmt(r.params_b and r.params_b[0])}–{fmt(r.params_b and r.params_b[1])} B parameters), ISL {r.isl}, OSL {r.osl}, batch {r.batch}, TP {r.tp}; "
         f"engine versions {', '.join(p.engine_versions) or 'not recorded'}; made {p.made_by.created} by `{p.made_by.command}`. Estimates outside these ranges, or for a model it was not fitted on, say 'extrapolated' and widen their uncertainty."
     )
