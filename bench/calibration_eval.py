@@ -16,10 +16,14 @@ sequences (fitted on ISL + OSL up to the median), its higher concurrencies (fitt
 median), and every other row (fitted on the alternate ones). This is the use the README recommends
 (a profile made on the model you will serve), and it checks the uncertainty those answers state.
 
+Another GPU or precision (TensorRT-LLM offline tables): fit on each GPU x precision group, predict
+every other group's rows with that profile given by hand (what the lookup falls back to when the
+GPU x precision asked about has no profile of its own).
+
 Every table shows the analytic (uncalibrated) error on the same rows beside the calibrated one,
 and how often the errors stay within the uncertainty each answer states.
 
-    python bench/calibration_eval.py [--data DIR] [--quick]   (--quick skips the held-out-rows protocol)
+    python bench/calibration_eval.py [--data DIR] [--quick]   (--quick skips the held-out-rows and other-group protocols)
 
 The last line is a `key=value` summary (throughput, 8B-TP1 protocol).
 """
@@ -189,6 +193,33 @@ def same_model_eval(paths: list[Path]) -> dict:
     return {"predictions": int(ok.sum()), "within_stated_pct": 100 * float((err[ok] <= result.cal_uncertainty[ok]).mean())}
 
 
+def other_group_eval(paths: list[Path]) -> dict:
+    """Fit on each GPU x precision group, predict the file's other groups (another GPU, or the same
+    GPU at another precision)."""
+    parts = []
+    for path in paths:
+        data = read_measurements(path)
+        data["gpu"] = [get_gpu(g).id for g in data.gpu]
+        groups = dict(tuple(data.groupby(["gpu", "precision"])))
+        for (gpu, precision), rows in groups.items():
+            try:
+                prof = fit(rows, gpu, "trtllm", precision)
+            except PlannerError:
+                continue
+            for (other, other_precision), held in groups.items():
+                if (other, other_precision) != (gpu, precision):
+                    parts.append(with_predictions(held, prof).assign(file=path.name, same_gpu=other == gpu, same_precision=other_precision == precision))
+    result = pd.concat(parts)
+    print(f"\n=== another GPU or precision: fit on one GPU x precision, predict the file's other groups ({len(result)} predictions) ===")
+    table(result, "output_tok_s", [["file", "same_gpu", "same_precision"]])
+    other_gpu = result[~result.same_gpu]
+    print("  another GPU only:")
+    table(other_gpu, "output_tok_s", [])
+    err = ape(other_gpu.cal_output_tok_s, other_gpu.output_tok_s)
+    ok = err.notna() & other_gpu.cal_uncertainty.notna()
+    return {"predictions": int(ok.sum()), "within_stated_pct": 100 * float((err[ok] <= other_gpu.cal_uncertainty[ok]).mean())}
+
+
 def latency_eval(path: Path, quick: bool) -> dict:
     data = read_measurements(path)
     data["gpu"] = [get_gpu(g).id for g in data.gpu]
@@ -247,6 +278,7 @@ def main(argv=None) -> int:
     aic = latency_eval(args.data / "aiconfigurator_silicon_agg.csv", args.quick)
     files = ("trtllm_v0.13_offline.csv", "trtllm_v1.0_offline.csv", "trtllm_v0.14_online.csv", "aiconfigurator_silicon_agg.csv")
     same = {} if args.quick else same_model_eval([args.data / f for f in files])
+    other_gpu = {} if args.quick else other_group_eval([args.data / f for f in files[:2]])
     summary = {
         "rows": tp["rows"],
         "median_ape": round(tp["median_ape"], 1),
@@ -256,7 +288,7 @@ def main(argv=None) -> int:
         "analytic_p90_ape": round(tp["analytic_p90_ape"], 1),
     }
     summary.update({f"v1_{k}": round(v, 1) if isinstance(v, float) else v for k, v in v1.items() if k != "max_ape"})
-    for prefix, r in (("online", online), ("aic", aic), ("same_model", same)):
+    for prefix, r in (("online", online), ("aic", aic), ("same_model", same), ("other_gpu", other_gpu)):
         for k, v in r.items():
             summary[f"{prefix}_{k}"] = round(v, 1)
     print()

@@ -314,24 +314,37 @@ def measured_model(profile: Profile, model: ModelSpec) -> bool:
     return architecture(model) in fitted_models(profile)
 
 
-def uncertainty(profile: Profile, rule: str, model: ModelSpec, tp: int, isl: int, osl: int, batch: float | None, attention_dp: float = 1) -> tuple[float, bool]:
+def uncertainty(
+    profile: Profile,
+    rule: str,
+    model: ModelSpec,
+    tp: int,
+    isl: int,
+    osl: int,
+    batch: float | None,
+    attention_dp: float = 1,
+    gpu: str | None = None,
+) -> tuple[float, bool]:
     """Uncertainty (%) of an estimate from a profile, and whether it goes beyond what was measured.
 
     The in-sample p90 error (at least `UNCERTAINTY_FLOOR_PCT`) grows by the query's log-distance
     outside the calibrated ranges of ISL, OSL and batch (doubling past a range adds ~70%), and by
     `TRANSFER_FACTOR` when the profile was made on another GPU or precision. An estimate for a model
-    the profile was not fitted on (nor one of its architecture), or at a TP degree outside the
-    fitted ones, states at least the uncalibrated band of its model class (`ANALYTIC_UNCERTAINTY_PCT_BY_CLASS`): measured out of
-    sample (`python bench/calibration_eval.py`, "errors within the stated uncertainty"), such
-    transfers are better in the median but no better in the tail than the uncalibrated model, since
-    calibration does not see what differs between models or what a TP degree adds.
+    the profile was not fitted on (nor one of its architecture), at a TP degree outside the fitted
+    ones, or on another GPU than the profile's (`rule` "other gpu...", or `gpu` for a profile given
+    by hand) states at least the uncalibrated band of its model class
+    (`ANALYTIC_UNCERTAINTY_PCT_BY_CLASS`): measured out of sample (`python
+    bench/calibration_eval.py`, "errors within the stated uncertainty"), such transfers are no
+    better in the tail than the uncalibrated model (another GPU: not in the median either), since
+    calibration does not see what differs between models, GPUs or what a TP degree adds.
     """
     r = profile.ranges
     d = _log_excess(isl, r.isl) + _log_excess(osl, r.osl) + (_log_excess(batch, r.batch) if batch else 0.0)
     p90 = profile.residuals.p90_abs_pct
     base = max(p90, UNCERTAINTY_FLOOR_PCT) if p90 is not None and np.isfinite(p90) else 50.0
     pct = base * (1.0 + d) * (1.0 if rule == "exact" else TRANSFER_FACTOR)
-    unmeasured = not measured_model(profile, model) or _log_excess(tp, r.tp) > 0
+    another_gpu = rule.startswith("other gpu") or (gpu is not None and get_gpu(gpu).id != profile.gpu)
+    unmeasured = another_gpu or not measured_model(profile, model) or _log_excess(tp, r.tp) > 0
     if unmeasured:
         pct = max(pct, analytic_uncertainty_pct(model.is_moe, attention_dp))
     return float(pct), bool(d > 0 or rule != "exact" or unmeasured)

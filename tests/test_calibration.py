@@ -14,7 +14,7 @@ from planner.calibration import Group, calibrate
 from planner.catalog import get_gpu, get_model
 from planner.defaults import ANALYTIC_UNCERTAINTY_PCT_BY_CLASS, DEFAULT_EFFICIENCIES
 from planner.predict import predict, read_measurements
-from planner.profiles import BOUNDS, find_profile, load_profile, measured_model, profiles, save_profile
+from planner.profiles import BOUNDS, find_profile, load_profile, measured_model, profiles, save_profile, uncertainty
 from planner.specs import Precision
 from planner.sweep import sweep
 from tests.conftest import ROOT
@@ -113,8 +113,8 @@ def test_estimates_outside_the_data_say_so():
 
 
 def test_another_model_or_tp_degree_states_at_least_the_uncalibrated_band():
-    """Out of sample, a profile's answers for a model it was not fitted on, or at a TP degree it did
-    not see, are better in the median but no better in the tail than the uncalibrated model
+    """Out of sample, a profile's answers for a model it was not fitted on, at a TP degree it did
+    not see, or on another GPU are no better in the tail than the uncalibrated model
     (`bench/calibration_eval.py`), so they state at least its band and say "extrapolated"."""
     frame = synthetic_measurements()
     prof = calibrate(frame[frame.tp <= 2], "H100", "trtllm", "fp8")
@@ -123,9 +123,12 @@ def test_another_model_or_tp_degree_states_at_least_the_uncalibrated_band():
     other_tp = estimate("meta-llama/Llama-3.1-70B", tp=4, **kw)
     other_model = estimate("Qwen/Qwen2.5-72B", tp=2, **kw)
     moe = estimate("Qwen/Qwen3-30B-A3B", tp=2, **kw)
+    other_gpu = estimate("meta-llama/Llama-3.1-70B", tp=2, **{**kw, "gpu": "H200"})
     assert measured.source.startswith("calibrated:") and measured.uncertainty_pct < ANALYTIC_UNCERTAINTY_PCT_BY_CLASS["dense"]
-    for e, cls in ((other_tp, "dense"), (other_model, "dense"), (moe, "moe")):
+    for e, cls in ((other_tp, "dense"), (other_model, "dense"), (moe, "moe"), (other_gpu, "dense")):
         assert e.source.startswith("extrapolated:") and e.uncertainty_pct >= ANALYTIC_UNCERTAINTY_PCT_BY_CLASS[cls], (e.model, e.tp)
+    looked_up = uncertainty(prof, "other gpu", get_model("meta-llama/Llama-3.1-70B"), 2, 1024, 512, 8)  # the lookup's fallback
+    assert looked_up[1] and looked_up[0] >= ANALYTIC_UNCERTAINTY_PCT_BY_CLASS["dense"]
     swept = sweep("Qwen/Qwen2.5-72B", gpus=["H100"], precisions=["fp8"], tps=[2], pps=[1], batches=[8], lengths=[(1024, 512)])
     assert all(str(s).startswith(("extrapolated:", "analytic")) for s in swept.source)
 
