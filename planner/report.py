@@ -140,6 +140,8 @@ def build_report(inputs: dict, command: str = "") -> dict:
         "source": f"{e.source}, uncertainty ±{e.uncertainty_pct:.0f} %" + (f" (TTFT ±{e.ttft_uncertainty_pct:.0f} %)" if e.ttft_uncertainty_pct else ""),
         "operating_point": e.latency_method,
     }
+    if e.warnings:  # the estimate's own warnings (an extrapolated profile, a context window passed, ...)
+        report["assumptions"]["warnings"] = "; ".join(e.warnings)
     if "hardware" in deployment:
         report["assumptions"]["hardware"] = (
             f"datasheet peaks scaled by the probe in {Path(str(deployment['hardware'])).name} (measured rates over the shipped reference probe's)"

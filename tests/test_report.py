@@ -267,3 +267,13 @@ def test_memory_bar_shows_a_hybrid_models_states():
     # the bar adds up to the GPU: what SGLang's fraction holds back (1 - 0.852 of it here) shows as free
     assert sum(parts.values()) == pytest.approx(e["memory_gib_per_gpu"])
     assert parts["free"] >= (1 - e["memory_fraction"]) * e["memory_gib_per_gpu"] - parts["activations"] - 1e-9
+
+
+def test_the_estimates_warnings_reach_the_report():
+    """A report on a model the profile was not fitted on says so, as the estimate and the Plan page do."""
+    kw = dict(model="Qwen/Qwen2.5-72B", gpu="H100", precision="fp8", tp=2, concurrency=16)
+    report = build_report(kw)
+    assert report["estimate"]["source"].startswith("extrapolated:")
+    text = render(report, "md")
+    assert "not on Qwen/Qwen2.5-72B or a model of the same architecture" in text and "uncalibrated band of the model class (±40 %)" in text
+    assert "warnings" not in build_report(DENSE)["assumptions"]
