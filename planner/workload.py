@@ -233,6 +233,8 @@ def parse_workload(text: str | RequestMix | None, isl: int | str | None = None, 
     if path.exists() or re.search(r"\.(csv|jsonl|json|ndjson|txt)$", raw, re.I):
         from .requestlog import read_log
 
+        if not path.exists():
+            raise PlannerError(f"workload {raw!r}: no such file (give a request log, CSV or JSON lines, or isl=...;osl=...)")
         return read_log(path, **log_options).mix()
     parts: dict[str, str] = {}
     for item in re.split(r"[;\s]+", raw):

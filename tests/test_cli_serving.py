@@ -61,7 +61,8 @@ def test_estimate_takes_distributions_and_logs():
     "args, message",
     [
         (["estimate", "--model", "llama-3.1-8b", "--gpu", "H100", "--isl", "normal:mean=x,std=1"], "isl 'normal:mean=x,std=1': mean must be a number"),
-        (["estimate", "--model", "llama-3.1-8b", "--gpu", "H100", "--workload", "missing-log.csv"], "missing-log.csv: no such file"),
+        (["estimate", "--model", "llama-3.1-8b", "--gpu", "H100", "--workload", "missing-log.csv"], "workload 'missing-log.csv': no such file"),
+        (["estimate", "--model", "llama-3.1-8b", "--gpu", "H100", "--workload", ".TXT"], "workload '.TXT': no such file"),  # found by the fuzz test
         (["estimate", "--model", "llama-3.1-8b", "--gpu", "H100", "--replay"], "replay needs a request log with arrival times"),
         (["recommend", "--model", "llama-3.1-8b", "--rate", "5"], "give at least one latency target"),
         (["recommend", "--model", "llama-3.1-8b", "--itl-ms", "50"], "give --rate R"),
