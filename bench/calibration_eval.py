@@ -213,7 +213,11 @@ def other_group_eval(paths: list[Path]) -> dict:
                 continue
             for (other, other_engine, other_precision), held in groups.items():
                 if other_engine == engine and (other, other_precision) != (gpu, precision):
-                    parts.append(with_predictions(held, prof).assign(file=path.name, same_gpu=other == gpu, same_precision=other_precision == precision))
+                    parts.append(
+                        with_predictions(held, prof).assign(
+                            file=path.name, same_gpu=other == gpu, same_precision=other_precision == precision, fitted_model=held.model.isin(rows.model)
+                        )
+                    )
     result = pd.concat(parts)
     print(f"\n=== another GPU or precision: fit on one GPU x engine x precision, predict the file's other groups ({len(result)} predictions) ===")
     out = {}
@@ -222,6 +226,10 @@ def other_group_eval(paths: list[Path]) -> dict:
         if rows.empty:
             continue
         table(rows, metric, [["file", "engine", "same_gpu", "same_precision"]])
+        other_precision = rows[rows.same_gpu & ~rows.same_precision]
+        if len(other_precision):
+            print(f"  same GPU, another precision ({metric}), by whether the profile was fitted on the row's model:")
+            table(other_precision, metric, [["fitted_model"]])
         other_gpu = rows[~rows.same_gpu]
         print(f"  another GPU only ({metric}):")
         table(other_gpu, metric, [])

@@ -128,7 +128,7 @@ class Estimate(BaseModel):
     )
     preemptions: int | None = Field(default=None, description="Times a running request was preempted (vLLM) or retracted (SGLang) for lack of KV memory")
     source: str = Field(
-        description="'calibrated:<profile>', 'extrapolated:<profile>' (outside the profile's ranges, or a profile of another GPU / precision) or 'analytic'"
+        description="'calibrated:<profile>', 'extrapolated:<profile>' (outside the profile's ranges, for a model or TP degree it was not fitted on, or a profile of another precision) or 'analytic'"
     )
     uncertainty_pct: float = Field(description="Uncertainty (%) of the throughput and ITL: the profile's, or the model class's when analytic")
     ttft_uncertainty_pct: float | None = Field(
@@ -348,8 +348,7 @@ def estimate(
     `workload` a request log or `isl=...;osl=...[;prefix=N|cache_hit=F]`; `replay` runs a log's
     own arrival times (scaled to `request_rate` if given).
     `profile`: None picks the matching calibration profile from `profiles/` (falling back to the
-    same GPU with another precision, then the same engine on another GPU, then the analytic
-    defaults; among them the closest `engine_version`, e.g. "1.0", where given); a path or `Profile` uses that one; False or "none" forces the analytic model.
+    same GPU with another precision, then the analytic defaults, never another GPU's profile; among them the closest `engine_version`, e.g. "1.0", where given); a path or `Profile` uses that one; False or "none" forces the analytic model.
     `efficiencies` overrides both (used by calibration itself). `hardware`: a hardware profile
     from `python -m planner probe` of this GPU: its datasheet peaks scale by the measured GEMM and
     copy rates over those of the shipped reference probe (see `planner.profiling.torch_probe`). Raises `PlannerError` for bad input.

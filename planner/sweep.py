@@ -104,8 +104,8 @@ def evaluate(
 
 def profile_efficiencies(gs: Sequence[GpuSpec], ps: Sequence[Precision], engine: str, model: ModelSpec | None = None) -> tuple[dict, np.ndarray, dict]:
     """The calibration profile of each GPU x precision, as `estimate` picks it: efficiencies by
-    `(gpu index, precision index)`, the `source` label of each ("extrapolated" for a profile made on
-    another GPU or precision, or on other models than `model`), and the profiles with how they matched."""
+    `(gpu index, precision index)`, the `source` label of each ("extrapolated" for a profile made at
+    another precision, or on other models than `model`; a GPU without a profile of its own is analytic), and the profiles with how they matched."""
     eff, found = {}, {}
     sources = np.full((len(gs), len(ps)), "analytic", dtype=object)
     pool = profiles()  # read the folder once, not once per pair

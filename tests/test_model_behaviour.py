@@ -109,8 +109,9 @@ def test_trtllm_bench_engine_sizing(requests, isl, osl, pp, expected):
 def test_uncalibrated_estimates_say_so():
     e = estimate("llama-3.1-8b", "L4", "fp8", isl=512, osl=128, profile="none")
     assert e.source == "analytic" and e.uncertainty_pct > 0
-    fallback = estimate("llama-3.1-8b", "L4", "fp8", isl=512, osl=128)  # no L4 profile: another GPU's
-    assert fallback.source.startswith("extrapolated:") and fallback.uncertainty_pct > 0
+    no_profile = estimate("llama-3.1-8b", "L4", "fp8", isl=512, osl=128)  # no L4 profile: not another GPU's either
+    assert no_profile.source == "analytic" and no_profile.uncertainty_pct == e.uncertainty_pct
+    assert no_profile.output_tok_s == e.output_tok_s
 
 
 def test_the_load_curve_agrees_with_the_simulation_and_saturates_where_estimate_says():

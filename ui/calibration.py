@@ -80,7 +80,7 @@ if shipped:
     st.caption(
         f"Fitted on {', '.join(p.models)} "
         f"({fmt(r.params_b and r.params_b[0])}–{fmt(r.params_b and r.params_b[1])} B parameters), ISL {r.isl}, OSL {r.osl}, batch {r.batch}, TP {r.tp}; "
-        f"engine versions {', '.join(p.engine_versions) or 'not recorded'}; made {p.made_by.created} by `{p.made_by.command}`. Estimates outside these ranges, for a model it was not fitted on, or on another GPU say 'extrapolated' and widen their uncertainty."
+        f"engine versions {', '.join(p.engine_versions) or 'not recorded'}; made {p.made_by.created} by `{p.made_by.command}`. Estimates outside these ranges, for a model it was not fitted on, or at another precision say 'extrapolated' and widen their uncertainty; other GPUs never use it."
     )
 
 with st.expander("How the numbers are made"):
@@ -94,9 +94,11 @@ with a robust loss and a prior toward the defaults; a fit whose in-sample median
 refused. A parameter that ends on its physical bound (η of 1, say) means the measurements show
 something the model lacks: such a profile transfers to other models with less confidence. An
 estimate's uncertainty is the profile's in-sample p90 error (at least ±10 %), widened outside its
-ranges; for a model the profile was not fitted on (nor one of its architecture), at a TP degree
-it did not see or on another GPU, it is at least the uncalibrated band of the model class, because out of sample such
-answers are better in the median but no better in the tail.
+ranges; for a model the profile was not fitted on (nor one of its architecture), or at a TP degree
+it did not see, it is at least the uncalibrated band of the model class, because out of sample such
+answers are better in the median but no better in the tail. A GPU without a profile of its own uses
+the uncalibrated model, not another GPU's profile: out of sample those are no better, and on
+SGLang and vLLM worse.
 """
     )
 
