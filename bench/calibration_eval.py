@@ -62,9 +62,11 @@ def stats(e: pd.Series) -> str:
     return summarise(e).replace("  ", " ")
 
 
-def with_predictions(rows: pd.DataFrame, profile) -> pd.DataFrame:
-    """Calibrated and analytic predictions of the same rows, side by side."""
-    cal = predict(rows, profiles=[profile])
+def with_predictions(rows: pd.DataFrame, profile, by_hand: bool = False) -> pd.DataFrame:
+    """Calibrated and analytic predictions of the same rows, side by side. The profile is used
+    where the lookup would take it for a row (its GPU, engine and precision, or another precision),
+    else the row gets the shipped profiles; `by_hand` uses it for every row, as `--profile` does."""
+    cal = predict(rows, profile=profile) if by_hand else predict(rows, profiles=[profile])
     ana = predict(rows, profile=False)
     out = rows.copy()
     for m in ("output_tok_s", "ttft_ms", "itl_ms"):
@@ -214,7 +216,7 @@ def other_group_eval(paths: list[Path]) -> dict:
             for (other, other_engine, other_precision), held in groups.items():
                 if other_engine == engine and (other, other_precision) != (gpu, precision):
                     parts.append(
-                        with_predictions(held, prof).assign(
+                        with_predictions(held, prof, by_hand=True).assign(
                             file=path.name, same_gpu=other == gpu, same_precision=other_precision == precision, fitted_model=held.model.isin(rows.model)
                         )
                     )
