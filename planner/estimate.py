@@ -413,7 +413,7 @@ def estimate(
         pct, extra = {}, {}
     source, unc = "analytic", analytic_uncertainty_pct(m.is_moe, par.attention_dp)
     if prof is not None:
-        unc, extrapolated = uncertainty(prof, rule, m, par.tp, work.isl, work.osl, batch, par.attention_dp, g.id)
+        unc, extrapolated = uncertainty(prof, rule, m, par.tp, work.isl, work.osl, batch, par.attention_dp)
         source = f"{'extrapolated' if extrapolated else 'calibrated'}:{prof.name}"
     usd_h = g.price_usd_per_hour * par.gpus if g.price_usd_per_hour is not None else None
     fit_search = (None, None) if fits else fitting_deployments(m, g, prec, kv, eng, work.isl, work.osl, par.pp)

@@ -157,7 +157,7 @@ def _offline(items: list[tuple[int, dict]]) -> dict[int, tuple]:
             tok_s, batch = float(point.output_tok_s[k]), float(point.batch[k])
             source, unc = "analytic", analytic_uncertainty_pct(m.is_moe, par.attention_dp)
             if prof is not None:
-                unc, extrapolated = uncertainty(prof, rule, m, par.tp, int(isl[k]), int(osl[k]), batch, par.attention_dp, g.id)
+                unc, extrapolated = uncertainty(prof, rule, m, par.tp, int(isl[k]), int(osl[k]), batch, par.attention_dp)
                 source = f"{'extrapolated' if extrapolated else 'calibrated'}:{prof.name}"
             done[i] = (tok_s if math.isfinite(tok_s) else None, None, None, None, source, unc)
     return done

@@ -325,7 +325,6 @@ def uncertainty(
     osl: int,
     batch: float | None,
     attention_dp: float = 1,
-    gpu: str | None = None,
 ) -> tuple[float, bool]:
     """Uncertainty (%) of an estimate from a profile, and whether it goes beyond what was measured.
 
@@ -333,9 +332,9 @@ def uncertainty(
     outside the calibrated ranges of ISL, OSL and batch (doubling past a range adds ~70%), and by
     `TRANSFER_FACTOR` when the profile was made on another precision. An estimate for a model
     the profile was not fitted on (nor one of its architecture), at a TP degree outside the fitted
-    ones, at another precision (`rule` "other precision"), or on another GPU than the profile's
-    (`gpu`, for a profile given by hand: the lookup never takes one) states at least the
-    uncalibrated band of its model class (`ANALYTIC_UNCERTAINTY_PCT_BY_CLASS`): measured out of
+    ones, or from a profile of another precision or GPU (`rule` other than "exact": the lookup's
+    "other precision", or "given" for a profile given by hand; the lookup never takes another
+    GPU's) states at least the uncalibrated band of its model class (`ANALYTIC_UNCERTAINTY_PCT_BY_CLASS`): measured out of
     sample (`python bench/calibration_eval.py`, "errors within the stated uncertainty"), such
     transfers are no better in the tail than the uncalibrated model (another GPU: not in the
     median either; another precision on AIConfigurator's rows: median ITL error 17.2 % against
@@ -347,8 +346,7 @@ def uncertainty(
     p90 = profile.residuals.p90_abs_pct
     base = max(p90, UNCERTAINTY_FLOOR_PCT) if p90 is not None and np.isfinite(p90) else 50.0
     pct = base * (1.0 + d) * (1.0 if rule == "exact" else TRANSFER_FACTOR)
-    another_gpu = gpu is not None and get_gpu(gpu).id != profile.gpu
-    unmeasured = rule != "exact" or another_gpu or not measured_model(profile, model) or _log_excess(tp, r.tp) > 0
+    unmeasured = rule != "exact" or not measured_model(profile, model) or _log_excess(tp, r.tp) > 0
     if unmeasured:
         pct = max(pct, analytic_uncertainty_pct(model.is_moe, attention_dp))
     return float(pct), bool(d > 0 or rule != "exact" or unmeasured)

@@ -158,9 +158,7 @@ def _uncertainty(c: Candidates, i: int, mix: RequestMix, batch: float) -> tuple[
     if found is None:
         return "analytic", analytic_uncertainty_pct(c.model.is_moe, float(c.adp[i]))
     prof, rule = found
-    pct, extrapolated = uncertainty(
-        prof, rule, c.model, int(c.tp[i]), round(mix.mean_isl), round(mix.mean_osl), batch, float(c.adp[i]), c.gpus[int(c.gpu_idx[i])].id
-    )
+    pct, extrapolated = uncertainty(prof, rule, c.model, int(c.tp[i]), round(mix.mean_isl), round(mix.mean_osl), batch, float(c.adp[i]))
     return f"{'extrapolated' if extrapolated else 'calibrated'}:{prof.name}", round(pct, 1)
 
 

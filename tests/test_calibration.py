@@ -128,7 +128,7 @@ def test_another_model_or_tp_degree_states_at_least_the_uncalibrated_band():
     assert measured.source.startswith("calibrated:") and measured.uncertainty_pct < ANALYTIC_UNCERTAINTY_PCT_BY_CLASS["dense"]
     for e, cls in ((other_tp, "dense"), (other_model, "dense"), (moe, "moe"), (other_gpu, "dense")):
         assert e.source.startswith("extrapolated:") and e.uncertainty_pct >= ANALYTIC_UNCERTAINTY_PCT_BY_CLASS[cls], (e.model, e.tp)
-    given = uncertainty(prof, "given", get_model("meta-llama/Llama-3.1-70B"), 2, 1024, 512, 8, gpu="H200")  # a profile of another GPU
+    given = uncertainty(prof, "given", get_model("meta-llama/Llama-3.1-70B"), 2, 1024, 512, 8)  # by hand, for another GPU or precision
     other_precision = uncertainty(prof, "other precision", get_model("meta-llama/Llama-3.1-70B"), 2, 1024, 512, 8)  # the lookup's fallback
     for pct, extrapolated in (given, other_precision):
         assert extrapolated and pct >= ANALYTIC_UNCERTAINTY_PCT_BY_CLASS["dense"]

@@ -94,8 +94,8 @@ with a robust loss and a prior toward the defaults; a fit whose in-sample median
 refused. A parameter that ends on its physical bound (η of 1, say) means the measurements show
 something the model lacks: such a profile transfers to other models with less confidence. An
 estimate's uncertainty is the profile's in-sample p90 error (at least ±10 %), widened outside its
-ranges; for a model the profile was not fitted on (nor one of its architecture), or at a TP degree
-it did not see, it is at least the uncalibrated band of the model class, because out of sample such
+ranges; for a model the profile was not fitted on (nor one of its architecture), at a TP degree
+it did not see or at another precision, it is at least the uncalibrated band of the model class, because out of sample such
 answers are better in the median but no better in the tail. A GPU without a profile of its own uses
 the uncalibrated model, not another GPU's profile: out of sample those are no better, and on
 SGLang and vLLM worse.
