@@ -40,9 +40,6 @@ BOUNDS = {
 #: the throughput and 58 % of the ITL errors on a model's held-out rows; at 10 %, 91 % and 86 %
 #: (`python bench/calibration_eval.py`, "same model, held-out rows").
 UNCERTAINTY_FLOOR_PCT = 10.0
-#: Extra factor on the uncertainty when the profile was made on another precision (or, given by
-#: hand, on another GPU).
-TRANSFER_FACTOR = 1.5
 _STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
@@ -329,8 +326,7 @@ def uncertainty(
     """Uncertainty (%) of an estimate from a profile, and whether it goes beyond what was measured.
 
     The in-sample p90 error (at least `UNCERTAINTY_FLOOR_PCT`) grows by the query's log-distance
-    outside the calibrated ranges of ISL, OSL and batch (doubling past a range adds ~70%), and by
-    `TRANSFER_FACTOR` when the profile was made on another precision. An estimate for a model
+    outside the calibrated ranges of ISL, OSL and batch (doubling past a range adds ~70%). An estimate for a model
     the profile was not fitted on (nor one of its architecture), at a TP degree outside the fitted
     ones, or from a profile of another precision or GPU (`rule` other than "exact": the lookup's
     "other precision", or "given" for a profile given by hand; the lookup never takes another
@@ -345,8 +341,8 @@ def uncertainty(
     d = _log_excess(isl, r.isl) + _log_excess(osl, r.osl) + (_log_excess(batch, r.batch) if batch else 0.0)
     p90 = profile.residuals.p90_abs_pct
     base = max(p90, UNCERTAINTY_FLOOR_PCT) if p90 is not None and np.isfinite(p90) else 50.0
-    pct = base * (1.0 + d) * (1.0 if rule == "exact" else TRANSFER_FACTOR)
+    pct = base * (1.0 + d)
     unmeasured = rule != "exact" or not measured_model(profile, model) or _log_excess(tp, r.tp) > 0
     if unmeasured:
         pct = max(pct, analytic_uncertainty_pct(model.is_moe, attention_dp))
-    return float(pct), bool(d > 0 or rule != "exact" or unmeasured)
+    return float(pct), bool(d > 0 or unmeasured)
