@@ -1,5 +1,6 @@
 """Consistency of the measurement files: the same measurement filed under different deployments,
-and precisions that no kernel of the row's engine runs on the row's GPU.
+client counts the source states otherwise, and precisions that no kernel of the row's engine runs
+on the row's GPU.
 
 A row is one measured deployment. When two rows of a file carry the very same measured values
 (TTFT, ITL and output tokens/s, all to the file's precision) for the same model, GPU, precision
@@ -27,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from planner.catalog import get_gpu, get_model  # noqa: E402
 from planner.errors import PlannerError  # noqa: E402
+from planner.measurements import row_concurrency  # noqa: E402
 from planner.predict import read_measurements  # noqa: E402
 from planner.specs import Precision  # noqa: E402
 
@@ -48,6 +50,25 @@ def conflicting_labels(frame: pd.DataFrame) -> list[tuple[dict, pd.DataFrame]]:
         if len(distinct) > 1:
             out.append((dict(zip(SAME + measured, key, strict=True)), distinct))
     return out
+
+
+def clients_from_source(frame: pd.DataFrame) -> tuple[int, pd.DataFrame]:
+    """Rows whose `source` names another client count (`silicon_concurrency=N`) than their
+    `concurrency`: how many the reader takes N for (`row_concurrency`: attention-DP rows, where N is
+    concurrency x attention_dp, one rank's batch_size filed as the concurrency), and the others,
+    which it reads as filed."""
+    named = frame.get("source", pd.Series("", index=frame.index)).astype(str).str.extract(r"silicon_concurrency=(\d+)")[0].astype(float)
+    conc = pd.to_numeric(frame.get("concurrency"), errors="coerce")
+    differ = named.notna() & conc.notna() & (named != conc)
+    read = [row_concurrency(r, int(a)) for r, a in zip(frame.to_dict("records"), row_attention_dp(frame), strict=True)]
+    taken = differ & (pd.Series(read, index=frame.index, dtype=float) == named)
+    cols = [c for c in ("model", "gpu", "engine", "tp", "ep", "attention_dp", "concurrency") if c in frame]
+    left = frame.loc[differ & ~taken, cols].assign(source_clients=named[differ & ~taken])
+    return int(taken.sum()), left
+
+
+def row_attention_dp(frame: pd.DataFrame) -> pd.Series:
+    return pd.to_numeric(frame.get("attention_dp", pd.Series(1, index=frame.index)), errors="coerce").fillna(1).clip(lower=1)
 
 
 def unrunnable_precisions(frame: pd.DataFrame) -> pd.DataFrame:
@@ -82,6 +103,12 @@ def main(argv: list[str] | None = None) -> int:
             what = ", ".join(f"{k} {v}" for k, v in shared.items() if pd.notna(v))
             print(f"  {what}")
             print("    " + labels.to_string(index=False).replace("\n", "\n    "))
+        taken, left = clients_from_source(frame)
+        if taken or len(left):
+            print(f"  {taken} attention-DP row(s) read with the clients their source names (concurrency x attention_dp)")
+        if len(left):
+            print(f"  {len(left)} row(s) whose source names other clients, not explained by attention DP, read as filed:")
+            print("    " + left.to_string(index=False).replace("\n", "\n    "))
         bad = unrunnable_precisions(frame)
         if len(bad):
             print(f"  {int(bad.rows.sum())} row(s) at a precision their engine cannot run on their GPU (checkpoint_precision: the likely one):")

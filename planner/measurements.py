@@ -4,6 +4,7 @@ keyword arguments. Importers write it, calibration fits it, `predict` scores it.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -77,6 +78,7 @@ def _str(v, default=None):
 def row_kwargs(row: dict) -> dict:
     """`estimate` keyword arguments for one measurement row."""
     ep = _int(row.get("ep"), 1) or 1  # aiconfigurator writes ep 0 for dense models
+    attention_dp = _int(row.get("attention_dp"), 1) or 1
     return dict(
         model=_str(row.get("model")),
         gpu=_str(row.get("gpu")),
@@ -85,15 +87,31 @@ def row_kwargs(row: dict) -> dict:
         tp=_int(row.get("tp"), 1),
         pp=_int(row.get("pp"), 1),
         ep=ep,
-        attention_dp=_int(row.get("attention_dp"), 1) or 1,
+        attention_dp=attention_dp,
         isl=_int(row.get("isl")),
         osl=_int(row.get("osl")),
-        concurrency=_int(row.get("concurrency")),
+        concurrency=row_concurrency(row, attention_dp),
         request_rate=_float(row.get("request_rate")),
         num_requests=_int(row.get("num_requests")),
         engine=_str(row.get("engine"), "trtllm"),
         engine_version=row_engine_version(row),
     )
+
+
+def row_concurrency(row: dict, attention_dp: int = 1) -> int | None:
+    """A row's closed-loop clients: its `concurrency`, or, for an attention-DP row whose `source`
+    names the clients the benchmark ran as `silicon_concurrency=N` with N = concurrency x
+    attention_dp, N. AIConfigurator's silicon samples file their `batch_size`, which counts the
+    requests of one attention-DP rank, in the concurrency column, while aiperf ran
+    `silicon_concurrency` clients against the whole replica (its `bench_run.sh.j2`); the source
+    confirms the product for 168 of the file's 169 attention-DP rows."""
+    clients = _int(row.get("concurrency"))
+    if clients is None or attention_dp <= 1:
+        return clients
+    named = re.search(r"silicon_concurrency=(\d+)", str(_str(row.get("source")) or ""))
+    if named and int(named.group(1)) == clients * attention_dp:
+        return clients * attention_dp
+    return clients
 
 
 def row_engine_version(row: dict) -> str | None:

@@ -333,8 +333,8 @@ def uncertainty(
     GPU's) states at least the uncalibrated band of its model class (`ANALYTIC_UNCERTAINTY_PCT_BY_CLASS`): measured out of
     sample (`python bench/calibration_eval.py`, "errors within the stated uncertainty"), such
     transfers are no better in the tail than the uncalibrated model (another GPU: not in the
-    median either; another precision on AIConfigurator's rows: median ITL error 17.2 % against
-    13.1 %, and bands of ±20 % or less held 26 %), since calibration does not
+    median either; another precision on AIConfigurator's rows: median ITL error 16.9 % against
+    12.8 %, and bands of ±20 % or less held 26 % before they stated the class band), since calibration does not
     see what differs between models, precisions, GPUs or what a TP degree adds.
     """
     r = profile.ranges

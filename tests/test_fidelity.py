@@ -199,6 +199,34 @@ def test_attention_data_parallel_deployments_are_accepted_and_modelled():
         estimate("llama-3.1-70b", tp=4, attention_dp=2, **kw)
 
 
+def test_attention_dp_rows_are_read_with_the_clients_the_benchmark_ran():
+    # AIConfigurator files one attention-DP rank's batch_size in the concurrency column; aiperf ran
+    # the silicon_concurrency its source names, concurrency x attention_dp, against the replica
+    from planner.measurements import row_kwargs
+
+    row = dict(model="deepseek-ai/DeepSeek-R1", gpu="B200", precision="nvfp4", tp=1, ep=8, attention_dp=8, isl=1024, osl=1024, concurrency=8)
+    aic = "AIConfigurator silicon_sample.csv: model=DeepSeek-R1; silicon_concurrency=64; measured=2026-02-06"
+    assert row_kwargs({**row, "source": aic})["concurrency"] == 64
+    assert row_kwargs({**row, "source": "my own run"})["concurrency"] == 8  # a file's own client count stands
+    assert row_kwargs({**row, "source": aic.replace("=64", "=224")})["concurrency"] == 8  # not one rank's batch: left as filed
+    assert row_kwargs({**row, "attention_dp": 1, "source": aic})["concurrency"] == 8
+
+
+def test_dep_decode_matches_the_measured_rows_within_one_node():
+    # TensorRT-LLM's DEP4 / DEP8 rows of the AIConfigurator file (DeepSeek-R1/V3, gpt-oss-120b on
+    # B200 and H200, each on one 8-GPU node): read with one rank's batch as the clients they were
+    # predicted at 0.5x the measured ITL; with the clients the benchmark ran, near 1
+    from planner.predict import predict, read_measurements
+    from tests.conftest import ROOT
+
+    frame = read_measurements(ROOT.parent / "shared" / "data" / "measured" / "aiconfigurator_silicon_agg.csv")
+    adp = frame["attention_dp"].fillna(1)
+    dep = frame[(frame.engine == "trtllm") & (adp > 1) & (frame.tp * adp <= 8)]
+    assert len(dep) >= 20
+    ratio = (predict(dep, profile="none").pred_itl_ms / dep.itl_ms).dropna()
+    assert len(ratio) == len(dep) and 0.85 <= ratio.median() <= 1.2, ratio.describe()
+
+
 @pytest.mark.parametrize("engine", ["sglang", "vllm", "trtllm"])
 def test_hybrid_linear_attention_states_take_their_share_of_memory(engine):
     """Qwen3.5: a running sequence holds a 192 MB Gated DeltaNet state (24 MB per GPU at TP 8)

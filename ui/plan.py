@@ -12,7 +12,7 @@ from plotly.subplots import make_subplots
 
 import planner
 from planner.configs import ARCHITECTURES
-from planner.defaults import ARRIVALS
+from planner.defaults import ANALYTIC_UNCERTAINTY_PCT_BY_CLASS, ARRIVALS
 from planner.report import log_axis_ticks, memory_parts
 from planner.specs import KV_BYTES, MEMORY_SETTING
 from ui.common import KV_DEFAULT, PRECISION_OWN, TERMS, catalog, export_buttons, fmt, model_facts, query_default, report_downloads, share_state
@@ -278,9 +278,10 @@ if e.fits:
                 )
             )
 
+_BAND = {c: f"±{v:.0f} %" for c, v in ANALYTIC_UNCERTAINTY_PCT_BY_CLASS.items()}
 with st.expander("How the numbers are made"):
     st.markdown(
-        """
+        f"""
 - **Weights**: parameters × bytes per parameter (FP16/BF16 2, FP8/INT8 1, INT4 0.5 + 2/128 for the
   group scales, NVFP4 9/16, MXFP4 17/32), split over TP × PP (× EP for the experts); parts a
   checkpoint leaves unquantized stay at 16 bits.
@@ -296,8 +297,8 @@ with st.expander("How the numbers are made"):
   chunked prefill, batching); the curve uses the closed-form queueing model.
 - **Cost**: GPUs × on-demand $/hour from the catalog; $/M tokens = $/hour ÷ tokens per hour.
 - **Uncertainty (±)**: calibrated, the profile's in-sample p90 error, widened outside its ranges;
-  analytic, the p90 error measured for the model's class (dense ±40 %, mixture of experts ±55 %,
-  MoE with attention DP ±65 %; `python bench/accuracy.py`).
+  analytic, the p90 error measured for the model's class (dense {_BAND["dense"]}, mixture of experts {_BAND["moe"]},
+  MoE with attention DP {_BAND["moe, attention DP"]}; `python bench/accuracy.py`).
 """
     )
 
