@@ -58,7 +58,7 @@ def clients_from_source(frame: pd.DataFrame) -> tuple[int, pd.DataFrame]:
     concurrency x attention_dp, one rank's batch_size filed as the concurrency), and the others,
     which it reads as filed."""
     named = frame.get("source", pd.Series("", index=frame.index)).astype(str).str.extract(r"silicon_concurrency=(\d+)")[0].astype(float)
-    conc = pd.to_numeric(frame.get("concurrency"), errors="coerce")
+    conc = pd.to_numeric(frame.get("concurrency", pd.Series(float("nan"), index=frame.index)), errors="coerce")
     differ = named.notna() & conc.notna() & (named != conc)
     read = [row_concurrency(r, int(a)) for r, a in zip(frame.to_dict("records"), row_attention_dp(frame), strict=True)]
     taken = differ & (pd.Series(read, index=frame.index, dtype=float) == named)

@@ -3,6 +3,7 @@
 import importlib.util
 import sys
 
+import pandas as pd
 import pytest
 
 from planner.predict import read_measurements
@@ -46,6 +47,11 @@ def test_data_checks_find_measurements_filed_under_two_deployments():
     for name in ("trtllm_v0.13_offline.csv", "trtllm_v0.14_online.csv", "trtllm_v1.0_offline.csv"):
         assert checks.conflicting_labels(read_measurements(DATA / name)) == []
         assert checks.unrunnable_precisions(read_measurements(DATA / name)).empty
+    # the attention-DP rows file one rank's batch as the concurrency; the reader takes the clients
+    # their sources name for all but one of the 169; the 29 other rows whose sources name other
+    # clients (several workers, not explained by attention DP) stay as filed
+    taken, left = checks.clients_from_source(read_measurements(DATA / "aiconfigurator_silicon_agg.csv"))
+    assert taken == 168 and len(left) == 29 and (pd.to_numeric(left["attention_dp"], errors="coerce").fillna(1) <= 1).all()
     # gpt-oss-120b on H200 in TensorRT-LLM filed as NVFP4, which it has no Hopper kernel for; the
     # checkpoint's MXFP4 it runs (W4A16)
     bad = checks.unrunnable_precisions(read_measurements(DATA / "aiconfigurator_silicon_agg.csv"))
