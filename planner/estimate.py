@@ -36,7 +36,7 @@ class Workload(BaseModel):
 
     isl: int = Field(default=1024, ge=1, le=10_000_000, description="Input tokens per request")
     osl: int = Field(default=1024, ge=1, le=10_000_000, description="Output tokens per request")
-    concurrency: int | None = Field(default=None, ge=1, le=1_000_000, description="Closed-loop clients")
+    concurrency: int | None = Field(default=None, ge=1, le=1_000_000, description="Closed-loop clients of the whole replica (all attention-DP ranks together)")
     request_rate: float | None = Field(default=None, ge=1e-6, le=1e6, description="Open-loop Poisson arrivals (requests/s; one a week or more)")
     num_requests: int | None = Field(default=None, ge=1, le=100_000_000, description="Requests in the run")
 

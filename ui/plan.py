@@ -119,7 +119,11 @@ with st.sidebar:
     concurrency = rate = None
     if load == "concurrent users":
         concurrency = st.number_input(
-            "Concurrent users", 1, 100_000, query_default("users", 32, int), help="Closed-loop clients, each sending its next request on an answer"
+            "Concurrent users",
+            1,
+            100_000,
+            query_default("users", 32, int),
+            help="Closed-loop clients of the whole replica (all attention-DP ranks together), each sending its next request on an answer",
         )
     elif load == "request rate":
         rate = st.number_input("Requests per second", 0.01, 100_000.0, query_default("rate", 2.0, float), help="Poisson arrivals")
