@@ -60,15 +60,12 @@ def clients_from_source(frame: pd.DataFrame) -> tuple[int, pd.DataFrame]:
     named = frame.get("source", pd.Series("", index=frame.index)).astype(str).str.extract(r"silicon_concurrency=(\d+)")[0].astype(float)
     conc = pd.to_numeric(frame.get("concurrency", pd.Series(float("nan"), index=frame.index)), errors="coerce")
     differ = named.notna() & conc.notna() & (named != conc)
-    read = [row_concurrency(r, int(a)) for r, a in zip(frame.to_dict("records"), row_attention_dp(frame), strict=True)]
+    adp = pd.to_numeric(frame.get("attention_dp", pd.Series(1, index=frame.index)), errors="coerce").fillna(1).clip(lower=1)
+    read = [row_concurrency(r, int(a)) for r, a in zip(frame.to_dict("records"), adp, strict=True)]
     taken = differ & (pd.Series(read, index=frame.index, dtype=float) == named)
     cols = [c for c in ("model", "gpu", "engine", "tp", "ep", "attention_dp", "concurrency") if c in frame]
     left = frame.loc[differ & ~taken, cols].assign(source_clients=named[differ & ~taken])
     return int(taken.sum()), left
-
-
-def row_attention_dp(frame: pd.DataFrame) -> pd.Series:
-    return pd.to_numeric(frame.get("attention_dp", pd.Series(1, index=frame.index)), errors="coerce").fillna(1).clip(lower=1)
 
 
 def unrunnable_precisions(frame: pd.DataFrame) -> pd.DataFrame:
