@@ -44,11 +44,13 @@ def ape(predicted: pd.Series, measured: pd.Series) -> pd.Series:
     return (100.0 * (p - m).abs() / m).where(m > 0)
 
 
-def summarise(errors: pd.Series) -> str:
+def summarise(errors: pd.Series, ratio: pd.Series | None = None) -> str:
+    """n, median / p90 / max APE, and with `ratio` the median predicted / measured (< 1: under-predicted)."""
     e = errors.dropna()
     if e.empty:
         return "n=0"
-    return f"n={len(e):4d}  median={np.median(e):6.1f}%  p90={np.percentile(e, 90):6.1f}%  max={e.max():7.1f}%"
+    text = f"n={len(e):4d}  median={np.median(e):6.1f}%  p90={np.percentile(e, 90):6.1f}%  max={e.max():7.1f}%"
+    return text if ratio is None else f"{text}  ratio={np.nanmedian(ratio):5.2f}"
 
 
 def _class(model: str, attention_dp) -> str:
@@ -75,15 +77,15 @@ def report(name: str, frame: pd.DataFrame, worst: int = 0) -> dict:
         err = ape(frame[predicted], frame[measured])
         frame[f"ape_{measured}"] = err
         print(f"\n{measured}: overall {summarise(err)}")
-        signed = (pd.to_numeric(frame[predicted], errors="coerce") / pd.to_numeric(frame[measured], errors="coerce") - 1) * 100
-        print(f"  median signed error (+ = over-prediction): {np.nanmedian(signed):+.1f}%")
+        frame[f"ratio_{measured}"] = pd.to_numeric(frame[predicted], errors="coerce") / pd.to_numeric(frame[measured], errors="coerce")
+        print(f"  median signed error (+ = over-prediction): {np.nanmedian(frame[f'ratio_{measured}'] - 1) * 100:+.1f}%")
         for by in (["gpu", "precision"], ["model"], ["model_class"], ["tp"], ["engine"], ["engine", "model_class"]):
             if frame[by[0]].nunique() < 2 and by != ["gpu", "precision"]:
                 continue
             print(f"  by {' x '.join(by)}:")
             for key, grp in frame.groupby(by, dropna=False):
                 label = " x ".join(map(str, key if isinstance(key, tuple) else (key,)))
-                print(f"    {label:45s} {summarise(grp[f'ape_{measured}'])}")
+                print(f"    {label:45s} {summarise(grp[f'ape_{measured}'], grp[f'ratio_{measured}'])}")
         if measured == "output_tok_s" and frame["tp"].nunique() > 1:
             ratio = pd.to_numeric(frame[predicted], errors="coerce") / pd.to_numeric(frame[measured], errors="coerce")
             table = frame.assign(ratio=ratio).pivot_table(index=["isl", "osl"], columns="tp", values="ratio", aggfunc="median")

@@ -21,8 +21,8 @@ MEASURED = ROOT.parent / "shared" / "data" / "measured"
 #: refused before) have their own ceilings. Their concurrency column holds AIConfigurator's
 #: batch_size, one attention-DP rank's requests; since they are read with the clients the benchmark
 #: ran (`row_concurrency`: concurrency x attention_dp, as each row's source names it) their ITL
-#: ceiling fell from 38.0 / 61.5 to 25.0 / 49.5 and their TTFT, under-predicted before (signed
-#: median -70 %), is over-predicted (+49 %), its p90 set by the rows labelled with 16 and 64 GPUs on
+#: ceiling fell from 38.0 / 61.5 to 25.0 / 49.5 and their TTFT, under-predicted before, is
+#: over-predicted (median ratio 1.49), its p90 set by the rows labelled with 16 and 64 GPUs on
 #: 8-GPU B200 nodes (whose identical measurements the file also files under 8 GPUs, bench/data_checks.py)
 #: whose MoE all-gathers the model sends across nodes: TTFT ceiling 85.5 / 104 -> 93.5 / 533.
 #: The ITL ceiling without attention DP rose from 13.5 / 39.0 to 14.0 / 39.5 when GLM-5's 86 rows
