@@ -9,7 +9,7 @@ from planner.catalog import GPU_DIR
 
 REQUIRED_GPUS = [
     "H100-SXM", "H100-PCIe", "H100-NVL", "H200-SXM", "GH200", "H20", "B200", "B300", "GB200", "A100-SXM-80GB", "A100-SXM-40GB",
-    "A100-PCIe-80GB", "L40S", "L40", "L4", "A10G", "A10", "T4", "RTX-4090", "RTX-6000-Ada", "RTX-PRO-6000", "MI300X", "MI325X",
+    "A100-PCIe-80GB", "L40S", "L40", "L4", "A10G", "A10", "T4", "RTX-3090", "RTX-4090", "RTX-5090", "RTX-6000-Ada", "RTX-PRO-6000", "MI300X", "MI325X",
 ]  # fmt: skip
 
 
@@ -49,7 +49,7 @@ def test_unknown_gpu_names_choices():
 
 def test_blackwell_only_has_fp4():
     with_fp4 = {g.id for g in gpus().values() if "fp4" in g.tflops}
-    assert with_fp4 == {"B200", "B300", "GB200", "RTX-PRO-6000"}
+    assert with_fp4 == {"B200", "B300", "GB200", "RTX-PRO-6000", "RTX-5090"}
     assert "fp8" not in gpus()["A100-SXM-80GB"].tflops and "bf16" not in gpus()["T4"].tflops
 
 

@@ -152,7 +152,7 @@ def test_predict_missing_column(tmp_path):
 
 def test_gpus_and_models_lists():
     g = run("gpus", "--format", "json")
-    assert g.returncode == 0 and len(json.loads(g.stdout)) == 23
+    assert g.returncode == 0 and len(json.loads(g.stdout)) == 25
     m = run("models")
     assert m.returncode == 0 and "meta-llama/Llama-3.1-8B" in m.stdout and "no:" not in m.stdout and "zhipuai/GLM-5" in m.stdout
 

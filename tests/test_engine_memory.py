@@ -42,11 +42,14 @@ def test_logged_start_ups_are_matched():
     spec.loader.exec_module(bench)
     cases = [c for c in bench.read_cases(LOGS) if c.kwargs is not None]
     results = {c.case_id: bench.predict_case(c) for c in cases}
-    assert len(results) >= 15
+    assert len(results) >= 19
     within = [k for k, r in results.items() if r["ok"]]
-    # the misses: a 2023 vLLM V0 start-up (Llama-2-70B TP4, +51%) and gpt-oss-120b on H100 (-9%:
-    # 64.4 GiB of weights logged against 60.7 modelled, not explained by the code read)
-    assert len(within) >= 12, {k: round(r["error_pct"], 1) for k, r in results.items() if not r["ok"]}
+    # the misses: vLLM V0 start-ups (Llama-2-70B TP4 in 2023, +51%; Llama-3.1-8B on an RTX 3090 at
+    # max_model_len 20,000 and 29,000, +30% and +72%: V0 profiles a step of max_model_len tokens,
+    # the planner vLLM V1's), gpt-oss-120b on H100 (-9%: 64.4 GiB of weights logged against 60.7
+    # modelled, not explained by the code read) and TensorRT-LLM 0.19's C++ runtime on an RTX 5090
+    # (+19%: its decoder buffers for 2,048 sequences are not modelled)
+    assert len(within) >= 13, {k: round(r["error_pct"], 1) for k, r in results.items() if not r["ok"]}
     assert results["vllm-llmd-llama33-70b-fp8-h100-tp1-FAILED"]["fits"] is False
     # the fourth: DeepSeek-V3.2-Exp on 8 x B200, SGLang DP attention 8 (sglang PR 11309, before its
     # fix). SGLang sized the pool at 54.52 GiB but counted 656 B per token and layer, leaving out the
