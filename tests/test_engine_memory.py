@@ -51,7 +51,7 @@ def test_logged_start_ups_are_matched():
     # (+19%: its decoder buffers for 2,048 sequences are not modelled)
     assert len(within) >= 13, {k: round(r["error_pct"], 1) for k, r in results.items() if not r["ok"]}
     assert results["vllm-llmd-llama33-70b-fp8-h100-tp1-FAILED"]["fits"] is False
-    # the fourth: DeepSeek-V3.2-Exp on 8 x B200, SGLang DP attention 8 (sglang PR 11309, before its
+    # the sixth: DeepSeek-V3.2-Exp on 8 x B200, SGLang DP attention 8 (sglang PR 11309, before its
     # fix). SGLang sized the pool at 54.52 GiB but counted 656 B per token and layer, leaving out the
     # indexer's 132 B, so it logged 1,462,784 tokens and allocated 65.49 GiB. The planner's budget
     # is within 5 % of SGLang's 54.52 GiB; with the indexer counted, its tokens are 18 % fewer.
