@@ -90,6 +90,31 @@ def _attention_dp(row) -> int:
     return int(m.group(1)) if m else 1
 
 
+def _stated_version(row) -> str | None:
+    """The engine release a row states: the logged one, else the one its notes date the log format
+    to ("The log format is the V0 worker of about v0.6.4"); None when neither says."""
+    if pd.notna(row.engine_version):
+        return str(row.engine_version)
+    m = re.search(r"about v(\d+\.\d+(?:\.\d+)?)", str(row.notes)) if pd.notna(row.notes) else None
+    return m.group(1) if m else None
+
+
+def _versions(frame: pd.DataFrame) -> list[str | None]:
+    """Each row's engine release: its own, else the one another row from the same source (the same
+    issue comment or PR, "Same comment, run with ...") states."""
+    stated = [_stated_version(row) for row in frame.itertuples(index=False)]
+    by_source: dict[str, str] = {}
+    for url, version in zip(frame.source_url, stated, strict=True):
+        if version and pd.notna(url):
+            by_source.setdefault(str(url), version)
+    return [v or by_source.get(str(url)) for url, v in zip(frame.source_url, stated, strict=True)]
+
+
+def _failed(row) -> bool:
+    """Whether the start-up failed: the case id says so, or the notes ("Start-up FAILED because ...")."""
+    return "FAILED" in str(row.case_id) or "start-up failed" in str(row.notes).lower()
+
+
 def _fraction(row) -> float | None:
     """The logged memory fraction; None for the engine's default. A row that says SGLang set it
     automatically gets SGLang's automatic default (`planner.engine_limits.sglang_server_defaults`);
@@ -105,12 +130,12 @@ def _fraction(row) -> float | None:
 def read_cases(path: Path = CSV) -> list[Case]:
     frame = pd.read_csv(path)
     cases = []
-    for row in frame.itertuples(index=False):
+    for row, version in zip(frame.itertuples(index=False), _versions(frame), strict=True):
         tokens = _first_float(row.kv_tokens_logged)
         if tokens is None and pd.notna(row.kv_blocks_logged):
             tokens = float(row.kv_blocks_logged) * (_first_float(row.block_size) or 16.0)
         gib = _first_float(row.kv_gib_logged)
-        failed = "FAILED" in str(row.case_id)
+        failed = _failed(row)
         try:
             model, gpu = _model(row), _gpu(row)
             engine = str(row.engine)
@@ -126,10 +151,11 @@ def read_cases(path: Path = CSV) -> list[Case]:
                 attention_dp=adp,
                 pp=int(row.pp) if pd.notna(row.pp) else 1,
                 engine=engine,
-                engine_version=str(row.engine_version) if pd.notna(row.engine_version) else None,
+                engine_version=version,
                 free_gpu_memory_fraction=fraction,
                 max_num_tokens=int(row.max_num_tokens) if pd.notna(row.max_num_tokens) else None,
                 max_batch_size=int(row.max_batch_size) if pd.notna(row.max_batch_size) else None,
+                max_model_len=int(row.max_seq_len) if pd.notna(row.max_seq_len) and engine == "vllm" else None,
                 isl=1024,
                 osl=1024,
                 profile="none",
@@ -146,17 +172,21 @@ def predict_case(case: Case) -> dict:
     """The planner's KV cache for one start-up, and its error against the log."""
     e = estimate(**case.kwargs)
     tokens = e.kv_capacity_tokens // e.attention_dp  # an engine logs one attention-DP rank's pool
-    out = {"case": case.case_id, "fits": e.fits, "pred_tokens": tokens, "pred_gib": e.kv_cache_gib_per_gpu}
-    if case.failed:
-        out.update(logged="did not fit", error_pct=0.0 if not e.fits else np.nan, ok=not e.fits)
-    elif case.logged_tokens:
+    version = case.kwargs.get("engine_version") or ""
+    out = {"case": case.case_id, "version": version, "fits": e.fits, "pred_tokens": tokens, "pred_gib": e.kv_cache_gib_per_gpu}
+    started = not case.failed  # a failed start-up must be predicted not to start, and its logged capacity still compared
+    if case.logged_tokens:
         err = 100.0 * (tokens / case.logged_tokens - 1.0)
-        out.update(logged=f"{case.logged_tokens:,.0f} tokens", error_pct=err, ok=abs(err) <= TARGET_PCT)
-    elif case.logged_gib:
+        out.update(logged=f"{case.logged_tokens:,.0f} tokens", error_pct=err, ok=abs(err) <= TARGET_PCT and e.fits == started)
+    elif case.logged_gib and case.logged_gib > 0:  # a failed start-up may log the negative memory it lacked
         err = 100.0 * (e.kv_cache_gib_per_gpu / case.logged_gib - 1.0)
-        out.update(logged=f"{case.logged_gib:.2f} GiB", error_pct=err, ok=abs(err) <= TARGET_PCT)
+        out.update(logged=f"{case.logged_gib:.2f} GiB", error_pct=err, ok=abs(err) <= TARGET_PCT and e.fits == started)
+    elif case.failed:
+        out.update(logged="did not fit", error_pct=0.0 if not e.fits else np.nan, ok=not e.fits)
     else:
         out.update(logged="nothing to compare", error_pct=np.nan, ok=None)
+    if case.failed:
+        out["logged"] += " (failed)"
     return out
 
 

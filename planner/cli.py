@@ -56,6 +56,7 @@ def _engine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--free-gpu-memory-fraction", type=float, default=None, metavar="F", help=_desc(EngineSettings, "free_gpu_memory_fraction"))
     p.add_argument("--max-batch-size", type=_positive_int, default=None, metavar="N", help=_desc(EngineSettings, "max_batch_size"))
     p.add_argument("--max-num-tokens", type=_positive_int, default=None, metavar="N", help=_desc(EngineSettings, "max_num_tokens"))
+    p.add_argument("--max-model-len", type=_positive_int, default=None, metavar="N", help=_desc(EngineSettings, "max_model_len"))
 
 
 def _engine_kwargs(args: argparse.Namespace) -> dict:
@@ -64,6 +65,7 @@ def _engine_kwargs(args: argparse.Namespace) -> dict:
         "free_gpu_memory_fraction": args.free_gpu_memory_fraction,
         "max_batch_size": args.max_batch_size,
         "max_num_tokens": args.max_num_tokens,
+        "max_model_len": args.max_model_len,
     }
     return {k: v for k, v in kw.items() if v is not None}
 
@@ -134,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="V",
         help="engine version the answer is for, e.g. 1.0: the calibration profile of the closest version is preferred (default: the one fitted on the most "
-        "points), and SGLang's memory defaults are that release's (0.4.8 on; default: the current release)",
+        "points), SGLang's memory defaults are that release's (0.4.8 on; default: the current release), and vLLM before 0.8 runs the V0 engine's "
+        "scheduler defaults and memory profile",
     )
     e.add_argument(
         "--hardware",
@@ -289,7 +292,11 @@ def estimate_table(e: Estimate) -> str:
         ("model", f"{e.model} ({e.params_total / 1e9:.2f} B params)"),
         ("gpu", f"{e.gpu} x {e.gpus} (TP {e.tp}, PP {e.pp}, EP {e.ep}" + (f", attention DP {e.attention_dp})" if e.attention_dp > 1 else ")")),
         ("precision / kv", f"{e.precision} / {e.kv_precision} ({e.precision_source})"),
-        ("engine", f"{e.engine} (max batch {e.max_batch_size:,}, max tokens/step {e.max_num_tokens:,}, {MEMORY_SETTING[e.engine]} {e.memory_fraction:g})"),
+        (
+            "engine",
+            f"{e.engine}{' ' + e.engine_version if e.engine_version else ''} (max batch {e.max_batch_size:,}, max tokens/step {e.max_num_tokens:,}, "
+            f"{MEMORY_SETTING[e.engine]} {e.memory_fraction:g}" + (f", max_model_len {e.max_model_len:,})" if e.max_model_len else ")"),
+        ),
         ("workload", f"{e.workload}; {point}"),
         ("Memory per GPU", None),
         ("weights", f"{e.weights_gib_per_gpu:.2f} GiB"),

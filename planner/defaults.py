@@ -136,6 +136,13 @@ VLLM_MAX_NUM_SEQS = 1024
 VLLM_MAX_BATCHED_TOKENS = 8192
 VLLM_SMALL_GPU_MAX_NUM_SEQS = 256
 VLLM_SMALL_GPU_MAX_BATCHED_TOKENS = 2048
+#: vLLM V0's defaults (releases before 0.8, `vllm/engine/arg_utils.py` and `vllm/config.py` of
+#: 0.6.4-0.7.3): 256 sequences; chunked prefill on by default above a 32K `max_model_len`, with
+#: steps of 512 tokens before 0.6.5 and 2048 from it (`planner.engine_limits.vllm_v0_limits`).
+VLLM_V0_MAX_NUM_SEQS = 256
+VLLM_V0_LONG_CONTEXT = 32768
+VLLM_V0_OLD_CHUNK = 512
+VLLM_V0_CHUNK = 2048
 #: SGLang's defaults for reserving future output tokens at admission (`schedule_policy.py`):
 #: start at 0.7 of the remaining outputs, decay by 0.001 per decode step to 0.1.
 SGLANG_NEW_TOKEN_RATIO = (0.7, 0.1, 0.001)

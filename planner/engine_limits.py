@@ -16,7 +16,16 @@ import re
 
 import numpy as np
 
-from .defaults import VLLM_MAX_BATCHED_TOKENS, VLLM_MAX_NUM_SEQS, VLLM_SMALL_GPU_MAX_BATCHED_TOKENS, VLLM_SMALL_GPU_MAX_NUM_SEQS
+from .defaults import (
+    VLLM_MAX_BATCHED_TOKENS,
+    VLLM_MAX_NUM_SEQS,
+    VLLM_SMALL_GPU_MAX_BATCHED_TOKENS,
+    VLLM_SMALL_GPU_MAX_NUM_SEQS,
+    VLLM_V0_CHUNK,
+    VLLM_V0_LONG_CONTEXT,
+    VLLM_V0_MAX_NUM_SEQS,
+    VLLM_V0_OLD_CHUNK,
+)
 from .errors import PlannerError
 
 
@@ -47,6 +56,28 @@ def default_limits(engine: str, kv_requests, isl, osl, pp, large_gpu=True):
     seqs = np.where(large, float(VLLM_MAX_NUM_SEQS), float(VLLM_SMALL_GPU_MAX_NUM_SEQS))
     tokens = np.where(large, float(VLLM_MAX_BATCHED_TOKENS), float(VLLM_SMALL_GPU_MAX_BATCHED_TOKENS))
     return seqs, tokens
+
+
+#: The first vLLM release that runs the V1 engine by default (`VLLM_USE_V1` defaults to 1 in
+#: `vllm/envs.py` from 0.8.0), and the first whose V0 chunked-prefill step is 2048 tokens, not 512.
+VLLM_V1_DEFAULT, VLLM_V0_CHUNK_2048 = (0, 8, 0), (0, 6, 5)
+
+
+def vllm_v0_limits(max_model_len, version: str | None, sliding_window: bool = False):
+    """vLLM V0's default `(max_num_seqs, max_num_batched_tokens)` (releases before 0.8), arrays.
+
+    From vLLM 0.6.4-0.7.3's `EngineArgs` and `SchedulerConfig`: 256 sequences; chunked prefill is
+    switched on by default only for a `max_model_len` over 32K (and no sliding window), with
+    512-token steps before 0.6.5 and 2048 from it; otherwise a step holds a whole prompt,
+    `max(max_model_len, 2048)` tokens. V0's memory profile runs a step of that many tokens, so a
+    long `max_model_len` up to 32K takes its activation peak out of the KV cache.
+    """
+    mml = np.asarray(max_model_len, float)
+    rel = release(version)
+    chunk = float(VLLM_V0_OLD_CHUNK if rel is not None and rel < VLLM_V0_CHUNK_2048 else VLLM_V0_CHUNK)
+    chunked = (mml > VLLM_V0_LONG_CONTEXT) & (not sliding_window)
+    tokens = np.where(chunked, chunk, np.maximum(mml, 2048.0))
+    return np.full(tokens.shape, float(VLLM_V0_MAX_NUM_SEQS)), tokens
 
 
 #: SGLang's defaults by GPU memory (`server_args._handle_gpu_memory_settings`, SGLang PR #10975,

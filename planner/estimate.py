@@ -76,6 +76,9 @@ class Estimate(BaseModel):
     overhead_gib_per_gpu: float
     kv_cache_gib_per_gpu: float
     memory_gib_per_gpu: float = Field(description="Usable GPU memory")
+    max_model_len: int | None = Field(
+        default=None, description="The engine's longest sequence, as given (None: not set; vLLM's default is the model's context window)"
+    )
     memory_fraction: float = Field(
         default=0.9,
         description="The engine memory setting the plan assumed: TensorRT-LLM free_gpu_memory_fraction, vLLM "
@@ -164,6 +167,41 @@ def _fit_reason(s: serving.Setup, plan: serving.MemoryPlan, isl: int, osl: int) 
         )
     seq = float(s.seq_bytes(isl + osl)[0]) + float(np.ravel(s.state_per_seq)[0])  # hybrid models: and its linear-attention state
     return f"does not fit: one sequence of {isl + osl} tokens needs {seq / gib:.2f} GiB of KV cache per GPU, only {plan.kv_budget[0] / gib:.2f} GiB is left"
+
+
+def longest_sequence(s: serving.Setup, plan: serving.MemoryPlan) -> int:
+    """Tokens of the longest sequence one GPU's KV cache holds (with its linear-attention state in
+    hybrid models), whole blocks: what vLLM reports as "the estimated maximum model length"."""
+    budget = float(plan.kv_budget[0]) - float(np.ravel(s.state_per_seq)[0])
+    block = int(np.ravel(s.block_tokens)[0])
+    if budget < float(s.seq_bytes(block)[0]):
+        return 0
+    lo, hi = 1, 1
+    while float(s.seq_bytes(hi * 2 * block)[0]) <= budget and hi < 2**24:
+        hi *= 2
+    hi *= 2
+    while hi - lo > 1:  # largest whole number of blocks that fits (sliding-window layers make it non-linear)
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if float(s.seq_bytes(mid * block)[0]) <= budget else (lo, mid)
+    return lo * block
+
+
+def vllm_start_check(s: serving.Setup, plan: serving.MemoryPlan) -> str | None:
+    """Why vLLM would refuse to start (None: it starts). vLLM (V1's `_check_enough_kv_cache_memory`,
+    V0's `raise_if_cache_size_invalid`) requires the KV cache to hold one sequence of `max_model_len`
+    tokens, which defaults to the model's context window."""
+    if s.engine.engine != "vllm" or plan.kv_budget[0] <= 0:
+        return None
+    mml = s.max_model_len
+    need = float(s.seq_bytes(mml)[0]) + float(np.ravel(s.state_per_seq)[0])
+    have = float(plan.kv_budget[0])
+    if need <= have:
+        return None
+    what = f"--max-model-len {mml:,}" if s.engine.max_model_len else f"the default --max-model-len (the model's {mml:,}-token context window)"
+    return (
+        f"vLLM refuses to start: {what} needs {need / GIB:.2f} GiB of KV cache per GPU for one sequence, more than the "
+        f"{have / GIB:.2f} GiB left; the longest that fits is --max-model-len {longest_sequence(s, plan):,}"
+    )
 
 
 def _setup(model: ModelSpec, gpu: GpuSpec, precision: Precision, kv: KvPrecision, par: Parallelism, engine: EngineSettings, eff: Efficiencies) -> serving.Setup:
@@ -263,6 +301,7 @@ def resolve_deployment(
     free_gpu_memory_fraction: float | None = None,
     max_batch_size: int | None = None,
     max_num_tokens: int | None = None,
+    max_model_len: int | None = None,
     profile: str | Path | Profile | Literal[False] | None = None,
     efficiencies: Efficiencies | None = None,
     hardware: str | Path | None = None,
@@ -285,7 +324,13 @@ def resolve_deployment(
         work = Workload(
             isl=max(1, round(mix.mean_isl)), osl=max(1, round(mix.mean_osl)), concurrency=concurrency, request_rate=request_rate, num_requests=num_requests
         )
-        eng_kw = dict(max_batch_size=max_batch_size, max_num_tokens=max_num_tokens, chunked_prefill=chunked_prefill, prefix_caching=prefix_caching)
+        eng_kw = dict(
+            max_batch_size=max_batch_size,
+            max_num_tokens=max_num_tokens,
+            max_model_len=max_model_len,
+            chunked_prefill=chunked_prefill,
+            prefix_caching=prefix_caching,
+        )
         eng = EngineSettings(
             engine=engine, version=engine_version, free_gpu_memory_fraction=free_gpu_memory_fraction, **{k: v for k, v in eng_kw.items() if v is not None}
         )
@@ -293,6 +338,14 @@ def resolve_deployment(
         raise PlannerError(_validation_message(exc)) from None
     if work.concurrency is not None and work.request_rate is not None:
         raise PlannerError("give either concurrency or request_rate, not both")
+    if eng.max_model_len is not None:
+        if m.context_window and eng.max_model_len > m.context_window:
+            raise PlannerError(f"max_model_len {eng.max_model_len:,} exceeds {m.id}'s context window: allowed 1 to {m.context_window:,} tokens")
+        if work.isl + work.osl > eng.max_model_len:
+            raise PlannerError(
+                f"max_model_len {eng.max_model_len:,} is shorter than the requests (ISL + OSL = {work.isl + work.osl:,} tokens): the engine rejects them; "
+                f"allowed {work.isl + work.osl:,} to {m.context_window or 16_777_216:,}"
+            )
     g.peak_tflops(prec, eng.engine)
     g.check_kv(kv)
     m.check_parallelism(par)
@@ -322,6 +375,7 @@ def estimate(
     free_gpu_memory_fraction: float | None = None,
     max_batch_size: int | None = None,
     max_num_tokens: int | None = None,
+    max_model_len: int | None = None,
     profile: str | Path | Profile | Literal[False] | None = None,
     efficiencies: Efficiencies | None = None,
     hardware: str | Path | None = None,
@@ -355,7 +409,8 @@ def estimate(
     """
     d = resolve_deployment(
         model, gpu, precision, kv_precision, tp, pp, ep, attention_dp, isl, osl, concurrency, request_rate, num_requests, engine, engine_version,
-        free_gpu_memory_fraction, max_batch_size, max_num_tokens, profile, efficiencies, hardware, workload, chunked_prefill, prefix_caching,
+        free_gpu_memory_fraction, max_batch_size, max_num_tokens, max_model_len, profile, efficiencies, hardware, workload, chunked_prefill,
+        prefix_caching,
     )  # fmt: skip
     if replay and d.work.concurrency is not None:
         raise PlannerError("replay runs the log's own arrival times; it cannot be combined with concurrency")
@@ -364,7 +419,10 @@ def estimate(
     m, g, prec, prec_source, prec_warnings, kv, par, eng = d.model, d.gpu, d.precision, d.precision_source, d.warnings, d.kv, d.par, d.eng
     mix, work, prof, rule, s, plan = d.mix, d.work, d.profile, d.rule, d.setup, d.plan
     cap_seqs = int(plan.max_batch[0])
-    fits = cap_seqs >= 1
+    refused = vllm_start_check(s, plan)
+    default_refused = refused if eng.max_model_len is None else None  # the plan takes --max-model-len as set to what fits
+    refused = None if default_refused else refused
+    fits = cap_seqs >= 1 and refused is None
     mode = "trace" if replay else work.mode
     stats = None
     lat = serving.latency(s, work.isl, work.osl)
@@ -416,8 +474,10 @@ def estimate(
         unc, extrapolated = uncertainty(prof, rule, m, par.tp, work.isl, work.osl, batch, par.attention_dp)
         source = f"{'extrapolated' if extrapolated else 'calibrated'}:{prof.name}"
     usd_h = g.price_usd_per_hour * par.gpus if g.price_usd_per_hour is not None else None
-    fit_search = (None, None) if fits else fitting_deployments(m, g, prec, kv, eng, work.isl, work.osl, par.pp)
+    fit_search = (None, None) if fits or refused else fitting_deployments(m, g, prec, kv, eng, work.isl, work.osl, par.pp)
     warnings = list(prec_warnings)
+    if default_refused:
+        warnings.append(default_refused.replace("vLLM refuses to start", "vLLM would refuse to start") + "; this plan assumes it is set so")
     if prof is not None and not measured_model(prof, m):
         warnings.append(
             f"profile {prof.name} was fitted on {', '.join(prof.models[:4])}{' and others' if len(prof.models) > 4 else ''}, not on {m.id} or a model of "
@@ -453,6 +513,7 @@ def estimate(
         overhead_gib_per_gpu=float(s.overhead[0]) / GIB,
         kv_cache_gib_per_gpu=max(float(plan.kv_budget[0]), 0.0) / GIB,
         memory_gib_per_gpu=g.memory_gib,
+        max_model_len=eng.max_model_len,
         memory_fraction=float(np.ravel(s.kv_fraction)[0]),
         kv_bytes_per_token=m.kv_bytes_per_token(KV_BYTES[kv]),
         state_bytes_per_sequence=m.linear_state_bytes_per_sequence(1),
@@ -462,9 +523,9 @@ def estimate(
         max_num_tokens=int(plan.max_num_tokens[0]),
         max_concurrency=cap_seqs,
         fits=fits,
-        fit_reason="fits" if fits else _fit_reason(s, plan, work.isl, work.osl),
-        min_tp_to_fit=None if fits else fit_search[1],
-        smallest_fit=None if fits else _fit_label(fit_search[0]),
+        fit_reason="fits" if fits else refused or _fit_reason(s, plan, work.isl, work.osl),
+        min_tp_to_fit=None if fits or refused else fit_search[1],
+        smallest_fit=None if fits or refused else _fit_label(fit_search[0]),
         batch=batch,
         ttft_ms=ttft_ms,
         itl_ms=itl_ms,

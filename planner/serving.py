@@ -16,7 +16,7 @@ from functools import cached_property
 import numpy as np
 
 from .defaults import SGLANG_MAMBA_FULL_MEMORY_RATIO, Efficiencies, default_efficiencies
-from .engine_limits import default_limits, sglang_max_running_requests, sglang_server_defaults, vllm_large_gpu
+from .engine_limits import default_limits, sglang_max_running_requests, sglang_server_defaults, vllm_large_gpu, vllm_v0_limits
 from .memory import (
     activation_bytes_per_gpu,
     kv_budget_bytes,
@@ -71,6 +71,12 @@ class Setup:
     ffn_over_group: bool = False  # attention DP splits dense MLPs, shared experts and the vocabulary over every GPU (SGLang)
     kv_fraction: np.ndarray | float = 0.9  # the engine's memory fraction (SGLang's default is worked out per GPU and parallelism)
 
+    @property
+    def max_model_len(self) -> int:
+        """The longest sequence the engine accepts: the setting, else the model's context window
+        (vLLM's derived `max_model_len`: `max_position_embeddings`, RoPE-scaled where the config scales it)."""
+        return self.engine.max_model_len or self.model.context_window or self.model.max_position_embeddings or 2048
+
     def seq_bytes(self, tokens) -> np.ndarray:
         return kv_bytes_per_sequence(self.model, self.kv_bytes, self.tp, self.pp, tokens, self.block_tokens)
 
@@ -95,6 +101,8 @@ class Setup:
                 d_mnt = sglang_server_defaults(self.memory_gib, self.tp, self.pp, self.adp, eng.version)[0]
                 context = self.model.max_position_embeddings or self.model.context_window or 2048  # SGLang: the config's own length
                 d_mbs = sglang_max_running_requests(kv_capacity_tokens(budget0, self.kv_per_token, 1), context)
+            elif eng.vllm_v0:
+                d_mbs, d_mnt = vllm_v0_limits(self.max_model_len, eng.version, self.model.sliding_window is not None)
             else:
                 d_mbs, d_mnt = default_limits(eng.engine, np.maximum(budget0, 0.0) / seq, isl, osl, self.pp, self.large_gpu)
             mbs = d_mbs if mbs is None else mbs

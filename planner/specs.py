@@ -255,6 +255,14 @@ class EngineSettings(BaseModel):
         description="Most tokens (prefill + decode) in one step (default: TensorRT-LLM as trtllm-bench builds it; vLLM / SGLang 8192)",
     )
     tokens_per_block: int | None = Field(default=None, ge=1, le=1024, description="KV-cache block size (TRT-LLM 32, vLLM 16)")
+    max_model_len: int | None = Field(
+        default=None,
+        ge=1,
+        le=16_777_216,
+        description="Longest sequence (prompt + output, tokens) the engine accepts: vLLM --max-model-len, SGLang --context-length, "
+        "TensorRT-LLM max_seq_len (default: the model's context window). vLLM refuses to start when its KV cache cannot hold one "
+        "sequence this long, and vLLM before 0.8 (the V0 engine) sizes its default step, and so its memory profile, by it",
+    )
     sliding_window: bool | None = Field(
         default=None,
         description="Whether sliding-window layers attend to and keep only their window. Default: vLLM and "
@@ -274,6 +282,15 @@ class EngineSettings(BaseModel):
         description="Reuse KV blocks of prompt prefixes seen before (on by default in vLLM, SGLang and TensorRT-LLM's "
         "PyTorch backend, enable_block_reuse): a workload's shared prefix or cache-hit rate removes that prefill work",
     )
+
+    @property
+    def vllm_v0(self) -> bool:
+        """vLLM releases before 0.8 ran the V0 engine by default (`VLLM_USE_V1` defaulted to 0), whose
+        scheduler defaults and memory profile differ from V1's (`planner.engine_limits.vllm_v0_limits`)."""
+        from .engine_limits import VLLM_V1_DEFAULT, release
+
+        rel = release(self.version)
+        return self.engine == "vllm" and rel is not None and rel < VLLM_V1_DEFAULT
 
     @property
     def limits_per_micro_batch(self) -> bool:

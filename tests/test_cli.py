@@ -76,6 +76,12 @@ def test_estimate_engine_options_change_the_answer():
     assert small["kv_capacity_tokens"] < base["kv_capacity_tokens"] and small["max_concurrency"] == 8
     vllm = json.loads(run("estimate", "--model", "llama-3.1-8b", "--gpu", "H100", "--format", "json", "--engine", "vllm").stdout)
     assert vllm["engine"] == "vllm" and vllm["kv_capacity_tokens"] != base["kv_capacity_tokens"]
+    # vLLM 0.6 (V0) on a 24 GiB card: --max-model-len sizes its profiling step, and one it cannot hold stops the start-up
+    v0 = ("estimate", "--model", "llama-3.1-8b", "--gpu", "RTX 3090", "--engine", "vllm", "--engine-version", "0.6.4")
+    fits, refused = (run(*v0, "--max-model-len", n) for n in ("20000", "29000"))
+    assert "vllm 0.6.4 (max batch 256, max tokens/step 20,000, gpu_memory_utilization 0.9, max_model_len 20,000)" in fits.stdout
+    assert "fits                   yes" in fits.stdout
+    assert "NO: vLLM refuses to start: --max-model-len 29,000 needs" in refused.stdout
 
 
 @pytest.mark.parametrize(
@@ -93,6 +99,11 @@ def test_estimate_engine_options_change_the_answer():
         (["--model", "llama-3.1-8b", "--gpu", "H100", "--tp", "two"], "argument --tp: invalid int value: 'two'"),
         (["--model", "llama-3.1-8b", "--gpu", "H100", "--engine", "tgi"], "argument --engine: invalid choice: 'tgi'"),
         (["--model", "llama-3.1-8b", "--gpu", "H100", "--free-gpu-memory-fraction", "1.5"], "free_gpu_memory_fraction 1.5"),
+        (
+            ["--model", "llama-3.1-8b", "--gpu", "H100", "--max-model-len", "200000"],
+            "max_model_len 200,000 exceeds meta-llama/Llama-3.1-8B's context window: allowed 1 to 131,072 tokens",
+        ),
+        (["--model", "llama-3.1-8b", "--gpu", "H100", "--max-model-len", "0"], "argument --max-model-len: '0' must be >= 1"),
         (["--model", "tests/configs/mamba-2.8b.json", "--gpu", "B200"], "state-space layers"),
     ],
 )

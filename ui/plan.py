@@ -89,10 +89,18 @@ with st.sidebar:
     with st.expander("Engine limits"):
         max_batch = st.number_input("max_batch_size (0 = engine default)", 0, 65536, 0, help="Most sequences in one step")
         max_tokens = st.number_input("max_num_tokens (0 = engine default)", 0, 1_048_576, 0, help="Most tokens (prefill + decode) in one step")
+        max_len = st.number_input(
+            "max_model_len (0 = the model's context window)",
+            0,
+            16_777_216,
+            0,
+            help="Longest sequence the engine accepts (vLLM --max-model-len): vLLM refuses to start when its KV cache cannot hold one",
+        )
         version = st.text_input(
             "Engine version (blank: the current release)",
             "",
-            help="e.g. 1.0 or 0.5.1: the calibration profile of the closest version is preferred, and SGLang's memory defaults are that release's",
+            help="e.g. 1.0 or 0.5.1: the calibration profile of the closest version is preferred; SGLang's memory defaults are that release's, "
+            "and vLLM before 0.8 runs the V0 engine's defaults and memory profile",
         )
         own_fraction = st.checkbox(
             "Engine's default memory fraction",
@@ -150,6 +158,7 @@ kw = dict(
     free_gpu_memory_fraction=None if fraction is None else float(fraction),
     max_batch_size=int(max_batch) or None,
     max_num_tokens=int(max_tokens) or None,
+    max_model_len=int(max_len) or None,
 )
 load_kw = dict(concurrency=int(concurrency) if concurrency else None, request_rate=float(rate) if rate else None)
 try:
