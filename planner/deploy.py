@@ -76,6 +76,8 @@ def deployment_settings(e: Estimate, checkpoint: str | None = None, free_gpu_mem
     if e.ep > 1:
         trtllm += ["--ep_size", str(e.ep)]
     trtllm += ["--max_batch_size", str(e.max_batch_size), "--max_num_tokens", str(e.max_num_tokens)]
+    if e.max_model_len:
+        trtllm += ["--max_seq_len", str(e.max_model_len)]
     trtllm += ["--kv_cache_free_gpu_memory_fraction", f"{fraction:g}", "--extra_llm_api_options", "llm_options.yaml"]
     vllm = ["vllm", "serve", model, "--tensor-parallel-size", str(e.tp), "--pipeline-parallel-size", str(e.pp)]
     if e.attention_dp > 1:
@@ -83,6 +85,15 @@ def deployment_settings(e: Estimate, checkpoint: str | None = None, free_gpu_mem
     if e.ep > 1:
         vllm += ["--enable-expert-parallel"]
     vllm += ["--max-num-seqs", str(e.max_batch_size), "--max-num-batched-tokens", str(e.max_num_tokens), "--gpu-memory-utilization", f"{fraction:g}"]
+    try:
+        context = get_model(e.model).context_window
+    except PlannerError:  # a config given by path: its window is not known here
+        context = None
+    vllm_len = e.max_model_len
+    if vllm_len is None and e.engine == "vllm" and e.longest_sequence_tokens and context and e.longest_sequence_tokens < context:
+        vllm_len = e.longest_sequence_tokens  # vLLM refuses to start at the default (the context window) here
+    if vllm_len:
+        vllm += ["--max-model-len", str(vllm_len)]
     if e.kv_precision in VLLM_KV_DTYPE:
         vllm += ["--kv-cache-dtype", VLLM_KV_DTYPE[e.kv_precision]]
     sglang = ["python", "-m", "sglang.launch_server", "--model-path", model, "--tp-size", str(tp_group), "--pp-size", str(e.pp)]
@@ -96,6 +107,8 @@ def deployment_settings(e: Estimate, checkpoint: str | None = None, free_gpu_mem
     )
     sglang += ["--max-running-requests", str(e.max_batch_size * e.attention_dp), "--chunked-prefill-size", str(e.max_num_tokens * e.attention_dp)]
     sglang += ["--mem-fraction-static", f"{float(sgl_fraction):g}"]
+    if e.max_model_len:
+        sglang += ["--context-length", str(e.max_model_len)]
     if e.kv_precision in ("fp8",):
         sglang += ["--kv-cache-dtype", "fp8_e4m3"]
     n = max(2000, 4 * (e.concurrency or e.max_concurrency or 1))

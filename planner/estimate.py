@@ -90,6 +90,11 @@ class Estimate(BaseModel):
     )
     state_gib_per_gpu: float = Field(default=0.0, description="Of the KV cache: memory held for linear-attention states (hybrid models)")
     kv_capacity_tokens: int = Field(description="Tokens of context the replica's KV cache holds")
+    longest_sequence_tokens: int | None = Field(
+        default=None,
+        description="Longest single sequence (tokens) the KV cache holds, with sliding-window layers keeping only their window: "
+        "vLLM's 'estimated maximum model length', the largest --max-model-len it starts with",
+    )
     max_concurrency: int = Field(description="Sequences of ISL+OSL tokens that fit at once")
     max_batch_size: int = Field(description="Engine limit used (given, or the engine's default for this workload)")
     max_num_tokens: int = Field(description="Engine limit on tokens per step used")
@@ -519,6 +524,7 @@ def estimate(
         state_bytes_per_sequence=m.linear_state_bytes_per_sequence(1),
         state_gib_per_gpu=float(np.ravel(plan.state_budget)[0]) / GIB,
         kv_capacity_tokens=int(s.kv_capacity_tokens(plan)[0]),
+        longest_sequence_tokens=longest_sequence(s, plan),
         max_batch_size=int(plan.max_batch_size[0]),
         max_num_tokens=int(plan.max_num_tokens[0]),
         max_concurrency=cap_seqs,

@@ -108,6 +108,24 @@ def test_the_sglang_command_loads_what_the_plan_assumed():
     assert "--dp-size 4 --enable-dp-attention" in cmd and "--tp-size 4" in cmd
 
 
+def test_the_vllm_command_sets_a_max_model_len_it_can_start_with():
+    # Llama-3.1-8B on an RTX 3090: vLLM's default max_model_len, the 131,072-token context window,
+    # does not fit the KV cache and vLLM would refuse to start; the command passes the longest that fits
+    from planner.deploy import deployment_settings
+
+    e = planner.estimate("meta-llama/Llama-3.1-8B-Instruct", "RTX-3090", engine="vllm", profile="none")
+    assert 0 < e.longest_sequence_tokens < 131_072 and e.longest_sequence_tokens == e.kv_capacity_tokens  # no sliding window
+    d = deployment_settings(e)
+    assert f"--max-model-len {e.longest_sequence_tokens} " in d["vllm"]["command"]
+    assert "--max_seq_len" not in d["trtllm"]["command"] and "--context-length" not in d["sglang"]["command"]
+    # on an H100 the context window fits: vLLM's default stands
+    assert "--max-model-len" not in deployment_settings(planner.estimate("meta-llama/Llama-3.1-8B-Instruct", "H100", engine="vllm"))["vllm"]["command"]
+    # a max_model_len the user set goes to every engine
+    given = deployment_settings(planner.estimate("meta-llama/Llama-3.1-8B-Instruct", "H100", engine="vllm", max_model_len=16_384))
+    assert "--max-model-len 16384" in given["vllm"]["command"] and "--max_seq_len 16384" in given["trtllm"]["command"]
+    assert "--context-length 16384" in given["sglang"]["command"]
+
+
 @pytest.mark.skipif(chromium() is None, reason="PDF needs Chromium (CI installs it)")
 def test_the_pdf_holds_the_recommendation(reports, tmp_path):
     pypdf = pytest.importorskip("pypdf")
