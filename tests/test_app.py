@@ -69,6 +69,17 @@ def test_plan_follows_every_input_like_the_api():
     assert at.query_params["gpu"] == "H200-SXM" and at.query_params["tp"] == "2"  # the URL holds the state
 
 
+def test_plan_says_when_vllm_would_refuse_its_max_model_len():
+    # Llama-3.1-8B on an RTX 3090 under vLLM: the default (the context window) gets a warning naming
+    # the longest that fits; a max_model_len set above it is a refusal, as vLLM's start-up is
+    at = app(gpu="RTX-3090", engine="vllm", precision="fp16")
+    e = planner.estimate(**{**PLAN_DEFAULTS, "gpu": "RTX-3090", "engine": "vllm", "precision": "fp16"})
+    assert not at.exception and any(f"--max-model-len {e.longest_sequence_tokens:,}" in w.value for w in at.warning)
+    widget(at, "number_input", "max_model_len (0 = the model's context window)").set_value(e.longest_sequence_tokens + 16).run()
+    assert not at.exception
+    assert any("vLLM refuses to start: --max-model-len" in x.value for x in at.error)
+
+
 def test_plan_state_comes_from_the_url():
     at = app(model="meta-llama/Llama-3.1-70B", gpu="H100-SXM", tp=4, isl=512, load="offline max throughput")
     e = planner.estimate(**{**PLAN_DEFAULTS, "model": "meta-llama/Llama-3.1-70B", "tp": 4, "isl": 512, "concurrency": None})
