@@ -216,6 +216,13 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--free-gpu-memory-fraction", type=float, default=None)
     rp.add_argument("--max-batch-size", type=_positive_int, default=None)
     rp.add_argument("--max-num-tokens", type=_positive_int, default=None)
+    rp.add_argument(
+        "--max-model-len",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="longest request (tokens) the deployment must accept; a fleet report rejects replicas whose KV cache cannot hold one",
+    )
     rp.add_argument("--isl", default=None, help="input tokens, or a distribution spec")
     rp.add_argument("--osl", default=None, help="output tokens, or a distribution spec")
     rp.add_argument("--workload", default=None, help="a request log or isl=...;osl=... (histogram and pattern shares go into the report)")
@@ -559,6 +566,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "free_gpu_memory_fraction",
                     "max_batch_size",
                     "max_num_tokens",
+                    "max_model_len",
                     "headroom",
                     "price",
                     "prices",

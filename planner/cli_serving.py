@@ -164,6 +164,14 @@ def add_parsers(sub, positive_int) -> None:
     r.add_argument("--engine", choices=["trtllm", "vllm", "sglang"], default="trtllm")
     r.add_argument("--headroom", type=float, default=0.2, help="spare capacity on top of the rate (default 0.2 = 20%%)")
     r.add_argument("--budget", type=_positive_float, default=None, metavar="USD_PER_MONTH", help="reject fleets that cost more per month")
+    r.add_argument(
+        "--max-model-len",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="longest request (prompt + output tokens) the deployment must accept, e.g. the model's full context: "
+        "replicas whose KV cache cannot hold one are rejected (vLLM would refuse to start)",
+    )
     _price_options(r)
     r.add_argument("--disaggregated", action="store_true", help="also size separate prefill and decode pools and compare")
     r.add_argument("--no-verify", action="store_true", help="skip the simulation check of the first choice")
@@ -317,6 +325,7 @@ def _recommend(args: argparse.Namespace) -> int:
         disaggregated=args.disaggregated,
         top=args.top,
         seed=args.seed,
+        max_model_len=args.max_model_len,
     )
     rec.question["rate_source"] = rate_note
     if args.format == "json":
@@ -342,7 +351,8 @@ def recommend_table(rec, sla: Sla) -> str:
     q = rec.question
     lines = [
         f"{q['model']} at {q['rate_rps']:.2f} requests/s ({q.get('rate_source', 'given')}), {q['workload']}",
-        f"SLA: {q['sla']}; headroom {q['headroom']:.0%}; engine {q['engine']}; {q['candidates']} deployments considered",
+        f"SLA: {q['sla']}; headroom {q['headroom']:.0%}; engine {q['engine']}; {q['candidates']} deployments considered"
+        + (f"; requests up to {q['max_model_len']:,} tokens accepted (max_model_len)" if q.get("max_model_len") else ""),
         "",
     ]
     if not rec.recommendations:

@@ -44,13 +44,15 @@ def _kv_transfer_s(c, i_sel: np.ndarray, isl: float) -> np.ndarray:
     return out
 
 
-def disaggregated_plan(c, rate_rps: float, mix, sla: Sla, headroom: float, prices: PriceBook, best_aggregated: dict | None = None) -> dict:
+def disaggregated_plan(
+    c, rate_rps: float, mix, sla: Sla, headroom: float, prices: PriceBook, best_aggregated: dict | None = None, eligible: np.ndarray | None = None
+) -> dict:
     """The cheapest prefill pool + decode pool on one GPU type and precision that meets the SLA."""
     s, plan = c.setup, c.plan
     isl, osl = mix.mean_isl, mix.mean_osl
     ttft_t = next(((q, v) for m, q, v in sla.targets() if m == "ttft"), None)
     itl_t = next(((q, v) for m, q, v in sla.targets() if m == "itl"), None)
-    fits = (plan.max_batch >= 1) & (c.pp == 1)
+    fits = (plan.max_batch >= 1) & (c.pp == 1) & (True if eligible is None else eligible)
     mnt = plan.step_tokens
     idx = np.flatnonzero(fits)
     if not len(idx):

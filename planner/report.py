@@ -57,6 +57,7 @@ DEPLOYMENT_KEYS = (
     "free_gpu_memory_fraction",
     "max_batch_size",
     "max_num_tokens",
+    "max_model_len",
     "profile",
     "hardware",
     "replay",
@@ -100,6 +101,7 @@ def build_report(inputs: dict, command: str = "") -> dict:
             headroom=float(inputs.get("headroom", 0.2)),
             prices=prices,
             disaggregated=bool(inputs.get("disaggregated", False)),
+            max_model_len=inputs.get("max_model_len"),
         )
         rec = r.to_json()
         report["kind"] = "recommend"
@@ -110,6 +112,8 @@ def build_report(inputs: dict, command: str = "") -> dict:
             return _clean(report)
         deployment = {k: best[k] for k in ("gpu", "precision", "kv_precision", "tp", "pp", "ep", "attention_dp", "engine")}
         deployment.update(model=rec["question"]["model"], request_rate=best["operating_rate_rps"])
+        if "max_model_len" in inputs:
+            deployment["max_model_len"] = inputs["max_model_len"]
         if "profile" in inputs:
             deployment["profile"] = inputs["profile"]
         report["replicas"] = best["replicas"]

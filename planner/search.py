@@ -179,8 +179,13 @@ def recommend(
     disaggregated: bool = False,
     top: int = 10,
     seed: int = 0,
+    max_model_len: int | None = None,
 ) -> Recommendation:
-    """Rank the deployments that serve `rate_rps` requests/s of `mix` within `sla` by cost."""
+    """Rank the deployments that serve `rate_rps` requests/s of `mix` within `sla` by cost.
+
+    `max_model_len`: the longest request (prompt + output tokens) the deployment must accept, e.g.
+    the model's full context; a replica whose KV cache cannot hold one such request is rejected
+    (vLLM also refuses to start with it)."""
     if not (isinstance(rate_rps, int | float) and math.isfinite(rate_rps) and 1e-6 <= rate_rps <= 1e6):  # below, a replica's share underflows
         raise PlannerError(f"rate {rate_rps!r}: must be a request rate in [0.000001, 1000000] requests/s")
     if not 0 <= headroom <= 10:
@@ -189,6 +194,7 @@ def recommend(
         raise PlannerError(f"budget {budget_usd_per_month!r}: must be a positive number of USD per month")
     prices = prices or PriceBook()
     c, cap, rates, frontier = _capacities(model, mix, gpus, precisions, tps, pps, engine, sla)
+    _check_max_model_len(max_model_len, c.model, mix)
     s, plan = c.setup, c.plan
     fits = plan.max_batch >= 1
     per_replica = np.where(fits, cap.max_rate_rps, 0.0)
@@ -201,6 +207,7 @@ def recommend(
     share = op.prefill_share(mix.mean_osl)
 
     reasons = np.full(len(c), "", dtype=object)
+    long_ok = None  # the candidates that hold one max_model_len request, when one is asked for
     seq_tokens = round(mix.mean_isl + mix.mean_osl)
     seq_gib = s.seq_bytes(seq_tokens) / GIB
     for i in np.flatnonzero(~fits):
@@ -213,7 +220,18 @@ def recommend(
             reasons[i] = f"does not fit: weights {s.weights[i] / GIB:.1f} GiB + workspace per GPU leave no KV cache in {limit}"
         else:
             reasons[i] = f"does not fit: one {seq_tokens}-token sequence needs {seq_gib[i]:.2f} GiB of KV per GPU, {plan.kv_budget[i] / GIB:.2f} GiB left"
-    for i in np.flatnonzero(fits & (per_replica <= 0)):
+    if max_model_len is not None:
+        need = s.seq_bytes(max_model_len) + np.asarray(s.state_per_seq, float)
+        short = fits & (need > plan.kv_budget)
+        refuse = "vLLM refuses to start with it: " if engine == "vllm" else ""
+        for i in np.flatnonzero(short):
+            reasons[i] = (
+                f"cannot serve a {max_model_len:,}-token request (max_model_len): {refuse}one needs {need[i] / GIB:.2f} GiB of KV per GPU, "
+                f"{plan.kv_budget[i] / GIB:.2f} GiB left"
+            )
+        frontier = pareto(c, mix, eligible=fits & ~short)
+        long_ok = ~short
+    for i in np.flatnonzero(fits & (per_replica <= 0) & (reasons == "")):
         reasons[i] = f"misses the {cap.bottleneck[i].replace(' at low load', '')} even at low load"
     for i in np.flatnonzero((reasons == "") & ~np.isfinite(price)):
         reasons[i] = f"no price for {c.gpus[c.gpu_idx[i]].id} (give --price {c.gpus[c.gpu_idx[i]].id}=USD_PER_HOUR or a prices file)"
@@ -303,14 +321,29 @@ def recommend(
         "headroom": headroom,
         "engine": engine,
         "budget_usd_per_month": budget_usd_per_month,
+        "max_model_len": max_model_len,
         "candidates": len(c),
     }
     rec = Recommendation(question, recs, [dict(p) for p in frontier], rejected, recs[0] if recs else None, fastest, verification, markets, notes=notes)
     if disaggregated:
         from .disagg import disaggregated_plan
 
-        rec.disaggregated = disaggregated_plan(c, rate_rps, mix, sla, headroom, prices, best_aggregated=recs[0] if recs else None)
+        rec.disaggregated = disaggregated_plan(c, rate_rps, mix, sla, headroom, prices, best_aggregated=recs[0] if recs else None, eligible=long_ok)
     return rec
+
+
+def _check_max_model_len(max_model_len, model: ModelSpec, mix: RequestMix) -> None:
+    """A max_model_len must be a whole number of tokens within the model's context window and no
+    shorter than the workload's mean request."""
+    if max_model_len is None:
+        return
+    longest = model.context_window or 16_777_216
+    shortest = math.ceil(mix.mean_isl + mix.mean_osl)
+    if not isinstance(max_model_len, int) or isinstance(max_model_len, bool) or not shortest <= max_model_len <= longest:
+        raise PlannerError(
+            f"max_model_len {max_model_len!r}: must be a whole number of tokens from {shortest:,} (the workload's mean ISL + OSL) "
+            f"to {longest:,} ({model.id}'s context window)"
+        )
 
 
 #: The rate-independent part of the last few searches: a dashboard changing only the target rate,
@@ -362,11 +395,12 @@ def _verify(c: Candidates, i: int, rec: dict, rate_rps: float, mix: RequestMix, 
     return {"method": "discrete-event simulation of one replica, 2,000 requests, Poisson arrivals", "runs": tried}, out
 
 
-def pareto(c: Candidates, mix: RequestMix) -> list[dict]:
+def pareto(c: Candidates, mix: RequestMix, eligible: np.ndarray | None = None) -> list[dict]:
     """The frontier of output tokens/s per GPU against output tokens/s per user (1 / ITL p50),
-    over every fitting candidate at loads from 5% to 97% of its sustainable rate."""
+    over every fitting candidate (of those `eligible`, when given) at loads from 5% to 97% of its
+    sustainable rate."""
     model = RateModel(c.setup, c.plan, mix)
-    fits = c.plan.max_batch >= 1
+    fits = c.plan.max_batch >= 1 if eligible is None else eligible
     pts = []
     for f in PARETO_LOADS:
         a = model.at(np.maximum(model.mu * f, 1e-9), [50.0])

@@ -159,6 +159,15 @@ def test_fleet_recommends_what_the_api_recommends():
     ).to_json()
     best = r["recommendations"][0]
     assert any(f"{best['replicas']} × {best['gpu']} {best['precision']} TP{best['tp']}" in s.value for s in at.success)
+    # a context requirement: the page recommends what the API does with it
+    longest = next(n for n in at.number_input if n.label.startswith("Longest request to accept")).set_value(131_072).run()
+    assert not longest.exception
+    r = planner.recommend(
+        "meta-llama/Llama-3.1-70B", 4.0, planner.parse_workload(spec), planner.Sla(ttft_ms=2000, ttft_pct=90, itl_ms=50, itl_pct=90), max_model_len=131_072
+    ).to_json()
+    best = r["recommendations"][0]
+    assert any(f"{best['replicas']} × {best['gpu']} {best['precision']} TP{best['tp']}" in s.value for s in longest.success)
+    assert any("131,072-token request" in x["reason"] for x in r["rejected"])
 
 
 def test_fleet_bad_distribution_is_a_message():

@@ -72,6 +72,10 @@ def test_estimate_takes_distributions_and_logs():
             "--ttft-pct 150.0: input should be less than or equal to 99.9",
         ),
         (["recommend", "--model", "llama-3.1-8b", "--rate", "5", "--itl-ms", "50", "--price", "H100"], "expected GPU=USD_PER_HOUR"),
+        (
+            ["recommend", "--model", "llama-3.1-8b", "--rate", "5", "--itl-ms", "50", "--max-model-len", "500000"],
+            "max_model_len 500000: must be a whole number of tokens from 2,048",
+        ),
         (["workload", "isl=10"], "lacks osl"),
         (["sweep", "--model", "llama-3.1-8b", "--isl", "normal:mean=100,std=5"], "a concurrency sweep takes fixed --isl/--osl"),
     ],
@@ -146,6 +150,20 @@ def test_recommend_json_contract():
     table = run(*args, "--gpus", "H100", "L40S").stdout
     assert "Recommended:" in table and "what breaks first" in table
     assert "TTFT ±30% for open-loop arrivals" in table  # the SLA's TTFT has its own, wider band than the source's
+
+
+def test_a_fleet_for_the_full_context_deploys_with_it(tmp_path):
+    # a fleet report that must accept 131,072-token requests: the replicas chosen hold one, and the
+    # deploy commands pass the limit to every engine
+    args = ["--model", "llama-3.1-70b", "--rate", "2", "--isl", "1024", "--osl", "256", "--itl-ms", "80", "--gpus", "L40S", "--max-model-len", "131072"]
+    table = run("recommend", *args, "--no-verify").stdout
+    assert "requests up to 131,072 tokens accepted (max_model_len)" in table
+    out = tmp_path / "fleet.json"
+    r = run("report", *args, "--format", "json", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    report = json.loads(out.read_text())
+    assert report["estimate"]["max_model_len"] == 131_072 and report["estimate"]["longest_sequence_tokens"] >= 131_072
+    assert "--max-model-len 131072" in report["deploy"]["vllm"]["command"] and "--max_seq_len 131072" in report["deploy"]["trtllm"]["command"]
 
 
 def test_a_vanishing_request_rate_is_refused_by_name():

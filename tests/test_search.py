@@ -125,6 +125,36 @@ def test_over_budget_and_impossible_targets_are_rejected_with_reasons():
             recommend(**kw)
 
 
+def test_a_context_requirement_rejects_replicas_that_cannot_hold_one_request():
+    # Llama-3.1-70B FP8 (fp8 KV: 80 layers x 8 KV heads x 128 x 2 x 1 B = 160 KiB per token, split
+    # by TP): a 131,072-token request needs 10 GiB of KV on each of 2 L40S, 5 GiB on each of 4.
+    # Replicas with less KV cache than that are rejected by name; the others keep their ranking
+    kw = dict(gpus=["L40S"], precisions=["fp8"], tps=(2, 4), pps=(1,), verify=False, top=100)
+    free = recommend("llama-3.1-70b", 2, MIX, Sla(itl_ms=80), **kw)
+    held = recommend("llama-3.1-70b", 2, MIX, Sla(itl_ms=80), max_model_len=131_072, engine="vllm", **kw)
+    assert held.question["max_model_len"] == 131_072
+    short = [r for r in held.rejected if "131,072-token request" in r["reason"]]
+    assert short and all(r["reason"].startswith("cannot serve a 131,072-token request (max_model_len): vLLM refuses to start") for r in short)
+    for r in short:
+        need = float(r["reason"].split("one needs ")[1].split(" GiB")[0])
+        assert need == pytest.approx(131_072 * 160 * 1024 / r["tp"] / 2**30, rel=1e-3)
+    kept = {(r["gpu"], r["tp"]) for r in held.recommendations}
+    assert kept and kept < {(r["gpu"], r["tp"]) for r in recommend("llama-3.1-70b", 2, MIX, Sla(itl_ms=80), engine="vllm", **kw).recommendations}
+    assert all(r["kv_capacity_tokens"] >= 131_072 for r in held.recommendations)
+    # the frontier leaves out what cannot hold the request, and had it without the requirement
+    assert held.pareto and not {(p["gpu"], p["tp"]) for p in held.pareto} & {(r["gpu"], r["tp"]) for r in short}
+    assert {(p["gpu"], p["tp"]) for p in free.pareto} & {(r["gpu"], r["tp"]) for r in short}
+    assert free.question["max_model_len"] is None
+    # disaggregated pools too: without the requirement both take TP 2, with it TP 4
+    for mml, tp in ((None, 2), (131_072, 4)):
+        d = recommend("llama-3.1-70b", 2, MIX, Sla(itl_ms=80, ttft_ms=3000), max_model_len=mml, engine="vllm", disaggregated=True, **kw).disaggregated
+        assert d["available"] and d["prefill"]["tp"] == d["decode"]["tp"] == tp
+    with pytest.raises(PlannerError, match=r"max_model_len 200000: must be a whole number of tokens from 1,280 .* to 131,072"):
+        recommend("llama-3.1-70b", 2, MIX, Sla(itl_ms=80), max_model_len=200_000, **kw)
+    with pytest.raises(PlannerError, match="max_model_len 1000"):
+        recommend("llama-3.1-70b", 2, MIX, Sla(itl_ms=80), max_model_len=1000, **kw)
+
+
 def test_sglang_rejections_name_its_own_memory_fraction():
     # SGLang holds weights and KV cache within mem_fraction_static of all memory (0.855 for TP 4 on
     # a B200): DeepSeek-V3's FP8 weights on 4 x B200 exceed it though they are less than the GPU

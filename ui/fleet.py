@@ -38,8 +38,18 @@ def summary(_mix: planner.RequestMix, key: str, model: str, gpu: str, precision:
 
 
 @st.cache_data(show_spinner="Searching every GPU, precision and parallelism…", max_entries=16)
-def fleet(_mix: planner.RequestMix, key: str, model: str, rate: float, sla: dict, budget: float | None, gpus: tuple, disaggregated: bool):
-    r = planner.recommend(model, rate, _mix, planner.Sla(**sla), gpus=list(gpus) or None, budget_usd_per_month=budget, disaggregated=disaggregated, top=10)
+def fleet(_mix: planner.RequestMix, key: str, model: str, rate: float, sla: dict, budget: float | None, gpus: tuple, disaggregated: bool, longest: int | None):
+    r = planner.recommend(
+        model,
+        rate,
+        _mix,
+        planner.Sla(**sla),
+        gpus=list(gpus) or None,
+        budget_usd_per_month=budget,
+        disaggregated=disaggregated,
+        top=10,
+        max_model_len=longest,
+    )
     return r.to_json()
 
 
@@ -126,9 +136,18 @@ itl = c[2].number_input("ITL target (ms)", 1.0, 1e5, 50.0, help=TERMS["ITL"])
 pct = c[3].selectbox("at percentile", [50, 90, 99], index=1)
 budget = c[4].number_input("Budget ($/month, 0 = none)", 0.0, 1e9, 0.0)
 chosen = st.multiselect("GPUs to consider (none = the whole catalog)", gpus)
-disagg = st.checkbox("Also size disaggregated prefill/decode pools")
+c = st.columns(2)
+disagg = c[0].checkbox("Also size disaggregated prefill/decode pools")
+longest = c[1].number_input(
+    "Longest request to accept (tokens, 0 = the traffic's own)",
+    0,
+    16_777_216,
+    0,
+    help="max_model_len: e.g. the model's full context; replicas whose KV cache cannot hold one such request are rejected (vLLM would refuse to start)",
+)
 try:
-    r = fleet(mix, key, model, float(rate), {"ttft_ms": ttft, "ttft_pct": pct, "itl_ms": itl, "itl_pct": pct}, budget or None, tuple(chosen), disagg)
+    sla = {"ttft_ms": ttft, "ttft_pct": pct, "itl_ms": itl, "itl_pct": pct}
+    r = fleet(mix, key, model, float(rate), sla, budget or None, tuple(chosen), disagg, int(longest) or None)
 except planner.PlannerError as exc:
     st.error(str(exc))
     st.stop()
@@ -198,6 +217,7 @@ if source != "upload a request log":
             "itl_pct": float(pct),
             **({"budget": float(budget)} if budget else {}),
             **({"gpus": list(chosen)} if chosen else {}),
+            **({"max_model_len": int(longest)} if longest else {}),
         },
         "fleet",
     )
