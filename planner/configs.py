@@ -58,6 +58,8 @@ class Architecture:
     shared_expert_gate: bool = False  # one sigmoid gate (hidden -> 1) on the shared expert per MoE layer
     gated_deltanet: bool = False  # "linear_attention" layers are Gated DeltaNet (a fixed-size state per sequence, no KV)
     sparse_attention: bool = False  # DeepSeek Sparse Attention: a lightning indexer picks index_topk tokens per query
+    global_attention: bool = False  # full-attention layers of their own shape (global_head_dim, num_global_key_value_heads, attention_k_eq_v)
+    parallel_moe: bool = False  # enable_moe_block: a dense MLP and the routed experts side by side in every layer, with their own norms
 
 
 #: Architecture families the planner counts exactly (keys: the decoder's `model_type`).
@@ -72,6 +74,9 @@ ARCHITECTURES: dict[str, Architecture] = {
     "gemma": Architecture(tied_by_default=True),  # Llama-style, tied embeddings
     "gemma2": Architecture(tied_by_default=True, norms_per_layer=4, window="alternate"),  # Gemma with sandwich norms, every other layer windowed
     "gemma3_text": Architecture(tied_by_default=True, norms_per_layer=4),  # Gemma-3 text decoder (windows from layer_types)
+    # Gemma 4 text decoder: sliding layers and global layers of their own shape (keys as values),
+    # per-head q/k norms, and with enable_moe_block a dense MLP beside 128 routed experts
+    "gemma4_text": Architecture(tied_by_default=True, norms_per_layer=4, qk_norm="per_head", global_attention=True, parallel_moe=True),
     "falcon": Architecture(gated_mlp=False, tied_by_default=True, layernorm_bias=True, falcon=True),  # Falcon (MQA or grouped new_decoder_architecture)
     "gptj": Architecture(gated_mlp=False, norms_per_layer=1, layernorm_bias=True, mlp_bias=True),  # GPT-J (parallel attention and MLP, biases)
     "gpt_oss": Architecture(out_bias=True, attention_sinks=True, moe_width="intermediate_size", expert_bias=True),  # gpt-oss MoE (sinks, biases)
@@ -180,6 +185,11 @@ class ConfigFields(BaseModel):
     index_topk: Length | None = None
     index_n_heads: Size | None = None
     index_head_dim: Size | None = None
+    global_head_dim: Size | None = None
+    num_global_key_value_heads: Size | None = None
+    top_k_experts: Count | None = None
+    hidden_size_per_layer_input: Count | None = None
+    num_kv_shared_layers: Count | None = None
     rope_scaling: RopeScaling | None = None
     tie_word_embeddings: StrictBool | None = None
     attention_bias: StrictBool | None = None
@@ -190,6 +200,8 @@ class ConfigFields(BaseModel):
     multi_query: StrictBool | None = None
     bias: StrictBool | None = None
     topk_method: str | None = None
+    attention_k_eq_v: StrictBool | None = None
+    enable_moe_block: StrictBool | None = None
     quantization_config: QuantizationConfig | None = None
 
     def first(self, *names: str) -> Any:
@@ -211,7 +223,7 @@ class ConfigFields(BaseModel):
         if hidden and heads and self.head_dim is None and not self.kv_lora_rank and hidden % heads:
             raise ValueError(f"hidden_size ({hidden}) must be a multiple of num_attention_heads ({heads}) when head_dim is not given")
         experts = self.first("num_local_experts", "num_experts", "n_routed_experts") or 0
-        top_k = self.first("num_experts_per_tok", "experts_per_token", "num_experts_per_token") or 0
+        top_k = self.first("num_experts_per_tok", "experts_per_token", "num_experts_per_token", "top_k_experts") or 0
         if experts and not top_k:
             raise ValueError(f"{experts} experts but no num_experts_per_tok")
         if top_k > max(experts, 0) and experts:
@@ -485,7 +497,9 @@ def model_from_config(cfg: dict, model_id: str, source: str | None = None, arch:
     inter = f.first("intermediate_size", "n_inner", "ffn_hidden_size") or 4 * hidden
     dense_mlp = (3 if a.gated_mlp else 2) * hidden * inter + (inter + hidden if a.mlp_bias else 0)
     experts = f.first("num_local_experts", "num_experts", "n_routed_experts") or 0
-    top_k = f.first("num_experts_per_tok", "experts_per_token", "num_experts_per_token") or 0
+    top_k = f.first("num_experts_per_tok", "experts_per_token", "num_experts_per_token", "top_k_experts") or 0
+    if a.parallel_moe and not f.enable_moe_block:
+        experts = top_k = 0  # a dense Gemma 4: the expert fields, if any, are unused
     expert = shared = router = 0
     n_moe = 0
     if experts:
@@ -511,6 +525,9 @@ def model_from_config(cfg: dict, model_id: str, source: str | None = None, arch:
         if a.moe_width == "llama4":
             n_shared, shared_inter = 1, moe_inter
         shared = 3 * hidden * (shared_inter if shared_inter else n_shared * moe_inter) if (n_shared or shared_inter) else 0
+        if a.parallel_moe:  # the dense MLP runs beside the experts for every token: a shared expert in all but name
+            shared = dense_mlp
+            router += hidden + experts  # the router's input scale and its per-expert output scale
         if a.moe_layers == "first_k_dense":
             n_moe = layers - (f.first_k_dense_replace or 0)
         elif a.moe_layers == "interleaved":
@@ -527,6 +544,8 @@ def model_from_config(cfg: dict, model_id: str, source: str | None = None, arch:
     norms_per_layer = (2 if f.new_decoder_architecture else 1) if a.falcon else a.norms_per_layer
     width = 2 * hidden if a.layernorm_bias else hidden
     norms = layers * norms_per_layer * width + width
+    if a.parallel_moe and n_moe:
+        norms += n_moe * 3 * hidden  # the MLP's and the experts' own post-norms, and the experts' pre-norm
 
     # ---- sliding window / chunked attention -----------------------------
     window, n_window = None, 0
@@ -544,6 +563,7 @@ def model_from_config(cfg: dict, model_id: str, source: str | None = None, arch:
 
     linear = _gated_deltanet(f, a, layers, hidden, source)
     sparse = _lightning_indexer(f, a, hidden, source) if mla else {}
+    global_layers = _global_attention(f, a, layer_types, hidden, heads, source)
     attn += sparse.get("params_indexer_per_layer", 0)
 
     lm_head = 0 if tie else vocab * hidden + (vocab if a.mlp_bias else 0)
@@ -582,7 +602,36 @@ def model_from_config(cfg: dict, model_id: str, source: str | None = None, arch:
         unquantized=kept,
         **linear,
         **sparse,
+        **global_layers,
     )
+
+
+def _global_attention(f: ConfigFields, a: Architecture, layer_types: list, hidden: int, heads: int, source: str) -> dict:
+    """Gemma 4's full-attention ("global") layers, whose attention has its own shape, as `ModelSpec`
+    fields: `global_head_dim`-wide heads, `num_global_key_value_heads` KV heads and, with
+    `attention_k_eq_v`, no value projection (the keys serve as values). Like the sliding layers
+    they have per-head q and k norms (the v norm has no weights). Per-layer input embeddings and
+    KV-sharing layers (the small Gemma 4 models) are refused by name.
+    """
+    if not a.global_attention:
+        return {}
+    for name in ("hidden_size_per_layer_input", "num_kv_shared_layers"):
+        if getattr(f, name):
+            raise PlannerError(
+                f"{source}: {name} = {getattr(f, name)} (per-layer input embeddings / KV-sharing layers), which the planner cannot represent yet"
+            )
+    n_global = sum(1 for t in layer_types if t == "full_attention")
+    if not f.global_head_dim or not n_global:
+        return {}
+    dim = f.global_head_dim
+    kv_heads = f.num_global_key_value_heads or f.first("num_key_value_heads", "num_kv_heads") or heads
+    if heads % kv_heads:
+        raise PlannerError(f"{source}: num_attention_heads ({heads}) must be a multiple of num_global_key_value_heads ({kv_heads})")
+    kv_projections = 1 if f.attention_k_eq_v else 2
+    params = hidden * heads * dim + kv_projections * hidden * kv_heads * dim + heads * dim * hidden + 2 * dim
+    if f.attention_bias:
+        params += heads * dim + kv_projections * kv_heads * dim
+    return {"num_global_layers": n_global, "global_head_dim": dim, "global_kv_heads": kv_heads, "params_global_attention_per_layer": params}
 
 
 def _lightning_indexer(f: ConfigFields, a: Architecture, hidden: int, source: str) -> dict:

@@ -74,7 +74,24 @@ def kv_bytes_per_token_per_gpu(model: ModelSpec, kv_bytes, tp, pp):
     if model.attention == "mla":  # with sparse attention, plus the indexer's key per token and layer
         return lps * model.kv_bytes_per_token_layer(kv_bytes) + 0 * np.asarray(tp)
     heads = np.ceil(model.num_kv_heads / np.asarray(tp))
-    return lps * heads * (model.head_dim + model.v_head_dim) * kv_bytes
+    regular = lps * heads * (model.head_dim + model.v_head_dim) * kv_bytes
+    if not model.num_global_layers:
+        return regular
+    # global layers with their own shape (Gemma 4): their share of the stage's layers, their own heads
+    g = model.num_global_layers / model.num_kv_layers
+    global_heads = np.ceil(model.global_kv_heads / np.asarray(tp))
+    return (1 - g) * regular + g * lps * global_heads * 2 * model.global_head_dim * kv_bytes
+
+
+def window_kv_bytes_per_token_per_gpu(model: ModelSpec, kv_bytes, tp, pp):
+    """Of `kv_bytes_per_token_per_gpu`, the bytes in sliding-window (or chunked) layers, which
+    hold at most their window of each sequence (0 without windows). Window layers have the
+    common shape: a model's global layers are its full-attention ones."""
+    if not model.num_window_layers:
+        return 0.0 * np.asarray(kv_bytes_per_token_per_gpu(model, kv_bytes, tp, pp))
+    lps = layers_per_stage(model, pp) * model.kv_layer_fraction
+    per_layer = np.ceil(model.num_kv_heads / np.asarray(tp)) * (model.head_dim + model.v_head_dim) * np.asarray(kv_bytes)
+    return lps * (model.num_window_layers / model.num_kv_layers) * per_layer
 
 
 def state_bytes_per_sequence_per_gpu(model: ModelSpec, tp, pp):
@@ -114,9 +131,9 @@ def kv_bytes_per_sequence(model: ModelSpec, kv_bytes, tp, pp, tokens, block_toke
     per_token = kv_bytes_per_token_per_gpu(model, kv_bytes, tp, pp)
     if not model.num_window_layers:
         return blocks * per_token
-    frac_window = model.num_window_layers / model.num_kv_layers
+    in_windows = window_kv_bytes_per_token_per_gpu(model, kv_bytes, tp, pp)
     windowed = np.minimum(blocks, np.ceil(model.sliding_window / block_tokens) * block_tokens + block_tokens)
-    return per_token * ((1 - frac_window) * blocks + frac_window * windowed)
+    return (per_token - in_windows) * blocks + in_windows * windowed
 
 
 def activation_bytes_per_gpu(model: ModelSpec, max_num_tokens, max_batch_size, tp, engine: str = "trtllm"):

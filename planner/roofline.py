@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .defaults import DEFAULT_EFFICIENCIES, Efficiencies
-from .memory import kv_bytes_per_token_per_gpu, layers_per_stage, part_bytes, state_bytes_per_sequence_per_gpu
+from .memory import kv_bytes_per_token_per_gpu, layers_per_stage, part_bytes, state_bytes_per_sequence_per_gpu, window_kv_bytes_per_token_per_gpu
 from .specs import ACT_BYTES, GpuSpec, ModelSpec, Precision, compute_key
 
 
@@ -187,7 +187,8 @@ class StepModel:
     experts: float
     experts_per_token: float
     window: float  # sliding window (tokens); 0: none
-    window_fraction: float  # share of layers that use it
+    window_fraction: object  # share of the KV bytes per token of context in the layers that use it
+    window_flop_fraction: object = None  # share of the attention FLOPs per context token in them (None: window_fraction)
     topk: float = 0.0  # sparse attention: context tokens each query attends to; 0: all
     indexer_flops_per_ctx: object = 0.0  # lightning-indexer FLOPs per (query, context token), one GPU
     indexer_bytes_per_ctx: object = 0.0  # indexer-key bytes per token of context, one GPU (also in kv_bytes_per_token)
@@ -198,10 +199,12 @@ class StepModel:
         """The model of configuration `i` with plain Python floats, for scalar evaluation."""
         return StepModel(**{k: (float(np.ravel(v)[i if np.size(v) > 1 else 0]) if isinstance(v, np.ndarray) else v) for k, v in self.__dict__.items()})
 
-    def _windowed(self, context):
-        if not self.window_fraction:
+    def _windowed(self, context, f=None):
+        """Context tokens each query effectively reads: window layers (share `f` of the work, by
+        default of the KV bytes) stop at the window."""
+        f = self.window_fraction if f is None else f
+        if not np.any(f):
             return context
-        f = self.window_fraction
         capped = np.minimum(context, self.window) if isinstance(context, np.ndarray) else min(context, self.window)
         return (1 - f) * context + f * capped
 
@@ -251,12 +254,16 @@ class StepModel:
         head_bytes = self.head_bytes * (logit_rows > 0)
         dec_ctx = r_dec * self._windowed(decode_context)
         pre_ctx = self._windowed(prefill_context)
+        dec_ctx_f, pre_ctx_f = dec_ctx, pre_ctx  # the same unless window and full layers differ in shape
+        if self.window_flop_fraction is not None:
+            dec_ctx_f = r_dec * self._windowed(decode_context, self.window_flop_fraction)
+            pre_ctx_f = self._windowed(prefill_context, self.window_flop_fraction)
         if self.topk:  # sparse attention: the indexer scores every cached token, attention reads the top-k
             idx_ctx = dec_ctx + r_pre * pre_ctx
             idx_bytes = self.indexer_bytes_per_ctx * (dec_ctx + r_pre_seqs * pre_ctx)
-            dec_ctx = r_dec * (mn(decode_context, self.topk))
-            pre_ctx = mn(prefill_context, self.topk)
-        attn_flops = self.attn_flops_per_ctx * dec_ctx + self.prefill_attn_flops_per_ctx * r_pre * pre_ctx
+            dec_ctx = dec_ctx_f = r_dec * (mn(decode_context, self.topk))
+            pre_ctx = pre_ctx_f = mn(prefill_context, self.topk)
+        attn_flops = self.attn_flops_per_ctx * dec_ctx_f + self.prefill_attn_flops_per_ctx * r_pre * pre_ctx_f
         attn_bytes = self.kv_bytes_per_token * (dec_ctx + r_pre_seqs * pre_ctx + r_tokens) + self.state_bytes_per_seq * (r_dec + r_pre_seqs)
         if self.topk:
             attn_flops = attn_flops + self.indexer_flops_per_ctx * idx_ctx
@@ -314,7 +321,16 @@ def step_model(
         if model.index_topk:  # sparse MLA kernels run prompts in the absorbed form too
             pre_per_ctx = per_ctx
     per_ctx, pre_per_ctx = per_ctx * model.kv_layer_fraction, pre_per_ctx * model.kv_layer_fraction  # linear-attention layers attend to no context
+    window_flops = None
+    if model.num_global_layers:  # global layers with their own head width (Gemma 4): their share of the layers at their FLOPs
+        g = model.num_global_layers / model.num_kv_layers
+        global_ctx = 2.0 * model.num_heads * 2 * model.global_head_dim * model.kv_layer_fraction
+        window_flops = (model.num_window_layers / model.num_kv_layers) * per_ctx
+        per_ctx = pre_per_ctx = (1 - g) * per_ctx + g * global_ctx
+        window_flops = window_flops / per_ctx
     kv_tok = kv_bytes_per_token_per_gpu(model, kv_bytes, tp, pp) if kv_per_token is None else np.asarray(kv_per_token, dtype=float)
+    kv_all = kv_bytes_per_token_per_gpu(model, kv_bytes, tp, pp)
+    window_bytes = window_kv_bytes_per_token_per_gpu(model, kv_bytes, tp, pp) / np.where(kv_all > 0, kv_all, 1.0) if model.num_window_layers else 0.0
     # Gated DeltaNet: each step reads and writes every running sequence's state once; per token
     # the delta-rule update and the read-out are ~3 products with the dk x dv state per value head
     state_seq = 2.0 * state_bytes_per_sequence_per_gpu(model, tp, pp)
@@ -370,7 +386,8 @@ def step_model(
         indexer_flops_per_ctx=2.0 * model.index_n_heads * model.index_head_dim * lps + zeros,
         indexer_bytes_per_ctx=lps * model.indexer_bytes_per_token_layer + zeros,
         window=float(model.sliding_window or 0),
-        window_fraction=model.num_window_layers / model.num_kv_layers if model.num_window_layers else 0.0,
+        window_fraction=window_bytes if model.num_global_layers else (model.num_window_layers / model.num_kv_layers if model.num_window_layers else 0.0),
+        window_flop_fraction=window_flops if model.num_window_layers else None,
         has_dp=bool(np.any(adp > 1)),
         has_ep=bool(np.any(ep > 1)),
     )

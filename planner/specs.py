@@ -353,6 +353,11 @@ class ModelSpec(BaseModel):
     # sliding-window / chunked attention
     sliding_window: int | None = None
     num_window_layers: int = 0
+    # full-attention layers shaped unlike the others (Gemma 4: wider heads, fewer KV heads, keys as values)
+    num_global_layers: int = Field(default=0, ge=0, description="Layers whose attention has its own shape (global_* fields); 0: every layer alike")
+    global_head_dim: int = Field(default=0, ge=0, description="Key / value head dimension of those layers")
+    global_kv_heads: int = Field(default=0, ge=0, description="KV heads of those layers")
+    params_global_attention_per_layer: int = Field(default=0, ge=0, description="Attention weights of one of those layers")
     # hybrid models: Gated DeltaNet ("linear attention") layers keep a fixed-size state per sequence, no KV
     num_linear_layers: int = Field(default=0, ge=0, description="Layers with linear attention (Gated DeltaNet) instead of full attention")
     params_linear_attention_per_layer: int = Field(default=0, ge=0)
@@ -418,8 +423,14 @@ class ModelSpec(BaseModel):
 
     @property
     def params_attention(self) -> int:
-        """Attention weights of all layers: full attention, and the linear-attention layers' own."""
-        return self.num_kv_layers * self.params_attention_per_layer + self.num_linear_layers * self.params_linear_attention_per_layer
+        """Attention weights of all layers: full attention (the global layers' own shape where they
+        have one), and the linear-attention layers' own."""
+        regular = self.num_kv_layers - self.num_global_layers
+        return (
+            regular * self.params_attention_per_layer
+            + self.num_global_layers * self.params_global_attention_per_layer
+            + self.num_linear_layers * self.params_linear_attention_per_layer
+        )
 
     def linear_state_bytes_per_sequence(self, tp: int = 1) -> float:
         """Bytes of one sequence's linear-attention state (recurrent state and conv inputs) on one
@@ -464,10 +475,17 @@ class ModelSpec(BaseModel):
 
     @property
     def kv_elements_per_token_layer(self) -> int:
-        """KV-cache elements one token stores in one layer (whole model, all heads)."""
+        """KV-cache elements one token stores in one layer (whole model, all heads; a layer of the
+        common shape where the global layers have their own)."""
         if self.attention == "mla":
             return self.kv_lora_rank + self.qk_rope_head_dim
         return self.num_kv_heads * (self.head_dim + self.v_head_dim)
+
+    @property
+    def global_kv_elements_per_token_layer(self) -> int:
+        """KV-cache elements one token stores in one global layer: K and V of its own heads (the
+        engines cache V even where the checkpoint takes keys as values, `attention_k_eq_v`)."""
+        return self.global_kv_heads * 2 * self.global_head_dim if self.num_global_layers else self.kv_elements_per_token_layer
 
     @property
     def indexer_bytes_per_token_layer(self) -> float:
@@ -489,8 +507,9 @@ class ModelSpec(BaseModel):
 
     def kv_bytes_per_token(self, kv_bytes: float) -> float:
         """KV-cache bytes per token of context, whole model, every layer holding it (with the
-        lightning indexer's keys under sparse attention)."""
-        return float(self.num_kv_layers * self.kv_bytes_per_token_layer(kv_bytes))
+        lightning indexer's keys under sparse attention, and the global layers' own shape)."""
+        regular = self.num_kv_layers - self.num_global_layers
+        return float(regular * self.kv_bytes_per_token_layer(kv_bytes) + self.num_global_layers * self.global_kv_elements_per_token_layer * kv_bytes)
 
     def kv_bytes_formula(self, kv_bytes: float) -> str:
         """`kv_bytes_per_token` written out with this model's numbers, for people to check."""
@@ -499,6 +518,12 @@ class ModelSpec(BaseModel):
         else:
             terms = f"{self.num_kv_heads} KV heads x (K {self.head_dim} + V {self.v_head_dim})"
         layers = f"{self.num_kv_layers} full-attention layers (of {self.num_layers})" if self.num_linear_layers else f"{self.num_layers} layers"
+        if self.num_global_layers:
+            regular = self.num_kv_layers - self.num_global_layers
+            return (
+                f"{regular} layers x {terms} + {self.num_global_layers} global layers x {self.global_kv_heads} KV heads x "
+                f"(K {self.global_head_dim} + V {self.global_head_dim}), x {kv_bytes:g} B = {self.kv_bytes_per_token(kv_bytes):,.0f} B per token"
+            )
         if self.index_topk:
             latent = float(self.kv_bytes_per_token_layer(kv_bytes)) - self.indexer_bytes_per_token_layer
             terms = f"({terms} at {kv_bytes:g} B = {latent:g} B" + (", FP8 latent with scales and a 16-bit rope part" if kv_bytes == 1.0 else "")
@@ -517,6 +542,8 @@ class ModelSpec(BaseModel):
             raise PlannerError(f"tp {par.tp} does not divide the {self.num_heads} attention heads of {self.id}; allowed tp: {', '.join(map(str, divisors))}")
         if par.tp > self.num_kv_heads and par.tp % self.num_kv_heads and self.attention != "mla":
             raise PlannerError(f"tp {par.tp} is neither a divisor nor a multiple of the {self.num_kv_heads} KV heads of {self.id}")
+        if self.num_global_layers and par.tp > self.global_kv_heads and par.tp % self.global_kv_heads:
+            raise PlannerError(f"tp {par.tp} is neither a divisor nor a multiple of the {self.global_kv_heads} KV heads of {self.id}'s global layers")
         if par.pp > self.num_layers:
             raise PlannerError(f"pp {par.pp} exceeds the {self.num_layers} layers of {self.id}; allowed pp: 1..{self.num_layers}")
         group = par.tp * par.attention_dp

@@ -42,13 +42,13 @@ def test_logged_start_ups_are_matched():
     spec.loader.exec_module(bench)
     cases = [c for c in bench.read_cases(LOGS) if c.kwargs is not None]
     results = {c.case_id: bench.predict_case(c) for c in cases}
-    assert len(results) >= 19
+    assert len(results) >= 20
     within = [k for k, r in results.items() if r["ok"]]
     # the misses: vLLM main of December 2023 (Llama-2-70B TP4, +50%, not explained by the code
     # read), gpt-oss-120b on H100 (-9%: 64.4 GiB of weights logged against 60.7 modelled) and
     # TensorRT-LLM 0.19's C++ runtime on an RTX 5090 (+19%: its decoder buffers for 2,048
     # sequences are not modelled)
-    assert len(within) >= 15, {k: round(r["error_pct"], 1) for k, r in results.items() if not r["ok"]}
+    assert len(within) >= 16, {k: round(r["error_pct"], 1) for k, r in results.items() if not r["ok"]}
     assert results["vllm-llmd-llama33-70b-fp8-h100-tp1-FAILED"]["fits"] is False
     # vLLM V0 (0.6.4) profiles a step of max_model_len tokens (up to 32K): Llama-3.1-8B on an RTX
     # 3090 logged 31,232 tokens at max_model_len 20,000 and 23,648 at 29,000, and refused to start

@@ -15,6 +15,8 @@ KV_FP16 = {
     "mistralai/Mixtral-8x7B-v0.1": 131_072,
     "deepseek-ai/DeepSeek-V3": 70_272,
     "Qwen/Qwen3.5-397B-A17B": 15 * 2 * (256 + 256) * 2,  # only the 15 full-attention layers of 60 keep KV
+    # 25 sliding layers of 8 KV heads x 256, 5 global layers of 2 KV heads x 512 (V cached though it equals K)
+    "google/gemma-4-26B-A4B": 25 * 8 * (256 + 256) * 2 + 5 * 2 * (512 + 512) * 2,
 }
 
 
@@ -42,6 +44,7 @@ def test_exact_parameter_counts():
         ("meta-llama/Llama-4-Maverick-17B-128E-Instruct", 400.0, 17.0),
         ("Qwen/Qwen3-30B-A3B", 30.5, 3.3),
         ("Qwen/Qwen3.5-397B-A17B", 397.0, 17.0),  # published total includes the ~0.4 B vision tower
+        ("google/gemma-4-26B-A4B", 25.2, 3.8),
     ],
 )
 def test_published_totals(model_id, total_b, active_b):
@@ -69,6 +72,60 @@ def test_gated_deltanet_state_by_hand():
     assert m.params_linear_attention_per_layer == params
     # gated full attention: q_proj doubles (query and output gate), k / v of 2 heads, o_proj, q / k norms
     assert m.params_attention_per_layer == hidden * 32 * 256 * 2 + 2 * hidden * 2 * 256 + 32 * 256 * hidden + 2 * 256
+
+
+def test_gemma4_counts_by_hand():
+    # transformers' modeling_gemma4: sliding layers q / k / v / o of 16 x 256 and 8 x 256 with q and k
+    # norms of 256; global layers of 16 x 512 and 2 x 512, keys as values (no v_proj); in every
+    # layer a dense GeGLU MLP of 2112 beside 128 experts of 704 (top 8), a router (proj, input
+    # scale, per-expert scale) and 7 norms of the hidden size; tied embeddings of 262,144 x 2816
+    m = get_model("google/gemma-4-26B-A4B")
+    h = 2816
+    sliding = h * 16 * 256 + 2 * h * 8 * 256 + 16 * 256 * h + 2 * 256
+    global_ = h * 16 * 512 + h * 2 * 512 + 16 * 512 * h + 2 * 512
+    assert (m.params_attention_per_layer, m.params_global_attention_per_layer) == (sliding, global_)
+    assert (m.num_window_layers, m.num_global_layers, m.sliding_window) == (25, 5, 1024)
+    mlp, expert, router = 3 * h * 2112, 3 * h * 704, h * 128 + h + 128
+    assert (m.params_shared_per_moe_layer, m.params_expert, m.params_router_per_moe_layer) == (mlp, expert, router)
+    total = 262_144 * h + 25 * sliding + 5 * global_ + 30 * (mlp + 128 * expert + router) + 30 * 7 * h + h
+    assert m.params_total == total == 25_233_141_760
+    assert m.params_active == total - 30 * 120 * expert
+    # per GPU at TP 4: 2 of the 8 sliding KV heads, and one of the 2 global ones (replicated)
+    assert float(kv_bytes_per_token_per_gpu(m, 2.0, 4, 1)) == 25 * 2 * 512 * 2 + 5 * 1 * 1024 * 2
+    with pytest.raises(Exception, match="tp 3 does not divide"):
+        estimate(m, "H100", tp=3)
+
+
+def test_gemma4_sliding_layers_hold_their_window_only():
+    from planner import serving
+    from planner.catalog import get_gpu
+    from planner.defaults import default_efficiencies
+    from planner.memory import kv_bytes_per_sequence
+    from planner.specs import EngineSettings, KvPrecision, Precision
+
+    m = get_model("google/gemma-4-26B-A4B")
+    full, window = 5 * 2 * 1024 * 2, 25 * 8 * 512 * 2  # KV bytes per token of the global and the sliding layers
+    # 10,000 tokens in 16-token blocks: the global layers hold them all, the sliding ones 1,024 + a block
+    assert float(kv_bytes_per_sequence(m, 2.0, 1, 1, 10_000, 16)) == full * 10_000 + window * 1040
+    # the step model reads the same: KV bytes and attention FLOPs of a 10,000-token context
+    s = serving.prepare(m, [get_gpu("H100")], [Precision.bf16], [KvPrecision.bf16], [1], [1], EngineSettings(engine="vllm"), default_efficiencies("vllm"))
+    steps = s.steps.scalar(0)
+    assert steps.kv_bytes_per_token * steps._windowed(10_000) == pytest.approx(full * 10_000 + window * 1024)
+    flops = steps.attn_flops_per_ctx * steps._windowed(10_000, steps.window_flop_fraction)
+    assert flops == pytest.approx(5 * 2 * 16 * 1024 * 10_000 + 25 * 2 * 16 * 512 * 1024)
+
+
+def test_gemma4_small_models_are_refused_by_name():
+    import json
+
+    from planner.configs import model_from_config
+    from planner.errors import PlannerError
+    from tests.conftest import ROOT
+
+    cfg = json.loads((ROOT / "model_configs" / "google--gemma-4-26B-A4B.json").read_text())
+    cfg["text_config"]["hidden_size_per_layer_input"] = 256  # Gemma 4 E2B / E4B: per-layer input embeddings
+    with pytest.raises(PlannerError, match="hidden_size_per_layer_input = 256"):
+        model_from_config(cfg, "gemma-4-e2b-like")
 
 
 def test_llama_8b_fp16_weights():
