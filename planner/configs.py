@@ -412,7 +412,15 @@ def checkpoint_quantization(quant: dict | None) -> tuple[Precision | None, KvPre
     else:
         name, label = None, method or "unknown scheme"
     ignore = quant.get("modules_to_not_convert") or quant.get("ignore") or quant.get("exclude_modules") or []
-    return (Precision(name) if name else None), kv, _unquantized_parts(ignore), label
+    return (Precision(name) if name else None), kv or _kv_cache_scheme(quant.get("kv_cache_scheme")), _unquantized_parts(ignore), label
+
+
+def _kv_cache_scheme(scheme) -> KvPrecision | None:
+    """The KV precision a `kv_cache_scheme` states (compressed-tensors, and ModelOpt's config.json
+    from 0.37): 8-bit float is FP8, 8-bit int INT8; anything else is not read."""
+    if not isinstance(scheme, dict) or scheme.get("num_bits") != 8:
+        return None
+    return {"float": KvPrecision.fp8, "int": KvPrecision.int8}.get(str(scheme.get("type", "")).lower())
 
 
 def _context_window(f: ConfigFields) -> int | None:

@@ -118,6 +118,8 @@ def test_quantized_checkpoints_are_planned_at_their_own_precision():
         "nvidia/Llama-3.1-8B-Instruct-FP8": ("fp8", "fp8"),
         "openai/gpt-oss-120b": ("mxfp4", "fp16"),
         "meta-llama/Llama-3.1-8B": ("fp16", "fp16"),  # a 16-bit checkpoint
+        # ModelOpt 0.37 writes the KV precision as kv_cache_scheme (8-bit float) in config.json
+        "nvidia/Gemma-4-31B-IT-NVFP4": ("nvfp4", "fp8"),
     }
     for model, (precision, kv) in cases.items():
         e = estimate(model, "B200", tp=8, isl=512, osl=64, profile="none")
@@ -125,6 +127,22 @@ def test_quantized_checkpoints_are_planned_at_their_own_precision():
         assert ("checkpoint's own" in e.precision_source) == (precision != "fp16")
     asked = estimate("deepseek-ai/DeepSeek-V3", "B200", "fp16", tp=8, isl=512, osl=64, profile="none")
     assert any("16-bit copy" in w for w in asked.warnings)
+
+
+def test_kv_cache_scheme_states_the_kv_precision():
+    from planner.configs import checkpoint_quantization
+
+    for scheme, kv in (
+        ({"num_bits": 8, "type": "float"}, "fp8"),
+        ({"num_bits": 8, "type": "int"}, "int8"),
+        ({"num_bits": 4, "type": "float"}, None),
+        (None, None),
+    ):
+        quant = {"quant_method": "compressed-tensors", "kv_cache_scheme": scheme}
+        got = checkpoint_quantization(quant)[1]
+        assert (got.value if got else None) == kv, scheme
+    # the Gemma 4 31B NVFP4 checkpoint keeps every layer's attention at 16 bits
+    assert get_model("nvidia/Gemma-4-31B-IT-NVFP4").unquantized == ["attention"]
 
 
 def test_a_quantized_scheme_without_a_precision_is_asked_for():

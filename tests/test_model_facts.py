@@ -17,6 +17,7 @@ KV_FP16 = {
     "Qwen/Qwen3.5-397B-A17B": 15 * 2 * (256 + 256) * 2,  # only the 15 full-attention layers of 60 keep KV
     # 25 sliding layers of 8 KV heads x 256, 5 global layers of 2 KV heads x 512 (V cached though it equals K)
     "google/gemma-4-26B-A4B": 25 * 8 * (256 + 256) * 2 + 5 * 2 * (512 + 512) * 2,
+    "nvidia/Gemma-4-31B-IT-NVFP4": 50 * 16 * (256 + 256) * 2 + 10 * 4 * (512 + 512) * 2,
 }
 
 
@@ -45,6 +46,7 @@ def test_exact_parameter_counts():
         ("Qwen/Qwen3-30B-A3B", 30.5, 3.3),
         ("Qwen/Qwen3.5-397B-A17B", 397.0, 17.0),  # published total includes the ~0.4 B vision tower
         ("google/gemma-4-26B-A4B", 25.2, 3.8),
+        ("nvidia/Gemma-4-31B-IT-NVFP4", 30.7, 30.7),  # dense (enable_moe_block false); published without the ~550 M vision tower
     ],
 )
 def test_published_totals(model_id, total_b, active_b):
