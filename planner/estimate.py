@@ -170,24 +170,27 @@ def _fit_reason(s: serving.Setup, plan: serving.MemoryPlan, isl: int, osl: int) 
             f"does not fit: weights {w / gib:.1f} GiB + activations {a / gib:.1f} GiB + runtime {o / gib:.1f} GiB = {(w + a + o) / gib:.1f} GiB "
             f"per GPU exceed gpu_memory_utilization {f:g} x {mem:.1f} GiB = {f * mem:.1f} GiB"
         )
-    seq = float(s.seq_bytes(isl + osl)[0]) + float(np.ravel(s.state_per_seq)[0])  # hybrid models: and its linear-attention state
+    seq = float(s.request_bytes(isl + osl)[0])  # hybrid models: and its linear-attention state
     return f"does not fit: one sequence of {isl + osl} tokens needs {seq / gib:.2f} GiB of KV cache per GPU, only {plan.kv_budget[0] / gib:.2f} GiB is left"
 
 
 def longest_sequence(s: serving.Setup, plan: serving.MemoryPlan) -> int:
     """Tokens of the longest sequence one GPU's KV cache holds (with its linear-attention state in
     hybrid models), whole blocks: what vLLM reports as "the estimated maximum model length"."""
-    budget = float(plan.kv_budget[0]) - float(np.ravel(s.state_per_seq)[0])
+    budget = float(plan.kv_budget[0])
     block = int(np.ravel(s.block_tokens)[0])
-    if budget < float(s.seq_bytes(block)[0]):
+
+    def fits(blocks: int) -> bool:
+        return float(s.request_bytes(blocks * block)[0]) <= budget
+
+    if not fits(1):
         return 0
-    lo, hi = 1, 1
-    while float(s.seq_bytes(hi * 2 * block)[0]) <= budget and hi < 2**24:
-        hi *= 2
-    hi *= 2
+    lo, hi = 1, 2
+    while fits(hi) and hi < 2**24:
+        lo, hi = hi, hi * 2
     while hi - lo > 1:  # largest whole number of blocks that fits (sliding-window layers make it non-linear)
         mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if float(s.seq_bytes(mid * block)[0]) <= budget else (lo, mid)
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
     return lo * block
 
 
@@ -198,7 +201,7 @@ def vllm_start_check(s: serving.Setup, plan: serving.MemoryPlan) -> str | None:
     if s.engine.engine != "vllm" or plan.kv_budget[0] <= 0:
         return None
     mml = s.max_model_len
-    need = float(s.seq_bytes(mml)[0]) + float(np.ravel(s.state_per_seq)[0])
+    need = float(s.request_bytes(mml)[0])
     have = float(plan.kv_budget[0])
     if need <= have:
         return None

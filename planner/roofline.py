@@ -329,8 +329,10 @@ def step_model(
         per_ctx = pre_per_ctx = (1 - g) * per_ctx + g * global_ctx
         window_flops = window_flops / per_ctx
     kv_tok = kv_bytes_per_token_per_gpu(model, kv_bytes, tp, pp) if kv_per_token is None else np.asarray(kv_per_token, dtype=float)
-    kv_all = kv_bytes_per_token_per_gpu(model, kv_bytes, tp, pp)
-    window_bytes = window_kv_bytes_per_token_per_gpu(model, kv_bytes, tp, pp) / np.where(kv_all > 0, kv_all, 1.0) if model.num_window_layers else 0.0
+    window_share = model.num_window_layers / model.num_kv_layers if model.num_window_layers else 0.0
+    if model.num_global_layers and model.num_window_layers:  # the window layers' share of the bytes differs from their share of the layers
+        kv_all = kv_bytes_per_token_per_gpu(model, kv_bytes, tp, pp)
+        window_share = window_kv_bytes_per_token_per_gpu(model, kv_bytes, tp, pp) / np.where(kv_all > 0, kv_all, 1.0)
     # Gated DeltaNet: each step reads and writes every running sequence's state once; per token
     # the delta-rule update and the read-out are ~3 products with the dk x dv state per value head
     state_seq = 2.0 * state_bytes_per_sequence_per_gpu(model, tp, pp)
@@ -386,7 +388,7 @@ def step_model(
         indexer_flops_per_ctx=2.0 * model.index_n_heads * model.index_head_dim * lps + zeros,
         indexer_bytes_per_ctx=lps * model.indexer_bytes_per_token_layer + zeros,
         window=float(model.sliding_window or 0),
-        window_fraction=window_bytes if model.num_global_layers else (model.num_window_layers / model.num_kv_layers if model.num_window_layers else 0.0),
+        window_fraction=window_share,
         window_flop_fraction=window_flops if model.num_window_layers else None,
         has_dp=bool(np.any(adp > 1)),
         has_ep=bool(np.any(ep > 1)),

@@ -221,7 +221,7 @@ def recommend(
         else:
             reasons[i] = f"does not fit: one {seq_tokens}-token sequence needs {seq_gib[i]:.2f} GiB of KV per GPU, {plan.kv_budget[i] / GIB:.2f} GiB left"
     if max_model_len is not None:
-        need = s.seq_bytes(max_model_len) + np.asarray(s.state_per_seq, float)
+        need = s.request_bytes(max_model_len)
         short = fits & (need > plan.kv_budget)
         refuse = "vLLM refuses to start with it: " if engine == "vllm" else ""
         for i in np.flatnonzero(short):

@@ -80,6 +80,11 @@ class Setup:
     def seq_bytes(self, tokens) -> np.ndarray:
         return kv_bytes_per_sequence(self.model, self.kv_bytes, self.tp, self.pp, tokens, self.block_tokens)
 
+    def request_bytes(self, tokens) -> np.ndarray:
+        """KV-cache bytes per GPU one running request of `tokens` tokens needs: its KV blocks and,
+        in hybrid models, its linear-attention state."""
+        return self.seq_bytes(tokens) + np.asarray(self.state_per_seq, dtype=float)
+
     def _budget(self, max_num_tokens, max_batch_size):
         acts = activation_bytes_per_gpu(self.model, max_num_tokens, max_batch_size, self.tp, self.engine.engine)
         return acts, kv_budget_bytes(self.memory_gib, self.weights, acts, self.overhead, self.engine.engine, self.kv_fraction)
