@@ -192,6 +192,8 @@ def _question(inputs: dict, workload: str, sla: str | None) -> str:
         else "offline maximum throughput"
     )
     target = f" within {sla}" if sla else ""
+    if inputs.get("max_model_len"):
+        target += f", accepting requests of up to {inputs['max_model_len']:,} tokens"
     where = "which deployment, and how many" if "rate" in inputs else f"on {inputs.get('gpu')} (TP {inputs.get('tp', 1)}, PP {inputs.get('pp', 1)})"
     return f"Serving {inputs.get('model')} for {workload} at {load}{target}: {where}?"
 
@@ -333,7 +335,11 @@ def _sections(report: dict) -> list[tuple[str, list[tuple[str, str]] | pd.DataFr
                         if e.get("state_bytes_per_sequence")
                         else []
                     ),
-                    ("engine settings", f"{e['engine']}: max batch {e['max_batch_size']}, max tokens {e['max_num_tokens']}{_memory_setting(e)}"),
+                    (
+                        "engine settings",
+                        f"{e['engine']}: max batch {e['max_batch_size']}, max tokens {e['max_num_tokens']}{_memory_setting(e)}"
+                        + (f", max_model_len {e['max_model_len']:,}" if e.get("max_model_len") else ""),
+                    ),
                     ("operating point", e["latency_method"]),
                     (
                         "TTFT p50 / p90",

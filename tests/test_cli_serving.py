@@ -163,6 +163,7 @@ def test_a_fleet_for_the_full_context_deploys_with_it(tmp_path):
     assert r.returncode == 0, r.stderr
     report = json.loads(out.read_text())
     assert report["estimate"]["max_model_len"] == 131_072 and report["estimate"]["longest_sequence_tokens"] >= 131_072
+    assert "accepting requests of up to 131,072 tokens" in report["question"]
     assert "--max-model-len 131072" in report["deploy"]["vllm"]["command"] and "--max_seq_len 131072" in report["deploy"]["trtllm"]["command"]
 
 
