@@ -203,7 +203,7 @@ class StepModel:
         """Context tokens each query effectively reads: window layers (share `f` of the work, by
         default of the KV bytes) stop at the window."""
         f = self.window_fraction if f is None else f
-        if not np.any(f):
+        if not (f.any() if isinstance(f, np.ndarray) else f):  # the simulator's scalar path calls this per step: no numpy for a float
             return context
         capped = np.minimum(context, self.window) if isinstance(context, np.ndarray) else min(context, self.window)
         return (1 - f) * context + f * capped
