@@ -194,10 +194,10 @@ def longest_sequence(s: serving.Setup, plan: serving.MemoryPlan) -> int:
     return lo * block
 
 
-def vllm_start_check(s: serving.Setup, plan: serving.MemoryPlan) -> str | None:
+def vllm_start_check(s: serving.Setup, plan: serving.MemoryPlan, longest: int) -> str | None:
     """Why vLLM would refuse to start (None: it starts). vLLM (V1's `_check_enough_kv_cache_memory`,
     V0's `raise_if_cache_size_invalid`) requires the KV cache to hold one sequence of `max_model_len`
-    tokens, which defaults to the model's context window."""
+    tokens, which defaults to the model's context window; `longest`: `longest_sequence(s, plan)`."""
     if s.engine.engine != "vllm" or plan.kv_budget[0] <= 0:
         return None
     mml = s.max_model_len
@@ -208,7 +208,7 @@ def vllm_start_check(s: serving.Setup, plan: serving.MemoryPlan) -> str | None:
     what = f"--max-model-len {mml:,}" if s.engine.max_model_len else f"the default --max-model-len (the model's {mml:,}-token context window)"
     return (
         f"vLLM refuses to start: {what} needs {need / GIB:.2f} GiB of KV cache per GPU for one sequence, more than the "
-        f"{have / GIB:.2f} GiB left; the longest that fits is --max-model-len {longest_sequence(s, plan):,}"
+        f"{have / GIB:.2f} GiB left; the longest that fits is --max-model-len {longest:,}"
     )
 
 
@@ -347,13 +347,7 @@ def resolve_deployment(
     if work.concurrency is not None and work.request_rate is not None:
         raise PlannerError("give either concurrency or request_rate, not both")
     if eng.max_model_len is not None:
-        if m.context_window and eng.max_model_len > m.context_window:
-            raise PlannerError(f"max_model_len {eng.max_model_len:,} exceeds {m.id}'s context window: allowed 1 to {m.context_window:,} tokens")
-        if work.isl + work.osl > eng.max_model_len:
-            raise PlannerError(
-                f"max_model_len {eng.max_model_len:,} is shorter than the requests (ISL + OSL = {work.isl + work.osl:,} tokens): the engine rejects them; "
-                f"allowed {work.isl + work.osl:,} to {m.context_window or 16_777_216:,}"
-            )
+        m.check_max_model_len(eng.max_model_len, work.isl + work.osl)
     g.peak_tflops(prec, eng.engine)
     g.check_kv(kv)
     m.check_parallelism(par)
@@ -427,7 +421,8 @@ def estimate(
     m, g, prec, prec_source, prec_warnings, kv, par, eng = d.model, d.gpu, d.precision, d.precision_source, d.warnings, d.kv, d.par, d.eng
     mix, work, prof, rule, s, plan = d.mix, d.work, d.profile, d.rule, d.setup, d.plan
     cap_seqs = int(plan.max_batch[0])
-    refused = vllm_start_check(s, plan)
+    longest = longest_sequence(s, plan)
+    refused = vllm_start_check(s, plan, longest)
     default_refused = refused if eng.max_model_len is None else None  # the plan takes --max-model-len as set to what fits
     refused = None if default_refused else refused
     fits = cap_seqs >= 1 and refused is None
@@ -527,7 +522,7 @@ def estimate(
         state_bytes_per_sequence=m.linear_state_bytes_per_sequence(1),
         state_gib_per_gpu=float(np.ravel(plan.state_budget)[0]) / GIB,
         kv_capacity_tokens=int(s.kv_capacity_tokens(plan)[0]),
-        longest_sequence_tokens=longest_sequence(s, plan),
+        longest_sequence_tokens=longest,
         max_batch_size=int(plan.max_batch_size[0]),
         max_num_tokens=int(plan.max_num_tokens[0]),
         max_concurrency=cap_seqs,

@@ -194,7 +194,8 @@ def recommend(
         raise PlannerError(f"budget {budget_usd_per_month!r}: must be a positive number of USD per month")
     prices = prices or PriceBook()
     c, cap, rates, frontier = _capacities(model, mix, gpus, precisions, tps, pps, engine, sla)
-    _check_max_model_len(max_model_len, c.model, mix)
+    if max_model_len is not None:
+        c.model.check_max_model_len(max_model_len, math.ceil(mix.mean_isl + mix.mean_osl))
     s, plan = c.setup, c.plan
     fits = plan.max_batch >= 1
     per_replica = np.where(fits, cap.max_rate_rps, 0.0)
@@ -330,20 +331,6 @@ def recommend(
 
         rec.disaggregated = disaggregated_plan(c, rate_rps, mix, sla, headroom, prices, best_aggregated=recs[0] if recs else None, eligible=long_ok)
     return rec
-
-
-def _check_max_model_len(max_model_len, model: ModelSpec, mix: RequestMix) -> None:
-    """A max_model_len must be a whole number of tokens within the model's context window and no
-    shorter than the workload's mean request."""
-    if max_model_len is None:
-        return
-    longest = model.context_window or 16_777_216
-    shortest = math.ceil(mix.mean_isl + mix.mean_osl)
-    if not isinstance(max_model_len, int) or isinstance(max_model_len, bool) or not shortest <= max_model_len <= longest:
-        raise PlannerError(
-            f"max_model_len {max_model_len!r}: must be a whole number of tokens from {shortest:,} (the workload's mean ISL + OSL) "
-            f"to {longest:,} ({model.id}'s context window)"
-        )
 
 
 #: The rate-independent part of the last few searches: a dashboard changing only the target rate,

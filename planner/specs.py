@@ -535,6 +535,17 @@ class ModelSpec(BaseModel):
         """KV heads each GPU stores: heads split by TP, replicated when TP exceeds them."""
         return math.ceil(self.num_kv_heads / tp)
 
+    def check_max_model_len(self, max_model_len, request_tokens: int) -> None:
+        """Refuse a `max_model_len` that is not a whole number of tokens from the requests' ISL + OSL
+        (the engine would reject them) to the model's context window."""
+        longest = self.context_window or 16_777_216
+        if not isinstance(max_model_len, int) or isinstance(max_model_len, bool) or not request_tokens <= max_model_len <= longest:
+            shown = f"{max_model_len:,}" if isinstance(max_model_len, int) else repr(max_model_len)
+            raise PlannerError(
+                f"max_model_len {shown}: must be a whole number of tokens from {request_tokens:,} (the requests' ISL + OSL) "
+                f"to {longest:,} ({self.id}'s context window)"
+            )
+
     def check_parallelism(self, par: Parallelism) -> None:
         """Raise a user error when a TP/PP/EP split does not fit this model's shape."""
         if self.num_heads % par.tp:

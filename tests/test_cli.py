@@ -101,7 +101,7 @@ def test_estimate_engine_options_change_the_answer():
         (["--model", "llama-3.1-8b", "--gpu", "H100", "--free-gpu-memory-fraction", "1.5"], "free_gpu_memory_fraction 1.5"),
         (
             ["--model", "llama-3.1-8b", "--gpu", "H100", "--max-model-len", "200000"],
-            "max_model_len 200,000 exceeds meta-llama/Llama-3.1-8B's context window: allowed 1 to 131,072 tokens",
+            "max_model_len 200,000: must be a whole number of tokens from 2,048 (the requests' ISL + OSL) to 131,072 (meta-llama/Llama-3.1-8B's context window)",
         ),
         (["--model", "llama-3.1-8b", "--gpu", "H100", "--max-model-len", "0"], "argument --max-model-len: '0' must be >= 1"),
         (["--model", "tests/configs/mamba-2.8b.json", "--gpu", "B200"], "state-space layers"),

@@ -74,7 +74,7 @@ def test_estimate_takes_distributions_and_logs():
         (["recommend", "--model", "llama-3.1-8b", "--rate", "5", "--itl-ms", "50", "--price", "H100"], "expected GPU=USD_PER_HOUR"),
         (
             ["recommend", "--model", "llama-3.1-8b", "--rate", "5", "--itl-ms", "50", "--max-model-len", "500000"],
-            "max_model_len 500000: must be a whole number of tokens from 2,048",
+            "max_model_len 500,000: must be a whole number of tokens from 2,048",
         ),
         (["workload", "isl=10"], "lacks osl"),
         (["sweep", "--model", "llama-3.1-8b", "--isl", "normal:mean=100,std=5"], "a concurrency sweep takes fixed --isl/--osl"),

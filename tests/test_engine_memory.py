@@ -210,9 +210,9 @@ def test_vllm_longest_sequence_counts_sliding_window_layers_once():
 def test_max_model_len_is_checked_against_the_model_and_the_requests():
     from planner import PlannerError
 
-    with pytest.raises(PlannerError, match=r"max_model_len 131,073 exceeds .* allowed 1 to 131,072"):
+    with pytest.raises(PlannerError, match=r"max_model_len 131,073: must be a whole number of tokens from 2,048 \(the requests' ISL \+ OSL\) to 131,072"):
         estimate("meta-llama/Llama-3.1-8B-Instruct", "H100", engine="vllm", max_model_len=131_073)
-    with pytest.raises(PlannerError, match=r"max_model_len 1,000 is shorter than the requests \(ISL \+ OSL = 2,048"):
+    with pytest.raises(PlannerError, match=r"max_model_len 1,000: must be a whole number of tokens from 2,048"):
         estimate("meta-llama/Llama-3.1-8B-Instruct", "H100", engine="vllm", max_model_len=1000)
     with pytest.raises(PlannerError, match="max_model_len"):
         estimate("meta-llama/Llama-3.1-8B-Instruct", "H100", engine="vllm", max_model_len=0)

@@ -149,9 +149,9 @@ def test_a_context_requirement_rejects_replicas_that_cannot_hold_one_request():
     for mml, tp in ((None, 2), (131_072, 4)):
         d = recommend("llama-3.1-70b", 2, MIX, Sla(itl_ms=80, ttft_ms=3000), max_model_len=mml, engine="vllm", disaggregated=True, **kw).disaggregated
         assert d["available"] and d["prefill"]["tp"] == d["decode"]["tp"] == tp
-    with pytest.raises(PlannerError, match=r"max_model_len 200000: must be a whole number of tokens from 1,280 .* to 131,072"):
+    with pytest.raises(PlannerError, match=r"max_model_len 200,000: must be a whole number of tokens from 1,280 .* to 131,072"):
         recommend("llama-3.1-70b", 2, MIX, Sla(itl_ms=80), max_model_len=200_000, **kw)
-    with pytest.raises(PlannerError, match="max_model_len 1000"):
+    with pytest.raises(PlannerError, match="max_model_len 1,000: must be a whole number of tokens from 1,280"):
         recommend("llama-3.1-70b", 2, MIX, Sla(itl_ms=80), max_model_len=1000, **kw)
 
 
