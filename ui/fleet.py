@@ -203,6 +203,8 @@ with st.expander("How the numbers are made"):
   The cheapest is checked by simulation and gets replicas added if it misses.
 - **What breaks first**: the target or the capacity limit (KV memory, max batch, step budget) that
   sets the replica's rate.
+- **Longest request to accept** (max_model_len): a replica whose KV cache per GPU cannot hold one
+  request that long is rejected, whatever the traffic's own lengths (vLLM would not even start).
 """
     )
 if source != "upload a request log":
