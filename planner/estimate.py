@@ -212,6 +212,19 @@ def vllm_start_check(s: serving.Setup, plan: serving.MemoryPlan, longest: int) -
     )
 
 
+def capped_max_model_len(s: serving.Setup, plan: serving.MemoryPlan, longest: int) -> str | None:
+    """What TensorRT-LLM and SGLang do with a `max_model_len` the KV cache cannot hold one sequence
+    of (None when it can, or for vLLM, which refuses to start instead: `vllm_start_check`).
+    TensorRT-LLM reduces `max_seq_len` to the longest sequence that fits, with a warning
+    (`adjustMaxAttentionWindow`); SGLang caps the request length at its KV pool (`max_req_len`).
+    Either way, longer requests are refused."""
+    mml, engine = s.engine.max_model_len, s.engine.engine
+    if mml is None or engine == "vllm" or plan.kv_budget[0] <= 0 or longest >= mml:
+        return None
+    what = "TensorRT-LLM reduces max_seq_len" if engine == "trtllm" else "SGLang caps the request length"
+    return f"{what} from {mml:,} (max_model_len) to {longest:,} tokens, the longest sequence its KV cache holds: longer requests are refused"
+
+
 def _setup(model: ModelSpec, gpu: GpuSpec, precision: Precision, kv: KvPrecision, par: Parallelism, engine: EngineSettings, eff: Efficiencies) -> serving.Setup:
     return serving.prepare(model, [gpu], [precision], [kv], [par.tp], [par.pp], engine, eff, attention_dp=par.attention_dp, ep=par.ep)
 
@@ -481,6 +494,9 @@ def estimate(
     warnings = list(prec_warnings)
     if default_refused:
         warnings.append(default_refused.replace("vLLM refuses to start", "vLLM would refuse to start") + "; this plan assumes it is set so")
+    capped = capped_max_model_len(s, plan, longest)
+    if capped:
+        warnings.append(capped)
     if prof is not None and not measured_model(prof, m):
         warnings.append(
             f"profile {prof.name} was fitted on {', '.join(prof.models[:4])}{' and others' if len(prof.models) > 4 else ''}, not on {m.id} or a model of "

@@ -187,8 +187,17 @@ def test_vllm_refuses_a_max_model_len_its_cache_cannot_hold():
     over = estimate(m, "RTX-3090", max_model_len=e.kv_capacity_tokens + 1, **kw)
     assert not over.fits and over.ttft_ms is None and over.output_tok_s is None
     assert over.fit_reason.startswith("vLLM refuses to start") and f"--max-model-len {e.kv_capacity_tokens:,}" in over.fit_reason
-    # TensorRT-LLM and SGLang start (they shorten the attention window or cap requests instead)
-    assert estimate(m, "RTX-3090", max_model_len=e.kv_capacity_tokens + 1, engine="sglang", profile="none").fits
+    # TensorRT-LLM and SGLang start (they shorten the attention window or cap requests instead), and say so
+    for engine, what in (("sglang", "SGLang caps the request length"), ("trtllm", "TensorRT-LLM reduces max_seq_len")):
+        capped = estimate(m, "RTX-3090", max_model_len=131_072, engine=engine, profile="none")
+        said = [w for w in capped.warnings if w.startswith(what)]
+        assert capped.fits and said == [
+            f"{what} from 131,072 (max_model_len) to {capped.longest_sequence_tokens:,} tokens, the longest sequence its KV cache holds: "
+            "longer requests are refused"
+        ]
+        assert capped.longest_sequence_tokens == capped.kv_capacity_tokens < 131_072
+        held = estimate(m, "RTX-3090", max_model_len=capped.kv_capacity_tokens, engine=engine, profile="none")
+        assert not any(w.startswith(what) for w in held.warnings)
 
 
 def test_vllm_longest_sequence_counts_sliding_window_layers_once():
