@@ -18,6 +18,7 @@ import pandas as pd
 
 from . import catalog, cli_serving
 from .calibration import calibrate_frame
+from .cli_options import engine_kwargs, engine_options, field_help, positive_int
 from .cost import OWNED_FIELDS
 from .defaults import ARRIVALS
 from .errors import PlannerError
@@ -37,39 +38,6 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see `python -m planner{command} --help`)\n")
 
 
-def _desc(model, field: str) -> str:
-    return (model.model_fields[field].description or "").replace("%", "%%")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
-    return value
-
-
-def _engine_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--engine", choices=["trtllm", "vllm", "sglang"], default=None, help=_desc(EngineSettings, "engine") + " (default trtllm)")
-    p.add_argument("--free-gpu-memory-fraction", type=float, default=None, metavar="F", help=_desc(EngineSettings, "free_gpu_memory_fraction"))
-    p.add_argument("--max-batch-size", type=_positive_int, default=None, metavar="N", help=_desc(EngineSettings, "max_batch_size"))
-    p.add_argument("--max-num-tokens", type=_positive_int, default=None, metavar="N", help=_desc(EngineSettings, "max_num_tokens"))
-    p.add_argument("--max-model-len", type=_positive_int, default=None, metavar="N", help=_desc(EngineSettings, "max_model_len"))
-
-
-def _engine_kwargs(args: argparse.Namespace) -> dict:
-    kw = {
-        "engine": args.engine,
-        "free_gpu_memory_fraction": args.free_gpu_memory_fraction,
-        "max_batch_size": args.max_batch_size,
-        "max_num_tokens": args.max_num_tokens,
-        "max_model_len": args.max_model_len,
-    }
-    return {k: v for k, v in kw.items() if v is not None}
-
-
 def _import_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("fields a benchmark file may not record (an option replaces the file's value)")
     g.add_argument("--model", default=None, help="catalog model id or alias")
@@ -77,13 +45,13 @@ def _import_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--engine", choices=["trtllm", "vllm", "sglang"], default=None)
     g.add_argument("--precision", default=None, help=", ".join(x.value for x in Precision))
     g.add_argument("--kv-precision", default=None)
-    g.add_argument("--tp", type=_positive_int, default=None)
-    g.add_argument("--pp", type=_positive_int, default=None)
-    g.add_argument("--ep", type=_positive_int, default=None)
-    g.add_argument("--attention-dp", type=_positive_int, default=None)
-    g.add_argument("--isl", type=_positive_int, default=None)
-    g.add_argument("--osl", type=_positive_int, default=None)
-    g.add_argument("--concurrency", type=_positive_int, default=None, help="closed-loop clients of the run")
+    g.add_argument("--tp", type=positive_int, default=None)
+    g.add_argument("--pp", type=positive_int, default=None)
+    g.add_argument("--ep", type=positive_int, default=None)
+    g.add_argument("--attention-dp", type=positive_int, default=None)
+    g.add_argument("--isl", type=positive_int, default=None)
+    g.add_argument("--osl", type=positive_int, default=None)
+    g.add_argument("--concurrency", type=positive_int, default=None, help="closed-loop clients of the run")
     g.add_argument("--request-rate", type=float, default=None, help="Poisson rate of the run (requests/s)")
 
 
@@ -110,27 +78,27 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"KV cache: {', '.join(p.value for p in KvPrecision)} (default: the checkpoint's, else fp8 for fp8/nvfp4 weights, else 16-bit)",
     )
-    e.add_argument("--tp", type=int, default=1, help=_desc(Parallelism, "tp"))
-    e.add_argument("--pp", type=int, default=1, help=_desc(Parallelism, "pp"))
-    e.add_argument("--ep", type=int, default=1, help=_desc(Parallelism, "ep"))
+    e.add_argument("--tp", type=int, default=1, help=field_help(Parallelism, "tp"))
+    e.add_argument("--pp", type=int, default=1, help=field_help(Parallelism, "pp"))
+    e.add_argument("--ep", type=int, default=1, help=field_help(Parallelism, "ep"))
     e.add_argument(
         "--attention-dp",
         type=int,
         default=1,
-        help=_desc(Parallelism, "attention_dp") + "; GPUs = tp x pp x attention_dp, e.g. DEP8 is --tp 1 --attention-dp 8 --ep 8",
+        help=field_help(Parallelism, "attention_dp") + "; GPUs = tp x pp x attention_dp, e.g. DEP8 is --tp 1 --attention-dp 8 --ep 8",
     )
-    e.add_argument("--isl", default="1024", help=_desc(Workload, "isl") + ": a number or a distribution, e.g. normal:mean=2000,std=400 (default 1024)")
-    e.add_argument("--osl", default="1024", help=_desc(Workload, "osl") + ": a number or a distribution (default 1024)")
-    e.add_argument("--concurrency", type=int, default=None, help=_desc(Workload, "concurrency") + " (default: offline max throughput)")
-    e.add_argument("--request-rate", type=float, default=None, help=_desc(Workload, "request_rate"))
-    e.add_argument("--num-requests", type=int, default=None, help=_desc(Workload, "num_requests") + " (simulated: default 2,000, or 10 per client)")
+    e.add_argument("--isl", default="1024", help=field_help(Workload, "isl") + ": a number or a distribution, e.g. normal:mean=2000,std=400 (default 1024)")
+    e.add_argument("--osl", default="1024", help=field_help(Workload, "osl") + ": a number or a distribution (default 1024)")
+    e.add_argument("--concurrency", type=int, default=None, help=field_help(Workload, "concurrency") + " (default: offline max throughput)")
+    e.add_argument("--request-rate", type=float, default=None, help=field_help(Workload, "request_rate"))
+    e.add_argument("--num-requests", type=int, default=None, help=field_help(Workload, "num_requests") + " (simulated: default 2,000, or 10 per client)")
     e.add_argument("--replay", action="store_true", help="run a request log's own arrival times (scaled to --request-rate when given)")
     e.add_argument("--seed", type=int, default=0, help="seed of the simulation's arrivals and lengths (default 0)")
     e.add_argument(
-        "--no-chunked-prefill", action="store_true", help="prompts run whole or wait (" + _desc(EngineSettings, "chunked_prefill").split(". Off")[0] + ")"
+        "--no-chunked-prefill", action="store_true", help="prompts run whole or wait (" + field_help(EngineSettings, "chunked_prefill").split(". Off")[0] + ")"
     )
     e.add_argument("--no-prefix-caching", action="store_true", help="the engine reuses no prompt prefix")
-    _engine_options(e)
+    engine_options(e)
     e.add_argument(
         "--engine-version",
         default=None,
@@ -157,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--profile", nargs="+", default=None, metavar="FILE", help="calibration profiles to use where they match a row (default: the shipped ones in profiles/)"
     )
-    _engine_options(p)
+    engine_options(p)
 
     c = sub.add_parser(
         "calibrate",
@@ -208,17 +176,17 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--gpu", default=None, help="the deployment's GPU (a deployment report)")
     rp.add_argument("--precision", default=None)
     rp.add_argument("--kv-precision", default=None)
-    rp.add_argument("--tp", type=_positive_int, default=None)
-    rp.add_argument("--pp", type=_positive_int, default=None)
-    rp.add_argument("--ep", type=_positive_int, default=None)
-    rp.add_argument("--attention-dp", type=_positive_int, default=None)
+    rp.add_argument("--tp", type=positive_int, default=None)
+    rp.add_argument("--pp", type=positive_int, default=None)
+    rp.add_argument("--ep", type=positive_int, default=None)
+    rp.add_argument("--attention-dp", type=positive_int, default=None)
     rp.add_argument("--engine", choices=["trtllm", "vllm", "sglang"], default=None)
     rp.add_argument("--free-gpu-memory-fraction", type=float, default=None)
-    rp.add_argument("--max-batch-size", type=_positive_int, default=None)
-    rp.add_argument("--max-num-tokens", type=_positive_int, default=None)
+    rp.add_argument("--max-batch-size", type=positive_int, default=None)
+    rp.add_argument("--max-num-tokens", type=positive_int, default=None)
     rp.add_argument(
         "--max-model-len",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="longest request (tokens) the deployment must accept; a fleet report rejects replicas whose KV cache cannot hold one",
@@ -226,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--isl", default=None, help="input tokens, or a distribution spec")
     rp.add_argument("--osl", default=None, help="output tokens, or a distribution spec")
     rp.add_argument("--workload", default=None, help="a request log or isl=...;osl=... (histogram and pattern shares go into the report)")
-    rp.add_argument("--concurrency", type=_positive_int, default=None)
+    rp.add_argument("--concurrency", type=positive_int, default=None)
     rp.add_argument("--request-rate", type=float, default=None, help="requests/s on one replica (a deployment report)")
     rp.add_argument("--rate", type=float, default=None, help="requests/s the fleet must serve (a fleet report)")
     rp.add_argument("--ttft-ms", type=float, default=None)
@@ -261,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pr.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
     pr.add_argument("--gpu", default=None, help="catalog GPU the measurement is for (default: matched from the device name)")
-    pr.add_argument("--size", type=_positive_int, default=None, help="GEMM size N (N x N x N; default 8192 on a GPU, 512 on the CPU)")
+    pr.add_argument("--size", type=positive_int, default=None, help="GEMM size N (N x N x N; default 8192 on a GPU, 512 on the CPU)")
     pr.add_argument("--out", default=None, help="output file (default profiles/hardware/<gpu>.json)")
 
     g = sub.add_parser("gpus", help="list the GPU catalog (or, with --local, this host's GPUs)")
@@ -269,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--format", choices=["table", "json"], default="table")
     m = sub.add_parser("models", help="list the model catalog")
     m.add_argument("--format", choices=["table", "json"], default="table")
-    cli_serving.add_parsers(sub, _positive_int)
+    cli_serving.add_parsers(sub, positive_int)
     return ap
 
 
@@ -540,12 +508,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 seed=args.seed,
                 chunked_prefill=False if args.no_chunked_prefill else None,
                 prefix_caching=False if args.no_prefix_caching else None,
-                **_engine_kwargs(args),
+                **engine_kwargs(args),
             )
             print(json.dumps(e.model_dump(), indent=2) if args.format == "json" else estimate_table(e))
         elif args.command == "predict":
             given = [load_profile(p) for p in args.profile] if args.profile else None
-            out = predict(read_measurements(args.queries), profiles=given, **_engine_kwargs(args))
+            out = predict(read_measurements(args.queries), profiles=given, **engine_kwargs(args))
             if args.out:
                 atomic_write_text(args.out, out.to_csv(index=False))
                 bad = out["pred_source"].astype(str).str.startswith("error").sum()

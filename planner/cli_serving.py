@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .catalog import get_model
+from .cli_options import engine_options, engine_settings
 from .configs import ARCHITECTURES
 from .cost import OWNED_FIELDS, PriceBook, owned_hardware, parse_price_overrides
 from .defaults import ARRIVALS, ttft_uncertainty_pct
@@ -133,7 +134,7 @@ def add_parsers(sub, positive_int) -> None:
     sw.add_argument("--pp", nargs="+", type=positive_int, default=list(DEFAULT_PPS))
     sw.add_argument("--concurrency", nargs="+", type=positive_int, default=None, help="closed-loop client counts (default 1..512)")
     sw.add_argument("--rates", nargs="+", type=_positive_float, default=None, help="Poisson request rates (requests/s per replica) instead of concurrencies")
-    sw.add_argument("--engine", choices=["trtllm", "vllm", "sglang"], default="trtllm")
+    engine_options(sw)
     _workload_options(sw)
     sw.add_argument("--format", choices=["csv", "json"], default="csv")
     sw.add_argument("--out", default=None, help="write here (atomically) instead of stdout")
@@ -232,10 +233,18 @@ def _workload(args: argparse.Namespace) -> int:
 
 def _sweep(args: argparse.Namespace) -> int:
     mix = workload_from_args(args)
+    eng = engine_settings(args)
+    for rate in args.rates or []:
+        if not 1e-6 <= rate <= 1e6:
+            raise PlannerError(f"--rates {rate:g}: must be request rates in [0.000001, 1000000] requests/s")
     if args.rates:
-        c = candidates(args.model, mix, args.gpus, args.precisions, args.tp, args.pp, args.engine)
+        c = candidates(args.model, mix, args.gpus, args.precisions, args.tp, args.pp, eng)
         model = RateModel(c.setup, c.plan, mix)
         fits = c.plan.max_batch >= 1
+        if eng.max_model_len is not None:  # the engine must accept a request this long (vLLM refuses to start otherwise)
+            c.model.check_max_model_len(eng.max_model_len, math.ceil(mix.mean_isl + mix.mean_osl))
+            holds = c.setup.request_bytes(eng.max_model_len) <= c.plan.kv_budget
+            fits = fits & holds
         frames = []
         for rate in args.rates:
             a = model.at(rate)
@@ -247,6 +256,7 @@ def _sweep(args: argparse.Namespace) -> int:
                 "attention_dp": c.adp.astype(int),
                 "ep": c.ep.astype(int),
                 "rate_rps": rate,
+                **({"holds_max_model_len": holds} if eng.max_model_len is not None else {}),
                 "fits": fits,
                 "sustainable_rps": np.where(fits, model.mu, np.nan),
                 "saturated": a.saturated & fits,
@@ -273,7 +283,7 @@ def _sweep(args: argparse.Namespace) -> int:
             pps=args.pp,
             batches=args.concurrency or [1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
             lengths=[(round(mix.mean_isl), round(mix.mean_osl))],
-            engine=args.engine,
+            engine=eng,
         )
         frame["method"] = "closed-loop steady-state approximation"
     text = frame.to_json(orient="records", indent=1) if args.format == "json" else frame.to_csv(index=False)

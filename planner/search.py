@@ -76,40 +76,39 @@ def candidates(
     precisions: Sequence[str] | None = None,
     tps: Sequence[int] = DEFAULT_TPS,
     pps: Sequence[int] = DEFAULT_PPS,
-    engine: str = "trtllm",
+    engine: str | EngineSettings = "trtllm",
     dep: bool = True,
 ) -> Candidates:
     """The valid deployments of a model on the given GPUs (default: the catalog), sized for the
     workload. Default precisions: a quantized checkpoint's own; for a 16-bit one `SEARCH_PRECISIONS`
     (every precision but MXFP4). For a mixture-of-experts model, `dep` adds DEP-N (attention data
-    parallel and expert parallel over N GPUs, TP 1) for each N of `tps` above 1 that divides the experts."""
+    parallel and expert parallel over N GPUs, TP 1) for each N of `tps` above 1 that divides the experts.
+    `engine`: an engine name or its settings (`EngineSettings`)."""
     m = get_model(model)
+    eng = engine if isinstance(engine, EngineSettings) else EngineSettings(engine=engine)
+    engine = eng.engine
     gs = [get_gpu(g) for g in gpus] if gpus else list(all_gpus().values())
     if precisions:
         ps = [parse_choice(Precision, p, "precision") for p in precisions]
     else:
         ps = [m.checkpoint_precision] if m.checkpoint_precision else list(SEARCH_PRECISIONS)
+    splits = m.splits(tps, pps)
+    stage_pps = [pp for pp in pps if pp <= m.num_layers]
     rows = []
     for gi, g in enumerate(gs):
         for pi, p in enumerate(ps):
             need = KV_NEEDS[default_kv(m, p)]
             if not g.supports(p, engine) or (need is not None and need not in g.tflops):
                 continue
-            for tp in tps:
-                if m.num_heads % tp or (tp > m.num_kv_heads and tp % m.num_kv_heads and m.attention != "mla"):
-                    continue
-                for pp in pps:
-                    if pp <= m.num_layers:
-                        rows.append((gi, pi, tp, pp, 1, 1))
+            rows += [(gi, pi, tp, pp, 1, 1) for tp, pp in splits]
             if dep and m.is_moe:
                 for n in tps:
                     if n > 1 and m.num_experts % n == 0:
-                        rows += [(gi, pi, 1, pp, n, n) for pp in pps if pp <= m.num_layers]
+                        rows += [(gi, pi, 1, pp, n, n) for pp in stage_pps]
     if not rows:
-        raise PlannerError(f"no valid deployment of {m.id} on {', '.join(g.id for g in gs)} with precisions {', '.join(p.value for p in ps)}")
+        raise PlannerError(f"no GPU of {', '.join(g.id for g in gs)} runs {m.id} at precision {' or '.join(p.value for p in ps)} with engine {engine}")
     a = np.array(rows)
     gi, pi, tp, pp, adp, ep = a[:, 0], a[:, 1], a[:, 2].astype(float), a[:, 3].astype(float), a[:, 4].astype(float), a[:, 5].astype(float)
-    eng = EngineSettings(engine=engine)
     eff, source_table, found = profile_efficiencies(gs, ps, engine, m)
     kvs = [default_kv(m, p) for p in ps]
     s = serving.prepare(m, gs, ps, kvs, tp, pp, eng, eff, gpu_idx=gi, prec_idx=pi, kv_idx=pi, table=hardware_table(gs, ps, eff), attention_dp=adp, ep=ep)

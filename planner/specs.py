@@ -7,14 +7,15 @@ live on the pydantic fields, so the CLI and the UI read them from here instead o
 
 from __future__ import annotations
 
+import itertools
 import math
 from enum import Enum, StrEnum
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .errors import PlannerError
+from .errors import PlannerError, validation_line
 
 GIB = 1024**3
 
@@ -545,6 +546,23 @@ class ModelSpec(BaseModel):
                 f"max_model_len {shown}: must be a whole number of tokens from {request_tokens:,} (the requests' ISL + OSL) "
                 f"to {longest:,} ({self.id}'s context window)"
             )
+
+    def splits(self, tps, pps) -> list[tuple[int, int]]:
+        """The (TP, PP) pairs of `tps` x `pps` this model's shape allows (`check_parallelism`); when
+        none is, the user error of the first one refused."""
+        ok, first = [], None
+        for tp, pp in itertools.product(tps, pps):
+            try:
+                self.check_parallelism(Parallelism(tp=int(tp), pp=int(pp)))
+            except ValidationError as exc:
+                first = first or PlannerError(validation_line(exc))
+            except PlannerError as exc:
+                first = first or exc
+            else:
+                ok.append((int(tp), int(pp)))
+        if not ok and first is not None:
+            raise first
+        return ok
 
     def check_parallelism(self, par: Parallelism) -> None:
         """Raise a user error when a TP/PP/EP split does not fit this model's shape."""

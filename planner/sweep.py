@@ -3,8 +3,10 @@
 The whole grid is built as flat numpy arrays and evaluated by the same pure functions as a single
 `estimate` (no Python loop per configuration). Invalid combinations (a precision the GPU lacks, a
 TP that does not divide the heads) are dropped; configurations that do not fit are kept with
-`fits = False` and empty performance figures. Each GPU x precision uses the calibration profile
-`estimate` would pick (column `source`), unless `efficiencies` are given.
+`fits = False` and empty performance figures, and so are those whose KV cache cannot hold one
+request of the engine's `max_model_len` when one is given (column `holds_max_model_len`). Each
+GPU x precision uses the calibration profile `estimate` would pick (column `source`), unless
+`efficiencies` are given.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from . import serving
 from .catalog import get_gpu, get_model
 from .catalog import gpus as all_gpus
 from .defaults import Efficiencies
+from .errors import PlannerError
 from .profiles import find_profile, measured_model, profiles
 from .roofline import HardwareTable, hardware_table
 from .specs import GIB, SEARCH_PRECISIONS, EngineSettings, GpuSpec, ModelSpec, Precision, default_kv, parse_choice
@@ -58,9 +61,15 @@ def grid(
         )
     )
     supported = np.array([[g.supports(p, engine) for p in precisions] for g in gpus])
+    allowed = set(model.splits(tps, pps))
+    split_ok = np.array([[(int(tp), int(pp)) in allowed for pp in pps] for tp in tps])
     tp_arr = np.asarray(tps, dtype=float)[ti]
     pp_arr = np.asarray(pps, dtype=float)[qi]
-    valid = supported[gi, pi] & (model.num_heads % tp_arr == 0) & (pp_arr <= model.num_layers)
+    valid = supported[gi, pi] & split_ok[ti, qi]
+    if not valid.any():
+        raise PlannerError(
+            f"no GPU of {', '.join(g.id for g in gpus)} runs {model.id} at precision {' or '.join(p.value for p in precisions)} with engine {engine}"
+        )
     lens = np.asarray(lengths, dtype=float)
     return {
         "gpu_idx": gi[valid],
@@ -89,16 +98,23 @@ def evaluate(
     )
     point = serving.concurrency(s, g["isl"], g["osl"], g["batch"])
     gpus_used = g["tp"] * g["pp"]
-    return {
+    fits = point.plan.max_batch >= 1
+    out = {
         "weights_gib_per_gpu": s.weights / GIB,
         "kv_cache_gib_per_gpu": np.maximum(point.plan.kv_budget, 0.0) / GIB,
         "max_concurrency": point.plan.max_batch,
-        "fits": point.plan.max_batch >= 1,
-        "ttft_ms": point.ttft_s * 1e3,
-        "itl_ms": point.itl_s * 1e3,
-        "e2e_ms": point.e2e_s * 1e3,
-        "output_tok_s": point.output_tok_s,
-        "output_tok_s_per_gpu": point.output_tok_s / gpus_used,
+    }
+    if engine.max_model_len is not None:  # the engine must accept a request this long (vLLM refuses to start otherwise)
+        out["holds_max_model_len"] = s.request_bytes(engine.max_model_len) <= point.plan.kv_budget
+        fits = fits & out["holds_max_model_len"]
+    blank = np.where(fits, 1.0, np.nan)
+    return out | {
+        "fits": fits,
+        "ttft_ms": point.ttft_s * 1e3 * blank,
+        "itl_ms": point.itl_s * 1e3 * blank,
+        "e2e_ms": point.e2e_s * 1e3 * blank,
+        "output_tok_s": point.output_tok_s * blank,
+        "output_tok_s_per_gpu": point.output_tok_s / gpus_used * blank,
     }
 
 
@@ -119,6 +135,17 @@ def profile_efficiencies(gs: Sequence[GpuSpec], ps: Sequence[Precision], engine:
     return eff, sources, found
 
 
+#: Bounds of the grid's loads and lengths (as `estimate` bounds one concurrency).
+MAX_CONCURRENCY = 1_000_000
+MAX_TOKENS = 16_777_216
+
+
+def _check_whole(name: str, values, top: int) -> None:
+    for v in values:
+        if isinstance(v, bool) or not float(v).is_integer() or not 1 <= v <= top:
+            raise PlannerError(f"{name} {v!r}: must be whole numbers from 1 to {top:,}")
+
+
 def sweep(
     model: str | ModelSpec,
     gpus: Sequence[str | GpuSpec] | None = None,
@@ -127,25 +154,33 @@ def sweep(
     pps: Sequence[int] = (1, 2, 4),
     batches: Sequence[int] = DEFAULT_BATCHES,
     lengths: Sequence[tuple[int, int]] = DEFAULT_LENGTHS,
-    engine: str = "trtllm",
+    engine: str | EngineSettings = "trtllm",
     efficiencies: Efficiencies | None = None,
 ) -> pd.DataFrame:
-    """All valid configurations of one model as a DataFrame, one row per configuration."""
+    """All valid configurations of one model as a DataFrame, one row per configuration.
+
+    `engine`: an engine name, or its settings (`EngineSettings`: memory fraction, limits, and the
+    `max_model_len` every configuration must accept)."""
     m = get_model(model)
+    _check_whole("concurrency", batches, MAX_CONCURRENCY)
+    _check_whole("isl/osl", [n for pair in lengths for n in pair], MAX_TOKENS)
+    eng = engine if isinstance(engine, EngineSettings) else EngineSettings(engine=engine)
+    if eng.max_model_len is not None:
+        m.check_max_model_len(eng.max_model_len, max((int(i) + int(o) for i, o in lengths), default=1))
     gs = [get_gpu(x) for x in gpus] if gpus is not None else list(all_gpus().values())
     ps = [parse_choice(Precision, p, "precision") for p in precisions] if precisions is not None else list(SEARCH_PRECISIONS)
-    g = grid(m, gs, ps, tps, pps, batches, lengths, engine)
-    eng = EngineSettings(engine=engine)
+    g = grid(m, gs, ps, tps, pps, batches, lengths, eng.engine)
     if efficiencies is not None:
         eff: Efficiencies | dict = efficiencies
         sources = np.full((len(gs), len(ps)), "analytic", dtype=object)
     else:
-        eff, sources, _ = profile_efficiencies(gs, ps, engine, m)
+        eff, sources, _ = profile_efficiencies(gs, ps, eng.engine, m)
     n = len(g["tp"])
     # evaluate in cache-sized chunks: the same arithmetic, fewer page faults on temporaries
     table = hardware_table(gs, ps, eff)
     parts = [evaluate(m, gs, ps, {k: v[i : i + CHUNK] for k, v in g.items()}, eng, eff, table) for i in range(0, n, CHUNK)]
-    out = {k: np.concatenate([p[k] for p in parts]) if parts else np.empty(0) for k in OUTPUT_COLUMNS}
+    columns = OUTPUT_COLUMNS + (("holds_max_model_len",) if eng.max_model_len is not None else ())
+    out = {k: np.concatenate([p[k] for p in parts]) if parts else np.empty(0) for k in columns}
     frame = pd.DataFrame(
         {
             "gpu": pd.Categorical.from_codes(g["gpu_idx"], [x.id for x in gs]),

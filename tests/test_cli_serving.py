@@ -78,6 +78,31 @@ def test_estimate_takes_distributions_and_logs():
         ),
         (["workload", "isl=10"], "lacks osl"),
         (["sweep", "--model", "llama-3.1-8b", "--isl", "normal:mean=100,std=5"], "a concurrency sweep takes fixed --isl/--osl"),
+        (
+            ["sweep", "--model", "llama-3.1-8b", "--rates", "1", "--isl", "512", "--osl", "128", "--max-model-len", "999999999"],
+            "--max-model-len 999999999: input should be less than or equal to 16777216",
+        ),
+        (
+            ["sweep", "--model", "llama-3.1-8b", "--gpus", "H100", "--tp", "3", "--concurrency", "2", "--isl", "512", "--osl", "128"],
+            "tp 3 does not divide the 32 attention heads of meta-llama/Llama-3.1-8B; allowed tp: 1, 2, 4, 8, 16, 32",
+        ),
+        (
+            ["sweep", "--model", "llama-3.1-8b", "--gpus", "H100", "--tp", "3", "--rates", "2", "--isl", "512", "--osl", "128"],
+            "tp 3 does not divide the 32 attention heads",
+        ),
+        (
+            ["sweep", "--model", "llama-3.1-8b", "--gpus", "H100", "--precisions", "nvfp4", "--engine", "sglang", "--rates", "2", "--isl", "9", "--osl", "9"],
+            "no GPU of H100-SXM runs meta-llama/Llama-3.1-8B at precision nvfp4 with engine sglang",
+        ),
+        (["sweep", "--model", "llama-3.1-8b", "--rates", "1e-300", "--isl", "9", "--osl", "9"], "--rates 1e-300: must be request rates in [0.000001, 1000000]"),
+        (
+            ["sweep", "--model", "llama-3.1-8b", "--concurrency", "2000000", "--isl", "9", "--osl", "9"],
+            "concurrency 2000000: must be whole numbers from 1 to 1,000,000",
+        ),
+        (
+            ["sweep", "--model", "llama-3.1-8b", "--rates", "1", "--isl", "512", "--osl", "128", "--max-model-len", "600"],
+            "max_model_len 600: must be a whole number of tokens from 640",
+        ),
     ],
 )
 def test_bad_input_is_one_line_exit_2(args, message):
@@ -174,3 +199,20 @@ def test_a_vanishing_request_rate_is_refused_by_name():
     assert r.returncode == 2 and "rate 5e-324: must be a request rate in [0.000001, 1000000]" in r.stderr
     r = run("estimate", "--model", "llama-3.1-8b", "--gpu", "H100", "--request-rate", "1e-9")
     assert r.returncode == 2 and "request_rate" in r.stderr and "0.000001" in r.stderr
+
+
+def test_sweep_takes_the_engine_settings_and_a_length_to_hold():
+    # one 131,072-token request of Llama-3.1-8B needs 16 GiB of KV (128 KiB per token): not on one
+    # RTX 3090 beside 15 GiB of weights, and on two (8 GiB each) only with the memory to spare
+    common = ["sweep", "--model", "llama-3.1-8b", "--gpus", "RTX-3090", "--precisions", "fp16", "--tp", "1", "2", "--pp", "1", "--isl", "1024", "--osl", "256"]
+    for load in (["--rates", "1"], ["--concurrency", "1", "8"]):
+        r = run(*common, *load, "--engine", "vllm", "--max-model-len", "131072")
+        assert r.returncode == 0, r.stderr
+        f = pd.read_csv(io.StringIO(r.stdout))
+        assert (f.holds_max_model_len == (f.tp == 2)).all() and (f.fits == f.holds_max_model_len).all()
+        assert f[~f.fits].filter(like="itl").isna().all().all()
+    r = run(*common, "--concurrency", "64", "--max-batch-size", "8", "--free-gpu-memory-fraction", "0.5")
+    f = pd.read_csv(io.StringIO(r.stdout))
+    assert r.returncode == 0 and (f.max_concurrency <= 8).all()
+    base = pd.read_csv(io.StringIO(run(*common, "--concurrency", "64").stdout))
+    assert (f.kv_cache_gib_per_gpu < base.kv_cache_gib_per_gpu).all(), "a smaller free_gpu_memory_fraction leaves less KV cache"

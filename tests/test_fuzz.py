@@ -217,6 +217,25 @@ def test_fuzz_estimate_arguments(capsys, option, value):
         ), line
 
 
+SWEEP_OPTIONS = ["--max-model-len", "--max-batch-size", "--max-num-tokens", "--free-gpu-memory-fraction", "--engine", "--rates", "--concurrency", "--tp"]
+
+
+@settings(max_examples=FUZZ_EXAMPLES["cli"], **FUZZ)
+@given(
+    option=st.sampled_from(SWEEP_OPTIONS),
+    value=cli_values.filter(lambda v: not v.startswith("-") or v.lstrip("-").replace(".", "").isdigit()),
+    rates=st.booleans(),
+)
+def test_fuzz_sweep_arguments(capsys, option, value, rates):
+    load = [] if option in ("--rates", "--concurrency") else (["--rates", "2"] if rates else ["--concurrency", "4"])
+    argv = ["sweep", "--model", "llama-3.1-8b", "--gpus", "H100", "--precisions", "fp8", "--pp", "1", "--isl", "512", "--osl", "128", *load, option, value]
+    rc, err = run(argv, capsys)
+    assert "Traceback" not in err
+    if rc != 0:
+        line = assert_refused(rc, err)
+        assert option.lstrip("-").replace("-", "_") in line.replace("-", "_").replace(" ", "_") or "argument" in line, line
+
+
 REAL = SHARED_DATA / "formats" / "real"
 SEED_FILES = [
     SHARED_DATA / "formats" / "trtllm_bench_report.json",

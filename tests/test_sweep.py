@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from planner import estimate, serving, sweep
+from planner import PlannerError, estimate, serving, sweep
 from planner.catalog import get_gpu, get_model
 from planner.defaults import DEFAULT_EFFICIENCIES
 from planner.specs import DEFAULT_KV, EngineSettings, Precision
@@ -38,3 +38,41 @@ def test_sweep_matches_single_estimates():
             assert row.output_tok_s == pytest.approx(float(point.output_tok_s[0]), rel=1e-9)
         else:
             assert np.isnan(row.itl_ms)
+
+
+def test_sweep_max_model_len_is_a_length_every_row_must_hold():
+    # Llama-3.1-8B's KV cache: 32 layers x 8 KV heads x 128 x 2 (K and V) x 2 bytes = 128 KiB per token,
+    # so one 131,072-token request needs 16 GiB of KV per replica, 16 / TP GiB per GPU
+    engine = EngineSettings(engine="vllm", max_model_len=131072)
+    frame = sweep(
+        "llama-3.1-8b",
+        efficiencies=DEFAULT_EFFICIENCIES,
+        gpus=["RTX-3090", "L40S"],
+        precisions=["fp16"],
+        tps=[1, 2],
+        pps=[1],
+        batches=[1, 64],
+        lengths=[(1024, 256)],
+        engine=engine,
+    )
+    need_gib = 16.0 / frame.tp
+    assert (frame.holds_max_model_len == (frame.kv_cache_gib_per_gpu >= need_gib)).all()
+    held = frame.set_index(["gpu", "tp"]).holds_max_model_len.groupby(level=[0, 1]).first()
+    assert not held["RTX-3090", 1] and held["L40S", 1], "a 24 GiB GPU holding 15 GiB of weights has no room for 16 GiB of KV"
+    short = frame[~frame.holds_max_model_len]
+    assert not short.fits.any() and short.itl_ms.isna().all() and short.output_tok_s.isna().all()
+    assert frame[frame.holds_max_model_len].fits.all()
+    for _, row in frame.drop_duplicates(["gpu", "tp"]).iterrows():  # vLLM refuses to start exactly where the row does not hold it
+        e = estimate("llama-3.1-8b", row.gpu, "fp16", tp=int(row.tp), isl=1024, osl=256, profile="none", engine="vllm", max_model_len=131072)
+        assert e.fits == bool(row.fits), (row.gpu, row.tp, e.fit_reason)
+    without = sweep(
+        "llama-3.1-8b", efficiencies=DEFAULT_EFFICIENCIES, gpus=["RTX-3090"], precisions=["fp16"], tps=[1], pps=[1], batches=[1], lengths=[(1024, 256)]
+    )
+    assert "holds_max_model_len" not in without and without.fits.all()
+
+
+def test_sweep_refuses_a_max_model_len_shorter_than_its_requests():
+    with pytest.raises(PlannerError, match=r"max_model_len 1,000: must be a whole number of tokens from 1,280 \(the requests' ISL \+ OSL\)"):
+        sweep(
+            "llama-3.1-8b", gpus=["L40S"], precisions=["fp16"], tps=[1], pps=[1], batches=[1], lengths=[(1024, 256)], engine=EngineSettings(max_model_len=1000)
+        )

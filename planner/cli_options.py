@@ -1,0 +1,53 @@
+"""Command-line options shared by `planner.cli` and `planner.cli_serving`: whole-number parsing and
+the engine settings (`EngineSettings`), with help texts from the pydantic field descriptions."""
+
+from __future__ import annotations
+
+import argparse
+
+from pydantic import ValidationError
+
+from .errors import PlannerError
+from .specs import EngineSettings
+
+
+def field_help(model, field: str) -> str:
+    return (model.model_fields[field].description or "").replace("%", "%%")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
+    return value
+
+
+def engine_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine", choices=["trtllm", "vllm", "sglang"], default=None, help=field_help(EngineSettings, "engine") + " (default trtllm)")
+    p.add_argument("--free-gpu-memory-fraction", type=float, default=None, metavar="F", help=field_help(EngineSettings, "free_gpu_memory_fraction"))
+    p.add_argument("--max-batch-size", type=positive_int, default=None, metavar="N", help=field_help(EngineSettings, "max_batch_size"))
+    p.add_argument("--max-num-tokens", type=positive_int, default=None, metavar="N", help=field_help(EngineSettings, "max_num_tokens"))
+    p.add_argument("--max-model-len", type=positive_int, default=None, metavar="N", help=field_help(EngineSettings, "max_model_len"))
+
+
+def engine_kwargs(args: argparse.Namespace) -> dict:
+    kw = {
+        "engine": args.engine,
+        "free_gpu_memory_fraction": args.free_gpu_memory_fraction,
+        "max_batch_size": args.max_batch_size,
+        "max_num_tokens": args.max_num_tokens,
+        "max_model_len": args.max_model_len,
+    }
+    return {k: v for k, v in kw.items() if v is not None}
+
+
+def engine_settings(args: argparse.Namespace) -> EngineSettings:
+    """The engine settings the options give, or a `PlannerError` naming the option and its range."""
+    try:
+        return EngineSettings(**engine_kwargs(args))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise PlannerError(f"--{str(err['loc'][0]).replace('_', '-')} {err.get('input')!r}: {err['msg'].lower()}") from None
