@@ -209,7 +209,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"efficiencies changed for this run, over each engine's defaults: {changes}")
     files = sorted(args.data.glob("*.csv"))
     if args.file:
+        unknown = sorted(set(args.file) - {f.name for f in files})
+        if unknown:
+            raise SystemExit(f"error: --file {' '.join(unknown)}: not in {args.data}; its files: {', '.join(f.name for f in files)}")
         files = [f for f in files if f.name in args.file]
+    if not files:
+        raise SystemExit(f"error: no measurement CSVs in {args.data}")
     results = {}
     for path in files:
         rows = read_measurements(path)
