@@ -141,9 +141,11 @@ def test_compare_rows_equal_the_api():
     at = app(model="meta-llama/Llama-3.1-70B")  # the model travels between pages in the URL
     at.switch_page("ui/compare.py").run()
     table = at.dataframe[1].value
-    e = planner.estimate("meta-llama/Llama-3.1-70B", "H200-SXM", "fp8", tp=1, isl=1024, osl=256, concurrency=32)
-    row = table[table.deployment == "H200-SXM fp8 TP1"].iloc[0]
-    assert row["tokens/s per GPU"] == pytest.approx(e.output_tok_s_per_gpu) and row["ITL p50 (ms)"] == pytest.approx(e.itl_p50_ms)
+    for engine in ("trtllm", "vllm"):  # each row runs its own engine
+        e = planner.estimate("meta-llama/Llama-3.1-70B", "H200-SXM", "fp8", tp=1, isl=1024, osl=256, concurrency=32, engine=engine)
+        row = table[table.deployment == f"H200-SXM fp8 TP1 {engine}"].iloc[0]
+        assert row["tokens/s per GPU"] == pytest.approx(e.output_tok_s_per_gpu) and row["ITL p50 (ms)"] == pytest.approx(e.itl_p50_ms)
+    assert len(set(table.loc[table.deployment.str.startswith("H200-SXM fp8 TP1"), "ITL p50 (ms)"])) == 2, "the engines' answers differ"
 
 
 def test_fleet_recommends_what_the_api_recommends():

@@ -13,11 +13,13 @@ import planner
 from ui.common import TERMS, catalog, export_buttons, query_default
 
 DEFAULT_ROWS = [
-    {"gpu": "H100-SXM", "precision": "fp8", "tp": 2, "pp": 1},
-    {"gpu": "H200-SXM", "precision": "fp8", "tp": 1, "pp": 1},
-    {"gpu": "A100-SXM-80GB", "precision": "fp16", "tp": 4, "pp": 1},
-    {"gpu": "B200", "precision": "nvfp4", "tp": 1, "pp": 1},
+    {"gpu": "H100-SXM", "precision": "fp8", "tp": 2, "pp": 1, "engine": "trtllm"},
+    {"gpu": "H200-SXM", "precision": "fp8", "tp": 1, "pp": 1, "engine": "trtllm"},
+    {"gpu": "H200-SXM", "precision": "fp8", "tp": 1, "pp": 1, "engine": "vllm"},
+    {"gpu": "A100-SXM-80GB", "precision": "fp16", "tp": 4, "pp": 1, "engine": "trtllm"},
+    {"gpu": "B200", "precision": "nvfp4", "tp": 1, "pp": 1, "engine": "trtllm"},
 ]
+ENGINES = ["trtllm", "vllm", "sglang"]
 BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
 
@@ -31,9 +33,13 @@ def row_estimate(kw: str) -> dict:
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
-def frontier(model: str, gpu: str, precision: str, tp: int, pp: int, isl: int, osl: int) -> pd.DataFrame:
+def frontier(model: str, gpu: str, precision: str, tp: int, pp: int, isl: int, osl: int, engine: str) -> pd.DataFrame:
     """Closed-loop concurrency 1..512 of one deployment (vectorised sweep)."""
-    return planner.sweep(model, gpus=[gpu], precisions=[precision], tps=[tp], pps=[pp], batches=BATCHES, lengths=[(isl, osl)])
+    return planner.sweep(model, gpus=[gpu], precisions=[precision], tps=[tp], pps=[pp], batches=BATCHES, lengths=[(isl, osl)], engine=engine)
+
+
+def label(r: dict) -> str:
+    return f"{r['gpu']} {r['precision']} TP{int(r['tp'])}" + (f" PP{int(r['pp'])}" if int(r["pp"]) > 1 else "") + f" {r['engine']}"
 
 
 models, gpus = catalog()
@@ -45,7 +51,7 @@ with st.sidebar:
     osl = st.number_input("Output tokens (OSL)", 1, 1_000_000, 256, step=64, help=TERMS["OSL"])
     users = st.number_input("Concurrent users", 1, 100_000, 32, help="Closed-loop clients: the operating point of the table")
 
-st.markdown("Edit the rows: one deployment per row (add or delete rows at the table's edge).")
+st.markdown("Edit the rows: one deployment per row, with its serving engine (add or delete rows at the table's edge).")
 rows = st.data_editor(
     pd.DataFrame(DEFAULT_ROWS),
     num_rows="dynamic",
@@ -54,6 +60,9 @@ rows = st.data_editor(
         "precision": st.column_config.SelectboxColumn("Precision", options=[p.value for p in planner.Precision], required=True),
         "tp": st.column_config.NumberColumn("TP", min_value=1, max_value=64, step=1, required=True, help=TERMS["TP"]),
         "pp": st.column_config.NumberColumn("PP", min_value=1, max_value=16, step=1, required=True, help=TERMS["PP"]),
+        "engine": st.column_config.SelectboxColumn(
+            "Engine", options=ENGINES, required=True, help="TensorRT-LLM, vLLM or SGLang: each with its own memory rules and scheduler defaults"
+        ),
     },
     key="deployments",
     width="stretch",
@@ -61,15 +70,24 @@ rows = st.data_editor(
 
 results = []
 for r in rows.dropna().to_dict("records"):
-    kw = dict(model=model, gpu=r["gpu"], precision=r["precision"], tp=int(r["tp"]), pp=int(r["pp"]), isl=int(isl), osl=int(osl), concurrency=int(users))
+    kw = dict(
+        model=model,
+        gpu=r["gpu"],
+        precision=r["precision"],
+        tp=int(r["tp"]),
+        pp=int(r["pp"]),
+        isl=int(isl),
+        osl=int(osl),
+        concurrency=int(users),
+        engine=r["engine"],
+    )
     e = row_estimate(json.dumps(kw))
-    label = f"{r['gpu']} {r['precision']} TP{int(r['tp'])}" + (f" PP{int(r['pp'])}" if int(r["pp"]) > 1 else "")
     if "error" in e:
-        results.append({"deployment": label, "fits": False, "why not": e["error"]})
+        results.append({"deployment": label(r), "fits": False, "why not": e["error"]})
         continue
     results.append(
         {
-            "deployment": label,
+            "deployment": label(r),
             "fits": e["fits"],
             "GPUs": e["gpus"],
             "TTFT p50 (ms)": e["ttft_p50_ms"],
@@ -101,21 +119,20 @@ st.dataframe(table, width="stretch", hide_index=True, column_config=number)
 fig = go.Figure()
 for r in rows.dropna().to_dict("records"):
     try:
-        f = frontier(model, r["gpu"], r["precision"], int(r["tp"]), int(r["pp"]), int(isl), int(osl))
+        f = frontier(model, r["gpu"], r["precision"], int(r["tp"]), int(r["pp"]), int(isl), int(osl), r["engine"])
     except planner.PlannerError:
         continue
     f = f[f.fits]
     if f.empty:
         continue
-    label = f"{r['gpu']} {r['precision']} TP{int(r['tp'])}" + (f" PP{int(r['pp'])}" if int(r["pp"]) > 1 else "")
     fig.add_trace(
         go.Scatter(
             x=1e3 / f.itl_ms,
             y=f.output_tok_s_per_gpu,
             mode="lines+markers",
-            name=label,
+            name=label(r),
             text=f.concurrency,
-            hovertemplate="%{text} users: %{x:.0f} tok/s per user, %{y:.0f} tok/s per GPU<extra>" + label + "</extra>",
+            hovertemplate="%{text} users: %{x:.0f} tok/s per user, %{y:.0f} tok/s per GPU<extra>" + label(r) + "</extra>",
         )
     )
 fig.update_layout(
@@ -131,8 +148,10 @@ with st.expander("How the numbers are made"):
     st.markdown(
         """
 - **The table**: `planner.estimate` for each row at the chosen concurrency: a seeded simulation of that many
-  closed-loop users through the engine's scheduler, with the step time of the row's GPU, precision and
-  parallelism (from its calibration profile where one matches, else the analytic defaults).
+  closed-loop users through the row's engine's scheduler, with the step time of its GPU, precision,
+  parallelism and engine (from its calibration profile where one matches, else the analytic defaults).
+  Engines differ in memory (what each reserves before its KV cache) and in default limits
+  (batch and tokens per step), so the same GPU can hold a different number of users under each.
 - **The chart**: the steady-state model at 1 to 512 users (`planner.sweep`): per-user speed is 1000 / ITL,
   per-GPU throughput the replica's output tokens/s divided by its GPUs. It trades a few percent of
   accuracy against the simulation for evaluating every point at once.
