@@ -29,6 +29,15 @@ from .predict import predict, read_measurements
 from .profiles import load_profile, save_profile
 from .specs import MEMORY_SETTING, EngineSettings, KvPrecision, Parallelism, Precision
 
+REPORT_FORMATS = ["html", "pdf", "md", "json", "csv"]
+
+
+def report_format(out: str) -> str:
+    """The report format a file name asks for by its extension (`report.md` -> md), else html."""
+    ext = Path(out).suffix.lower().lstrip(".")
+    ext = {"htm": "html", "markdown": "md"}.get(ext, ext)
+    return ext if ext in REPORT_FORMATS else "html"
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a bad argument in one line (exit code 2) instead of usage + error."""
@@ -169,7 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="A sizing report: with --rate and latency targets, the recommended fleet; else one deployment "
         "(the estimate options). --from rebuilds any format from a report JSON.",
     )
-    rp.add_argument("--format", choices=["html", "pdf", "md", "json", "csv"], default="html")
+    rp.add_argument(
+        "--format",
+        choices=REPORT_FORMATS,
+        default=None,
+        help="default: from the --out file's extension (.html, .pdf, .md, .json, .csv), else html",
+    )
     rp.add_argument("--out", required=True, metavar="FILE", help="written atomically")
     rp.add_argument("--from", dest="from_json", default=None, metavar="REPORT.json", help="render this report JSON instead of planning again")
     rp.add_argument("--model", default=None, help="catalog id or alias, or a path to a config.json")
@@ -552,7 +566,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     if k in inputs and str(inputs[k]).isdigit():
                         inputs[k] = int(inputs[k])
                 report = build_report(inputs, command="python -m planner " + shlex.join(sys.argv[1:] if argv is None else list(argv)))
-            path = write_report(report, args.format, args.out)
+            path = write_report(report, args.format or report_format(args.out), args.out)
             print(f"wrote {path}", file=sys.stderr)
         elif args.command == "import":
             frame = _import(args.files, args)

@@ -295,3 +295,21 @@ def test_the_estimates_warnings_reach_the_report():
     text = render(report, "md")
     assert "not on Qwen/Qwen2.5-72B or a model of the same architecture" in text and "uncalibrated band of the model class (±40 %)" in text
     assert "warnings" not in build_report(DENSE)["assumptions"]
+
+
+def test_the_out_files_extension_picks_the_format(reports, tmp_path):
+    from planner.cli import main
+
+    source = write_report(reports["dense"], "json", tmp_path / "plan.json")
+    for name, starts in (
+        ("r.md", "# LLM inference sizing report"),
+        ("r.markdown", "# LLM"),
+        ("r.json", "{"),
+        ("r.csv", "model,"),
+        ("r.htm", "<!DOCTYPE html>"),
+        ("r.txt", "<!DOCTYPE html>"),
+    ):
+        assert main(["report", "--from", str(source), "--out", str(tmp_path / name)]) == 0
+        assert (tmp_path / name).read_text().startswith(starts), name
+    assert main(["report", "--from", str(source), "--format", "html", "--out", str(tmp_path / "asked.md")]) == 0  # --format wins
+    assert (tmp_path / "asked.md").read_text().startswith("<!DOCTYPE html>")
