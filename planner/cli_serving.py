@@ -368,7 +368,7 @@ def recommend_table(rec, sla: Sla) -> str:
     if not rec.recommendations:
         lines.append("No deployment meets the SLA. Closest reasons:")
         for r in rec.rejected[:8]:
-            lines.append(f"  {r['gpu']} {r['precision']} TP{r['tp']} PP{r['pp']}: {r['reason']}")
+            lines.append(f"  {r['gpu']} {r['precision']} {r['parallelism']}: {r['reason']}")
         return "\n".join(lines)
     t_pct = {m: f"{m.upper()} p{qq:g}" for m, qq, _ in sla.targets()}
     rows = []
@@ -377,8 +377,7 @@ def recommend_table(rec, sla: Sla) -> str:
             {
                 "gpu": r["gpu"],
                 "prec": r["precision"],
-                "TP": r["tp"],
-                "PP": r["pp"],
+                "split": r["parallelism"],
                 "replicas": r["replicas"],
                 "GPUs": r["num_gpus"],
                 "max req/s/replica": _f(r["max_rate_rps"], 2),
@@ -398,9 +397,8 @@ def recommend_table(rec, sla: Sla) -> str:
     best = rec.recommendations[0]
     lines += [
         "",
-        f"Recommended: {best['replicas']} x {best['gpu']} {best['precision']} TP{best['tp']}"
-        + (f" PP{best['pp']}" if best["pp"] > 1 else "")
-        + f" = {best['num_gpus']} GPUs, ${_f(best['usd_per_hour'], 2)}/hour, ${_f(best['usd_per_month'], 0)}/month"
+        f"Recommended: {best['replicas']} x {best['gpu']} {best['precision']} {best['parallelism']}"
+        f" = {best['num_gpus']} GPUs, ${_f(best['usd_per_hour'], 2)}/hour, ${_f(best['usd_per_month'], 0)}/month"
         f" (${_f(best.get('usd_per_gpu_hour'), 2)}/GPU-hour, {best.get('price_market', '?')})",
         f"  per million tokens: ${_f(best.get('usd_per_million_output_tokens'), 3)} per output token-million (whole fleet cost), "
         f"${_f(best.get('usd_per_million_input_tokens_split'), 4)} input / ${_f(best.get('usd_per_million_output_tokens_split'), 3)} output split by GPU time; "
@@ -416,7 +414,7 @@ def recommend_table(rec, sla: Sla) -> str:
     if rec.fastest and rec.fastest is not best:
         f = rec.fastest
         lines.append(
-            f"Fastest meeting the SLA: {f['replicas']} x {f['gpu']} {f['precision']} TP{f['tp']}, ITL p50 {_f(f['itl_p50_ms'], 1)} ms, ${_f(f['usd_per_month'], 0)}/month"
+            f"Fastest meeting the SLA: {f['replicas']} x {f['gpu']} {f['precision']} {f['parallelism']}, ITL p50 {_f(f['itl_p50_ms'], 1)} ms, ${_f(f['usd_per_month'], 0)}/month"
         )
     if rec.disaggregated:
         d = rec.disaggregated

@@ -30,7 +30,7 @@ from .errors import PlannerError, validation_line
 from .estimate import estimate
 from .fileio import atomic_write_bytes, read_json
 from .k8s import manifests, to_yaml
-from .search import recommend
+from .search import parallelism_label, recommend
 from .sla import Sla
 from .specs import MEMORY_SETTING
 from .workload import parse_workload
@@ -282,6 +282,12 @@ def _figures(report: dict) -> list[tuple[str, go.Figure]]:
     return figs
 
 
+def _split(r: dict) -> str:
+    """A recommended or rejected deployment's split ("TP4 PP2", "DEP8"), from its fields (reports
+    written before the `parallelism` key have them too)."""
+    return parallelism_label(r["tp"], r["pp"], r.get("attention_dp", 1), r.get("ep", 1))
+
+
 def _sections(report: dict) -> list[tuple[str, list[tuple[str, str]] | pd.DataFrame | str]]:
     """The report's content as (title, body) pairs: key/value lists, tables or preformatted text."""
     out: list = [("Question", report["question"])]
@@ -294,7 +300,7 @@ def _sections(report: dict) -> list[tuple[str, list[tuple[str, str]] | pd.DataFr
                 (
                     "Recommendation",
                     [
-                        ("deployment", f"{best['replicas']} x {best['gpu']} {best['precision']} TP{best['tp']} PP{best['pp']} ({best['num_gpus']} GPUs)"),
+                        ("deployment", f"{best['replicas']} x {best['gpu']} {best['precision']} {_split(best)} ({best['num_gpus']} GPUs)"),
                         ("KV cache", best["kv_precision"]),
                         (
                             "cost",
@@ -353,9 +359,10 @@ def _sections(report: dict) -> list[tuple[str, list[tuple[str, str]] | pd.DataFr
             )
         )
     if rec:
-        cols = ["gpu", "precision", "tp", "pp", "replicas", "num_gpus", "usd_per_month", "ttft_p90_ms", "itl_p90_ms", "bottleneck", "source"]
-        out.append(("Alternatives meeting the targets (cheapest first)", pd.DataFrame(rec["recommendations"]).reindex(columns=cols)))
-        rejected = pd.DataFrame(rec["rejected"]).reindex(columns=["gpu", "precision", "tp", "pp", "reason"])
+        cols = ["gpu", "precision", "parallelism", "replicas", "num_gpus", "usd_per_month", "ttft_p90_ms", "itl_p90_ms", "bottleneck", "source"]
+        options = pd.DataFrame([{**r, "parallelism": _split(r)} for r in rec["recommendations"]])
+        out.append(("Alternatives meeting the targets (cheapest first)", options.reindex(columns=cols)))
+        rejected = pd.DataFrame([{**r, "parallelism": _split(r)} for r in rec["rejected"]]).reindex(columns=["gpu", "precision", "parallelism", "reason"])
         out.append((f"Why the others fail ({len(rejected)})", rejected.head(40)))
         if rec.get("disaggregated"):
             out.append(("Disaggregated prefill / decode", json.dumps(rec["disaggregated"], indent=1)))

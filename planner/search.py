@@ -65,8 +65,18 @@ class Candidates:
 
     def label(self, i: int) -> str:
         g, p = self.gpus[self.gpu_idx[i]], self.precisions[self.prec_idx[i]]
-        split = f"DEP{int(self.adp[i])}" if self.adp[i] > 1 else f"TP{int(self.tp[i])}"
-        return f"{g.id} {p.value} {split}" + (f" PP{int(self.pp[i])}" if self.pp[i] > 1 else "")
+        return f"{g.id} {p.value} {parallelism_label(self.tp[i], self.pp[i], self.adp[i], self.ep[i])}"
+
+
+def parallelism_label(tp, pp=1, attention_dp=1, ep=1) -> str:
+    """How a replica is split, as deployments are named: "TP4", "TP4 PP2", "DEP8" (attention data
+    parallel and expert parallel over 8 GPUs, TP 1), "TP2 EP2"; PP only when above 1."""
+    tp, pp, adp, ep = int(tp), int(pp), int(attention_dp), int(ep)
+    if adp > 1 and tp == 1 and ep == adp:
+        split = f"DEP{adp}"
+    else:
+        split = f"TP{tp}" + (f" DP{adp}" if adp > 1 else "") + (f" EP{ep}" if ep > 1 else "")
+    return split + (f" PP{pp}" if pp > 1 else "")
 
 
 def candidates(
@@ -255,6 +265,7 @@ def recommend(
             "pp": int(c.pp[i]),
             "ep": int(c.ep[i]),
             "attention_dp": int(c.adp[i]),
+            "parallelism": parallelism_label(c.tp[i], c.pp[i], c.adp[i], c.ep[i]),
             "engine": engine,
             "replicas": int(replicas[i]) if np.isfinite(replicas[i]) else None,
             "num_gpus": int(num_gpus[i]) if np.isfinite(num_gpus[i]) else None,

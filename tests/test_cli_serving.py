@@ -216,3 +216,17 @@ def test_sweep_takes_the_engine_settings_and_a_length_to_hold():
     assert r.returncode == 0 and (f.max_concurrency <= 8).all()
     base = pd.read_csv(io.StringIO(run(*common, "--concurrency", "64").stdout))
     assert (f.kv_cache_gib_per_gpu < base.kv_cache_gib_per_gpu).all(), "a smaller free_gpu_memory_fraction leaves less KV cache"
+
+
+def test_recommend_names_a_dep_deployment_as_such():
+    # DeepSeek-V3 on B200: DEP-N options (attention DP + EP over N GPUs, TP 1) are listed as DEPN, not
+    # TP1 (a TP-1 replica of its 671 B parameters fits no B200)
+    args = ["recommend", "--model", "deepseek-ai/DeepSeek-V3", "--rate", "20", "--isl", "2048", "--osl", "512", "--ttft-ms", "3000", "--itl-ms", "60"]
+    args += ["--gpus", "B200", "--top", "50", "--no-verify"]
+    table, js = run(*args), run(*args, "--format", "json")
+    assert table.returncode == 0 and js.returncode == 0, table.stderr
+    options = json.loads(js.stdout)["recommendations"]
+    deps = [x for x in options if x["attention_dp"] > 1]
+    lines = [line.split() for line in table.stdout.splitlines() if line.strip().startswith("B200 ")]
+    assert deps and len(lines) == len(options) and not any(x[2] == "TP1" for x in lines)
+    assert sorted(x[2] for x in lines if x[2].startswith("DEP")) == sorted(f"DEP{x['attention_dp']}" for x in deps)

@@ -9,7 +9,7 @@ import pytest
 from planner import PlannerError
 from planner.catalog import gpus
 from planner.cost import OwnedHardware, PriceBook, fleet_cost, parse_price_overrides, read_prices
-from planner.search import recommend
+from planner.search import parallelism_label, recommend
 from planner.sla import Sla
 from planner.workload import parse_workload
 
@@ -185,6 +185,25 @@ def test_moe_models_are_also_searched_as_dep():
         "deepseek-ai/DeepSeek-V3", "B200", deps[0]["precision"], tp=1, attention_dp=deps[0]["attention_dp"], ep=deps[0]["ep"], isl=2048, osl=512
     )
     assert e.fits and e.gpus == deps[0]["attention_dp"] * deps[0]["pp"]
+    # every option and rejection names its split as deployments are named: a DEP-8 replica is not "TP1"
+    for x in [*r.recommendations, *r.rejected]:
+        assert x["parallelism"] == parallelism_label(x["tp"], x["pp"], x["attention_dp"], x["ep"])
+    assert all(x["parallelism"].startswith(f"DEP{x['attention_dp']}") for x in deps)
+
+
+@pytest.mark.parametrize(
+    "split, label",
+    [
+        ((4, 1, 1, 1), "TP4"),
+        ((4, 2, 1, 1), "TP4 PP2"),
+        ((1, 1, 8, 8), "DEP8"),
+        ((1, 2, 4, 4), "DEP4 PP2"),
+        ((2, 1, 1, 2), "TP2 EP2"),
+        ((2, 1, 4, 8), "TP2 DP4 EP8"),
+    ],
+)
+def test_parallelism_labels(split, label):
+    assert parallelism_label(*split) == label
 
 
 def test_disaggregated_transfer_moves_a_hybrid_models_state():

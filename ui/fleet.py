@@ -157,8 +157,7 @@ if best is None:
     st.error("No deployment meets the targets" + (" within the budget" if budget else "") + ": see why each was rejected below.")
 else:
     st.success(
-        f"Recommended: {best['replicas']} × {best['gpu']} {best['precision']} TP{best['tp']}"
-        + (f" PP{best['pp']}" if best["pp"] > 1 else "")
+        f"Recommended: {best['replicas']} × {best['gpu']} {best['precision']} {best['parallelism']}"
         + f" ({best['num_gpus']} GPUs) at ${best['usd_per_month']:,.0f}/month; what breaks first: {best['bottleneck']}; source {best['source']} ±{best['uncertainty_pct']:.0f}%"
         + (f"; checked by {best['verified_by']}" if best.get("verified_by") else "")
     )
@@ -191,7 +190,7 @@ if r["pareto"]:
 with st.expander(f"Why not the others ({len(r['rejected'])} rejected)"):
     rejected = pd.DataFrame(r["rejected"])
     if not rejected.empty:
-        st.dataframe(rejected[["gpu", "precision", "tp", "pp", "reason"]], width="stretch", hide_index=True)
+        st.dataframe(rejected[["gpu", "precision", "parallelism", "reason"]], width="stretch", hide_index=True)
 with st.expander("How the numbers are made"):
     st.markdown(
         """
