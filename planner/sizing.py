@@ -16,8 +16,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .memory import kv_bytes_per_sequence
 from .serving import MemoryPlan, Setup
-from .specs import GIB, KV_BYTES, KvPrecision, ModelSpec
+from .specs import GIB, KV_BYTES, EngineSettings, KvPrecision, ModelSpec
 from .workload import RequestMix
 
 STEP_ROUND = 256
@@ -29,7 +30,7 @@ class EngineSizing:
     max_input_len: int
     max_seq_len: int
     max_num_tokens: int
-    full_context: int | None  # the model's max_position_embeddings
+    full_context: int | None  # the model's context window (max_position_embeddings, RoPE-scaled where the config scales it)
     kv_gib_per_sequence_at_max_seq_len: float
     kv_gib_per_sequence_at_full_context: float | None
     kv_gib_freed_per_sequence: float | None
@@ -44,16 +45,33 @@ def _round_up(x: float, step: int) -> int:
     return int(math.ceil(x / step) * step)
 
 
-def engine_sizing(mix: RequestMix, model: ModelSpec, kv_precision: KvPrecision, percentile: float = 99.0, kv_tokens: float | None = None) -> EngineSizing:
-    """Limits covering `percentile` % of the workload's requests; `kv_tokens`: a deployment's KV capacity."""
+def engine_sizing(
+    mix: RequestMix,
+    model: ModelSpec,
+    kv_precision: KvPrecision,
+    percentile: float = 99.0,
+    engine: str | EngineSettings = "trtllm",
+    deployment: tuple[Setup, MemoryPlan] | None = None,
+) -> EngineSizing:
+    """Limits covering `percentile` % of the workload's requests.
+
+    KV per sequence is the whole model's, as `engine` stores it: sliding-window layers keep only
+    their window where the engine does so (vLLM, SGLang; `EngineSettings.windows_applied`), and a
+    hybrid model's linear-attention state is added. `deployment`: a replica's setup and memory
+    plan, for the sequences of `max_seq_len` (and of the full context) its KV cache holds."""
+    eng = engine if isinstance(engine, EngineSettings) else EngineSettings(engine=engine)
     draw_isl, draw_osl = (mix.pairs[:, 0], mix.pairs[:, 1]) if mix.pairs is not None else mix.sample(20_000, np.random.default_rng(0))
     max_in = int(math.ceil(np.percentile(draw_isl, percentile)))
     max_seq = int(math.ceil(np.percentile(draw_isl + draw_osl, percentile)))
-    per_token = model.kv_bytes_per_token(KV_BYTES[kv_precision])
-    full = model.max_position_embeddings
+    stored = model if eng.windows_applied else model.model_copy(update={"num_window_layers": 0, "sliding_window": None})
     state = model.linear_state_bytes_per_sequence(1)  # hybrid models: a fixed state per sequence besides its KV
-    at_seq = (max_seq * per_token + state) / GIB
-    at_full = (full * per_token + state) / GIB if full else None
+
+    def whole(tokens: int) -> float:
+        return float(kv_bytes_per_sequence(stored, KV_BYTES[kv_precision], 1, 1, tokens, 1)) + state
+
+    full = model.context_window or model.max_position_embeddings
+    at_seq = whole(max_seq) / GIB
+    at_full = whole(full) / GIB if full else None
     out = dict(
         percentile=percentile,
         max_input_len=max_in,
@@ -64,9 +82,11 @@ def engine_sizing(mix: RequestMix, model: ModelSpec, kv_precision: KvPrecision, 
         kv_gib_per_sequence_at_full_context=round(at_full, 4) if at_full is not None else None,
         kv_gib_freed_per_sequence=round(at_full - at_seq, 4) if at_full is not None else None,
     )
-    if kv_tokens is not None:
-        out["max_batch_size"] = int(kv_tokens // max_seq)
-        out["max_batch_size_at_full_context"] = int(kv_tokens // full) if full else None
+    if deployment is not None:
+        s, plan = deployment
+        budget = max(float(np.ravel(plan.kv_budget)[0]), 0.0)
+        out["max_batch_size"] = int(budget // float(np.ravel(s.request_bytes(max_seq))[0]))
+        out["max_batch_size_at_full_context"] = int(budget // float(np.ravel(s.request_bytes(full))[0])) if full else None
     return EngineSizing(**out)
 
 

@@ -52,7 +52,7 @@ def describe_workload(
             "peak_minute_rps": round(peak_rps, 3),
         }
     gpu_s = None
-    sizing_kv = None
+    deployment = None
     if model:
         m = get_model(model)
         kv = default_kv(m, m.checkpoint_precision or Precision.bf16)
@@ -67,10 +67,10 @@ def describe_workload(
             rate = min(out.get("arrivals", {}).get("mean_rps") or 0.5 * mu, 0.9 * mu)
             batch = float(rates.at(rate).batch[0])
             gpu_s = request_gpu_seconds(c.setup, c.plan, isl, osl, batch)
-            sizing_kv = float(c.setup.kv_capacity_tokens(c.plan)[0])
+            deployment = (c.setup, c.plan)
             kv = default_kv(m, prec)
             out["gpu_time_basis"] = f"{g.id} {prec.value} TP{tp} {engine} at batch {batch:.0f} ({rate:.2f} requests/s per replica); {c.sources[0]}"
-        out["engine_sizing"] = engine_sizing(mix, m, kv, percentile, sizing_kv).to_json()
+        out["engine_sizing"] = engine_sizing(mix, m, kv, percentile, engine, deployment).to_json()
     shares = pattern_shares(isl, osl, gpu_s, long_input, long_output)
     counts, ie, oe = histogram2d(isl, osl, bins=bins)
     out["patterns"] = {"long_input_above": long_input, "long_output_above": long_output, "rows": shares.round(4).to_dict("records")}

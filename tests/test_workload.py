@@ -2,6 +2,7 @@
 their summaries, and one-line errors for every kind of bad input."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from planner import PlannerError
 from planner import requestlog as rl
 from planner.catalog import get_model
+from planner.search import candidates
 from planner.sizing import engine_sizing
 from planner.specs import KvPrecision
 from planner.workload import parse_length, parse_workload
@@ -157,7 +159,7 @@ def test_size_limit_is_stated(tmp_path, monkeypatch):
 def test_engine_sizing_covers_the_percentile():
     mix = parse_workload("isl=lognormal:median=800,sigma=0.8;osl=lognormal:median=200,sigma=0.6")
     m = get_model("llama-3.1-8b")
-    z = engine_sizing(mix, m, KvPrecision.fp8, 99.0, kv_tokens=1_000_000)
+    z = engine_sizing(mix, m, KvPrecision.fp8, 99.0)
     isl, osl = mix.sample(20_000, np.random.default_rng(5))
     assert np.mean(isl <= z.max_input_len) == pytest.approx(0.99, abs=0.005)
     assert np.mean(isl + osl <= z.max_seq_len) == pytest.approx(0.99, abs=0.005)
@@ -165,4 +167,32 @@ def test_engine_sizing_covers_the_percentile():
     per_token = 2 * 32 * 8 * 128 * 1  # Llama-3.1-8B, FP8 KV: 64 KiB per token
     assert z.kv_gib_per_sequence_at_max_seq_len == pytest.approx(z.max_seq_len * per_token / 1024**3, rel=1e-3)
     assert z.kv_gib_freed_per_sequence == pytest.approx((131_072 - z.max_seq_len) * per_token / 1024**3, rel=1e-3)
-    assert z.max_batch_size == 1_000_000 // z.max_seq_len and z.max_batch_size_at_full_context == 7
+    assert z.max_batch_size is None
+    # on a deployment: the sequences its KV budget holds, each in whole 32-token TensorRT-LLM blocks
+    c = candidates(m, mix, ["H100"], ["fp8"], [1], [1], "trtllm", dep=False)
+    budget = float(c.plan.kv_budget[0])
+    zd = engine_sizing(mix, m, KvPrecision.fp8, 99.0, "trtllm", (c.setup, c.plan))
+    assert int(c.setup.block_tokens) == 32
+    assert zd.max_batch_size == int(budget // (math.ceil(zd.max_seq_len / 32) * 32 * per_token))
+    assert zd.max_batch_size_at_full_context == int(budget // (131_072 * per_token)) >= 1
+
+
+def test_engine_sizing_counts_sliding_windows_where_the_engine_keeps_them():
+    # gpt-oss-20b: 24 layers of 8 KV heads x 64, 2,048 bytes per token and layer at 16 bits; 12 of
+    # them keep a 128-token window under vLLM (and SGLang), none under TensorRT-LLM by default
+    m = get_model("openai/gpt-oss-20b")
+    assert (m.num_layers, m.num_window_layers, m.sliding_window) == (24, 12, 128)
+    mix = parse_workload("isl=4000;osl=96")
+    layer = 8 * 64 * 2 * 2
+    trt = engine_sizing(mix, m, KvPrecision.fp16, 99.0, "trtllm")
+    vllm = engine_sizing(mix, m, KvPrecision.fp16, 99.0, "vllm")
+    assert trt.max_seq_len == vllm.max_seq_len == 4096
+    assert trt.kv_gib_per_sequence_at_max_seq_len == pytest.approx(24 * layer * 4096 / 1024**3, abs=1e-4)
+    # the window layers hold their 128 tokens and the one being written (memory.kv_bytes_per_sequence)
+    assert vllm.kv_gib_per_sequence_at_max_seq_len == pytest.approx((12 * layer * 4096 + 12 * layer * 129) / 1024**3, abs=1e-4)
+    assert vllm.kv_gib_per_sequence_at_full_context == pytest.approx((12 * layer * 131_072 + 12 * layer * 129) / 1024**3, abs=1e-4)
+    # on one H100 under vLLM, the batch the page reports is what the estimate's own request bytes allow
+    c = candidates(m, mix, ["H100"], ["mxfp4"], [1], [1], "vllm", dep=False)
+    z = engine_sizing(mix, m, KvPrecision.fp16, 99.0, "vllm", (c.setup, c.plan))
+    assert z.max_batch_size == int(float(c.plan.kv_budget[0]) // float(c.setup.request_bytes(4096)[0]))
+    assert z.max_batch_size > int(float(c.plan.kv_budget[0]) // (24 * layer * 4096)), "windows let more sequences fit"
