@@ -167,6 +167,8 @@ else:
     c[2].metric("$ / M output tokens", fmt(best["usd_per_million_output_tokens"], 3))
     c[3].metric("Utilisation", fmt(100 * best["utilisation"], 0, " %"))
 options = pd.DataFrame(r["recommendations"])
+if not options.empty:  # the split as deployments are named (TP4 PP2, DEP8) first; the raw degrees stay, after it
+    options = options[["gpu", "precision", "parallelism", *[c for c in options.columns if c not in ("gpu", "precision", "parallelism")]]]
 st.subheader("Options meeting the targets (cheapest first)")
 st.dataframe(options, width="stretch", hide_index=True)
 if r.get("disaggregated"):
