@@ -18,7 +18,7 @@ import pandas as pd
 
 from . import catalog, cli_serving
 from .calibration import calibrate_frame
-from .cli_options import engine_kwargs, engine_options, field_help, positive_int
+from .cli_options import engine_kwargs, engine_options, engine_version_option, field_help, positive_int
 from .cost import OWNED_FIELDS
 from .defaults import ARRIVALS
 from .errors import PlannerError
@@ -108,14 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--no-prefix-caching", action="store_true", help="the engine reuses no prompt prefix")
     engine_options(e)
-    e.add_argument(
-        "--engine-version",
-        default=None,
-        metavar="V",
-        help="engine version the answer is for, e.g. 1.0: the calibration profile of the closest version is preferred (default: the one fitted on the most "
-        "points), SGLang's memory defaults are that release's (0.4.8 on; default: the current release), and vLLM before 0.8 runs the V0 engine's "
-        "scheduler defaults and memory profile",
-    )
+    engine_version_option(e)
     e.add_argument(
         "--hardware",
         default=None,

@@ -45,9 +45,22 @@ def engine_kwargs(args: argparse.Namespace) -> dict:
 
 
 def engine_settings(args: argparse.Namespace) -> EngineSettings:
-    """The engine settings the options give, or a `PlannerError` naming the option and its range."""
+    """The engine settings the options give (with `--engine-version` where the command has it), or
+    a `PlannerError` naming the option and its range."""
+    version = getattr(args, "engine_version", None)
     try:
-        return EngineSettings(**engine_kwargs(args))
+        return EngineSettings(**engine_kwargs(args), **({"version": version} if version else {}))
     except ValidationError as exc:
         err = exc.errors()[0]
         raise PlannerError(f"--{str(err['loc'][0]).replace('_', '-')} {err.get('input')!r}: {err['msg'].lower()}") from None
+
+
+ENGINE_VERSION_HELP = (
+    "engine version the answer is for, e.g. 1.0: the calibration profile of the closest version is preferred (default: the one fitted on the most "
+    "points), SGLang's memory defaults are that release's (0.4.8 on; default: the current release), and vLLM before 0.8 runs the V0 engine's "
+    "scheduler defaults and memory profile"
+)
+
+
+def engine_version_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine-version", default=None, metavar="V", help=ENGINE_VERSION_HELP)

@@ -18,10 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from . import serving
 from .catalog import get_gpu, get_model
 from .defaults import DEFAULT_EFFICIENCIES, Efficiencies, analytic_uncertainty_pct, default_efficiencies, ttft_uncertainty_pct
-from .engine_limits import is_development_build
 from .errors import PlannerError
 from .load import PERCENTILES, simulate_load
-from .profiles import Profile, find_profile, load_profile, measured_model, uncertainty, version_family
+from .profiles import Profile, check_engine_version, find_profile, load_profile, measured_model, uncertainty
 from .specs import GIB, KV_BYTES, EngineSettings, GpuSpec, KvPrecision, ModelSpec, Parallelism, Precision, default_kv, parse_choice, resolve_precision
 from .workload import RequestMix, parse_workload
 
@@ -235,8 +234,7 @@ def _resolve_profile(
     """The profile an estimate uses, and how it matched (see `estimate`)."""
     if profile is False or (isinstance(profile, str) and profile.strip().lower() in ("none", "analytic")):
         return None, "analytic"
-    if engine_version is not None and version_family(engine_version) is None and not is_development_build(engine_version):
-        raise PlannerError(f"engine_version {engine_version!r} is not a version number (e.g. 1.0, v0.13.0, 0.11.2) or a development build (nightly-dev)")
+    check_engine_version(engine_version)
     if profile is None:
         return find_profile(gpu, engine, precision, engine_version=engine_version, model=model)
     prof = profile if isinstance(profile, Profile) else load_profile(profile)

@@ -185,6 +185,12 @@ def version_family(version) -> str | None:
     return f"{rel[0]}.{rel[1]}" if rel else None
 
 
+def check_engine_version(version: str | None) -> None:
+    """Refuse an engine version that is neither a release number nor a development build."""
+    if version is not None and version_family(version) is None and not is_development_build(version):
+        raise PlannerError(f"engine_version {version!r} is not a version number (e.g. 1.0, v0.13.0, 0.11.2) or a development build (nightly-dev)")
+
+
 def _family_key(family: str | None) -> tuple[int, int]:
     major, _, minor = (family or "0.0").partition(".")
     return int(major), int(minor)

@@ -25,7 +25,7 @@ from .cost import PriceBook, fleet_cost
 from .defaults import analytic_uncertainty_pct
 from .errors import PlannerError
 from .load import RateModel, simulate_load
-from .profiles import uncertainty
+from .profiles import check_engine_version, uncertainty
 from .roofline import hardware_table
 from .sla import Sla, max_rate_approx, replicas_for
 from .specs import GIB, KV_NEEDS, MEMORY_SETTING, SEARCH_PRECISIONS, EngineSettings, ModelSpec, Precision, default_kv, parse_choice
@@ -97,6 +97,7 @@ def candidates(
     m = get_model(model)
     eng = engine if isinstance(engine, EngineSettings) else EngineSettings(engine=engine)
     engine = eng.engine
+    check_engine_version(eng.version)
     gs = [get_gpu(g) for g in gpus] if gpus else list(all_gpus().values())
     if precisions:
         ps = [parse_choice(Precision, p, "precision") for p in precisions]
@@ -119,7 +120,7 @@ def candidates(
         raise PlannerError(f"no GPU of {', '.join(g.id for g in gs)} runs {m.id} at precision {' or '.join(p.value for p in ps)} with engine {engine}")
     a = np.array(rows)
     gi, pi, tp, pp, adp, ep = a[:, 0], a[:, 1], a[:, 2].astype(float), a[:, 3].astype(float), a[:, 4].astype(float), a[:, 5].astype(float)
-    eff, source_table, found = profile_efficiencies(gs, ps, engine, m)
+    eff, source_table, found = profile_efficiencies(gs, ps, engine, m, eng.version)
     kvs = [default_kv(m, p) for p in ps]
     s = serving.prepare(m, gs, ps, kvs, tp, pp, eng, eff, gpu_idx=gi, prec_idx=pi, kv_idx=pi, table=hardware_table(gs, ps, eff), attention_dp=adp, ep=ep)
     plan = s.plan(max(1, round(mix.mean_isl)), max(1, round(mix.mean_osl)))
@@ -180,7 +181,7 @@ def recommend(
     precisions: Sequence[str] | None = None,
     tps: Sequence[int] = DEFAULT_TPS,
     pps: Sequence[int] = DEFAULT_PPS,
-    engine: str = "trtllm",
+    engine: str | EngineSettings = "trtllm",
     headroom: float = 0.2,
     budget_usd_per_month: float | None = None,
     prices: PriceBook | None = None,
@@ -192,9 +193,10 @@ def recommend(
 ) -> Recommendation:
     """Rank the deployments that serve `rate_rps` requests/s of `mix` within `sla` by cost.
 
-    `max_model_len`: the longest request (prompt + output tokens) the deployment must accept, e.g.
-    the model's full context; a replica whose KV cache cannot hold one such request is rejected
-    (vLLM also refuses to start with it)."""
+    `engine`: an engine name or its settings (`EngineSettings`: its release picks the profiles and
+    the engine's defaults). `max_model_len`: the longest request (prompt + output tokens) the
+    deployment must accept, e.g. the model's full context; a replica whose KV cache cannot hold one
+    such request is rejected (vLLM also refuses to start with it)."""
     if not (isinstance(rate_rps, int | float) and math.isfinite(rate_rps) and 1e-6 <= rate_rps <= 1e6):  # below, a replica's share underflows
         raise PlannerError(f"rate {rate_rps!r}: must be a request rate in [0.000001, 1000000] requests/s")
     if not 0 <= headroom <= 10:
@@ -202,7 +204,9 @@ def recommend(
     if budget_usd_per_month is not None and not budget_usd_per_month > 0:
         raise PlannerError(f"budget {budget_usd_per_month!r}: must be a positive number of USD per month")
     prices = prices or PriceBook()
-    c, cap, rates, frontier = _capacities(model, mix, gpus, precisions, tps, pps, engine, sla)
+    eng = engine if isinstance(engine, EngineSettings) else EngineSettings(engine=engine)
+    engine = eng.engine
+    c, cap, rates, frontier = _capacities(model, mix, gpus, precisions, tps, pps, eng, sla)
     if max_model_len is not None:
         c.model.check_max_model_len(max_model_len, math.ceil(mix.mean_isl + mix.mean_osl))
     s, plan = c.setup, c.plan
@@ -331,6 +335,7 @@ def recommend(
         "sla": sla.describe(),
         "headroom": headroom,
         "engine": engine,
+        **({"engine_version": eng.version} if eng.version else {}),
         "budget_usd_per_month": budget_usd_per_month,
         "max_model_len": max_model_len,
         "candidates": len(c),
@@ -349,7 +354,7 @@ def recommend(
 _CAPACITY_CACHE: OrderedDict = OrderedDict()
 
 
-def _capacities(model, mix: RequestMix, gpus, precisions, tps, pps, engine: str, sla: Sla):
+def _capacities(model, mix: RequestMix, gpus, precisions, tps, pps, engine: EngineSettings, sla: Sla):
     """Candidates, their largest SLA-meeting rate per replica, their rate model and the Pareto frontier."""
     key = (getattr(model, "id", model), id(mix), tuple(gpus or ()), tuple(precisions or ()), tuple(tps), tuple(pps), engine, repr(sla))
     if key in _CAPACITY_CACHE:

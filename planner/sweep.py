@@ -22,7 +22,7 @@ from .catalog import get_gpu, get_model
 from .catalog import gpus as all_gpus
 from .defaults import Efficiencies
 from .errors import PlannerError
-from .profiles import find_profile, measured_model, profiles
+from .profiles import check_engine_version, find_profile, measured_model, profiles
 from .roofline import HardwareTable, hardware_table
 from .specs import GIB, SEARCH_PRECISIONS, EngineSettings, GpuSpec, ModelSpec, Precision, default_kv, parse_choice
 
@@ -118,15 +118,18 @@ def evaluate(
     }
 
 
-def profile_efficiencies(gs: Sequence[GpuSpec], ps: Sequence[Precision], engine: str, model: ModelSpec | None = None) -> tuple[dict, np.ndarray, dict]:
-    """The calibration profile of each GPU x precision, as `estimate` picks it: efficiencies by
-    `(gpu index, precision index)`, the `source` label of each ("extrapolated" for a profile made at
-    another precision, or on other models than `model`; a GPU without a profile of its own is analytic), and the profiles with how they matched."""
+def profile_efficiencies(
+    gs: Sequence[GpuSpec], ps: Sequence[Precision], engine: str, model: ModelSpec | None = None, engine_version: str | None = None
+) -> tuple[dict, np.ndarray, dict]:
+    """The calibration profile of each GPU x precision, as `estimate` picks it (the closest
+    `engine_version` where given): efficiencies by `(gpu index, precision index)`, the `source`
+    label of each ("extrapolated" for a profile made at another precision, or on other models than
+    `model`; a GPU without a profile of its own is analytic), and the profiles with how they matched."""
     eff, found = {}, {}
     sources = np.full((len(gs), len(ps)), "analytic", dtype=object)
     pool = profiles()  # read the folder once, not once per pair
     for (i, gpu), (j, prec) in itertools.product(enumerate(gs), enumerate(ps)):
-        prof, rule = find_profile(gpu.id, engine, prec.value, candidates=pool, model=model)
+        prof, rule = find_profile(gpu.id, engine, prec.value, candidates=pool, engine_version=engine_version, model=model)
         if prof is not None:
             eff[(i, j)] = prof.efficiencies(prec)
             measured = rule == "exact" and (model is None or measured_model(prof, model))
@@ -159,12 +162,13 @@ def sweep(
 ) -> pd.DataFrame:
     """All valid configurations of one model as a DataFrame, one row per configuration.
 
-    `engine`: an engine name, or its settings (`EngineSettings`: memory fraction, limits, and the
-    `max_model_len` every configuration must accept)."""
+    `engine`: an engine name, or its settings (`EngineSettings`: release, memory fraction, limits,
+    and the `max_model_len` every configuration must accept)."""
     m = get_model(model)
     _check_whole("concurrency", batches, MAX_CONCURRENCY)
     _check_whole("isl/osl", [n for pair in lengths for n in pair], MAX_TOKENS)
     eng = engine if isinstance(engine, EngineSettings) else EngineSettings(engine=engine)
+    check_engine_version(eng.version)
     if eng.max_model_len is not None:
         m.check_max_model_len(eng.max_model_len, max((int(i) + int(o) for i, o in lengths), default=1))
     gs = [get_gpu(x) for x in gpus] if gpus is not None else list(all_gpus().values())
@@ -174,7 +178,7 @@ def sweep(
         eff: Efficiencies | dict = efficiencies
         sources = np.full((len(gs), len(ps)), "analytic", dtype=object)
     else:
-        eff, sources, _ = profile_efficiencies(gs, ps, eng.engine, m)
+        eff, sources, _ = profile_efficiencies(gs, ps, eng.engine, m, eng.version)
     n = len(g["tp"])
     # evaluate in cache-sized chunks: the same arithmetic, fewer page faults on temporaries
     table = hardware_table(gs, ps, eff)

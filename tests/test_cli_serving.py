@@ -94,6 +94,14 @@ def test_estimate_takes_distributions_and_logs():
             ["sweep", "--model", "llama-3.1-8b", "--gpus", "H100", "--precisions", "nvfp4", "--engine", "sglang", "--rates", "2", "--isl", "9", "--osl", "9"],
             "no GPU of H100-SXM runs meta-llama/Llama-3.1-8B at precision nvfp4 with engine sglang",
         ),
+        (
+            ["recommend", "--model", "llama-3.1-8b", "--rate", "5", "--itl-ms", "50", "--engine-version", "banana"],
+            "engine_version 'banana' is not a version number",
+        ),
+        (
+            ["sweep", "--model", "llama-3.1-8b", "--rates", "1", "--isl", "9", "--osl", "9", "--engine-version", "x.y"],
+            "engine_version 'x.y' is not a version number",
+        ),
         (["sweep", "--model", "llama-3.1-8b", "--rates", "1e-300", "--isl", "9", "--osl", "9"], "--rates 1e-300: must be request rates in [0.000001, 1000000]"),
         (
             ["sweep", "--model", "llama-3.1-8b", "--concurrency", "2000000", "--isl", "9", "--osl", "9"],

@@ -217,7 +217,17 @@ def test_fuzz_estimate_arguments(capsys, option, value):
         ), line
 
 
-SWEEP_OPTIONS = ["--max-model-len", "--max-batch-size", "--max-num-tokens", "--free-gpu-memory-fraction", "--engine", "--rates", "--concurrency", "--tp"]
+SWEEP_OPTIONS = [
+    "--max-model-len",
+    "--max-batch-size",
+    "--max-num-tokens",
+    "--free-gpu-memory-fraction",
+    "--engine",
+    "--engine-version",
+    "--rates",
+    "--concurrency",
+    "--tp",
+]
 
 
 @settings(max_examples=FUZZ_EXAMPLES["cli"], **FUZZ)

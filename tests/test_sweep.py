@@ -76,3 +76,27 @@ def test_sweep_refuses_a_max_model_len_shorter_than_its_requests():
         sweep(
             "llama-3.1-8b", gpus=["L40S"], precisions=["fp16"], tps=[1], pps=[1], batches=[1], lengths=[(1024, 256)], engine=EngineSettings(max_model_len=1000)
         )
+
+
+def test_sweep_and_search_answer_for_the_engine_release_asked():
+    # vLLM 0.6.4 (the V0 engine) profiles a forward pass of max_model_len tokens: less KV cache than V1
+    v0 = EngineSettings(engine="vllm", version="0.6.4", max_model_len=20_000)
+    kw = dict(gpus=["RTX-3090"], precisions=["fp16"], tps=[1], pps=[1], batches=[8], lengths=[(1024, 256)], efficiencies=DEFAULT_EFFICIENCIES)
+    old = sweep("llama-3.1-8b", engine=v0, **kw)
+    new = sweep("llama-3.1-8b", engine=EngineSettings(engine="vllm", max_model_len=20_000), **kw)
+    e = estimate(
+        "llama-3.1-8b", "RTX-3090", "fp16", isl=1024, osl=256, concurrency=8, engine="vllm", engine_version="0.6.4", max_model_len=20_000, profile="none"
+    )
+    assert old.kv_cache_gib_per_gpu[0] == pytest.approx(e.kv_cache_gib_per_gpu, rel=1e-9)
+    assert old.kv_cache_gib_per_gpu[0] < new.kv_cache_gib_per_gpu[0]
+    # the release picks the calibration profile, as estimate picks it
+    from planner.search import candidates
+    from planner.workload import parse_workload
+
+    mix = parse_workload("isl=1024;osl=256")
+    for version in ("0.13", "1.0"):
+        c = candidates("llama-3.1-70b", mix, ["H100"], ["fp8"], [4], [1], EngineSettings(version=version), dep=False)
+        est = estimate("llama-3.1-70b", "H100", "fp8", tp=4, isl=1024, osl=256, engine_version=version)
+        assert c.sources[0] == est.source and est.source.endswith(f"--v{version}")
+    with pytest.raises(PlannerError, match="engine_version 'banana' is not a version number"):
+        sweep("llama-3.1-8b", engine=EngineSettings(version="banana"), **kw)
