@@ -32,7 +32,7 @@ from .fileio import atomic_write_bytes, read_json
 from .k8s import manifests, to_yaml
 from .search import parallelism_label, recommend
 from .sla import Sla
-from .specs import MEMORY_SETTING
+from .specs import MEMORY_SETTING, EngineSettings
 from .workload import parse_workload
 from .workload_report import describe_workload
 
@@ -50,6 +50,7 @@ DEPLOYMENT_KEYS = (
     "ep",
     "attention_dp",
     "engine",
+    "engine_version",
     "isl",
     "osl",
     "concurrency",
@@ -62,6 +63,10 @@ DEPLOYMENT_KEYS = (
     "hardware",
     "replay",
 )
+
+
+#: Engine settings a fleet report applies to every candidate and to the recommended replica.
+FLEET_ENGINE_KEYS = ("free_gpu_memory_fraction", "max_batch_size", "max_num_tokens")
 
 
 def build_report(inputs: dict, command: str = "") -> dict:
@@ -91,6 +96,11 @@ def build_report(inputs: dict, command: str = "") -> dict:
             raise PlannerError("a fleet report needs at least one latency target: ttft_ms and/or itl_ms (and e2e_ms)")
         owned = owned_hardware(**inputs["owned"]) if "owned" in inputs else None
         prices = PriceBook(parse_price_overrides(inputs.get("price")), inputs.get("prices"), owned)
+        settings = {k: inputs[k] for k in FLEET_ENGINE_KEYS if k in inputs}
+        try:
+            engine = EngineSettings(engine=inputs.get("engine", "trtllm"), version=inputs.get("engine_version"), **settings)
+        except ValidationError as exc:
+            raise PlannerError(f"engine setting {validation_line(exc)}") from None
         r = recommend(
             inputs["model"],
             float(inputs["rate"]),
@@ -102,6 +112,7 @@ def build_report(inputs: dict, command: str = "") -> dict:
             prices=prices,
             disaggregated=bool(inputs.get("disaggregated", False)),
             max_model_len=inputs.get("max_model_len"),
+            engine=engine,
         )
         rec = r.to_json()
         report["kind"] = "recommend"
@@ -111,7 +122,9 @@ def build_report(inputs: dict, command: str = "") -> dict:
             report["question"] = _question(inputs, mix.describe(), sla.describe())
             return _clean(report)
         deployment = {k: best[k] for k in ("gpu", "precision", "kv_precision", "tp", "pp", "ep", "attention_dp", "engine")}
-        deployment.update(model=rec["question"]["model"], request_rate=best["operating_rate_rps"])
+        deployment.update(model=rec["question"]["model"], request_rate=best["operating_rate_rps"], **settings)
+        if engine.version:
+            deployment["engine_version"] = engine.version
         if "max_model_len" in inputs:
             deployment["max_model_len"] = inputs["max_model_len"]
         if "profile" in inputs:

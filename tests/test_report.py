@@ -313,3 +313,20 @@ def test_the_out_files_extension_picks_the_format(reports, tmp_path):
         assert (tmp_path / name).read_text().startswith(starts), name
     assert main(["report", "--from", str(source), "--format", "html", "--out", str(tmp_path / "asked.md")]) == 0  # --format wins
     assert (tmp_path / "asked.md").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_a_fleet_report_plans_for_the_engine_asked():
+    # a fleet report once took --engine and then planned TensorRT-LLM regardless
+    inputs = dict(FLEET, engine="vllm", engine_version="0.11", max_batch_size=128)
+    rep = build_report(inputs)
+    sla = planner.Sla(ttft_ms=1500, itl_ms=40)
+    engine = planner.EngineSettings(engine="vllm", version="0.11", max_batch_size=128)
+    r = planner.recommend("llama-3.1-8b", 4.0, planner.parse_workload(FLEET["workload"]), sla, gpus=FLEET["gpus"], engine=engine)
+    assert rep["recommendation"] == json.loads(json.dumps(r.to_json()))
+    assert rep["recommendation"]["question"]["engine"] == "vllm" and rep["recommendation"]["question"]["engine_version"] == "0.11"
+    assert all(x["engine"] == "vllm" for x in rep["recommendation"]["recommendations"])
+    e = rep["estimate"]
+    assert (e["engine"], e["engine_version"], e["max_batch_size"]) == ("vllm", "0.11", 128)
+    assert r.recommendations != planner.recommend("llama-3.1-8b", 4.0, planner.parse_workload(FLEET["workload"]), sla, gpus=FLEET["gpus"]).recommendations
+    with pytest.raises(PlannerError, match="engine setting free_gpu_memory_fraction"):
+        build_report(dict(FLEET, free_gpu_memory_fraction=2.0))
