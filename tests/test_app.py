@@ -172,6 +172,21 @@ def test_fleet_recommends_what_the_api_recommends():
     assert any("131,072-token request" in x["reason"] for x in r["rejected"])
 
 
+def test_fleet_sizes_for_the_engine_chosen():
+    at = app()
+    at.switch_page("ui/fleet.py").run()
+    widget(at, "radio", "Requests from").set_value("a length distribution").run()
+    spec = widget(at, "text_input", "Workload").value
+    at = widget(at, "selectbox", "Serving engine").set_value("vllm").run()
+    assert not at.exception
+    rate = next(n for n in at.number_input if n.label == "Target requests/s").value
+    sla = planner.Sla(ttft_ms=2000, ttft_pct=90, itl_ms=50, itl_pct=90)
+    r = planner.recommend("meta-llama/Llama-3.1-70B", rate, planner.parse_workload(spec), sla, engine="vllm").to_json()
+    best = r["recommendations"][0]
+    assert r != planner.recommend("meta-llama/Llama-3.1-70B", rate, planner.parse_workload(spec), sla).to_json()
+    assert any(f"{best['replicas']} × {best['gpu']} {best['precision']} {best['parallelism']} on vllm" in s.value for s in at.success)
+
+
 def test_fleet_bad_distribution_is_a_message():
     at = app()
     at.switch_page("ui/fleet.py").run()

@@ -17,6 +17,7 @@ from ui.common import TERMS, catalog, export_buttons, fmt, report_downloads
 TRACES = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "traces"
 EXAMPLES = {"Azure LLM trace 2023, conversation (1 h)": "azure_llm_2023_conv.csv", "Azure LLM trace 2023, code (1 h)": "azure_llm_2023_code.csv"}
 SOURCES = [*[k for k, f in EXAMPLES.items() if (TRACES / f).exists()], "upload a request log", "a length distribution"]
+ENGINES = ["trtllm", "vllm", "sglang"]
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)  # one shared, read-only object per source (the search reuses its work for it)
@@ -33,12 +34,23 @@ def load_mix(source: str, data: bytes | None = None, suffix: str = ".csv") -> pl
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def summary(_mix: planner.RequestMix, key: str, model: str, gpu: str, precision: str, tp: int):
-    return planner.describe_workload(_mix, model, gpu, precision, tp, bins=16)
+def summary(_mix: planner.RequestMix, key: str, model: str, gpu: str, precision: str, tp: int, engine: str):
+    return planner.describe_workload(_mix, model, gpu, precision, tp, engine, bins=16)
 
 
 @st.cache_data(show_spinner="Searching every GPU, precision and parallelism…", max_entries=16)
-def fleet(_mix: planner.RequestMix, key: str, model: str, rate: float, sla: dict, budget: float | None, gpus: tuple, disaggregated: bool, longest: int | None):
+def fleet(
+    _mix: planner.RequestMix,
+    key: str,
+    model: str,
+    rate: float,
+    sla: dict,
+    budget: float | None,
+    gpus: tuple,
+    disaggregated: bool,
+    longest: int | None,
+    engine: str,
+):
     r = planner.recommend(
         model,
         rate,
@@ -49,6 +61,7 @@ def fleet(_mix: planner.RequestMix, key: str, model: str, rate: float, sla: dict
         disaggregated=disaggregated,
         top=10,
         max_model_len=longest,
+        engine=engine,
     )
     return r.to_json()
 
@@ -77,18 +90,20 @@ with st.sidebar:
     except planner.PlannerError as exc:
         st.error(str(exc))
         st.stop()
-    st.header("Deployment for GPU-time shares")
+    st.header("Model and engine")
     model = st.selectbox("Model", models, index=models.index("meta-llama/Llama-3.1-70B"))
+    engine = st.selectbox("Serving engine", ENGINES, help="TensorRT-LLM, vLLM or SGLang: the fleet is sized, and GPU time measured, on this engine")
+    st.header("Deployment for GPU-time shares")
     basis_gpu = st.selectbox("GPU", gpus, index=gpus.index("H100-SXM"))
     basis_prec = st.selectbox("Precision", [p.value for p in planner.Precision], index=2)
     basis_tp = st.selectbox("TP", [1, 2, 4, 8], index=2)
 
 key = mix.describe()
 try:
-    out, shares, counts, ie, oe = summary(mix, key, model, basis_gpu, basis_prec, int(basis_tp))
+    out, shares, counts, ie, oe = summary(mix, key, model, basis_gpu, basis_prec, int(basis_tp), engine)
 except planner.PlannerError as exc:
     st.warning(f"GPU-time shares not available: {exc}")
-    out, shares, counts, ie, oe = summary(mix, key, model, None, None, 1)
+    out, shares, counts, ie, oe = summary(mix, key, model, None, None, 1, engine)
 
 c = st.columns(4)
 c[0].metric("Requests", f"{out['requests']:,}", help="in the log (a distribution: a 20,000-request sample)")
@@ -147,7 +162,7 @@ longest = c[1].number_input(
 )
 try:
     sla = {"ttft_ms": ttft, "ttft_pct": pct, "itl_ms": itl, "itl_pct": pct}
-    r = fleet(mix, key, model, float(rate), sla, budget or None, tuple(chosen), disagg, int(longest) or None)
+    r = fleet(mix, key, model, float(rate), sla, budget or None, tuple(chosen), disagg, int(longest) or None, engine)
 except planner.PlannerError as exc:
     st.error(str(exc))
     st.stop()
@@ -157,7 +172,7 @@ if best is None:
     st.error("No deployment meets the targets" + (" within the budget" if budget else "") + ": see why each was rejected below.")
 else:
     st.success(
-        f"Recommended: {best['replicas']} × {best['gpu']} {best['precision']} {best['parallelism']}"
+        f"Recommended: {best['replicas']} × {best['gpu']} {best['precision']} {best['parallelism']} on {engine}"
         + f" ({best['num_gpus']} GPUs) at ${best['usd_per_month']:,.0f}/month; what breaks first: {best['bottleneck']}; source {best['source']} ±{best['uncertainty_pct']:.0f}%"
         + (f"; checked by {best['verified_by']}" if best.get("verified_by") else "")
     )
@@ -198,7 +213,8 @@ with st.expander("How the numbers are made"):
         """
 - **Patterns**: long input above 1,024 tokens, long output above 256; GPU time is each request's prefill
   plus its share of the decode steps on the deployment in the sidebar, at the log's mean rate.
-- **Fleet**: every catalog GPU × precision × TP 1–8 × PP 1–2 that fits. For each, the largest request
+- **Fleet**: every catalog GPU × precision × TP 1–8 × PP 1–2 that fits (and DEP-N for a mixture-of-experts
+  model), on the serving engine in the sidebar with its own memory rules and defaults. For each, the largest request
   rate one replica serves within the targets (closed-form queueing model: M/G/1 prompts, batch slots,
   ITL spread), then replicas = target × (1 + 20 % headroom) / that rate, priced per month (730 h).
   The cheapest is checked by simulation and gets replicas added if it misses.
@@ -212,6 +228,7 @@ if source != "upload a request log":
     report_downloads(
         {
             "model": model,
+            "engine": engine,
             "workload": spec if source == "a length distribution" else str(TRACES / EXAMPLES[source]),
             "rate": float(rate),
             "ttft_ms": float(ttft),
