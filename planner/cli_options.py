@@ -25,11 +25,16 @@ def positive_int(text: str) -> int:
     return value
 
 
-def engine_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--engine", choices=["trtllm", "vllm", "sglang"], default=None, help=field_help(EngineSettings, "engine") + " (default trtllm)")
+def engine_limit_options(p: argparse.ArgumentParser) -> None:
+    """The engine's memory fraction and batch limits."""
     p.add_argument("--free-gpu-memory-fraction", type=float, default=None, metavar="F", help=field_help(EngineSettings, "free_gpu_memory_fraction"))
     p.add_argument("--max-batch-size", type=positive_int, default=None, metavar="N", help=field_help(EngineSettings, "max_batch_size"))
     p.add_argument("--max-num-tokens", type=positive_int, default=None, metavar="N", help=field_help(EngineSettings, "max_num_tokens"))
+
+
+def engine_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine", choices=["trtllm", "vllm", "sglang"], default=None, help=field_help(EngineSettings, "engine") + " (default trtllm)")
+    engine_limit_options(p)
     p.add_argument("--max-model-len", type=positive_int, default=None, metavar="N", help=field_help(EngineSettings, "max_model_len"))
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .catalog import get_model
-from .cli_options import engine_options, engine_settings, engine_version_option
+from .cli_options import engine_limit_options, engine_options, engine_settings, engine_version_option
 from .configs import ARCHITECTURES
 from .cost import OWNED_FIELDS, PriceBook, owned_hardware, parse_price_overrides
 from .defaults import ARRIVALS, ttft_uncertainty_pct
@@ -26,7 +26,6 @@ from .load import PERCENTILES, RateModel
 from .requestlog import LONG_INPUT_TOKENS, LONG_OUTPUT_TOKENS, peak_window
 from .search import DEFAULT_PPS, DEFAULT_TPS, candidates, recommend
 from .sla import Sla
-from .specs import EngineSettings
 from .workload import parse_workload
 from .workload_report import describe_workload
 
@@ -166,6 +165,7 @@ def add_parsers(sub, positive_int) -> None:
     r.add_argument("--pp", nargs="+", type=positive_int, default=list(DEFAULT_PPS))
     r.add_argument("--engine", choices=["trtllm", "vllm", "sglang"], default="trtllm")
     engine_version_option(r)
+    engine_limit_options(r)
     r.add_argument("--headroom", type=float, default=0.2, help="spare capacity on top of the rate (default 0.2 = 20%%)")
     r.add_argument("--budget", type=_positive_float, default=None, metavar="USD_PER_MONTH", help="reject fleets that cost more per month")
     r.add_argument(
@@ -330,7 +330,7 @@ def _recommend(args: argparse.Namespace) -> int:
         precisions=args.precisions,
         tps=args.tp,
         pps=args.pp,
-        engine=EngineSettings(engine=args.engine, version=args.engine_version) if args.engine_version else args.engine,
+        engine=engine_settings(args),
         headroom=args.headroom,
         budget_usd_per_month=args.budget,
         prices=prices_from_args(args),
@@ -364,7 +364,9 @@ def recommend_table(rec, sla: Sla) -> str:
     q = rec.question
     lines = [
         f"{q['model']} at {q['rate_rps']:.2f} requests/s ({q.get('rate_source', 'given')}), {q['workload']}",
-        f"SLA: {q['sla']}; headroom {q['headroom']:.0%}; engine {q['engine']}{' ' + q['engine_version'] if q.get('engine_version') else ''}; {q['candidates']} deployments considered"
+        f"SLA: {q['sla']}; headroom {q['headroom']:.0%}; engine {q['engine']}{' ' + q['engine_version'] if q.get('engine_version') else ''}"
+        + "".join(f", {k} {q[k]:g}" for k in ("free_gpu_memory_fraction", "max_batch_size", "max_num_tokens") if q.get(k) is not None)
+        + f"; {q['candidates']} deployments considered"
         + (f"; requests up to {q['max_model_len']:,} tokens accepted (max_model_len)" if q.get("max_model_len") else ""),
         "",
     ]

@@ -336,6 +336,7 @@ def recommend(
         "headroom": headroom,
         "engine": engine,
         **({"engine_version": eng.version} if eng.version else {}),
+        **{k: getattr(eng, k) for k in ("free_gpu_memory_fraction", "max_batch_size", "max_num_tokens") if getattr(eng, k) is not None},
         "budget_usd_per_month": budget_usd_per_month,
         "max_model_len": max_model_len,
         "candidates": len(c),

@@ -238,3 +238,26 @@ def test_recommend_names_a_dep_deployment_as_such():
     lines = [line.split() for line in table.stdout.splitlines() if line.strip().startswith("B200 ")]
     assert deps and len(lines) == len(options) and not any(x[2] == "TP1" for x in lines)
     assert sorted(x[2] for x in lines if x[2].startswith("DEP")) == sorted(f"DEP{x['attention_dp']}" for x in deps)
+
+
+def test_recommend_takes_the_engine_limits():
+    args = ["recommend", "--model", "llama-3.1-8b", "--rate", "10", "--isl", "2048", "--osl", "256", "--ttft-ms", "1000", "--itl-ms", "40", "--gpus", "H100"]
+    args += ["--engine", "vllm", "--engine-version", "0.11", "--max-batch-size", "16", "--no-verify", "--format", "json"]
+    r = run(*args)
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)
+    assert got["question"]["max_batch_size"] == 16 and got["question"]["engine_version"] == "0.11"
+    import planner
+
+    api = planner.recommend(
+        "llama-3.1-8b",
+        10.0,
+        planner.parse_workload("isl=2048;osl=256"),
+        planner.Sla(ttft_ms=1000, itl_ms=40),
+        gpus=["H100"],
+        engine=planner.EngineSettings(engine="vllm", version="0.11", max_batch_size=16),
+        verify=False,
+    )
+    assert got["recommendations"] == json.loads(json.dumps(api.to_json()["recommendations"]))
+    default = json.loads(run(*args[:-9], "--engine", "vllm", "--no-verify", "--format", "json").stdout)
+    assert default["recommendations"] != got["recommendations"], "16 sequences per step change the answer"
