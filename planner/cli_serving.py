@@ -246,7 +246,7 @@ def _sweep(args: argparse.Namespace) -> int:
         fits = c.plan.max_batch >= 1
         if eng.max_model_len is not None:  # the engine must accept a request this long (vLLM refuses to start otherwise)
             c.model.check_max_model_len(eng.max_model_len, math.ceil(mix.mean_isl + mix.mean_osl))
-            holds = c.setup.request_bytes(eng.max_model_len) <= c.plan.kv_budget
+            holds = c.setup.holds_request(eng.max_model_len, c.plan)
             fits = fits & holds
         frames = []
         for rate in args.rates:

@@ -29,7 +29,7 @@ from .profiles import check_engine_version, uncertainty
 from .roofline import hardware_table
 from .sla import Sla, max_rate_approx, replicas_for
 from .specs import GIB, KV_NEEDS, MEMORY_SETTING, SEARCH_PRECISIONS, EngineSettings, ModelSpec, Precision, default_kv, parse_choice
-from .sweep import profile_efficiencies
+from .sweep import nothing_runs, profile_efficiencies
 from .workload import RequestMix
 
 DEFAULT_TPS = (1, 2, 4, 8)
@@ -95,7 +95,7 @@ def candidates(
     parallel and expert parallel over N GPUs, TP 1) for each N of `tps` above 1 that divides the experts.
     `engine`: an engine name or its settings (`EngineSettings`)."""
     m = get_model(model)
-    eng = engine if isinstance(engine, EngineSettings) else EngineSettings(engine=engine)
+    eng = EngineSettings.of(engine)
     engine = eng.engine
     check_engine_version(eng.version)
     gs = [get_gpu(g) for g in gpus] if gpus else list(all_gpus().values())
@@ -117,7 +117,7 @@ def candidates(
                     if n > 1 and m.num_experts % n == 0:
                         rows += [(gi, pi, 1, pp, n, n) for pp in stage_pps]
     if not rows:
-        raise PlannerError(f"no GPU of {', '.join(g.id for g in gs)} runs {m.id} at precision {' or '.join(p.value for p in ps)} with engine {engine}")
+        raise nothing_runs(m, gs, ps, engine)
     a = np.array(rows)
     gi, pi, tp, pp, adp, ep = a[:, 0], a[:, 1], a[:, 2].astype(float), a[:, 3].astype(float), a[:, 4].astype(float), a[:, 5].astype(float)
     eff, source_table, found = profile_efficiencies(gs, ps, engine, m, eng.version)
@@ -204,7 +204,7 @@ def recommend(
     if budget_usd_per_month is not None and not budget_usd_per_month > 0:
         raise PlannerError(f"budget {budget_usd_per_month!r}: must be a positive number of USD per month")
     prices = prices or PriceBook()
-    eng = engine if isinstance(engine, EngineSettings) else EngineSettings(engine=engine)
+    eng = EngineSettings.of(engine)
     engine = eng.engine
     c, cap, rates, frontier = _capacities(model, mix, gpus, precisions, tps, pps, eng, sla)
     if max_model_len is not None:
@@ -236,7 +236,7 @@ def recommend(
             reasons[i] = f"does not fit: one {seq_tokens}-token sequence needs {seq_gib[i]:.2f} GiB of KV per GPU, {plan.kv_budget[i] / GIB:.2f} GiB left"
     if max_model_len is not None:
         need = s.request_bytes(max_model_len)
-        short = fits & (need > plan.kv_budget)
+        short = fits & ~s.holds_request(max_model_len, plan)
         refuse = "vLLM refuses to start with it: " if engine == "vllm" else ""
         for i in np.flatnonzero(short):
             reasons[i] = (

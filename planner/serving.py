@@ -85,6 +85,11 @@ class Setup:
         in hybrid models, its linear-attention state."""
         return self.seq_bytes(tokens) + np.asarray(self.state_per_seq, dtype=float)
 
+    def holds_request(self, tokens, plan: MemoryPlan) -> np.ndarray:
+        """Whether each GPU's KV budget holds one request of `tokens` tokens (e.g. `max_model_len`:
+        vLLM refuses to start without it, TensorRT-LLM and SGLang shorten it)."""
+        return self.request_bytes(tokens) <= plan.kv_budget
+
     def _budget(self, max_num_tokens, max_batch_size):
         acts = activation_bytes_per_gpu(self.model, max_num_tokens, max_batch_size, self.tp, self.engine.engine)
         return acts, kv_budget_bytes(self.memory_gib, self.weights, acts, self.overhead, self.engine.engine, self.kv_fraction)

@@ -59,7 +59,7 @@ def engine_sizing(
     their window where the engine does so (vLLM, SGLang; `EngineSettings.windows_applied`), and a
     hybrid model's linear-attention state is added. `deployment`: a replica's setup and memory
     plan, for the sequences of `max_seq_len` (and of the full context) its KV cache holds."""
-    eng = engine if isinstance(engine, EngineSettings) else EngineSettings(engine=engine)
+    eng = EngineSettings.of(engine)
     draw_isl, draw_osl = (mix.pairs[:, 0], mix.pairs[:, 1]) if mix.pairs is not None else mix.sample(20_000, np.random.default_rng(0))
     max_in = int(math.ceil(np.percentile(draw_isl, percentile)))
     max_seq = int(math.ceil(np.percentile(draw_isl + draw_osl, percentile)))

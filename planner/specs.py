@@ -305,6 +305,11 @@ class EngineSettings(BaseModel):
         (mixed chunking off by default) runs prefill-only and decode-only steps, prefill first."""
         return self.engine != "sglang"
 
+    @classmethod
+    def of(cls, engine: str | EngineSettings) -> EngineSettings:
+        """Settings as given, or an engine name's defaults."""
+        return engine if isinstance(engine, EngineSettings) else cls(engine=engine)
+
     @property
     def windows_applied(self) -> bool:
         return self.engine != "trtllm" if self.sliding_window is None else self.sliding_window

@@ -43,6 +43,13 @@ DEFAULT_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 DEFAULT_LENGTHS = ((128, 128), (128, 2048), (2048, 128), (2048, 2048))
 
 
+def nothing_runs(model: ModelSpec, gpus: Sequence[GpuSpec], precisions: Sequence[Precision], engine: str) -> PlannerError:
+    """The error for a search in which no GPU runs any of the precisions asked for."""
+    return PlannerError(
+        f"no GPU of {', '.join(g.id for g in gpus)} runs {model.id} at precision {' or '.join(p.value for p in precisions)} with engine {engine}"
+    )
+
+
 def grid(
     model: ModelSpec, gpus: Sequence[GpuSpec], precisions: Sequence[Precision], tps, pps, batches, lengths, engine: str = "trtllm"
 ) -> dict[str, np.ndarray]:
@@ -67,9 +74,7 @@ def grid(
     pp_arr = np.asarray(pps, dtype=float)[qi]
     valid = supported[gi, pi] & split_ok[ti, qi]
     if not valid.any():
-        raise PlannerError(
-            f"no GPU of {', '.join(g.id for g in gpus)} runs {model.id} at precision {' or '.join(p.value for p in precisions)} with engine {engine}"
-        )
+        raise nothing_runs(model, gpus, precisions, engine)
     lens = np.asarray(lengths, dtype=float)
     return {
         "gpu_idx": gi[valid],
@@ -105,7 +110,7 @@ def evaluate(
         "max_concurrency": point.plan.max_batch,
     }
     if engine.max_model_len is not None:  # the engine must accept a request this long (vLLM refuses to start otherwise)
-        out["holds_max_model_len"] = s.request_bytes(engine.max_model_len) <= point.plan.kv_budget
+        out["holds_max_model_len"] = s.holds_request(engine.max_model_len, point.plan)
         fits = fits & out["holds_max_model_len"]
     blank = np.where(fits, 1.0, np.nan)
     return out | {
@@ -167,7 +172,7 @@ def sweep(
     m = get_model(model)
     _check_whole("concurrency", batches, MAX_CONCURRENCY)
     _check_whole("isl/osl", [n for pair in lengths for n in pair], MAX_TOKENS)
-    eng = engine if isinstance(engine, EngineSettings) else EngineSettings(engine=engine)
+    eng = EngineSettings.of(engine)
     check_engine_version(eng.version)
     if eng.max_model_len is not None:
         m.check_max_model_len(eng.max_model_len, max((int(i) + int(o) for i, o in lengths), default=1))
@@ -203,4 +208,4 @@ def sweep(
     return frame
 
 
-__all__ = ["sweep", "grid", "evaluate", "profile_efficiencies", "DEFAULT_BATCHES", "DEFAULT_LENGTHS"]
+__all__ = ["sweep", "grid", "evaluate", "profile_efficiencies", "nothing_runs", "DEFAULT_BATCHES", "DEFAULT_LENGTHS"]
