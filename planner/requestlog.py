@@ -142,6 +142,8 @@ def _read_frame(path: Path) -> tuple[pd.DataFrame, int]:
         raise PlannerError(f"{path}: no such file") from None
     except OSError as exc:
         raise PlannerError(f"{path}: cannot read ({exc.strerror})") from None
+    if path.is_dir():
+        raise PlannerError(f"{path}: is a folder, not a request log (give a CSV or JSON-lines file)")
     if size > MAX_LOG_BYTES:
         raise PlannerError(f"{path}: {size / 1024**2:,.0f} MiB is larger than the {MAX_LOG_BYTES // 1024**2} MiB a request log may be; sample it first")
     if size == 0:

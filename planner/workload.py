@@ -235,6 +235,8 @@ def parse_workload(text: str | RequestMix | None, isl: int | str | None = None, 
 
         if not path.exists():
             raise PlannerError(f"workload {raw!r}: no such file (give a request log, CSV or JSON lines, or isl=...;osl=...)")
+        if path.is_dir():
+            raise PlannerError(f"workload {raw!r}: {path} is a folder, not a request log (give a CSV or JSON-lines file, or isl=...;osl=...)")
         return read_log(path, **log_options).mix()
     parts: dict[str, str] = {}
     for item in re.split(r"[;\s]+", raw):

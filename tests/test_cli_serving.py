@@ -77,6 +77,8 @@ def test_estimate_takes_distributions_and_logs():
             "max_model_len 500,000: must be a whole number of tokens from 2,048",
         ),
         (["workload", "isl=10"], "lacks osl"),
+        (["workload", "/tmp"], "/tmp is a folder, not a request log"),
+        (["estimate", "--model", "llama-3.1-8b", "--gpu", "H100", "--workload", "/tmp"], "workload '/tmp': /tmp is a folder, not a request log"),
         (["sweep", "--model", "llama-3.1-8b", "--isl", "normal:mean=100,std=5"], "a concurrency sweep takes fixed --isl/--osl"),
         (
             ["sweep", "--model", "llama-3.1-8b", "--rates", "1", "--isl", "512", "--osl", "128", "--max-model-len", "999999999"],
