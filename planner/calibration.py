@@ -87,6 +87,7 @@ class _Block:
     n: np.ndarray  # num_requests (NaN: unknown)
     adp: np.ndarray  # attention data-parallel ranks
     ep: np.ndarray
+    version: str | None = None  # the engine release the rows ran (its defaults and memory rules, as `predict` takes them)
 
 
 class Group:
@@ -107,21 +108,21 @@ class Group:
                 mode = "concurrency" if kw["concurrency"] else ("rate" if kw["request_rate"] else "offline")
                 load = kw["concurrency"] or kw["request_rate"] or 0.0
                 n = kw["num_requests"] if kw["num_requests"] else np.nan
-                buckets.setdefault((model.id, kv, mode), []).append((i, kw["tp"], kw["pp"], kw["isl"], kw["osl"], load, n, kw["attention_dp"], kw["ep"]))
+                key = (model.id, kv, mode, kw["engine_version"])
+                buckets.setdefault(key, []).append((i, kw["tp"], kw["pp"], kw["isl"], kw["osl"], load, n, kw["attention_dp"], kw["ep"]))
             except (PlannerError, ValidationError, TypeError, ValueError) as exc:
                 self.skipped[i] = str(exc).splitlines()[0]
         self.blocks = []
-        for (model_id, kv, mode), items in buckets.items():
+        for (model_id, kv, mode, version), items in buckets.items():
             a = np.array(items, dtype=float)
             self.blocks.append(
-                _Block(get_model(model_id), kv, mode, a[:, 0].astype(int), a[:, 1], a[:, 2], a[:, 3], a[:, 4], a[:, 5], a[:, 6], a[:, 7], a[:, 8])
+                _Block(get_model(model_id), kv, mode, a[:, 0].astype(int), a[:, 1], a[:, 2], a[:, 3], a[:, 4], a[:, 5], a[:, 6], a[:, 7], a[:, 8], version)
             )
 
     def predict(self, eff: Efficiencies) -> dict[str, np.ndarray]:
         """Predicted output tokens/s, TTFT, ITL (ms) and batch for every row (NaN where skipped)."""
         n = len(self.frame)
         out = {k: np.full(n, np.nan) for k in ("output_tok_s", "ttft_ms", "itl_ms", "e2e_ms", "batch")}
-        eng = EngineSettings(engine=self.engine)
         for b in self.blocks:
             s = serving.prepare(
                 b.model,
@@ -130,7 +131,7 @@ class Group:
                 [b.kv],
                 b.tp,
                 b.pp,
-                eng,
+                EngineSettings(engine=self.engine, version=b.version),
                 eff,
                 gpu_idx=np.zeros(len(b.tp), int),
                 prec_idx=np.zeros(len(b.tp), int),
