@@ -127,6 +127,12 @@ def _fraction(row) -> float | None:
     return _first_float(text)
 
 
+def _backend(row) -> str | None:
+    """TensorRT-LLM's runtime as the row states it ('cpp', 'pytorch (derived)'); None otherwise."""
+    word = str(row.backend).split()[0].lower() if pd.notna(row.backend) and str(row.engine) == "trtllm" else ""
+    return word if word in ("cpp", "pytorch") else None
+
+
 def read_cases(path: Path = CSV) -> list[Case]:
     frame = pd.read_csv(path)
     cases = []
@@ -142,6 +148,10 @@ def read_cases(path: Path = CSV) -> list[Case]:
             fraction = _fraction(row)
             adp = _attention_dp(row)
             tp = int(row.tp) if pd.notna(row.tp) else 1
+            seq_len = int(row.max_seq_len) if pd.notna(row.max_seq_len) else None
+            # the engine's max_seq_len: vLLM checks it against the cache; TensorRT-LLM's C++ runtime sizes its
+            # decoder by it (the requests are then taken as long as it allows)
+            isl, osl = (seq_len // 2, seq_len - seq_len // 2) if engine == "trtllm" and seq_len else (1024, 1024)
             kw = dict(
                 model=model,
                 gpu=gpu,
@@ -155,9 +165,10 @@ def read_cases(path: Path = CSV) -> list[Case]:
                 free_gpu_memory_fraction=fraction,
                 max_num_tokens=int(row.max_num_tokens) if pd.notna(row.max_num_tokens) else None,
                 max_batch_size=int(row.max_batch_size) if pd.notna(row.max_batch_size) else None,
-                max_model_len=int(row.max_seq_len) if pd.notna(row.max_seq_len) and engine == "vllm" else None,
-                isl=1024,
-                osl=1024,
+                max_model_len=seq_len if engine in ("vllm", "trtllm") else None,
+                trtllm_backend=_backend(row),
+                isl=isl,
+                osl=osl,
                 profile="none",
             )
             if pd.isna(row.tp):

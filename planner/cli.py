@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--no-prefix-caching", action="store_true", help="the engine reuses no prompt prefix")
     engine_options(e)
     engine_version_option(e)
+    e.add_argument("--trtllm-backend", choices=["cpp", "pytorch"], default=None, help=field_help(EngineSettings, "trtllm_backend"))
     e.add_argument(
         "--hardware",
         default=None,
@@ -277,13 +278,16 @@ def estimate_table(e: Estimate) -> str:
         ("precision / kv", f"{e.precision} / {e.kv_precision} ({e.precision_source})"),
         (
             "engine",
-            f"{e.engine}{' ' + e.engine_version if e.engine_version else ''} (max batch {e.max_batch_size:,}, max tokens/step {e.max_num_tokens:,}, "
+            f"{e.engine}{' ' + e.engine_version if e.engine_version else ''}{' C++ runtime' if e.trtllm_backend == 'cpp' else ''} (max batch {e.max_batch_size:,}, max tokens/step {e.max_num_tokens:,}, "
             f"{MEMORY_SETTING[e.engine]} {e.memory_fraction:g}" + (f", max_model_len {e.max_model_len:,})" if e.max_model_len else ")"),
         ),
         ("workload", f"{e.workload}; {point}"),
         ("Memory per GPU", None),
         ("weights", f"{e.weights_gib_per_gpu:.2f} GiB"),
-        ("activations", f"{e.activations_gib_per_gpu:.2f} GiB"),
+        (
+            "activations",
+            f"{e.activations_gib_per_gpu:.2f} GiB" + (f" ({e.decoder_gib_per_gpu:.2f} GiB of them the C++ runtime's decoder)" if e.decoder_gib_per_gpu else ""),
+        ),
         ("runtime overhead", f"{e.overhead_gib_per_gpu:.2f} GiB"),
         ("KV cache", f"{e.kv_cache_gib_per_gpu:.2f} GiB of {e.memory_gib_per_gpu:.1f} GiB usable"),
         ("KV bytes / token", f"{e.kv_bytes_per_token:,.0f} (whole model)"),
@@ -516,6 +520,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 seed=args.seed,
                 chunked_prefill=False if args.no_chunked_prefill else None,
                 prefix_caching=False if args.no_prefix_caching else None,
+                trtllm_backend=args.trtllm_backend,
                 **engine_kwargs(args),
             )
             print(json.dumps(e.model_dump(), indent=2) if args.format == "json" else estimate_table(e))

@@ -117,6 +117,17 @@ COMM_BUFFER_GIB = 0.5
 #: besides the MLP's intermediate tensors (which are counted separately): residual, norm output,
 #: QKV, attention output and projections, kept alive at once by the engine's memory planner.
 ACTIVATION_HIDDEN_MULTIPLE = 8
+#: TensorRT-LLM's C++ runtime (TensorRT engines; the default before 1.0) allocates its decoder
+#: ("Allocated X GB GPU memory for decoder") per sequence slot of `max_batch_size`, on every rank,
+#: over the full vocabulary: the decoding workspace's runtime logits and the top-K sampling
+#: workspace's log-probs (`getTopKWorkspaceSizes`: the largest of the sampling layers' shared
+#: workspace, AIR top-P's being a fraction of it), both in the engine's FP32 logits type, and the
+#: DecoderState's embedding bias in the same type (`decoderState.cpp`): 3 x 4 bytes per entry.
+TRTLLM_CPP_DECODER_BYTES_PER_LOGIT = 12.0
+#: ... and over `max_seq_len`: output ids, parent ids, log-probs and tiled log-probs, 4 bytes each.
+TRTLLM_CPP_DECODER_BYTES_PER_TOKEN = 16.0
+#: ... and top-K's candidates: 8 blocks x 1,024 (TOP_K_MAX) x (int32 id + FP32 value) per sequence.
+TRTLLM_CPP_TOPK_SCRATCH_BYTES = 8 * 1024 * 8
 #: vLLM (V1) measures its activation peak with a profiling forward of `max_num_batched_tokens`
 #: and a dummy sampler run over `max_num_seqs` rows of full-vocabulary FP32 logits (top-k/top-p
 #: sorting, penalties, log-probs: several FP32 and int64 copies of the logits at once), and

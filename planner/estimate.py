@@ -71,7 +71,15 @@ class Estimate(BaseModel):
     workload: str = Field(description="The requests: fixed ISL/OSL, distributions, or a request log")
     params_total: int
     weights_gib_per_gpu: float
-    activations_gib_per_gpu: float
+    activations_gib_per_gpu: float = Field(
+        description="Workspace the engine reserves for its largest step (and, for TensorRT-LLM's C++ runtime, its decoder's buffers)"
+    )
+    decoder_gib_per_gpu: float = Field(
+        default=0.0, description="Of the activations: TensorRT-LLM's C++ runtime decoder buffers (per sequence slot, over the vocabulary and max_seq_len)"
+    )
+    trtllm_backend: str | None = Field(
+        default=None, description="TensorRT-LLM's runtime: cpp (TensorRT engines: the C++ runtime and its decoder) or pytorch; None for other engines"
+    )
     overhead_gib_per_gpu: float
     kv_cache_gib_per_gpu: float
     memory_gib_per_gpu: float = Field(description="Usable GPU memory")
@@ -327,6 +335,7 @@ def resolve_deployment(
     workload: str | RequestMix | None = None,
     chunked_prefill: bool | None = None,
     prefix_caching: bool | None = None,
+    trtllm_backend: str | None = None,
 ) -> Deployment:
     """Validate and resolve `estimate`'s inputs (same meaning) into a `Deployment`; raises `PlannerError`."""
     m = get_model(model)
@@ -349,6 +358,7 @@ def resolve_deployment(
             max_model_len=max_model_len,
             chunked_prefill=chunked_prefill,
             prefix_caching=prefix_caching,
+            trtllm_backend=trtllm_backend,
         )
         eng = EngineSettings(
             engine=engine, version=engine_version, free_gpu_memory_fraction=free_gpu_memory_fraction, **{k: v for k, v in eng_kw.items() if v is not None}
@@ -398,6 +408,7 @@ def estimate(
     prefix_caching: bool | None = None,
     seed: int = 0,
     finite_run: bool = False,
+    trtllm_backend: str | None = None,
 ) -> Estimate:
     """Estimate memory, capacity, latency, throughput and cost of one deployment.
 
@@ -416,6 +427,8 @@ def estimate(
     own arrival times (scaled to `request_rate` if given).
     `profile`: None picks the matching calibration profile from `profiles/` (falling back to the
     same GPU with another precision, then the analytic defaults, never another GPU's profile; among them the closest `engine_version`, e.g. "1.0", where given); a path or `Profile` uses that one; False or "none" forces the analytic model.
+    `trtllm_backend`: TensorRT-LLM's runtime, "cpp" (TensorRT engines, whose decoder buffers take
+    memory per sequence slot) or "pytorch" (default: cpp before 1.0, pytorch from 1.0).
     `efficiencies` overrides both (used by calibration itself). `hardware`: a hardware profile
     from `python -m planner probe` of this GPU: its datasheet peaks scale by the measured GEMM and
     copy rates over those of the shipped reference probe (see `planner.profiling.torch_probe`). Raises `PlannerError` for bad input.
@@ -423,7 +436,7 @@ def estimate(
     d = resolve_deployment(
         model, gpu, precision, kv_precision, tp, pp, ep, attention_dp, isl, osl, concurrency, request_rate, num_requests, engine, engine_version,
         free_gpu_memory_fraction, max_batch_size, max_num_tokens, max_model_len, profile, efficiencies, hardware, workload, chunked_prefill,
-        prefix_caching,
+        prefix_caching, trtllm_backend,
     )  # fmt: skip
     if replay and d.work.concurrency is not None:
         raise PlannerError("replay runs the log's own arrival times; it cannot be combined with concurrency")
@@ -518,6 +531,7 @@ def estimate(
         gpus=par.gpus,
         engine=eng.engine,
         engine_version=eng.version,
+        trtllm_backend=("cpp" if eng.trtllm_cpp else "pytorch") if eng.engine == "trtllm" else None,
         isl=work.isl,
         osl=work.osl,
         operating_point=mode,
@@ -527,6 +541,7 @@ def estimate(
         params_total=m.params_total,
         weights_gib_per_gpu=float(s.weights[0]) / GIB,
         activations_gib_per_gpu=float(plan.activations[0]) / GIB,
+        decoder_gib_per_gpu=float(s.decoder_bytes(plan, work.isl + work.osl)[0]) / GIB,
         overhead_gib_per_gpu=float(s.overhead[0]) / GIB,
         kv_cache_gib_per_gpu=max(float(plan.kv_budget[0]), 0.0) / GIB,
         memory_gib_per_gpu=g.memory_gib,

@@ -13,6 +13,9 @@ from .defaults import (
     ACTIVATION_HIDDEN_MULTIPLE,
     COMM_BUFFER_GIB,
     RUNTIME_OVERHEAD_GIB,
+    TRTLLM_CPP_DECODER_BYTES_PER_LOGIT,
+    TRTLLM_CPP_DECODER_BYTES_PER_TOKEN,
+    TRTLLM_CPP_TOPK_SCRATCH_BYTES,
     VLLM_COMM_GIB,
     VLLM_NON_TORCH_GIB,
     VLLM_SAMPLER_BYTES_PER_LOGIT,
@@ -152,6 +155,18 @@ def activation_bytes_per_gpu(model: ModelSpec, max_num_tokens, max_batch_size, t
     if engine == "vllm":
         return np.maximum(forward, np.asarray(max_batch_size) * model.vocab_size * VLLM_SAMPLER_BYTES_PER_LOGIT)
     return forward + np.asarray(max_batch_size) * model.vocab_size / tp * 4.0
+
+
+def trtllm_cpp_decoder_bytes(model: ModelSpec, max_batch_size, max_seq_len):
+    """Per GPU, what TensorRT-LLM's C++ runtime allocates for its decoder: per sequence slot, FP32
+    buffers over the full vocabulary (`TRTLLM_CPP_DECODER_BYTES_PER_LOGIT`), the output and
+    log-prob buffers over `max_seq_len` and top-K's candidate scratch (see `planner.defaults`)."""
+    per_seq = (
+        TRTLLM_CPP_DECODER_BYTES_PER_LOGIT * model.vocab_size
+        + TRTLLM_CPP_DECODER_BYTES_PER_TOKEN * np.asarray(max_seq_len, float)
+        + TRTLLM_CPP_TOPK_SCRATCH_BYTES
+    )
+    return np.asarray(max_batch_size, float) * per_seq
 
 
 def _mlp_width(model: ModelSpec) -> float:

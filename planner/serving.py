@@ -26,6 +26,7 @@ from .memory import (
     max_sequences,
     runtime_overhead_bytes,
     state_bytes_per_sequence_per_gpu,
+    trtllm_cpp_decoder_bytes,
     vllm_hybrid_pages,
     weight_bytes_per_gpu,
 )
@@ -90,8 +91,21 @@ class Setup:
         vLLM refuses to start without it, TensorRT-LLM and SGLang shorten it)."""
         return self.request_bytes(tokens) <= plan.kv_budget
 
-    def _budget(self, max_num_tokens, max_batch_size):
+    def _decoder(self, max_batch_size, max_seq_len) -> np.ndarray:
+        """TensorRT-LLM's C++ runtime decoder buffers per GPU, for every sequence slot of every
+        micro-batch (0 for other engines and TensorRT-LLM's PyTorch backend)."""
+        if not self.engine.trtllm_cpp:
+            return np.zeros_like(np.asarray(max_batch_size, float))
+        slots = np.asarray(max_batch_size, float) * (self.pp if self.engine.limits_per_micro_batch else 1.0)
+        return trtllm_cpp_decoder_bytes(self.model, slots, max_seq_len)
+
+    def decoder_bytes(self, plan: MemoryPlan, request_tokens) -> np.ndarray:
+        """The C++ runtime decoder's share of `plan.activations` (engines built for `request_tokens`-long sequences unless max_model_len is set)."""
+        return self._decoder(plan.max_batch_size, self.engine.max_model_len or request_tokens)
+
+    def _budget(self, max_num_tokens, max_batch_size, max_seq_len):
         acts = activation_bytes_per_gpu(self.model, max_num_tokens, max_batch_size, self.tp, self.engine.engine)
+        acts = acts + self._decoder(max_batch_size, max_seq_len)
         return acts, kv_budget_bytes(self.memory_gib, self.weights, acts, self.overhead, self.engine.engine, self.kv_fraction)
 
     def plan(self, isl, osl) -> MemoryPlan:
@@ -102,11 +116,13 @@ class Setup:
         activation workspace, then the workspace is sized for the chosen limits.
         """
         eng = self.engine
-        seq = self.seq_bytes(np.asarray(isl, float) + np.asarray(osl, float))
+        seq_len = np.asarray(isl, float) + np.asarray(osl, float)
+        seq = self.seq_bytes(seq_len)
+        built_len = eng.max_model_len or seq_len  # TensorRT-LLM's max_seq_len: trtllm-bench builds for the requests
         mbs, mnt = eng.max_batch_size, eng.max_num_tokens
         shape = np.broadcast(seq, self.tp).shape
         if mbs is None or mnt is None:
-            _, budget0 = self._budget(mnt or 8192, mbs or 256)
+            _, budget0 = self._budget(mnt or 8192, mbs or 256, built_len)
             if eng.engine == "sglang":
                 d_mnt = sglang_server_defaults(self.memory_gib, self.tp, self.pp, self.adp, eng.version)[0]
                 context = self.model.max_position_embeddings or self.model.context_window or 2048  # SGLang: the config's own length
@@ -118,7 +134,7 @@ class Setup:
             mbs = d_mbs if mbs is None else mbs
             mnt = d_mnt if mnt is None else mnt
         mbs, mnt = np.broadcast_to(np.asarray(mbs, float), shape), np.broadcast_to(np.asarray(mnt, float), shape)
-        acts, budget = self._budget(mnt, mbs)
+        acts, budget = self._budget(mnt, mbs, built_len)
         per_step = self.pp if eng.limits_per_micro_batch else 1.0
         step_batch = mbs * per_step
         # each attention-DP rank schedules its own requests within the limits and its own KV cache

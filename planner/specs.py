@@ -236,6 +236,11 @@ class EngineSettings(BaseModel):
         description="Engine release the defaults are for (SGLang's memory fraction and prefill chunk changed in 0.5.3); "
         "None or a development build: the current release",
     )
+    trtllm_backend: Literal["cpp", "pytorch"] | None = Field(
+        default=None,
+        description="TensorRT-LLM's runtime: the C++ runtime of TensorRT engines (cpp) or the PyTorch backend (pytorch); "
+        "default: cpp before 1.0, pytorch from 1.0 (where it became the default of trtllm-bench and trtllm-serve)",
+    )
     free_gpu_memory_fraction: float | None = Field(
         default=None,
         gt=0,
@@ -292,6 +297,18 @@ class EngineSettings(BaseModel):
 
         rel = release(self.version)
         return self.engine == "vllm" and rel is not None and rel < VLLM_V1_DEFAULT
+
+    @property
+    def trtllm_cpp(self) -> bool:
+        """Whether this is TensorRT-LLM's C++ runtime (`trtllm_backend`, else by release: before 1.0)."""
+        if self.engine != "trtllm":
+            return False
+        if self.trtllm_backend is not None:
+            return self.trtllm_backend == "cpp"
+        from .engine_limits import release
+
+        rel = release(self.version)
+        return rel is not None and rel < (1, 0, 0)
 
     @property
     def limits_per_micro_batch(self) -> bool:

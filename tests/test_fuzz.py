@@ -197,7 +197,7 @@ cli_values = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True).map(str),
     st.sampled_from(["", "-1", "0", "nan", "inf", "1e400", "0x10", "1_000", "--", "fixed:", "normal:mean=-1,std=1", "isl=0;osl=1"]),
 )
-CLI_OPTIONS = ["--isl", "--osl", "--tp", "--pp", "--ep", "--attention-dp", "--concurrency", "--request-rate", "--num-requests", "--precision", "--kv-precision", "--engine-version", "--max-batch-size", "--max-num-tokens", "--max-model-len", "--free-gpu-memory-fraction", "--workload", "--engine"]  # fmt: skip
+CLI_OPTIONS = ["--isl", "--osl", "--tp", "--pp", "--ep", "--attention-dp", "--concurrency", "--request-rate", "--num-requests", "--precision", "--kv-precision", "--engine-version", "--trtllm-backend", "--max-batch-size", "--max-num-tokens", "--max-model-len", "--free-gpu-memory-fraction", "--workload", "--engine"]  # fmt: skip
 
 
 @settings(max_examples=FUZZ_EXAMPLES["cli"], **FUZZ)
