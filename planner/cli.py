@@ -190,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--attention-dp", type=positive_int, default=None)
     rp.add_argument("--engine", choices=["trtllm", "vllm", "sglang"], default=None)
     engine_version_option(rp)
+    rp.add_argument("--trtllm-backend", choices=["cpp", "pytorch"], default=None, help=field_help(EngineSettings, "trtllm_backend"))
     rp.add_argument("--free-gpu-memory-fraction", type=float, default=None)
     rp.add_argument("--max-batch-size", type=positive_int, default=None)
     rp.add_argument("--max-num-tokens", type=positive_int, default=None)
@@ -541,7 +542,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.from_json:
                 report = read_report(args.from_json)
             else:
-                keys = ("model", "gpu", "precision", "kv_precision", "tp", "pp", "ep", "attention_dp", "engine", "engine_version", "isl", "osl", "workload")
+                keys = (
+                    "model",
+                    "gpu",
+                    "precision",
+                    "kv_precision",
+                    "tp",
+                    "pp",
+                    "ep",
+                    "attention_dp",
+                    "engine",
+                    "engine_version",
+                    "trtllm_backend",
+                    "isl",
+                    "osl",
+                    "workload",
+                )
                 keys += ("concurrency", "request_rate", "rate", "ttft_ms", "ttft_pct", "itl_ms", "itl_pct", "budget", "gpus")
                 keys += (
                     "free_gpu_memory_fraction",

@@ -51,6 +51,7 @@ DEPLOYMENT_KEYS = (
     "attention_dp",
     "engine",
     "engine_version",
+    "trtllm_backend",
     "isl",
     "osl",
     "concurrency",
@@ -66,7 +67,7 @@ DEPLOYMENT_KEYS = (
 
 
 #: Engine settings a fleet report applies to every candidate and to the recommended replica.
-FLEET_ENGINE_KEYS = ("free_gpu_memory_fraction", "max_batch_size", "max_num_tokens")
+FLEET_ENGINE_KEYS = ("free_gpu_memory_fraction", "max_batch_size", "max_num_tokens", "trtllm_backend")
 
 
 def build_report(inputs: dict, command: str = "") -> dict:
@@ -356,8 +357,11 @@ def _sections(report: dict) -> list[tuple[str, list[tuple[str, str]] | pd.DataFr
                     ),
                     (
                         "engine settings",
-                        f"{e['engine']}: max batch {e['max_batch_size']}, max tokens {e['max_num_tokens']}{_memory_setting(e)}"
-                        + (f", max_model_len {e['max_model_len']:,}" if e.get("max_model_len") else ""),
+                        f"{e['engine']}{' ' + e['engine_version'] if e.get('engine_version') else ''}"
+                        + (f" ({'C++ runtime' if e['trtllm_backend'] == 'cpp' else 'PyTorch backend'})" if e.get("trtllm_backend") else "")
+                        + f": max batch {e['max_batch_size']}, max tokens {e['max_num_tokens']}{_memory_setting(e)}"
+                        + (f", max_model_len {e['max_model_len']:,}" if e.get("max_model_len") else "")
+                        + (f"; its decoder takes {e['decoder_gib_per_gpu']:.2f} GiB per GPU" if e.get("decoder_gib_per_gpu") else ""),
                     ),
                     ("operating point", e["latency_method"]),
                     (

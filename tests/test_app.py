@@ -80,6 +80,18 @@ def test_plan_says_when_vllm_would_refuse_its_max_model_len():
     assert any("vLLM refuses to start: --max-model-len" in x.value for x in at.error)
 
 
+def test_plan_takes_the_tensorrt_llm_runtime():
+    # TensorRT-LLM 0.19 runs TensorRT engines on its C++ runtime by default; the PyTorch backend has no decoder buffers
+    at = app()
+    widget(at, "text_input", "Engine version (blank: the current release)").set_value("0.19").run()
+    for label, backend in (("by engine version", None), ("PyTorch backend", "pytorch")):
+        at = widget(at, "selectbox", "TensorRT-LLM runtime").set_value(label).run()
+        assert not at.exception
+        e = planner.estimate(**{**PLAN_DEFAULTS, "engine_version": "0.19", "trtllm_backend": backend})
+        assert (e.trtllm_backend, e.decoder_gib_per_gpu > 0) == (backend or "cpp", backend is None)
+        assert any(f"{e.kv_capacity_tokens:,} tokens" in m.value for m in at.markdown)
+
+
 def test_plan_state_comes_from_the_url():
     at = app(model="meta-llama/Llama-3.1-70B", gpu="H100-SXM", tp=4, isl=512, load="offline max throughput")
     e = planner.estimate(**{**PLAN_DEFAULTS, "model": "meta-llama/Llama-3.1-70B", "tp": 4, "isl": 512, "concurrency": None})

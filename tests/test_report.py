@@ -330,3 +330,13 @@ def test_a_fleet_report_plans_for_the_engine_asked():
     assert r.recommendations != planner.recommend("llama-3.1-8b", 4.0, planner.parse_workload(FLEET["workload"]), sla, gpus=FLEET["gpus"]).recommendations
     with pytest.raises(PlannerError, match="engine setting free_gpu_memory_fraction"):
         build_report(dict(FLEET, free_gpu_memory_fraction=2.0))
+
+
+def test_a_report_states_the_tensorrt_llm_runtime():
+    base = dict(model="llama-3.1-8b", gpu="RTX-5090", precision="fp8", engine_version="0.19", isl=1024, osl=1024)
+    cpp, torch = build_report(base), build_report(dict(base, trtllm_backend="pytorch"))
+    assert cpp["estimate"]["trtllm_backend"] == "cpp" and cpp["estimate"]["decoder_gib_per_gpu"] > 0
+    assert torch["estimate"]["trtllm_backend"] == "pytorch" and torch["estimate"]["decoder_gib_per_gpu"] == 0
+    text = render(cpp, "md")
+    assert "trtllm 0.19 (C++ runtime)" in text and f"its decoder takes {cpp['estimate']['decoder_gib_per_gpu']:.2f} GiB per GPU" in text
+    assert "trtllm 0.19 (PyTorch backend)" in render(torch, "md")

@@ -19,6 +19,7 @@ from ui.common import KV_DEFAULT, PRECISION_OWN, TERMS, catalog, export_buttons,
 
 CHARS_PER_TOKEN = 4.0
 ENGINES = ["trtllm", "vllm", "sglang"]
+TRT_RUNTIMES = {"by engine version": None, "C++ runtime (TensorRT engines)": "cpp", "PyTorch backend": "pytorch"}
 LOADS = ["offline max throughput", "concurrent users", "request rate"]
 
 
@@ -102,6 +103,16 @@ with st.sidebar:
             help="e.g. 1.0 or 0.5.1: the calibration profile of the closest version is preferred; SGLang's memory defaults are that release's, "
             "and vLLM before 0.8 runs the V0 engine's defaults and memory profile",
         )
+        runtime = None
+        if engine == "trtllm":
+            runtime = TRT_RUNTIMES[
+                st.selectbox(
+                    "TensorRT-LLM runtime",
+                    list(TRT_RUNTIMES),
+                    help="The C++ runtime of TensorRT engines (the default before 1.0) allocates decoder buffers per sequence slot "
+                    "over the vocabulary; the PyTorch backend (the default from 1.0) does not",
+                )
+            ]
         own_fraction = st.checkbox(
             "Engine's default memory fraction",
             value=True,
@@ -153,6 +164,7 @@ kw = dict(
     attention_dp=int(adp),
     engine=engine,
     engine_version=version.strip() or None,
+    trtllm_backend=runtime,
     isl=int(isl),
     osl=int(osl),
     free_gpu_memory_fraction=None if fraction is None else float(fraction),
