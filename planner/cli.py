@@ -537,42 +537,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "calibrate":
             return _calibrate(args)
         elif args.command == "report":
-            from .report import build_report, read_report, write_report
+            from .report import REPORT_KEYS, build_report, read_report, write_report
 
             if args.from_json:
                 report = read_report(args.from_json)
             else:
-                keys = (
-                    "model",
-                    "gpu",
-                    "precision",
-                    "kv_precision",
-                    "tp",
-                    "pp",
-                    "ep",
-                    "attention_dp",
-                    "engine",
-                    "engine_version",
-                    "trtllm_backend",
-                    "isl",
-                    "osl",
-                    "workload",
-                )
-                keys += ("concurrency", "request_rate", "rate", "ttft_ms", "ttft_pct", "itl_ms", "itl_pct", "budget", "gpus")
-                keys += (
-                    "free_gpu_memory_fraction",
-                    "max_batch_size",
-                    "max_num_tokens",
-                    "max_model_len",
-                    "headroom",
-                    "price",
-                    "prices",
-                    "disaggregated",
-                    "profile",
-                    "hardware",
-                    "replay",
-                )
-                inputs = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+                inputs = {k: getattr(args, k) for k in REPORT_KEYS if getattr(args, k) is not None}
                 if args.own_server_usd_per_gpu is not None:
                     inputs["owned"] = {k: getattr(args, f"own_{k}") for k in OWNED_FIELDS}
                 if "model" not in inputs or ("gpu" not in inputs and "rate" not in inputs):

@@ -66,6 +66,11 @@ DEPLOYMENT_KEYS = (
 )
 
 
+#: Every input a report takes: the estimate's, a workload, and a fleet's rate, targets and prices.
+REPORT_KEYS = DEPLOYMENT_KEYS + (
+    "workload",
+    *("rate", "ttft_ms", "ttft_pct", "itl_ms", "itl_pct", "budget", "gpus", "headroom", "price", "prices", "disaggregated"),
+)
 #: Engine settings a fleet report applies to every candidate and to the recommended replica.
 FLEET_ENGINE_KEYS = ("free_gpu_memory_fraction", "max_batch_size", "max_num_tokens", "trtllm_backend")
 
