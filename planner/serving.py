@@ -210,8 +210,7 @@ def prepare(
     pp = np.asarray(pp, dtype=float)
     adp = np.asarray(attention_dp, dtype=float) + 0 * tp
     ep = np.asarray(ep, dtype=float) + 0 * tp
-    if model.num_window_layers and not engine.windows_applied:
-        model = model.model_copy(update={"num_window_layers": 0, "sliding_window": None})
+    model = engine.as_stored(model)
     pi = np.arange(len(precisions)) if prec_idx is None else np.asarray(prec_idx)
     ki = np.arange(len(kv_precisions)) if kv_idx is None else np.asarray(kv_idx)
     gi = np.arange(len(gpus)) if gpu_idx is None else np.asarray(gpu_idx)

@@ -63,7 +63,7 @@ def engine_sizing(
     draw_isl, draw_osl = (mix.pairs[:, 0], mix.pairs[:, 1]) if mix.pairs is not None else mix.sample(20_000, np.random.default_rng(0))
     max_in = int(math.ceil(np.percentile(draw_isl, percentile)))
     max_seq = int(math.ceil(np.percentile(draw_isl + draw_osl, percentile)))
-    stored = model if eng.windows_applied else model.model_copy(update={"num_window_layers": 0, "sliding_window": None})
+    stored = eng.as_stored(model)
     state = model.linear_state_bytes_per_sequence(1)  # hybrid models: a fixed state per sequence besides its KV
 
     def whole(tokens: int) -> float:

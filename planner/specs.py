@@ -331,6 +331,13 @@ class EngineSettings(BaseModel):
     def windows_applied(self) -> bool:
         return self.engine != "trtllm" if self.sliding_window is None else self.sliding_window
 
+    def as_stored(self, model: ModelSpec) -> ModelSpec:
+        """The model as this engine stores its KV cache: sliding-window layers keep only their
+        window where the engine applies windows, else every layer keeps the whole sequence."""
+        if not model.num_window_layers or self.windows_applied:
+            return model
+        return model.model_copy(update={"num_window_layers": 0, "sliding_window": None})
+
     @property
     def kv_fraction(self) -> float:
         return 0.9 if self.free_gpu_memory_fraction is None else self.free_gpu_memory_fraction
