@@ -73,14 +73,18 @@ def browser(server):
         b.close()
 
 
+BUSY = '[data-testid="stStatusWidget"], [data-testid="stSpinner"]'
+
+
 def _settle(page, timeout_s: float = 90.0) -> None:
-    """Wait until Streamlit has finished running the script (no 'Running…' status widget)."""
+    """Wait until Streamlit has finished running the script (no 'Running…' status widget, and no
+    cached function's spinner drawn over the page)."""
     page.wait_for_timeout(500)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if page.locator('[data-testid="stStatusWidget"]').count() == 0:
+        if page.locator(BUSY).count() == 0:
             page.wait_for_timeout(300)
-            if page.locator('[data-testid="stStatusWidget"]').count() == 0:
+            if page.locator(BUSY).count() == 0:
                 return
         page.wait_for_timeout(250)
     raise AssertionError("the page kept running")
