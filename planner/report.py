@@ -129,6 +129,7 @@ def build_report(inputs: dict, command: str = "") -> dict:
             return _clean(report)
         deployment = {k: best[k] for k in ("gpu", "precision", "kv_precision", "tp", "pp", "ep", "attention_dp", "engine")}
         deployment.update(model=rec["question"]["model"], request_rate=best["operating_rate_rps"], **settings)
+        deployment.update({k: inputs[k] for k in ("isl", "osl") if k in inputs})  # the requests the fleet was sized for
         if engine.version:
             deployment["engine_version"] = engine.version
         if "max_model_len" in inputs:

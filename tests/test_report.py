@@ -340,3 +340,11 @@ def test_a_report_states_the_tensorrt_llm_runtime():
     text = render(cpp, "md")
     assert "trtllm 0.19 (C++ runtime)" in text and f"its decoder takes {cpp['estimate']['decoder_gib_per_gpu']:.2f} GiB per GPU" in text
     assert "trtllm 0.19 (PyTorch backend)" in render(torch, "md")
+
+
+def test_a_fleet_reports_replica_serves_the_requests_asked():
+    # the recommended replica was once estimated at ISL / OSL 1024 / 1024 whatever --isl / --osl said
+    rep = build_report(dict(model="llama-3.1-8b", isl=2048, osl=512, rate=4.0, ttft_ms=1500.0, itl_ms=40.0, gpus=["H100"]))
+    e, best = rep["estimate"], rep["recommendation"]["recommendations"][0]
+    assert (e["isl"], e["osl"]) == (2048, 512) and e["request_rate"] == pytest.approx(best["operating_rate_rps"])
+    assert e["itl_p90_ms"] == pytest.approx(best["itl_p90_ms"], rel=0.35), "the replica's simulated ITL is near the search's approximation"
