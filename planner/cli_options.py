@@ -7,7 +7,7 @@ import argparse
 
 from pydantic import ValidationError
 
-from .errors import PlannerError
+from .errors import option_error
 from .specs import EngineSettings
 
 
@@ -56,8 +56,7 @@ def engine_settings(args: argparse.Namespace) -> EngineSettings:
     try:
         return EngineSettings(**engine_kwargs(args), **({"version": version} if version else {}))
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise PlannerError(f"--{str(err['loc'][0]).replace('_', '-')} {err.get('input')!r}: {err['msg'].lower()}") from None
+        raise option_error(exc) from None
 
 
 ENGINE_VERSION_HELP = (

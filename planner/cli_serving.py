@@ -20,7 +20,7 @@ from .cli_options import engine_limit_options, engine_options, engine_settings, 
 from .configs import ARCHITECTURES
 from .cost import OWNED_FIELDS, PriceBook, owned_hardware, parse_price_overrides
 from .defaults import ARRIVALS, ttft_uncertainty_pct
-from .errors import PlannerError
+from .errors import PlannerError, option_error
 from .fileio import atomic_write_text
 from .load import PERCENTILES, RateModel
 from .requestlog import LONG_INPUT_TOKENS, LONG_OUTPUT_TOKENS, peak_window
@@ -77,8 +77,7 @@ def _sla(args: argparse.Namespace) -> Sla:
     try:
         return Sla(ttft_ms=args.ttft_ms, ttft_pct=args.ttft_pct, itl_ms=args.itl_ms, itl_pct=args.itl_pct, e2e_ms=args.e2e_ms, e2e_pct=args.e2e_pct)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise PlannerError(f"--{str(err['loc'][0]).replace('_', '-')} {err.get('input')!r}: {err['msg'].lower()}") from None
+        raise option_error(exc) from None
 
 
 def _price_options(p: argparse.ArgumentParser) -> None:

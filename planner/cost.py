@@ -21,7 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .catalog import get_gpu, gpus
-from .errors import PlannerError
+from .errors import PlannerError, option_error
 from .fileio import read_text
 
 HOURS_PER_MONTH = 730.0  # 8,760 hours a year / 12
@@ -71,8 +71,7 @@ def owned_hardware(**fields) -> OwnedHardware:
     try:
         return OwnedHardware(**fields)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise PlannerError(f"--own-{str(err['loc'][0]).replace('_', '-')} {err.get('input')!r}: {err['msg'].lower()}") from None
+        raise option_error(exc, "--own-") from None
 
 
 class PriceBook:

@@ -15,3 +15,10 @@ def validation_line(exc) -> str:
     field = ".".join(str(p) for p in err["loc"]) or "input"
     msg = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
     return f"{field}: {msg}".splitlines()[0]
+
+
+def option_error(exc, prefix: str = "--") -> PlannerError:
+    """A pydantic `ValidationError` of options as one line naming the option and its value:
+    `--max-batch-size 0: input should be greater than or equal to 1`."""
+    err = exc.errors()[0]
+    return PlannerError(f"{prefix}{str(err['loc'][0]).replace('_', '-')} {err.get('input')!r}: {err['msg'].lower()}")
