@@ -121,8 +121,10 @@ ACTIVATION_HIDDEN_MULTIPLE = 8
 #: ("Allocated X GB GPU memory for decoder") per sequence slot of `max_batch_size`, on every rank,
 #: over the full vocabulary: the decoding workspace's runtime logits and the top-K sampling
 #: workspace's log-probs (`getTopKWorkspaceSizes`: the largest of the sampling layers' shared
-#: workspace, AIR top-P's being a fraction of it), both in the engine's FP32 logits type, and the
-#: DecoderState's embedding bias in the same type (`decoderState.cpp`): 3 x 4 bytes per entry.
+#: workspace, AIR top-P's being a fraction of it), both in the engine's logits type, and the
+#: DecoderState's embedding bias in the same type (`decoderState.cpp`): 3 x 4 bytes per entry with
+#: FP32 logits (taken as the engines' type; not confirmed from trtllm-build's default here: FP16
+#: logits would halve it).
 TRTLLM_CPP_DECODER_BYTES_PER_LOGIT = 12.0
 #: ... and over `max_seq_len`: output ids, parent ids, log-probs and tiled log-probs, 4 bytes each.
 TRTLLM_CPP_DECODER_BYTES_PER_TOKEN = 16.0
