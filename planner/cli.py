@@ -22,7 +22,7 @@ from .cli_options import engine_kwargs, engine_options, engine_version_option, f
 from .cost import OWNED_FIELDS
 from .defaults import ARRIVALS
 from .errors import PlannerError
-from .estimate import Estimate, Workload, estimate
+from .estimate import Estimate, Workload, estimate, vision_note
 from .fileio import atomic_write_text
 from .importers import import_files
 from .predict import predict, read_measurements
@@ -274,7 +274,7 @@ def estimate_table(e: Estimate) -> str:
     lat_note = point
     rows = [
         ("Deployment", None),
-        ("model", f"{e.model} ({e.params_total / 1e9:.2f} B params)"),
+        ("model", f"{e.model} ({e.params_total / 1e9:.2f} B params{vision_note(e.params_vision_encoder, 2)})"),
         ("gpu", f"{e.gpu} x {e.gpus} (TP {e.tp}, PP {e.pp}, EP {e.ep}" + (f", attention DP {e.attention_dp})" if e.attention_dp > 1 else ")")),
         ("precision / kv", f"{e.precision} / {e.kv_precision} ({e.precision_source})"),
         (

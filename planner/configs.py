@@ -235,6 +235,26 @@ class ConfigFields(BaseModel):
         return self
 
 
+class VisionFields(BaseModel):
+    """The `vision_config` fields `_vision_encoder` reads (ViT widths under their common names), with bounds."""
+
+    model_config = ConfigDict(extra="allow")
+
+    hidden_size: Size | None = None
+    embed_dim: Size | None = None
+    num_hidden_layers: Layers | None = None
+    depth: Layers | None = None
+    intermediate_size: Size | None = None
+    mlp_ratio: Factor | None = None
+    num_channels: Size | None = None
+    in_channels: Size | None = None
+    in_chans: Size | None = None
+    patch_size: Size | None = None
+    temporal_patch_size: Size | None = None
+    spatial_merge_size: Size | None = None
+    hidden_act: str | None = None
+
+
 class QuantGroupWeights(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -610,6 +630,7 @@ def model_from_config(cfg: dict, model_id: str, source: str | None = None, arch:
         unquantized=kept,
         **linear,
         **sparse,
+        params_vision_encoder=_vision_encoder(cfg, hidden, source),
         **global_layers,
     )
 
@@ -640,6 +661,43 @@ def _global_attention(f: ConfigFields, a: Architecture, layer_types: list, hidde
     if f.attention_bias:
         params += heads * dim + kv_projections * kv_heads * dim
     return {"num_global_layers": n_global, "global_head_dim": dim, "global_kv_heads": kv_heads, "params_global_attention_per_layer": params}
+
+
+def _vision_encoder(cfg: dict, text_hidden: int, source: str) -> int:
+    """Parameters of a multimodal checkpoint's vision encoder, from its `vision_config` (0 without one).
+
+    The engines load the tower with the decoder (vLLM, SGLang and TensorRT-LLM's PyTorch flow), so
+    its weights take memory; it takes no part in a decode step. Counted as a ViT from the config's
+    widths: per layer q, k, v and output projections (4 w^2), an MLP of 3 w x i matrices with a
+    SiLU (gated, as Pixtral and Qwen2.5-VL) or 2 otherwise (GELU: SigLIP, Llama 4, Qwen2-VL) and
+    two norms; the patch embedding (channels x patch^2 x temporal patch x w); and a projector into
+    the decoder, taken as two matrices, (w x merge^2) x h and h x h. The projector's true shape
+    differs by family (Mistral 3: 36M parameters where this gives 47M; Llama 4: 61M for 33M), a
+    few percent of a tower. A tower without a width or depth is refused by name rather than left out.
+    """
+    raw = cfg.get("vision_config")
+    if not isinstance(raw, dict):
+        return 0
+    where = f"{source} (vision_config)"
+    try:
+        v = VisionFields.model_validate(raw)
+    except ValidationError as exc:
+        raise PlannerError(f"{where}: invalid: {_readable(exc)}") from None
+    width = v.embed_dim or v.hidden_size  # Qwen2-VL: embed_dim is the tower's width, hidden_size the decoder's
+    depth = v.num_hidden_layers or v.depth
+    inter = v.intermediate_size or (round(v.mlp_ratio * width) if v.mlp_ratio and width else None)
+    if not (width and depth and inter):
+        missing = "hidden_size / embed_dim" if not width else ("num_hidden_layers / depth" if not depth else "intermediate_size / mlp_ratio")
+        raise PlannerError(
+            f"{where}: no {missing}: the planner counts the vision encoder's weights from it; add it, or remove vision_config to plan the text decoder alone"
+        )
+    gated = (v.hidden_act or "").lower() in ("silu", "swish", "swiglu")
+    layer = 4 * width * width + (3 if gated else 2) * width * inter + 4 * width
+    channels = v.num_channels or v.in_channels or v.in_chans or 3
+    patch = channels * (v.patch_size or 14) ** 2 * (v.temporal_patch_size or 1) * width
+    merge = v.spatial_merge_size or (cfg.get("spatial_merge_size") if isinstance(cfg.get("spatial_merge_size"), int) else None) or 1
+    projector = width * merge * merge * text_hidden + text_hidden * text_hidden
+    return depth * layer + patch + 2 * width + projector
 
 
 def _lightning_indexer(f: ConfigFields, a: Architecture, hidden: int, source: str) -> dict:

@@ -88,8 +88,8 @@ class Efficiencies(BaseModel):
         "permutation of tokens to their experts and the finalize that weights and sums them back, ~4 kernels "
         "(TensorRT-LLM's; vLLM and SGLang have their own, ENGINE_EFFICIENCIES). "
         "Compared on all files with `bench/accuracy.py --set moe_layer_overhead_us=N` (N for every engine): 0 -> 20 -> 30 µs "
-        "moves AIConfigurator's ITL median 20.5% -> 16.5% -> 14.8%, v1.0 offline 18.2% -> 18.4% -> 18.0% (p90 44.0% -> "
-        "42.3% -> 42.6%), v0.13 offline 10.3% -> 10.5% -> 10.6% (its Mixtral rows 8.1% -> 9.2% at 30). Copying the "
+        "moves AIConfigurator's ITL median 20.0% -> 16.1% -> 14.5%, v1.0 offline 18.1% -> 18.2% -> 18.0% (p90 44.0% -> "
+        "42.3% -> 42.6%), v0.13 offline 10.3% -> 10.5% -> 10.6% (its Mixtral rows 8.1% -> 9.0% -> 9.5%). Copying the "
         "routed hidden states (4 x top-k x hidden x 2 bytes per token) as memory traffic made v1.0 worse "
         "(18.2% -> 19.9%, Qwen3-235B 16% -> 29%): the engines quantize before they permute, and that term is left out.",
     )

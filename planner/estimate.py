@@ -48,6 +48,13 @@ class Workload(BaseModel):
         return "offline"
 
 
+def vision_note(params_vision_encoder: int, digits: int) -> str:
+    """The model line's note on a multimodal checkpoint's vision encoder, with `digits` decimals ("" without one)."""
+    if not params_vision_encoder:
+        return ""
+    return f", {params_vision_encoder / 1e9:.{digits}f} B of them a vision encoder: weights memory only, image inputs not modelled"
+
+
 class Estimate(BaseModel):
     """The planner's answer for one deployment and workload (per replica unless said)."""
 
@@ -70,6 +77,7 @@ class Estimate(BaseModel):
     request_rate: float | None
     workload: str = Field(description="The requests: fixed ISL/OSL, distributions, or a request log")
     params_total: int
+    params_vision_encoder: int = Field(default=0, description="Of params_total, a multimodal checkpoint's vision encoder (weights memory only)")
     weights_gib_per_gpu: float
     activations_gib_per_gpu: float = Field(
         description="Workspace the engine reserves for its largest step (and, for TensorRT-LLM's C++ runtime, its decoder's buffers)"
@@ -539,6 +547,7 @@ def estimate(
         request_rate=work.request_rate,
         workload=mix.describe(),
         params_total=m.params_total,
+        params_vision_encoder=m.params_vision_encoder,
         weights_gib_per_gpu=float(s.weights[0]) / GIB,
         activations_gib_per_gpu=float(plan.activations[0]) / GIB,
         decoder_gib_per_gpu=float(s.decoder_bytes(plan, work.isl + work.osl)[0]) / GIB,

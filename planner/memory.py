@@ -43,8 +43,9 @@ def weight_bytes_per_gpu(model: ModelSpec, weight_bytes_per_param, tp, pp, atten
     part as `part_bytes` takes it); embeddings, LM head, routers and norms stay at 16 bits.
     Matrices split over TP (vocab-parallel embeddings); routed experts over the tp x attention_dp
     GPUs of a stage (sliced or whole, by moe_tp x ep alike), everything else replicated on each
-    attention data-parallel rank; layers split over PP, the first stage holding the embedding and
-    the last the LM head (the larger of the two is counted). `ffn_over_group`: with attention DP,
+    attention data-parallel rank; layers split over PP, the first stage holding the embedding (and
+    a vision encoder, split over TP as vLLM's default does) and the last the LM head (the larger of
+    the two is counted). `ffn_over_group`: with attention DP,
     only attention is replicated per rank, and the dense MLPs, shared experts, embeddings and LM
     head are split over all tp x attention_dp GPUs (SGLang's DP attention: "DP for attention, TP
     for FFN"); TensorRT-LLM and vLLM replicate them per rank.
@@ -62,7 +63,8 @@ def weight_bytes_per_gpu(model: ModelSpec, weight_bytes_per_param, tp, pp, atten
     experts = model.num_moe_layers * model.num_experts * model.params_expert * b["experts"]
     layers = (attention + ffn / ffn_split + experts / adp) * share / tp + layer_high * 2.0 * share
     layers = layers + model.replicated_indexer_params(tp) * b["attention"] * share  # sparse attention's indexer: on every GPU
-    vocab = np.where(pp > 1, max(model.params_embedding, model.params_lm_head), model.params_embedding + model.params_lm_head)
+    first = model.params_embedding + model.params_vision_encoder  # a vision encoder runs before the first layer, beside the embedding
+    vocab = np.where(pp > 1, max(first, model.params_lm_head), first + model.params_lm_head)
     return layers + vocab * 2.0 / (tp * ffn_split)
 
 

@@ -27,7 +27,7 @@ from .cost import PriceBook, owned_hardware, parse_price_overrides
 from .curves import load_curve
 from .deploy import deployment_settings
 from .errors import PlannerError, validation_line
-from .estimate import estimate
+from .estimate import estimate, vision_note
 from .fileio import atomic_write_bytes, read_json
 from .k8s import manifests, to_yaml
 from .search import parallelism_label, recommend
@@ -342,7 +342,7 @@ def _sections(report: dict) -> list[tuple[str, list[tuple[str, str]] | pd.DataFr
             (
                 "Deployment" if not rec else "The recommended replica at its operating rate",
                 [
-                    ("model", f"{e['model']} ({e['params_total'] / 1e9:.1f} B parameters)"),
+                    ("model", f"{e['model']} ({e['params_total'] / 1e9:.1f} B parameters{vision_note(e.get('params_vision_encoder', 0), 1)})"),
                     ("GPUs", f"{e['gpus']} x {e['gpu']} (TP {e['tp']}, PP {e['pp']}, EP {e['ep']}, attention DP {e['attention_dp']})"),
                     ("precision", f"{e['precision']} weights, {e['kv_precision']} KV cache ({e['precision_source']})"),
                     ("fits", "yes" if e["fits"] else f"no: {e['fit_reason']}" + (f"; smallest fit {e['smallest_fit']}" if e["smallest_fit"] else "")),

@@ -415,6 +415,12 @@ class ModelSpec(BaseModel):
     params_shared_per_moe_layer: int
     params_router_per_moe_layer: int
     params_norms: int = Field(description="All norm weights and biases, all layers plus the final norm")
+    params_vision_encoder: int = Field(
+        default=0,
+        ge=0,
+        description="A multimodal checkpoint's vision encoder and projector (from vision_config): loaded at 16 bits with the decoder, "
+        "held by the first pipeline stage, no part of a decode step",
+    )
     quantization: str | None = Field(default=None, description="quant_algo / quant_method of the checkpoint, if any")
     checkpoint_precision: Precision | None = Field(
         default=None, description="Precision the checkpoint's linear weights ship in, from quantization_config (None: a 16-bit checkpoint)"
@@ -481,8 +487,14 @@ class ModelSpec(BaseModel):
 
     @property
     def params_high_precision(self) -> int:
-        """Weights kept at 16 bits in every mode: embeddings, LM head, routers, norms."""
-        return self.params_embedding + self.params_lm_head + self.num_moe_layers * self.params_router_per_moe_layer + self.params_norms
+        """Weights kept at 16 bits in every mode: embeddings, LM head, routers, norms, a vision encoder."""
+        return (
+            self.params_embedding
+            + self.params_lm_head
+            + self.num_moe_layers * self.params_router_per_moe_layer
+            + self.params_norms
+            + self.params_vision_encoder
+        )
 
     @property
     def params_total(self) -> int:
@@ -490,9 +502,9 @@ class ModelSpec(BaseModel):
 
     @property
     def params_active(self) -> int:
-        """Parameters used per token (routed experts counted top-k of E; embeddings included)."""
+        """Parameters used per text token (routed experts counted top-k of E; embeddings included, a vision encoder not)."""
         idle = self.num_moe_layers * (self.num_experts - self.experts_per_token) * self.params_expert
-        return self.params_total - idle
+        return self.params_total - idle - self.params_vision_encoder
 
     @property
     def flop_params_per_token(self) -> int:

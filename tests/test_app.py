@@ -108,6 +108,15 @@ def test_plan_shows_a_hybrid_models_state_memory():
     assert any(f"{e.kv_capacity_tokens:,} tokens" in m.value for m in at.markdown)
 
 
+def test_plan_says_a_vision_encoder_is_counted():
+    at = app(model="mistralai/Mistral-Small-3.2-24B-Instruct-2506", gpu="H100-SXM", engine="vllm")
+    assert not at.exception, at.exception
+    e = planner.estimate(**{**PLAN_DEFAULTS, "model": "mistralai/Mistral-Small-3.2-24B-Instruct-2506", "engine": "vllm"})
+    assert e.params_vision_encoder > 0
+    assert any("24.0 B parameters, 0.5 B of them a vision encoder: weights memory only" in c.value for c in at.caption)
+    assert any(f"{e.kv_capacity_tokens:,} tokens" in m.value for m in at.markdown)
+
+
 def test_plan_memory_fraction_is_the_engines_unless_set():
     # SGLang works its own fraction out (0.834 for one H100); unticking the default sets it by hand
     at = app(engine="sglang")

@@ -1,10 +1,15 @@
 """Exact facts: parameter counts, KV bytes per token, weight memory."""
 
+import json
+
 import pytest
 
 from planner import estimate, get_model
+from planner.configs import model_from_config
+from planner.errors import PlannerError
 from planner.memory import kv_bytes_per_token_per_gpu, weight_bytes_per_gpu
 from planner.specs import GIB
+from tests.conftest import ROOT
 
 KV_FP16 = {
     "meta-llama/Llama-3.1-8B": 131_072,
@@ -118,12 +123,6 @@ def test_gemma4_sliding_layers_hold_their_window_only():
 
 
 def test_gemma4_small_models_are_refused_by_name():
-    import json
-
-    from planner.configs import model_from_config
-    from planner.errors import PlannerError
-    from tests.conftest import ROOT
-
     cfg = json.loads((ROOT / "model_configs" / "google--gemma-4-26B-A4B.json").read_text())
     cfg["text_config"]["hidden_size_per_layer_input"] = 256  # Gemma 4 E2B / E4B: per-layer input embeddings
     with pytest.raises(PlannerError, match="hidden_size_per_layer_input = 256"):
@@ -133,6 +132,53 @@ def test_gemma4_small_models_are_refused_by_name():
 def test_llama_8b_fp16_weights():
     m = get_model("meta-llama/Llama-3.1-8B")
     assert float(weight_bytes_per_gpu(m, 2.0, 1, 1)) / GIB == pytest.approx(14.96, abs=0.01)
+
+
+def test_vision_encoder_weights_match_the_logged_load():
+    """Mistral-Small-3.2 (Pixtral tower): vLLM logged "Model loading took: 44.76 GiB" (llm-d start-up in
+    ../shared/data/engine_memory); the text decoder alone is 43.9 GiB."""
+    m = get_model("mistralai/Mistral-Small-3.2-24B-Instruct-2506")
+    # by hand: 24 layers x (4 x 1024^2 + 3 x 1024 x 4096 + 4 x 1024), the 14 x 14 x 3 patch embedding,
+    # the final norm and the projector taken as 1024 x 2^2 x 5120 + 5120^2
+    layer = 4 * 1024**2 + 3 * 1024 * 4096 + 4 * 1024
+    assert m.params_vision_encoder == 24 * layer + 3 * 14 * 14 * 1024 + 2 * 1024 + 1024 * 4 * 5120 + 5120**2
+    decoder_gib = (m.params_total - m.params_vision_encoder) * 2 / GIB
+    assert decoder_gib == pytest.approx(43.9, abs=0.05)
+    assert float(weight_bytes_per_gpu(m, 2.0, 1, 1)) / GIB == pytest.approx(44.76, rel=0.005)
+    assert m.params_active == m.params_total - m.params_vision_encoder  # no part of a text token's work
+    # FP8 weights leave the tower (and embeddings) at 16 bits; TP splits it, PP puts it on the first stage
+    assert float(weight_bytes_per_gpu(m, 1.0, 1, 1)) / GIB > (m.params_total / 2) / GIB
+    first = m.params_embedding + m.params_vision_encoder
+    assert float(weight_bytes_per_gpu(m, 2.0, 2, 2)) == pytest.approx(
+        float(weight_bytes_per_gpu(m.model_copy(update={"params_vision_encoder": 0}), 2.0, 2, 2)) + (first - max(m.params_embedding, m.params_lm_head)) * 2 / 2
+    )
+    e = estimate(m.id, "H100-SXM", "bf16", engine="vllm")
+    assert e.params_vision_encoder == m.params_vision_encoder
+
+
+def test_vision_config_without_a_width_is_refused_by_name():
+    cfg = json.loads((ROOT / "model_configs" / "mistralai--Mistral-Small-3.2-24B-Instruct-2506.json").read_text())
+    cfg["vision_config"] = {k: v for k, v in cfg["vision_config"].items() if k != "hidden_size"}
+    with pytest.raises(PlannerError, match=r"vision_config.*hidden_size / embed_dim.*remove vision_config"):
+        model_from_config(cfg, "mistral-small-like")
+    cfg["vision_config"] = {**cfg["vision_config"], "hidden_size": -4}
+    with pytest.raises(PlannerError, match=r"vision_config.*hidden_size"):
+        model_from_config(cfg, "mistral-small-like")
+    # Qwen2-VL's layout: embed_dim is the tower's width, hidden_size the decoder's, mlp_ratio the MLP
+    qwen2_vl = {
+        "embed_dim": 1280,
+        "hidden_size": 3584,
+        "depth": 32,
+        "mlp_ratio": 4,
+        "hidden_act": "quick_gelu",
+        "patch_size": 14,
+        "temporal_patch_size": 2,
+        "spatial_merge_size": 2,
+    }
+    cfg["vision_config"] = qwen2_vl
+    m = model_from_config(cfg, "qwen2-vl-like-tower")
+    per_layer = 4 * 1280**2 + 2 * 1280 * 5120 + 4 * 1280
+    assert m.params_vision_encoder == 32 * per_layer + 3 * 14 * 14 * 2 * 1280 + 2 * 1280 + 1280 * 4 * 5120 + 5120**2
 
 
 def test_kv_heads_replicate_beyond_tp():

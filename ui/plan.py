@@ -13,6 +13,7 @@ from plotly.subplots import make_subplots
 import planner
 from planner.configs import ARCHITECTURES
 from planner.defaults import ANALYTIC_UNCERTAINTY_PCT_BY_CLASS, ARRIVALS
+from planner.estimate import vision_note
 from planner.report import log_axis_ticks, memory_parts
 from planner.specs import KV_BYTES, MEMORY_SETTING
 from ui.common import KV_DEFAULT, PRECISION_OWN, TERMS, catalog, export_buttons, fmt, model_facts, query_default, report_downloads, share_state
@@ -191,7 +192,9 @@ if e.fits:
     )
 else:
     st.error(f"Does not fit: {e.fit_reason.removeprefix('does not fit: ')}." + (f" Smallest deployment that fits: {e.smallest_fit}." if e.smallest_fit else ""))
-st.caption(f"Precision {e.precision}, KV {e.kv_precision}: {e.precision_source}.")
+st.caption(
+    f"{e.params_total / 1e9:.1f} B parameters{vision_note(e.params_vision_encoder, 1)}. Precision {e.precision}, KV {e.kv_precision}: {e.precision_source}."
+)
 for w in e.warnings:
     st.warning(w)
 
