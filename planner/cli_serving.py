@@ -24,7 +24,7 @@ from .errors import PlannerError, option_error
 from .fileio import atomic_write_text
 from .load import PERCENTILES, RateModel
 from .requestlog import LONG_INPUT_TOKENS, LONG_OUTPUT_TOKENS, peak_window
-from .search import DEFAULT_PPS, DEFAULT_TPS, candidates, recommend
+from .search import DEFAULT_PPS, DEFAULT_TPS, candidates, frontier_sample, recommend
 from .sla import Sla
 from .workload import parse_workload
 from .workload_report import describe_workload
@@ -435,9 +435,11 @@ def recommend_table(rec, sla: Sla) -> str:
     if len(reasons):
         lines.append("Rejected: " + "; ".join(f"{n} {why}" for why, n in reasons.items()) + " (--format json lists each)")
     if rec.pareto:
+        shown = frontier_sample(rec.pareto, 6)
+        what = "" if len(shown) == len(rec.pareto) else f", {len(shown)} of its {len(rec.pareto)} points from the most per GPU to the most per user"
         lines.append(
-            "Pareto frontier (output tok/s per GPU vs per user): "
-            + ", ".join(f"{p['config']} {p['output_tok_s_per_gpu']:,.0f}/{p['output_tok_s_per_user']:.0f}" for p in rec.pareto[:6])
+            f"Pareto frontier (output tok/s per GPU / per user{what}): "
+            + ", ".join(f"{p['config']} {p['output_tok_s_per_gpu']:,.0f}/{p['output_tok_s_per_user']:.0f}" for p in shown)
         )
     for n in rec.notes:
         lines.append(f"Note: {n}")

@@ -398,6 +398,15 @@ def _verify(c: Candidates, i: int, rec: dict, rate_rps: float, mix: RequestMix, 
     return {"method": "discrete-event simulation of one replica, 2,000 requests, Poisson arrivals", "runs": tried}, out
 
 
+def frontier_sample(frontier: list, n: int) -> list:
+    """`n` points of a frontier (ordered from the most per GPU to the most per user), spread evenly
+    along it and always with both ends, so that a short listing shows the whole trade-off."""
+    if len(frontier) <= n:
+        return list(frontier)
+    picks = sorted({round(k * (len(frontier) - 1) / (n - 1)) for k in range(n)})
+    return [frontier[k] for k in picks]
+
+
 def pareto(c: Candidates, mix: RequestMix, eligible: np.ndarray | None = None) -> list[dict]:
     """The frontier of output tokens/s per GPU against output tokens/s per user (1 / ITL p50),
     over every fitting candidate (of those `eligible`, when given) at loads from 5% to 97% of its

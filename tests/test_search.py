@@ -9,7 +9,7 @@ import pytest
 from planner import PlannerError
 from planner.catalog import gpus
 from planner.cost import OwnedHardware, PriceBook, fleet_cost, parse_price_overrides, read_prices
-from planner.search import parallelism_label, recommend
+from planner.search import frontier_sample, parallelism_label, recommend
 from planner.sla import Sla
 from planner.workload import parse_workload
 
@@ -112,6 +112,11 @@ def test_the_answer_keeps_its_contract():
     assert per_gpu == sorted(per_gpu, reverse=True) and per_user == sorted(per_user)  # a frontier: each point trades one for the other
     assert rec.disaggregated["available"] and "wins" in rec.disaggregated
     assert rec.disaggregated["num_gpus"] == rec.disaggregated["prefill"]["num_gpus"] + rec.disaggregated["decode"]["num_gpus"]
+    # the table's short listing spans the frontier: both ends, in order, not the six densest points
+    shown = frontier_sample(rec.pareto, 6)
+    assert len(rec.pareto) > 6 and len(shown) == 6 and shown[0] is rec.pareto[0] and shown[-1] is rec.pareto[-1]
+    assert [rec.pareto.index(p) for p in shown] == sorted(rec.pareto.index(p) for p in shown)
+    assert frontier_sample(rec.pareto[:4], 6) == rec.pareto[:4]
 
 
 def test_over_budget_and_impossible_targets_are_rejected_with_reasons():
