@@ -111,7 +111,7 @@ class Efficiencies(BaseModel):
 #: TensorRT-LLM runtime overhead on each GPU, outside weights, activations and KV cache:
 #: CUDA context and cuBLAS / TensorRT workspaces (GiB).
 RUNTIME_OVERHEAD_GIB = 1.0
-#: Extra per-GPU memory for NCCL buffers and the custom all-reduce workspace when TP or PP > 1 (GiB).
+#: Extra per-GPU memory for NCCL buffers and the custom all-reduce workspace when the replica spans GPUs (TP, PP or attention DP > 1; GiB).
 COMM_BUFFER_GIB = 0.5
 #: Activation workspace per token of `max_num_tokens`, in units of hidden-size elements of 16 bits,
 #: besides the MLP's intermediate tensors (which are counted separately): residual, norm output,

@@ -178,11 +178,13 @@ def _mlp_width(model: ModelSpec) -> float:
     return max(dense, moe)
 
 
-def runtime_overhead_bytes(tp, pp, engine: str = "trtllm"):
+def runtime_overhead_bytes(tp, pp, engine: str = "trtllm", attention_dp=1):
     """Memory outside weights, activations and KV that comes out of the KV budget: TensorRT-LLM
     and SGLang, the CUDA context and library workspaces, and communication buffers when the
-    replica spans GPUs; vLLM, only what its profile counts outside PyTorch (`VLLM_NON_TORCH_GIB`)."""
-    multi = (np.asarray(tp) * np.asarray(pp)) > 1
+    replica spans GPUs (by TP, PP or attention data parallelism, whose MoE layers dispatch and
+    combine across the ranks); vLLM, only what its profile counts outside PyTorch
+    (`VLLM_NON_TORCH_GIB`)."""
+    multi = (np.asarray(tp) * np.asarray(pp) * np.asarray(attention_dp)) > 1
     if engine == "vllm":
         return (VLLM_NON_TORCH_GIB + VLLM_COMM_GIB * multi) * GIB
     return (RUNTIME_OVERHEAD_GIB + COMM_BUFFER_GIB * multi) * GIB

@@ -220,7 +220,7 @@ def prepare(
     large = np.array([vllm_large_gpu(g.memory_gib, g.id) for g in gpus])[gi]
     ffn_over_group = engine.engine == "sglang"  # DP attention: "DP for attention, TP for FFN"
     weights = weight_bytes_per_gpu(model, wbp, tp, pp, adp, ffn_over_group)
-    over = runtime_overhead_bytes(tp, pp, engine.engine)
+    over = runtime_overhead_bytes(tp, pp, engine.engine, adp)
     kv_tok = kv_bytes_per_token_per_gpu(model, kvb, tp, pp)
     state = state_bytes_per_sequence_per_gpu(model, tp, pp)
     blocks = engine.block_tokens

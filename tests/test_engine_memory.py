@@ -35,6 +35,15 @@ def test_sglang_static_fraction_holds_weights_and_kv_only():
     assert e.kv_cache_gib_per_gpu == pytest.approx(0.88 * e.memory_gib_per_gpu - e.weights_gib_per_gpu - e.overhead_gib_per_gpu, rel=1e-9)
 
 
+def test_a_replica_over_gpus_keeps_communication_buffers_whatever_splits_it():
+    # TP, PP and attention DP alike: a DEP8 replica dispatches and combines its MoE layers over 8 GPUs
+    one = estimate("deepseek-ai/DeepSeek-V3", "H200", "fp8", tp=8, profile="none")
+    dep = estimate("deepseek-ai/DeepSeek-V3", "H200", "fp8", tp=1, attention_dp=8, ep=8, profile="none")
+    assert one.overhead_gib_per_gpu == dep.overhead_gib_per_gpu == pytest.approx(1.5)
+    solo = estimate("meta-llama/Llama-3.1-8B", "H200", "fp8", profile="none")
+    assert solo.overhead_gib_per_gpu == pytest.approx(1.0)
+
+
 def test_logged_start_ups_are_matched():
     spec = importlib.util.spec_from_file_location("engine_memory_bench", ROOT / "bench" / "engine_memory.py")
     bench = importlib.util.module_from_spec(spec)
