@@ -94,6 +94,20 @@ ARCHITECTURES: dict[str, Architecture] = {
     "qwen3_5_moe_text": Architecture(qk_norm="per_head", attn_output_gate=True, shared_expert_gate=True, gated_deltanet=True),
     "qwen3_5_text": Architecture(qk_norm="per_head", attn_output_gate=True, gated_deltanet=True),
 }
+# Vision-language checkpoints whose text decoder is one of the families above (their towers are
+# counted from vision_config by `_vision_encoder`): Qwen2-VL / Qwen2.5-VL (decoder fields at the top
+# level, or in text_config in newer exports) and Qwen3-VL.
+ARCHITECTURES |= {
+    name: ARCHITECTURES[family]
+    for name, family in {
+        "qwen2_vl": "qwen2",
+        "qwen2_5_vl": "qwen2",
+        "qwen2_vl_text": "qwen2",
+        "qwen2_5_vl_text": "qwen2",
+        "qwen3_vl_text": "qwen3",
+        "qwen3_vl_moe_text": "qwen3_moe",
+    }.items()
+}
 
 
 def architecture(model_type: str, source: str, arch: str | None = None) -> tuple[str, Architecture]:

@@ -181,6 +181,22 @@ def test_vision_config_without_a_width_is_refused_by_name():
     assert m.params_vision_encoder == 32 * per_layer + 3 * 14 * 14 * 2 * 1280 + 2 * 1280 + 1280 * 4 * 5120 + 5120**2
 
 
+def test_qwen_vl_checkpoints_read_as_their_text_decoder_with_the_tower():
+    # a Qwen2.5-VL-7B-shaped config: Qwen2 decoder fields at the top level, a SwiGLU tower of 32 x 1280
+    decoder = {"hidden_size": 3584, "intermediate_size": 18944, "num_attention_heads": 28, "num_hidden_layers": 28, "num_key_value_heads": 4}
+    decoder |= {"vocab_size": 152064, "tie_word_embeddings": False}
+    tower = {"depth": 32, "hidden_act": "silu", "hidden_size": 1280, "intermediate_size": 3420, "in_chans": 3, "out_hidden_size": 3584}
+    tower |= {"patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2}
+    vl = model_from_config({"model_type": "qwen2_5_vl", **decoder, "vision_config": tower}, "qwen2.5-vl-like")
+    text = model_from_config({"model_type": "qwen2", **decoder}, "qwen2-like")
+    assert vl.params_total - vl.params_vision_encoder == text.params_total and vl.kv_bytes_per_token(2.0) == text.kv_bytes_per_token(2.0)
+    layer = 4 * 1280**2 + 3 * 1280 * 3420 + 4 * 1280
+    assert vl.params_vision_encoder == 32 * layer + 3 * 14 * 14 * 2 * 1280 + 2 * 1280 + 1280 * 4 * 3584 + 3584**2
+    # newer exports nest the decoder in text_config, with its own model_type
+    nested = model_from_config({"model_type": "qwen2_5_vl", "text_config": {"model_type": "qwen2_5_vl_text", **decoder}, "vision_config": tower}, "nested")
+    assert nested.params_total == vl.params_total
+
+
 def test_kv_heads_replicate_beyond_tp():
     m = get_model("meta-llama/Llama-3.1-70B")  # 8 KV heads
     tp8 = float(kv_bytes_per_token_per_gpu(m, 2.0, 8, 1))
