@@ -95,21 +95,72 @@ def _model_index() -> dict[str, str]:
 MAX_CONFIG_BYTES = 4 << 20
 
 
-def _read_config(path: Path) -> dict:
+def _read_config(path: Path, what: str = "config.json") -> dict:
     try:
         if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise PlannerError(f"{path}: {path.stat().st_size} bytes is more than a config.json can be ({MAX_CONFIG_BYTES >> 20} MiB at most)")
+            raise PlannerError(f"{path}: {path.stat().st_size} bytes is more than a {what} can be ({MAX_CONFIG_BYTES >> 20} MiB at most)")
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise PlannerError(f"{path}: cannot read config.json ({exc.strerror})") from None
+        raise PlannerError(f"{path}: cannot read {what} ({exc.strerror})") from None
     except UnicodeDecodeError:
-        raise PlannerError(f"{path}: config.json is not UTF-8 text") from None
+        raise PlannerError(f"{path}: {what} is not UTF-8 text") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise PlannerError(f"{path}: malformed config.json at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        raise PlannerError(f"{path}: malformed {what} at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
     except RecursionError:
-        raise PlannerError(f"{path}: config.json is nested too deeply") from None
+        raise PlannerError(f"{path}: {what} is nested too deeply") from None
+
+
+#: Files beside a config.json that state the checkpoint's quantization when the config itself does
+#: not (the engines read them too): ModelOpt's hf_quant_config.json (older exports, read by
+#: TensorRT-LLM) and AutoGPTQ's quantize_config.json (GPTQ, whose file names no method).
+QUANTIZATION_FILES = {"hf_quant_config.json": None, "quantize_config.json": "gptq"}
+
+
+def _has_quantization(cfg: dict) -> bool:
+    inner = cfg.get("text_config")
+    return bool(cfg.get("quantization_config") or (isinstance(inner, dict) and inner.get("quantization_config")))
+
+
+def with_quantization_files(cfg, files: dict, where: str = ""):
+    """The config with the quantization its checkpoint states elsewhere: an older compressed-tensors
+    `compression_config` key, or a file of `QUANTIZATION_FILES` (`files`: their parsed contents by
+    name) beside it; a 16-bit plan of a quantized checkpoint would be a silent guess. `where`
+    prefixes the file's name in an error (its folder)."""
+    if not isinstance(cfg, dict) or _has_quantization(cfg):
+        return cfg
+    if isinstance(cfg.get("compression_config"), dict):
+        return {**cfg, "quantization_config": {"quant_method": "compressed-tensors", **cfg["compression_config"]}}
+    for name, method in QUANTIZATION_FILES.items():
+        if name in files:
+            quant = files[name]
+            if not isinstance(quant, dict):
+                raise PlannerError(f"{where}{name}: {name} must hold a JSON object, not {type(quant).__name__}")
+            return {**cfg, "quantization_config": {"quant_method": method, **quant} if method and "quant_method" not in quant else quant}
+    return cfg
+
+
+def _quantization_files_beside(config_path: Path) -> dict:
+    """The `QUANTIZATION_FILES` in a config.json's folder, parsed."""
+    return {name: _read_config(config_path.parent / name, name) for name in QUANTIZATION_FILES if (config_path.parent / name).is_file()}
+
+
+def _stamp(path: Path) -> tuple:
+    """Size and modification time of a config.json and of the quantization files beside it."""
+    stamps = []
+    for p in (path, *(path.parent / name for name in QUANTIZATION_FILES)):
+        try:
+            st = p.stat()
+        except FileNotFoundError:
+            stamps.append(None)
+            continue
+        except OSError as exc:
+            raise PlannerError(f"{p}: cannot read {p.name} ({exc.strerror})") from None
+        stamps.append((st.st_size, st.st_mtime_ns))
+    if stamps[0] is None:
+        raise PlannerError(f"{path}: cannot read config.json (No such file or directory)")
+    return tuple(stamps)
 
 
 @lru_cache(maxsize=256)
@@ -118,6 +169,8 @@ def _model_from_path(path: str, catalog_id: str | None = None, arch: str | None 
     edited file read again."""
     p = Path(path)
     cfg = _read_config(p)
+    if stamp and isinstance(cfg, dict) and not _has_quantization(cfg):  # a checkpoint's own folder: the quantization stated beside its config
+        cfg = with_quantization_files(cfg, _quantization_files_beside(p), f"{p.parent}/")
     name = cfg.get("_name_or_path") if isinstance(cfg, dict) else None
     return model_from_config(cfg, catalog_id or str(name if isinstance(name, str) and name else p), source=catalog_id or str(p), arch=arch)
 
@@ -138,10 +191,6 @@ def get_model(name: str | ModelSpec, arch: str | None = None) -> ModelSpec:
     path = Path(text).expanduser()
     if path.exists():
         path = path.resolve() / "config.json" if path.is_dir() else path.resolve()
-        try:
-            st = path.stat()
-        except OSError as exc:
-            raise PlannerError(f"{path}: cannot read config.json ({exc.strerror})") from None
-        return _model_from_path(str(path), None, arch or None, (st.st_size, st.st_mtime_ns))
+        return _model_from_path(str(path), None, arch or None, _stamp(path))
     ids = sorted(model_ids())
     raise PlannerError(f"unknown model {text!r}{_suggest(text, ids)}; give a catalog id (`python -m planner models`) or a path to a config.json")

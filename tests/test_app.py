@@ -158,6 +158,20 @@ def test_a_malformed_config_upload_is_a_message_and_the_session_goes_on():
     assert not at.exception and metric(at, "GPUs per replica") == "1"
 
 
+def test_an_uploaded_config_takes_the_quantization_file_uploaded_beside_it():
+    cfg = json.loads((ROOT / "model_configs" / "meta-llama--Llama-3.1-8B.json").read_text())
+    side = {"quantization": {"quant_algo": "FP8", "kv_cache_quant_algo": "FP8"}}
+    at = app()
+    at.sidebar.file_uploader[0].set_value(
+        [("config.json", json.dumps(cfg).encode(), "application/json"), ("hf_quant_config.json", json.dumps(side).encode(), "application/json")]
+    ).run()
+    assert not at.exception, at.exception
+    assert any("fp8 weights, fp8 KV cache" in x.value for x in at.success)
+    assert any("the checkpoint's own (ModelOpt FP8)" in c.value for c in at.caption)
+    at.sidebar.file_uploader[0].set_value([("a.json", b"{}", "application/json"), ("b.json", b"{}", "application/json")]).run()
+    assert not at.exception and any("upload one config.json" in e.value for e in [*at.sidebar.error, *at.error])
+
+
 def test_compare_rows_equal_the_api():
     at = app(model="meta-llama/Llama-3.1-70B")  # the model travels between pages in the URL
     at.switch_page("ui/compare.py").run()

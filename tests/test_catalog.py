@@ -108,6 +108,39 @@ def test_model_from_path(tmp_path):
     assert get_model(str(tmp_path)).params_total == 8_030_261_248
 
 
+def test_a_checkpoints_quantization_files_beside_its_config_are_read(tmp_path):
+    import os
+
+    from planner import estimate
+
+    cfg = json.loads((model_ids()["meta-llama/Llama-3.1-8B"]).read_text())
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    assert get_model(str(tmp_path)).checkpoint_precision is None  # a 16-bit checkpoint
+    # an older ModelOpt export: the scheme only in hf_quant_config.json, as TensorRT-LLM reads it
+    side = tmp_path / "hf_quant_config.json"
+    side.write_text(json.dumps({"producer": {"name": "modelopt"}, "quantization": {"quant_algo": "FP8", "kv_cache_quant_algo": "FP8"}}))
+    m = get_model(str(tmp_path))
+    assert m.checkpoint_precision.value == "fp8" and m.checkpoint_kv_precision.value == "fp8" and m.quantization == "ModelOpt FP8"
+    e = estimate(str(tmp_path), "H100")
+    assert (e.precision, e.kv_precision) == ("fp8", "fp8") and "checkpoint's own" in e.precision_source
+    # an edited side file is read again; a malformed one names itself and the line
+    side.write_text('{\n  "quantization": {"quant_algo": "NVFP4"\n}')
+    os.utime(side, ns=(1, 1))
+    with pytest.raises(PlannerError, match=r"hf_quant_config.json: malformed hf_quant_config.json at line 3"):
+        get_model(str(tmp_path))
+    side.unlink()
+    # AutoGPTQ's quantize_config.json names no method: it is GPTQ
+    (tmp_path / "quantize_config.json").write_text(json.dumps({"bits": 4, "group_size": 128, "desc_act": False}))
+    assert get_model(str(tmp_path / "config.json")).checkpoint_precision.value == "int4"
+    # the config's own quantization_config wins over a file beside it
+    (tmp_path / "config.json").write_text(json.dumps({**cfg, "quantization_config": {"quant_method": "fp8"}}))
+    assert get_model(str(tmp_path)).checkpoint_precision.value == "fp8"
+    # an older compressed-tensors export keeps its scheme under compression_config
+    groups = {"group_0": {"weights": {"num_bits": 8, "type": "float"}, "input_activations": {"num_bits": 8, "type": "float"}, "targets": ["Linear"]}}
+    (tmp_path / "config.json").write_text(json.dumps({**cfg, "compression_config": {"config_groups": groups, "format": "float-quantized"}}))
+    assert get_model(str(tmp_path)).checkpoint_precision.value == "fp8"
+
+
 def test_malformed_config_names_file_and_line(tmp_path):
     path = tmp_path / "config.json"
     path.write_text('{\n  "hidden_size": 4096,\n  "num_hidden_layers": \n}')

@@ -11,6 +11,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 import planner
+from planner.catalog import QUANTIZATION_FILES, with_quantization_files
 from planner.configs import ARCHITECTURES
 from planner.defaults import ANALYTIC_UNCERTAINTY_PCT_BY_CLASS, ARRIVALS
 from planner.estimate import vision_note
@@ -39,13 +40,25 @@ def cached_steps(kw: str):
     return planner.step_breakdown(**json.loads(kw))
 
 
-def uploaded_model(upload, arch: str | None) -> planner.ModelSpec:
+def _parsed(upload):
     try:
-        cfg = json.loads(upload.getvalue().decode("utf-8"))
+        return json.loads(upload.getvalue().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise planner.PlannerError(f"{upload.name}: not a JSON config.json ({exc})") from None
+        raise planner.PlannerError(f"{upload.name}: not JSON ({exc})") from None
     except RecursionError:
-        raise planner.PlannerError(f"{upload.name}: config.json nested too deeply") from None
+        raise planner.PlannerError(f"{upload.name}: nested too deeply") from None
+
+
+def uploaded_model(uploads: list, arch: str | None) -> planner.ModelSpec:
+    """The model of an uploaded config.json, with the quantization files uploaded beside it
+    (ModelOpt's hf_quant_config.json, AutoGPTQ's quantize_config.json)."""
+    sides = {u.name: u for u in uploads if u.name in QUANTIZATION_FILES}
+    configs = [u for u in uploads if u.name not in QUANTIZATION_FILES]
+    if len(configs) != 1:
+        given = ", ".join(u.name for u in uploads)
+        raise planner.PlannerError(f"upload one config.json (and, if the checkpoint has them, {' or '.join(QUANTIZATION_FILES)}); got: {given}")
+    upload = configs[0]
+    cfg = with_quantization_files(_parsed(upload), {name: _parsed(u) for name, u in sides.items()})
     name = cfg.get("_name_or_path") if isinstance(cfg, dict) and isinstance(cfg.get("_name_or_path"), str) else upload.name
     return planner.model_from_config(cfg, name or upload.name, source=upload.name, arch=arch or None)
 
@@ -57,17 +70,32 @@ with st.sidebar:
     st.header("Deployment")
     model_id = st.selectbox("Model", models, index=models.index(query_default("model", "meta-llama/Llama-3.1-8B", str, models)), help="Catalog model")
     with st.expander("…or upload a config.json"):
-        upload = st.file_uploader("Hugging Face config.json", type=["json"], help="Any decoder model's config.json; validated field by field")
+        upload = (
+            st.file_uploader(
+                "Hugging Face config.json",
+                type=["json"],
+                accept_multiple_files=True,
+                help="Any decoder model's config.json, validated field by field; with hf_quant_config.json (older ModelOpt exports) or "
+                "quantize_config.json (AutoGPTQ) when the checkpoint states its quantization there",
+            )
+            or None
+        )  # the files, or None for a catalog model
         arch = st.selectbox("Read as architecture", ["(its model_type)"] + sorted(ARCHITECTURES), help="For a model_type the planner does not know")
-    if st.session_state.get("plan_model") not in (None, model_id):  # another model: its own precision again
+    try:  # before the precision, whose default is the checkpoint's own for a quantized one, uploaded or not
+        model = uploaded_model(upload, None if arch.startswith("(") else arch) if upload else planner.get_model(model_id)
+    except planner.PlannerError as exc:
+        st.error(str(exc))
+        st.stop()
+    identity = f"{model.id} ({'uploaded' if upload else 'catalog'}, {model.quantization or '16-bit'})"
+    if st.session_state.get("plan_model") not in (None, identity):  # another model or checkpoint: its own precision again
         st.query_params.pop("precision", None)
-    st.session_state["plan_model"] = model_id
+    st.session_state["plan_model"] = identity
     gpu = st.selectbox("GPU", gpus, index=gpus.index(query_default("gpu", "H100-SXM", str, gpus)))
     precisions = [PRECISION_OWN] + [p.value for p in planner.Precision]
     precision = st.selectbox(
         "Weight precision",
         precisions,
-        index=precisions.index(query_default("precision", PRECISION_OWN if model_facts(model_id)["own"] else "fp8", str, precisions)),
+        index=precisions.index(query_default("precision", PRECISION_OWN if model.checkpoint_precision else "fp8", str, precisions)),
         help="FP16/BF16 weigh 2 bytes per parameter, FP8/INT8 1, INT4 (AWQ/GPTQ) 0.52, NVFP4 0.56, MXFP4 0.53. "
         "'checkpoint's own': what the checkpoint's quantization_config says (FP16 for a 16-bit one)",
     )
@@ -76,11 +104,6 @@ with st.sidebar:
     c1, c2 = st.columns(2)
     tp = c1.selectbox("TP", [1, 2, 4, 8, 16], index=[1, 2, 4, 8, 16].index(query_default("tp", 1, int, [1, 2, 4, 8, 16])), help=TERMS["TP"])
     pp = c2.selectbox("PP", [1, 2, 4, 8], index=[1, 2, 4, 8].index(query_default("pp", 1, int, [1, 2, 4, 8])), help=TERMS["PP"])
-    try:
-        model = uploaded_model(upload, None if arch.startswith("(") else arch) if upload else planner.get_model(model_id)
-    except planner.PlannerError as exc:
-        st.error(str(exc))
-        st.stop()
     facts = model_facts(model.id) if upload is None else {"is_moe": model.is_moe, "num_experts": model.num_experts}
     ep = adp = 1
     if facts["is_moe"]:
