@@ -392,10 +392,17 @@ def _sections(report: dict) -> list[tuple[str, list[tuple[str, str]] | pd.DataFr
     d = report.get("deploy")
     if d:
         out.append(("Checkpoint", d["checkpoint"] + (f" ({d['checkpoint_note']})" if d.get("checkpoint_note") else "")))
-        out.append(("TensorRT-LLM " + d["trtllm"]["version"] + ": llm_options.yaml", d["trtllm"]["llm_options_yaml"]))
-        out.append(("TensorRT-LLM: serve", d["trtllm"]["command"]))
-        out.append(("vLLM: serve", d["vllm"]["command"]))
-        out.append(("SGLang: serve", d["sglang"]["command"]))
+        engines = {
+            "trtllm": [
+                ("TensorRT-LLM " + d["trtllm"]["version"] + ": llm_options.yaml", d["trtllm"]["llm_options_yaml"]),
+                ("TensorRT-LLM: serve", d["trtllm"]["command"]),
+            ],
+            "vllm": [("vLLM: serve", d["vllm"]["command"])],
+            "sglang": [("SGLang: serve", d["sglang"]["command"])],
+        }
+        planned = e.get("engine") if e else None  # the engine the figures are for first, then the others' equivalents
+        for name in sorted(engines, key=lambda n: n != planned):
+            out.extend(engines[name])
         k = report.get("kubernetes", {})
         out.append(("Kubernetes manifests", k.get("yaml") or k.get("note", "")))
         v = d["validation"]

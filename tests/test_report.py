@@ -348,3 +348,11 @@ def test_a_fleet_reports_replica_serves_the_requests_asked():
     e, best = rep["estimate"], rep["recommendation"]["recommendations"][0]
     assert (e["isl"], e["osl"]) == (2048, 512) and e["request_rate"] == pytest.approx(best["operating_rate_rps"])
     assert e["itl_p90_ms"] == pytest.approx(best["itl_p90_ms"], rel=0.35), "the replica's simulated ITL is near the search's approximation"
+
+
+def test_the_planned_engines_launch_command_comes_first():
+    text = render(build_report({**DENSE, "engine": "vllm", "tp": 2}), "md")
+    heads = [line for line in text.splitlines() if line.startswith("## ") and ("serve" in line or "llm_options" in line)]
+    assert heads[0] == "## vLLM: serve" and heads[1].startswith("## TensorRT-LLM") and heads[-1] == "## SGLang: serve"
+    text = render(build_report(DENSE), "md")  # TensorRT-LLM's options and command lead its own plan
+    assert [line for line in text.splitlines() if line.startswith("## ") and "serve" in line][0] == "## TensorRT-LLM: serve"
