@@ -22,7 +22,7 @@ from .cli_options import engine_kwargs, engine_options, engine_version_option, f
 from .cost import OWNED_FIELDS
 from .defaults import ARRIVALS
 from .errors import PlannerError
-from .estimate import Estimate, Workload, estimate, vision_note
+from .estimate import Estimate, Workload, batch_limit_text, estimate, vision_note
 from .fileio import atomic_write_text
 from .importers import import_files
 from .predict import predict, read_measurements
@@ -279,7 +279,7 @@ def estimate_table(e: Estimate) -> str:
         ("precision / kv", f"{e.precision} / {e.kv_precision} ({e.precision_source})"),
         (
             "engine",
-            f"{e.engine}{' ' + e.engine_version if e.engine_version else ''}{' C++ runtime' if e.trtllm_backend == 'cpp' else ''} (max batch {e.max_batch_size:,}, max tokens/step {e.max_num_tokens:,}, "
+            f"{e.engine}{' ' + e.engine_version if e.engine_version else ''}{' C++ runtime' if e.trtllm_backend == 'cpp' else ''} (max batch {batch_limit_text(e.max_batch_size, e.kv_capacity_tokens)}, max tokens/step {e.max_num_tokens:,}, "
             f"{MEMORY_SETTING[e.engine]} {e.memory_fraction:g}" + (f", max_model_len {e.max_model_len:,})" if e.max_model_len else ")"),
         ),
         ("workload", f"{e.workload}; {point}"),

@@ -55,6 +55,12 @@ def vision_note(params_vision_encoder: int, digits: int) -> str:
     return f", {params_vision_encoder / 1e9:.{digits}f} B of them a vision encoder: weights memory only, image inputs not modelled"
 
 
+def batch_limit_text(max_batch_size: int, kv_capacity_tokens: int) -> str:
+    """The max batch an answer prints: none where no KV cache fits (the engines that size it from
+    the cache would otherwise read as a batch of 1)."""
+    return f"{max_batch_size:,}" if kv_capacity_tokens > 0 else "none (no room for a KV cache)"
+
+
 class Estimate(BaseModel):
     """The planner's answer for one deployment and workload (per replica unless said)."""
 

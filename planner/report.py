@@ -27,7 +27,7 @@ from .cost import PriceBook, owned_hardware, parse_price_overrides
 from .curves import load_curve
 from .deploy import deployment_settings
 from .errors import PlannerError, validation_line
-from .estimate import estimate, vision_note
+from .estimate import batch_limit_text, estimate, vision_note
 from .fileio import atomic_write_bytes, read_json
 from .k8s import manifests, to_yaml
 from .search import parallelism_label, recommend
@@ -365,7 +365,7 @@ def _sections(report: dict) -> list[tuple[str, list[tuple[str, str]] | pd.DataFr
                         "engine settings",
                         f"{e['engine']}{' ' + e['engine_version'] if e.get('engine_version') else ''}"
                         + (f" ({'C++ runtime' if e['trtllm_backend'] == 'cpp' else 'PyTorch backend'})" if e.get("trtllm_backend") else "")
-                        + f": max batch {e['max_batch_size']}, max tokens {e['max_num_tokens']}{_memory_setting(e)}"
+                        + f": max batch {batch_limit_text(e['max_batch_size'], e['kv_capacity_tokens'])}, max tokens {e['max_num_tokens']}{_memory_setting(e)}"
                         + (f", max_model_len {e['max_model_len']:,}" if e.get("max_model_len") else "")
                         + (f"; its decoder takes {e['decoder_gib_per_gpu']:.2f} GiB per GPU" if e.get("decoder_gib_per_gpu") else ""),
                     ),

@@ -139,6 +139,7 @@ def test_plan_shows_why_a_deployment_does_not_fit():
     assert not at.exception
     error = next(x.value for x in at.error)
     assert error.startswith("Does not fit:") and "Smallest deployment that fits: TP8 x PP2" in error
+    assert any("max batch none (no room for a KV cache)" in m.value for m in at.markdown)  # not a batch of 1
 
 
 def test_plan_preselects_a_quantized_checkpoints_own_precision():

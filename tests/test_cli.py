@@ -186,3 +186,8 @@ def test_unwritable_output_is_one_line(tmp_path):
     src.write_text("model,gpu,precision,isl,osl\nllama-3.1-8b,H100,fp8,128,128\n")
     r = run("predict", str(src), "--out", "/proc/nope/out.csv")
     assert r.returncode == 2 and "Traceback" not in r.stderr and "folder /proc/nope does not exist" in r.stderr
+
+
+def test_a_deployment_without_room_for_a_kv_cache_states_no_batch():
+    out = run("estimate", "--model", "meta-llama/Llama-3.1-70B", "--gpu", "L40S", "--engine", "sglang")
+    assert out.returncode == 0 and "sglang (max batch none (no room for a KV cache)," in out.stdout and "max batch 1," not in out.stdout

@@ -14,7 +14,7 @@ import planner
 from planner.catalog import QUANTIZATION_FILES, with_quantization_files
 from planner.configs import ARCHITECTURES
 from planner.defaults import ANALYTIC_UNCERTAINTY_PCT_BY_CLASS, ARRIVALS
-from planner.estimate import vision_note
+from planner.estimate import batch_limit_text, vision_note
 from planner.report import log_axis_ticks, memory_parts
 from planner.specs import KV_BYTES, MEMORY_SETTING
 from ui.common import KV_DEFAULT, PRECISION_OWN, TERMS, catalog, export_buttons, fmt, model_facts, query_default, report_downloads, share_state
@@ -272,7 +272,7 @@ with right:
     st.code(model.kv_bytes_formula(KV_BYTES[planner.KvPrecision(e.kv_precision)]), language=None, wrap_lines=True)
     st.markdown(
         f"Capacity: **{e.kv_capacity_tokens:,} tokens** = **{e.max_concurrency:,} requests** of ISL + OSL = {e.isl + e.osl:,} tokens "
-        f"(engine limits: max batch {e.max_batch_size:,}, {e.max_num_tokens:,} tokens per step, {MEMORY_SETTING[e.engine]} {e.memory_fraction:g})."
+        f"(engine limits: max batch {batch_limit_text(e.max_batch_size, e.kv_capacity_tokens)}, {e.max_num_tokens:,} tokens per step, {MEMORY_SETTING[e.engine]} {e.memory_fraction:g})."
     )
     if e.state_bytes_per_sequence:
         st.markdown(
