@@ -40,6 +40,8 @@ CASES = [
     ("meta-llama/Llama-3.1-70B", "H100", "fp8", 4, "vllm", "isl=lognormal:median=800,sigma=0.8;osl=lognormal:median=200,sigma=0.7"),
     ("meta-llama/Llama-3.1-70B", "H200", "fp8", 2, "trtllm", "isl=normal:mean=4000,std=1000;osl=uniform:low=100,high=600"),
     ("mistralai/Mixtral-8x7B-v0.1", "H100", "fp8", 2, "trtllm", "isl=512;osl=512"),
+    ("Qwen/Qwen3-235B-A22B-FP8", "H200", "fp8", 4, "vllm", "isl=4000;osl=500"),  # 128 experts: a prompt touches them all, a decode step few
+    ("deepseek-ai/DeepSeek-V3", "H200", "fp8", 8, "trtllm", "isl=lognormal:median=2000,sigma=0.7;osl=lognormal:median=300,sigma=0.6"),
     ("Qwen/Qwen3-32B", "B200", "fp8", 1, "vllm", "isl=1024;osl=1024"),
     ("openai/gpt-oss-120b", "B200", "mxfp4", 1, "sglang", "isl=2000;osl=500"),
     ("openai/gpt-oss-120b", "B200", "mxfp4", 1, "sglang", "isl=2000;osl=500", 8),
@@ -103,6 +105,10 @@ def main(argv=None) -> int:
     lat = frame[frame.metric.str.startswith(("ttft", "itl"))]
     for load, g in lat.groupby("load", sort=False):
         print(f"  {load!s:9s} median {np.median(g.ape):5.1f}%  p90 {np.percentile(g.ape, 90):5.1f}%")
+    print("\nby deployment, signed median % (+ = approximation higher): ITL p50 under Poisson load; closed-loop ITL mean at 4 / 32 / 128 clients")
+    for case, g in frame.groupby("case", sort=False):
+        closed = g[g.metric == "closed-loop itl mean"].set_index("load").signed
+        print(f"  {case:52s} {np.median(g[g.metric == 'itl p50'].signed):+7.1f}%   " + " / ".join(f"{v:+.1f}%" for v in closed))
     summary = {}
     for key, metric in (("ttft_p90", "ttft p90"), ("itl_p90", "itl p90"), ("itl_p50", "itl p50"), ("capacity", "sustainable rps")):
         g = frame[frame.metric == metric].ape

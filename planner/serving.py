@@ -348,8 +348,18 @@ def _mixed(s: Setup, batch, isl, osl, max_num_tokens):
     # runs it over more steps, which costs the same time per output token (plus their overheads)
     demand = arrivals * isl
     extra_steps = np.maximum(np.ceil(demand / np.maximum(max_num_tokens - batch, 1.0)) - 1.0, 0.0)
-    itl, *_ = s.step(prefill_tokens=demand, prefill_seqs=arrivals, prefill_context=isl / 2.0, decode_seqs=batch, decode_context=ctx)
-    itl = itl + extra_steps * s.hw.step_overhead_s
+    shared, *_ = s.step(prefill_tokens=demand, prefill_seqs=arrivals, prefill_context=isl / 2.0, decode_seqs=batch, decode_context=ctx)
+    shared = shared + extra_steps * s.hw.step_overhead_s
+    # ... spread over every step, as if each carried a sliver of prompt: right when prompts fill
+    # the steps, too slow when they come one now and then, because a step's cost is concave in its
+    # tokens (a MoE layer's experts: a 4,000-token prompt reads them all once, a sliver of 8 tokens
+    # per step ~40 of 128 every step). Prompts apart: decode steps, and each prompt's own steps
+    # (its chunks beside the decodes) add what they cost beyond a decode step. Both bound the
+    # average from above (Jensen), so the smaller is taken.
+    t_dec, *_ = s.step(decode_seqs=batch, decode_context=ctx)
+    chunks = np.ceil(isl / np.maximum(max_num_tokens - batch, 1.0))
+    carry = prefill_time(s, isl, max_num_tokens, decode_seqs=batch, decode_context=ctx)
+    itl = np.minimum(shared, t_dec + arrivals * np.maximum(carry - chunks * t_dec, 0.0))
     per_micro = s.pp if s.engine.limits_per_micro_batch else 1.0  # a prompt's chunks fill one micro-batch's budget
     ttft = prefill_time(s, isl, max_num_tokens / per_micro, decode_seqs=np.maximum(batch - 1.0, 0.0) / per_micro, decode_context=ctx)
     ttft = np.maximum(ttft, itl)
