@@ -87,6 +87,19 @@ def test_a_fit_on_as_many_rows_as_parameters_keeps_the_others_physical():
     assert prof.parameters["step_overhead_ms"] < 1.0
 
 
+def test_rows_no_physical_step_time_explains_are_refused_not_fitted_with_a_long_step():
+    """Six AIConfigurator ITL rows of nvidia/DeepSeek-R1-NVFP4 on B200 (TensorRT-LLM 1.3) measure
+    about 10x what its architecture twin does on the same GPU. A fit once explained them with a
+    69 ms step overhead (the shipped profiles fit 0.1-0.9 ms), which put the group's other models'
+    ITL at up to 30x the measured. The step overhead is bounded at 20 ms; held there, the fit's
+    in-sample error passes 50 % and the group is refused."""
+    frame = read_measurements(SHARED / "aiconfigurator_silicon_agg.csv")
+    rows = frame[(frame.model == "nvidia/DeepSeek-R1-NVFP4") & (frame.gpu == "B200") & (frame.engine == "trtllm")]
+    assert len(rows) == 6 and BOUNDS["step_overhead_ms"][1] <= 20.0
+    with pytest.raises(PlannerError, match=r"refused, the fit's in-sample median error is \d+% \(> 50%\)"):
+        calibrate(rows, "B200", "trtllm", "nvfp4")
+
+
 def test_tp1_only_data_keeps_comm_at_default():
     frame = synthetic_measurements()
     prof = calibrate(frame[frame.tp == 1], "H100", "trtllm", "fp8")
