@@ -171,7 +171,7 @@ SGLANG_MAMBA_FULL_MEMORY_RATIO = 0.9
 #: "by model_class"), rounded up to the next 5. Dense: 36.1 % (v0.14 online tokens/s; v0.13
 #: offline 33.3 %, AIConfigurator ITL 34.8 %); mixture of experts: 54.9 % (v1.0 offline tokens/s,
 #: whose MoE rows' parallelism the table leaves ambiguous; AIConfigurator ITL 39.5 %); MoE with
-#: attention data parallelism: 48.4 % (AIConfigurator ITL, the only file with such rows). TTFT
+#: attention data parallelism: 49.4 % (AIConfigurator ITL, the only file with such rows). TTFT
 #: under load has its own band (`TTFT_UNCERTAINTY_PCT_BY_ARRIVALS`).
 ANALYTIC_UNCERTAINTY_PCT_BY_CLASS = {"dense": 40.0, "moe": 55.0, "moe, attention DP": 50.0}
 #: Uncertainty of a TTFT under load, in percent, by how the requests arrive: the p90 absolute

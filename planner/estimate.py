@@ -253,10 +253,11 @@ def _setup(model: ModelSpec, gpu: GpuSpec, precision: Precision, kv: KvPrecision
 def _resolve_profile(
     profile, gpu: str, engine: str, precision: str, engine_version: str | None = None, model: ModelSpec | None = None
 ) -> tuple[Profile | None, str]:
-    """The profile an estimate uses, and how it matched (see `estimate`)."""
+    """The profile an estimate uses, and how it matched (see `estimate`). An engine version that is
+    not one is refused with or without a profile (the engine defaults depend on it too)."""
+    check_engine_version(engine_version)
     if profile is False or (isinstance(profile, str) and profile.strip().lower() in ("none", "analytic")):
         return None, "analytic"
-    check_engine_version(engine_version)
     if profile is None:
         return find_profile(gpu, engine, precision, engine_version=engine_version, model=model)
     prof = profile if isinstance(profile, Profile) else load_profile(profile)

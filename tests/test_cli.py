@@ -191,3 +191,9 @@ def test_unwritable_output_is_one_line(tmp_path):
 def test_a_deployment_without_room_for_a_kv_cache_states_no_batch():
     out = run("estimate", "--model", "meta-llama/Llama-3.1-70B", "--gpu", "L40S", "--engine", "sglang")
     assert out.returncode == 0 and "sglang (max batch none (no room for a KV cache)," in out.stdout and "max batch 1," not in out.stdout
+
+
+def test_an_engine_version_that_is_not_one_is_refused_with_or_without_a_profile():
+    for profile in ([], ["--profile", "none"]):
+        out = run("estimate", "--model", "llama-3.1-8b", "--gpu", "H200", "--engine", "sglang", "--engine-version", "glm5-hopper", *profile)
+        assert out.returncode != 0 and "engine_version 'glm5-hopper' is not a version number" in out.stderr
