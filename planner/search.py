@@ -401,6 +401,8 @@ def _verify(c: Candidates, i: int, rec: dict, rate_rps: float, mix: RequestMix, 
 def frontier_sample(frontier: list, n: int) -> list:
     """`n` points of a frontier (ordered from the most per GPU to the most per user), spread evenly
     along it and always with both ends, so that a short listing shows the whole trade-off."""
+    if n < 2:  # no spread to make: the point with the most per GPU, or none
+        return list(frontier[: max(n, 0)])
     if len(frontier) <= n:
         return list(frontier)
     picks = sorted({round(k * (len(frontier) - 1) / (n - 1)) for k in range(n)})

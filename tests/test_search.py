@@ -117,6 +117,8 @@ def test_the_answer_keeps_its_contract():
     assert len(rec.pareto) > 6 and len(shown) == 6 and shown[0] is rec.pareto[0] and shown[-1] is rec.pareto[-1]
     assert [rec.pareto.index(p) for p in shown] == sorted(rec.pareto.index(p) for p in shown)
     assert frontier_sample(rec.pareto[:4], 6) == rec.pareto[:4]
+    assert frontier_sample(rec.pareto, 2) == [rec.pareto[0], rec.pareto[-1]] and frontier_sample(rec.pareto, 1) == rec.pareto[:1]
+    assert frontier_sample(rec.pareto, 0) == []
 
 
 def test_over_budget_and_impossible_targets_are_rejected_with_reasons():
