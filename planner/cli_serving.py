@@ -128,7 +128,9 @@ def add_parsers(sub, positive_int) -> None:
     sw.add_argument("--model", required=True)
     sw.add_argument("--arch", default=None, choices=sorted(ARCHITECTURES), metavar="FAMILY", help=ARCH_HELP)
     sw.add_argument("--gpus", nargs="+", default=None, help="GPU ids (default: the catalog)")
-    sw.add_argument("--precisions", nargs="+", default=None, help="default: every precision each GPU runs but mxfp4")
+    sw.add_argument(
+        "--precisions", nargs="+", default=None, help="default: a quantized checkpoint's own; for a 16-bit one every precision each GPU runs but mxfp4"
+    )
     sw.add_argument("--tp", nargs="+", type=positive_int, default=list(DEFAULT_TPS))
     sw.add_argument("--pp", nargs="+", type=positive_int, default=list(DEFAULT_PPS))
     sw.add_argument("--concurrency", nargs="+", type=positive_int, default=None, help="closed-loop client counts (default 1..512)")

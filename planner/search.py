@@ -28,7 +28,7 @@ from .load import RateModel, simulate_load
 from .profiles import check_engine_version, uncertainty
 from .roofline import hardware_table
 from .sla import Sla, max_rate_approx, replicas_for
-from .specs import GIB, KV_NEEDS, MEMORY_SETTING, SEARCH_PRECISIONS, EngineSettings, ModelSpec, Precision, default_kv, parse_choice
+from .specs import GIB, KV_NEEDS, MEMORY_SETTING, EngineSettings, ModelSpec, Precision, default_kv, parse_choice
 from .sweep import nothing_runs, profile_efficiencies
 from .workload import RequestMix
 
@@ -102,7 +102,7 @@ def candidates(
     if precisions:
         ps = [parse_choice(Precision, p, "precision") for p in precisions]
     else:
-        ps = [m.checkpoint_precision] if m.checkpoint_precision else list(SEARCH_PRECISIONS)
+        ps = m.search_precisions
     splits = m.splits(tps, pps)
     stage_pps = [pp for pp in pps if pp <= m.num_layers]
     rows = []

@@ -434,6 +434,12 @@ class ModelSpec(BaseModel):
 
     # ---- derived figures -------------------------------------------------
     @property
+    def search_precisions(self) -> list[Precision]:
+        """The precisions a search or sweep considers unless told: a quantized checkpoint's own
+        (planning it at another would need another checkpoint), else every one but MXFP4."""
+        return [self.checkpoint_precision] if self.checkpoint_precision else list(SEARCH_PRECISIONS)
+
+    @property
     def is_moe(self) -> bool:
         return self.num_moe_layers > 0
 

@@ -24,7 +24,7 @@ from .defaults import Efficiencies
 from .errors import PlannerError
 from .profiles import check_engine_version, find_profile, measured_model, profiles
 from .roofline import HardwareTable, hardware_table
-from .specs import GIB, SEARCH_PRECISIONS, EngineSettings, GpuSpec, ModelSpec, Precision, default_kv, parse_choice
+from .specs import GIB, EngineSettings, GpuSpec, ModelSpec, Precision, default_kv, parse_choice
 
 CHUNK = 1 << 14
 OUTPUT_COLUMNS = (
@@ -168,7 +168,8 @@ def sweep(
     """All valid configurations of one model as a DataFrame, one row per configuration.
 
     `engine`: an engine name, or its settings (`EngineSettings`: release, memory fraction, limits,
-    and the `max_model_len` every configuration must accept)."""
+    and the `max_model_len` every configuration must accept). `precisions`: default, a quantized
+    checkpoint's own, else every precision but MXFP4 (`ModelSpec.search_precisions`)."""
     m = get_model(model)
     _check_whole("concurrency", batches, MAX_CONCURRENCY)
     _check_whole("isl/osl", [n for pair in lengths for n in pair], MAX_TOKENS)
@@ -177,7 +178,7 @@ def sweep(
     if eng.max_model_len is not None:
         m.check_max_model_len(eng.max_model_len, max((int(i) + int(o) for i, o in lengths), default=1))
     gs = [get_gpu(x) for x in gpus] if gpus is not None else list(all_gpus().values())
-    ps = [parse_choice(Precision, p, "precision") for p in precisions] if precisions is not None else list(SEARCH_PRECISIONS)
+    ps = [parse_choice(Precision, p, "precision") for p in precisions] if precisions is not None else m.search_precisions
     g = grid(m, gs, ps, tps, pps, batches, lengths, eng.engine)
     if efficiencies is not None:
         eff: Efficiencies | dict = efficiencies

@@ -100,3 +100,13 @@ def test_sweep_and_search_answer_for_the_engine_release_asked():
         assert c.sources[0] == est.source and est.source.endswith(f"--v{version}")
     with pytest.raises(PlannerError, match="engine_version 'banana' is not a version number"):
         sweep("llama-3.1-8b", engine=EngineSettings(version="banana"), **kw)
+
+
+def test_a_quantized_checkpoint_is_swept_at_its_own_precision_unless_told():
+    # as recommend does: FP16 rows for an FP8 checkpoint would plan a checkpoint nobody gave
+    own = sweep("Qwen/Qwen3-235B-A22B-FP8", gpus=["H200"], tps=[4], pps=[1], batches=[8], lengths=[(1024, 256)])
+    assert set(own.precision) == {"fp8"} and set(own.kv_precision) == {"fp8"}
+    asked = sweep("Qwen/Qwen3-235B-A22B-FP8", gpus=["H200"], precisions=["bf16"], tps=[8], pps=[1], batches=[8], lengths=[(1024, 256)])
+    assert set(asked.precision) == {"bf16"}
+    sixteen = sweep("llama-3.1-8b", gpus=["H100"], tps=[1], pps=[1], batches=[8], lengths=[(1024, 256)])
+    assert {"fp16", "fp8", "int4"} <= set(sixteen.precision)
