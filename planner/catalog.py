@@ -123,22 +123,24 @@ def _has_quantization(cfg: dict) -> bool:
     return bool(cfg.get("quantization_config") or (isinstance(inner, dict) and inner.get("quantization_config")))
 
 
-def with_quantization_files(cfg, files: dict, where: str = ""):
+def with_quantization_files(cfg, files: dict, where: str = "") -> tuple:
     """The config with the quantization its checkpoint states elsewhere: an older compressed-tensors
     `compression_config` key, or a file of `QUANTIZATION_FILES` (`files`: their parsed contents by
     name) beside it; a 16-bit plan of a quantized checkpoint would be a silent guess. `where`
-    prefixes the file's name in an error (its folder)."""
+    prefixes the file's name in an error (its folder). Returns the config and, for the source of
+    a later error, where its quantization came from ("" when from the config itself)."""
     if not isinstance(cfg, dict) or _has_quantization(cfg):
-        return cfg
+        return cfg, ""
     if isinstance(cfg.get("compression_config"), dict):
-        return {**cfg, "quantization_config": {"quant_method": "compressed-tensors", **cfg["compression_config"]}}
+        return {**cfg, "quantization_config": {"quant_method": "compressed-tensors", **cfg["compression_config"]}}, " (compression_config)"
     for name, method in QUANTIZATION_FILES.items():
         if name in files:
             quant = files[name]
             if not isinstance(quant, dict):
                 raise PlannerError(f"{where}{name}: {name} must hold a JSON object, not {type(quant).__name__}")
-            return {**cfg, "quantization_config": {"quant_method": method, **quant} if method and "quant_method" not in quant else quant}
-    return cfg
+            merged = {"quant_method": method, **quant} if method and "quant_method" not in quant else quant
+            return {**cfg, "quantization_config": merged}, f" (quantization_config from {name})"
+    return cfg, ""
 
 
 def _quantization_files_beside(config_path: Path) -> dict:
@@ -168,11 +170,11 @@ def _model_from_path(path: str, catalog_id: str | None = None, arch: str | None 
     """A model from its config file; `stamp` (the file's size and modification time) makes an
     edited file read again."""
     p = Path(path)
-    cfg = _read_config(p)
+    cfg, came_from = _read_config(p), ""
     if stamp and isinstance(cfg, dict) and not _has_quantization(cfg):  # a checkpoint's own folder: the quantization stated beside its config
-        cfg = with_quantization_files(cfg, _quantization_files_beside(p), f"{p.parent}/")
+        cfg, came_from = with_quantization_files(cfg, _quantization_files_beside(p), f"{p.parent}/")
     name = cfg.get("_name_or_path") if isinstance(cfg, dict) else None
-    return model_from_config(cfg, catalog_id or str(name if isinstance(name, str) and name else p), source=catalog_id or str(p), arch=arch)
+    return model_from_config(cfg, catalog_id or str(name if isinstance(name, str) and name else p), source=(catalog_id or str(p)) + came_from, arch=arch)
 
 
 def get_model(name: str | ModelSpec, arch: str | None = None) -> ModelSpec:

@@ -132,6 +132,10 @@ def test_a_checkpoints_quantization_files_beside_its_config_are_read(tmp_path):
     # AutoGPTQ's quantize_config.json names no method: it is GPTQ
     (tmp_path / "quantize_config.json").write_text(json.dumps({"bits": 4, "group_size": 128, "desc_act": False}))
     assert get_model(str(tmp_path / "config.json")).checkpoint_precision.value == "int4"
+    (tmp_path / "quantize_config.json").write_text(json.dumps({"bits": "four"}))  # a bad value names the file it came from
+    with pytest.raises(PlannerError, match=r"\(quantization_config from quantize_config.json\).*bits"):
+        get_model(str(tmp_path))
+    (tmp_path / "quantize_config.json").write_text(json.dumps({"bits": 4, "group_size": 128}))
     # the config's own quantization_config wins over a file beside it
     (tmp_path / "config.json").write_text(json.dumps({**cfg, "quantization_config": {"quant_method": "fp8"}}))
     assert get_model(str(tmp_path)).checkpoint_precision.value == "fp8"

@@ -58,9 +58,9 @@ def uploaded_model(uploads: list, arch: str | None) -> planner.ModelSpec:
         given = ", ".join(u.name for u in uploads)
         raise planner.PlannerError(f"upload one config.json (and, if the checkpoint has them, {' or '.join(QUANTIZATION_FILES)}); got: {given}")
     upload = configs[0]
-    cfg = with_quantization_files(_parsed(upload), {name: _parsed(u) for name, u in sides.items()})
+    cfg, came_from = with_quantization_files(_parsed(upload), {name: _parsed(u) for name, u in sides.items()})
     name = cfg.get("_name_or_path") if isinstance(cfg, dict) and isinstance(cfg.get("_name_or_path"), str) else upload.name
-    return planner.model_from_config(cfg, name or upload.name, source=upload.name, arch=arch or None)
+    return planner.model_from_config(cfg, name or upload.name, source=upload.name + came_from, arch=arch or None)
 
 
 models, gpus = catalog()
