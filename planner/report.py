@@ -159,7 +159,7 @@ def build_report(inputs: dict, command: str = "") -> dict:
         report["workload"] = summary
     report["assumptions"] = {
         "price": _price_assumption(inputs),
-        "engine": f"{e.engine} with its default limits unless given (max batch {e.max_batch_size}, {e.max_num_tokens} tokens per step, "
+        "engine": f"{e.engine} with its default limits unless given (max batch {batch_limit_text(e.max_batch_size, e.kv_capacity_tokens)}, {e.max_num_tokens} tokens per step, "
         f"{MEMORY_SETTING[e.engine]} {e.memory_fraction:g})",
         "source": f"{e.source}, uncertainty ±{e.uncertainty_pct:.0f} %" + (f" (TTFT ±{e.ttft_uncertainty_pct:.0f} %)" if e.ttft_uncertainty_pct else ""),
         "operating_point": e.latency_method,

@@ -356,3 +356,8 @@ def test_the_planned_engines_launch_command_comes_first():
     assert heads[0] == "## vLLM: serve" and heads[1].startswith("## TensorRT-LLM") and heads[-1] == "## SGLang: serve"
     text = render(build_report(DENSE), "md")  # TensorRT-LLM's options and command lead its own plan
     assert [line for line in text.splitlines() if line.startswith("## ") and "serve" in line][0] == "## TensorRT-LLM: serve"
+
+
+def test_a_report_with_no_room_for_a_kv_cache_states_no_batch_anywhere():
+    text = render(build_report({**DENSE, "model": "meta-llama/Llama-3.1-70B", "gpu": "L40S", "engine": "sglang", "tp": 1, "precision": "fp16"}), "md")
+    assert text.count("max batch none (no room for a KV cache)") == 2 and "max batch 1" not in text
