@@ -144,7 +144,7 @@ class Group:
                 lat = serving.latency(s, b.isl, b.osl)
                 ttft, itl = lat.ttft_s, lat.itl_s
             elif b.mode == "concurrency":
-                point = serving.concurrency(s, b.isl, b.osl, b.load)
+                point = serving.concurrency(s, b.isl, b.osl, b.load, np.where(np.isnan(b.n), serving.closed_loop_requests(b.load), b.n))
                 ttft, itl = point.ttft_s, point.itl_s
             else:
                 point = serving.request_rate(s, b.isl, b.osl, b.load, np.where(np.isnan(b.n), 1000.0, b.n))

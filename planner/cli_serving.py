@@ -289,7 +289,7 @@ def _sweep(args: argparse.Namespace) -> int:
             lengths=[(round(mix.mean_isl), round(mix.mean_osl))],
             engine=eng,
         )
-        frame["method"] = "closed-loop steady-state approximation"
+        frame["method"] = "closed-loop approximation of a benchmark run (equal requests; clients start together, 10 requests each)"
     text = frame.to_json(orient="records", indent=1) if args.format == "json" else frame.to_csv(index=False)
     if args.out:
         atomic_write_text(args.out, text)

@@ -26,15 +26,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import PlannerError
-from .serving import MemoryPlan, Setup, _mixed, prefill_time, separate_prefill_cost
+from .serving import MemoryPlan, Setup, _mixed, closed_loop_requests, prefill_time, separate_prefill_cost
 from .simulator import EngineConfig, SimResult, simulate
 from .workload import RequestMix
 
 #: Percentiles every load result reports (the SLA may ask for any other).
 PERCENTILES = (50, 90, 99)
-#: Requests in a simulated open-loop run unless given, and the bounds for a closed loop (10 per client).
+#: Requests in a simulated open-loop run unless given (a closed loop's: `serving.closed_loop_requests`).
 DEFAULT_RATE_REQUESTS = 2000
-CLOSED_LOOP_REQUESTS = (500, 20_000)
 
 
 def engine_config(s: Setup, plan: MemoryPlan, i: int = 0) -> EngineConfig:
@@ -89,8 +88,7 @@ def _requests(s: Setup, mix: RequestMix, n: int, rng: np.random.Generator):
 
 def default_requests(mode: str, load: float) -> int:
     if mode == "concurrency":
-        lo, hi = CLOSED_LOOP_REQUESTS
-        return int(min(max(10 * load, lo), hi))
+        return int(closed_loop_requests(load))
     return DEFAULT_RATE_REQUESTS
 
 

@@ -33,6 +33,9 @@ from .memory import (
 from .roofline import Hardware, HardwareTable, StepModel, hardware, step_model
 from .specs import KV_BYTES, WEIGHT_PARTS, EngineSettings, GpuSpec, KvPrecision, ModelSpec, Precision
 
+#: Bounds of the requests in a closed-loop run unless given (10 per client between them).
+CLOSED_LOOP_REQUESTS = (500, 20_000)
+
 
 @dataclass(frozen=True)
 class MemoryPlan:
@@ -366,18 +369,87 @@ def _mixed(s: Setup, batch, isl, osl, max_num_tokens):
     return ttft, itl, ttft + (osl - 1.0) * itl
 
 
-def concurrency(s: Setup, isl, osl, clients) -> Point:
-    """Closed loop: `clients` users each send a request as soon as their last one finished.
+def _groups(s: Setup, batch, isl, osl, max_num_tokens, t_dec):
+    """TTFT and ITL of `batch` equal closed-loop clients on an engine that mixes prompts into
+    decode steps (`t_dec`: a decode step of the batch); NaN where a prompt does not fit a step
+    beside the other clients' decodes.
 
-    Steady state of inflight batching (`_mixed`): requests are staggered, each decode step also
-    carries the prefill of the requests that replace finished ones. Clients beyond the KV
-    capacity wait for a slot.
+    Requests admitted in one step finish in one step and send their next prompts together, so the
+    clients move in groups: as many prompts as a step's token budget holds beside the others'
+    decodes (k x ISL + batch - k <= max_num_tokens; all of them when they fit, as a benchmark's
+    clients start at once). A group's prompts take one step (its members' TTFT), and each
+    request's OSL - 1 decode steps meet each other group's step once. Staggered clients would each
+    find a step with one prompt (`_mixed`); the simulated benchmark run (`planner.load`) shows
+    the groups (`python bench/serving.py`).
+    """
+    ctx = isl + osl / 2.0
+    group = np.clip(np.floor((max_num_tokens - batch) / np.maximum(isl - 1.0, 1.0)), 1.0, batch)
+    fits = group * isl + batch - group <= max_num_tokens
+    together, *_ = s.step(prefill_tokens=group * isl, prefill_seqs=group, prefill_context=isl / 2.0, decode_seqs=batch - group, decode_context=ctx)
+    itl = t_dec + (batch / group - 1.0) * np.maximum(together - t_dec, 0.0) / np.maximum(osl - 1.0, 1.0)
+    return np.where(fits, together, np.nan), np.where(fits, itl, np.nan)
+
+
+def _wave(s: Setup, batch, isl, osl, max_num_tokens):
+    """Steady state of `batch` equal closed-loop clients on an engine that runs prefill in its own
+    steps and first (SGLang): they move in waves. All finish in the same decode step and send their
+    next prompts at once; the engine prefills every waiting prompt (`_cycle`: steps of up to
+    `max_num_tokens`) before it decodes again, so the wave never spreads. A prompt done in the k-th
+    of the wave's n prefill steps waits k steps for its first token and n - k more for its second;
+    then OSL - 1 decode steps of the whole batch follow. Staggered clients (`_mixed`) would instead
+    pause every decode for each other client's prompt: the simulated benchmark run (`planner.load`)
+    shows waves (`python bench/serving.py`)."""
+    steps, t_step, first, t_dec, cycle = _wave_prefill(s, batch, isl, osl, max_num_tokens)
+    ttft = t_step * (steps + first) / 2.0
+    itl = t_dec + (steps - first) / 2.0 * t_step / np.maximum(osl - 1.0, 1.0)
+    return ttft, itl, cycle
+
+
+def _wave_prefill(s: Setup, batch, isl, osl, max_num_tokens):
+    """`batch` equal prompts waiting at once, prefilled in steps of up to `max_num_tokens` before
+    any decodes: the steps, seconds per step, the steps the first prompt needs, then the decode
+    step and the whole cycle (`_cycle`)."""
+    t_prefill, t_dec, cycle = _cycle(s, batch, isl, osl, max_num_tokens)
+    steps = np.maximum(np.ceil(batch * isl / np.maximum(max_num_tokens, 1.0)), 1.0)
+    first = np.minimum(np.ceil(isl / np.maximum(max_num_tokens, 1.0)), steps)
+    return steps, t_prefill / steps, first, t_dec, cycle
+
+
+def closed_loop_requests(clients) -> np.ndarray:
+    """Requests in a closed-loop benchmark run unless given: 10 per client (as AIConfigurator's
+    aiperf runs do), at least 500 and at most 20,000."""
+    lo, hi = CLOSED_LOOP_REQUESTS
+    return np.clip(10.0 * np.asarray(clients, dtype=float), lo, hi)
+
+
+def concurrency(s: Setup, isl, osl, clients, num_requests=None) -> Point:
+    """Closed loop: `clients` users each send a request of `isl` / `osl` tokens as soon as their
+    last one finished (a benchmark run, a sweep's grid point: every request the same length), in a
+    run of `num_requests` requests (default `closed_loop_requests`) whose clients start at once.
+
+    Engines that mix prompts into decode steps (`_mixed`): each decode step also carries the
+    prefill of the requests that replace finished ones, which come back in groups
+    (`_groups`); the first requests of the run wait for the whole burst's prefill (a share
+    clients / num_requests of the mean TTFT). Engines that keep prefill in its own steps (SGLang)
+    run the clients in waves (`_wave`), the first one included. Clients beyond the KV capacity
+    wait for a slot.
     """
     isl, osl = np.asarray(isl, float), np.asarray(osl, float)
     plan = s.plan(isl, osl)
     c = np.asarray(clients, float)
     batch = np.maximum(np.minimum(c, plan.max_batch), 1.0)
-    ttft, itl, e2e = _mixed(s, batch, isl, osl, plan.step_tokens)
+    if s.engine.mixed_steps:
+        ttft, itl, _ = _mixed(s, batch, isl, osl, plan.step_tokens)  # a prompt longer than a step's room: chunked alone
+        steps, t_step, first, t_dec, _ = _wave_prefill(s, batch, isl, osl, plan.step_tokens)
+        group_ttft, group_itl = _groups(s, batch, isl, osl, plan.step_tokens, t_dec)
+        itl = np.where(np.isnan(group_itl), itl, group_itl)
+        ttft = np.maximum(np.where(np.isnan(group_ttft), ttft, group_ttft), itl)
+        n = closed_loop_requests(c) if num_requests is None else np.asarray(num_requests, dtype=float)
+        burst = np.minimum(batch / np.maximum(n, 1.0), 1.0)
+        ttft = (1.0 - burst) * ttft + burst * np.maximum(t_step * (steps + first) / 2.0, ttft)
+        e2e = ttft + (osl - 1.0) * itl
+    else:
+        ttft, itl, e2e = _wave(s, batch, isl, osl, plan.step_tokens)
     wait = np.maximum(c / batch - 1.0, 0.0) * e2e
     ttft, e2e = ttft + wait, e2e + wait
     rps = c / e2e
