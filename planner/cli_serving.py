@@ -123,7 +123,7 @@ def add_parsers(sub, positive_int) -> None:
     sw = sub.add_parser(
         "sweep",
         help="every GPU x precision x TP x PP at several loads (CSV/JSON)",
-        description="Sweep deployments of one model: closed-loop concurrencies (steady-state approximation) or Poisson rates (the queueing approximation, with percentiles).",
+        description="Sweep deployments of one model: closed-loop concurrencies (a benchmark run's approximation: equal requests, clients start together) or Poisson rates (the queueing approximation, with percentiles).",
     )
     sw.add_argument("--model", required=True)
     sw.add_argument("--arch", default=None, choices=sorted(ARCHITECTURES), metavar="FAMILY", help=ARCH_HELP)

@@ -143,7 +143,7 @@ fig.update_layout(
     margin=dict(l=10, r=10, t=40, b=10),
 )
 st.plotly_chart(fig, width="stretch")
-st.caption("Up and to the right is better: more tokens per GPU-hour at a faster reading speed. Each point is one concurrency (vectorised steady-state model).")
+st.caption("Up and to the right is better: more tokens per GPU-hour at a faster reading speed. Each point is one concurrency (vectorised closed-loop model).")
 with st.expander("How the numbers are made"):
     st.markdown(
         """
@@ -152,9 +152,10 @@ with st.expander("How the numbers are made"):
   parallelism and engine (from its calibration profile where one matches, else the analytic defaults).
   Engines differ in memory (what each reserves before its KV cache) and in default limits
   (batch and tokens per step), so the same GPU can hold a different number of users under each.
-- **The chart**: the steady-state model at 1 to 512 users (`planner.sweep`): per-user speed is 1000 / ITL,
-  per-GPU throughput the replica's output tokens/s divided by its GPUs. It trades a few percent of
-  accuracy against the simulation for evaluating every point at once.
+- **The chart**: the closed-loop model at 1 to 512 users (`planner.sweep`): equal requests whose users
+  start together and come back in groups (SGLang: in waves), as the simulation runs them; per-user speed
+  is 1000 / ITL, per-GPU throughput the replica's output tokens/s divided by its GPUs. It trades a few
+  percent of accuracy against the simulation for evaluating every point at once.
 - **Cost**: GPUs × the catalog's on-demand $/hour; $/M tokens divides it by the tokens of an hour.
 """
     )
