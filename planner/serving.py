@@ -377,17 +377,21 @@ def _groups(s: Setup, batch, isl, osl, max_num_tokens, t_dec):
     Requests admitted in one step finish in one step and send their next prompts together, so the
     clients move in groups: as many prompts as a step's token budget holds beside the others'
     decodes (k x ISL + batch - k <= max_num_tokens; all of them when they fit, as a benchmark's
-    clients start at once). A group's prompts take one step (its members' TTFT), and each
+    clients start at once; k need not be whole, as chunked prefill fills the step with part of
+    the next prompt). A group's whole prompts take one step (its members' TTFT), and each
     request's OSL - 1 decode steps meet each other group's step once. Staggered clients would each
     find a step with one prompt (`_mixed`); the simulated benchmark run (`planner.load`) shows
     the groups (`python bench/serving.py`).
     """
     ctx = isl + osl / 2.0
-    group = np.clip(np.floor((max_num_tokens - batch) / np.maximum(isl - 1.0, 1.0)), 1.0, batch)
-    fits = group * isl + batch - group <= max_num_tokens
+    room = (max_num_tokens - batch) / np.maximum(isl - 1.0, 1.0)  # prompts a step holds beside the others' decodes
+    group = np.clip(room, 1.0, batch)  # a fraction: chunked prefill fills the rest of the step with the next prompt
+    fits = room >= 1.0
     together, *_ = s.step(prefill_tokens=group * isl, prefill_seqs=group, prefill_context=isl / 2.0, decode_seqs=batch - group, decode_context=ctx)
     itl = t_dec + (batch / group - 1.0) * np.maximum(together - t_dec, 0.0) / np.maximum(osl - 1.0, 1.0)
-    return np.where(fits, together, np.nan), np.where(fits, itl, np.nan)
+    whole = np.floor(group)  # a group's whole prompts, done in the step they arrive in
+    ttft, *_ = s.step(prefill_tokens=whole * isl, prefill_seqs=whole, prefill_context=isl / 2.0, decode_seqs=batch - whole, decode_context=ctx)
+    return np.where(fits, ttft, np.nan), np.where(fits, itl, np.nan)
 
 
 def _wave(s: Setup, batch, isl, osl, max_num_tokens):

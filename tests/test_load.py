@@ -125,6 +125,22 @@ def test_closed_loop_prompts_come_back_in_groups(model, gpu, tp, engine, isl, os
         assert float(point.output_tok_s[0]) == pytest.approx(sim.output_tok_s, rel=0.05)
 
 
+def test_closed_loop_groups_fill_a_step_with_chunks():
+    # TensorRT-LLM TP2 x PP2: a 2,048-token prompt fills one micro-batch's budget, so a step holds
+    # one whole prompt and, chunked, most of the next (~1.9 prompts of its 4,096 tokens, spread over
+    # both micro-batches). A whole-prompt group of 1 charged each prompt a step of its own:
+    # ITL +19 / +44 % against the simulated run at 32 / 128 clients.
+    p = Precision("fp8")
+    s = prepare(get_model("llama-3.1-70b"), [get_gpu("H100")], [p], [DEFAULT_KV[p]], [2], [2], EngineSettings(engine="trtllm"), DEFAULT_EFFICIENCIES)
+    mix = parse_workload("isl=2048;osl=512")
+    plan = s.plan(2048, 512)
+    for clients in (4, 32, 128):
+        sim = simulate_load(s, plan, mix, concurrency=clients, num_requests=10 * clients)
+        point = concurrency(s, 2048, 512, clients, 10 * clients)
+        assert float(point.itl_s[0]) == pytest.approx(sim.mean("itl"), rel=0.05)
+        assert float(point.output_tok_s[0]) == pytest.approx(sim.output_tok_s, rel=0.05)
+
+
 def test_saturation_is_said_and_never_a_finite_ttft():
     s = setup("llama-3.1-8b", "H100", "fp8", 1)
     mix = parse_workload("isl=1024;osl=256")
