@@ -443,11 +443,13 @@ def concurrency(s: Setup, isl, osl, clients, num_requests=None) -> Point:
     c = np.asarray(clients, float)
     batch = np.maximum(np.minimum(c, plan.max_batch), 1.0)
     if s.engine.mixed_steps:
-        ttft, itl, _ = _mixed(s, batch, isl, osl, plan.step_tokens)  # a prompt longer than a step's room: chunked alone
         steps, t_step, first, t_dec, _ = _wave_prefill(s, batch, isl, osl, plan.step_tokens)
-        group_ttft, group_itl = _groups(s, batch, isl, osl, plan.step_tokens, t_dec)
-        itl = np.where(np.isnan(group_itl), itl, group_itl)
-        ttft = np.maximum(np.where(np.isnan(group_ttft), ttft, group_ttft), itl)
+        ttft, itl = _groups(s, batch, isl, osl, plan.step_tokens, t_dec)
+        alone = np.isnan(itl)
+        if alone.any():  # a prompt longer than a step's room beside the decodes: chunked alone
+            alone_ttft, alone_itl, _ = _mixed(s, batch, isl, osl, plan.step_tokens)
+            ttft, itl = np.where(alone, alone_ttft, ttft), np.where(alone, alone_itl, itl)
+        ttft = np.maximum(ttft, itl)
         n = closed_loop_requests(c) if num_requests is None else np.asarray(num_requests, dtype=float)
         burst = np.minimum(batch / np.maximum(n, 1.0), 1.0)
         ttft = (1.0 - burst) * ttft + burst * np.maximum(t_step * (steps + first) / 2.0, ttft)
