@@ -99,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     frame = frame[frame["concurrency"].notna()].reset_index(drop=True)
     frame["row"] = frame.index
     print(f"{args.file}: {len(frame)} rows with a concurrency; closed form, engine defaults (no profile)")
+    if args.at and subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", "-q", f"{args.at}^{{commit}}"], capture_output=True).returncode:
+        ap.error(f"--at {args.at}: not a commit of this repository")
     if args.at:
         with tempfile.TemporaryDirectory() as tmp:
             tree = Path(tmp) / "tree"
