@@ -39,7 +39,7 @@ from .defaults import Efficiencies, default_efficiencies
 from .errors import PlannerError
 from .measurements import COLUMNS as MEASUREMENT_COLUMNS
 from .measurements import row_engine_version, row_kwargs
-from .profiles import BOUNDS, Profile, Provenance, Ranges, Residuals, profile_name, version_family
+from .profiles import BOUNDS, PRIOR_WIDTH_LOG, Profile, Provenance, Ranges, Residuals, profile_name, version_family
 from .specs import DEFAULT_KV, EngineSettings, GpuSpec, KvPrecision, ModelSpec, Parallelism, Precision, compute_key, default_kv, parse_choice
 
 FIT_PARAMETERS = ("eta_compute", "eta_memory", "step_overhead_ms", "eta_comm", "moe_layer_overhead_us")
@@ -58,8 +58,6 @@ UNCERTAINTY_METRICS = ("output_tok_s", "itl_ms")
 #: A fit whose in-sample median error (output tokens/s and ITL) exceeds this is refused, not
 #: saved: the model, or the rows' description (TP, precision, model), does not match the data.
 MAX_FIT_MEDIAN_PCT = 50.0
-#: Width of the prior around the default parameters, in log units (0.3: a factor of 1.35), see `fit_group`.
-PRIOR_WIDTH_LOG = 0.3
 #: Smallest noise the fit assumes in a measurement, in log units (0.05: 5 %): repeated runs of one
 #: configuration, and one published table from revision to revision, differ by that much.
 MEASUREMENT_NOISE_LOG = 0.05

@@ -388,7 +388,7 @@ def resolve_deployment(
     g.check_kv(kv)
     m.check_parallelism(par)
     prof, rule = (None, "analytic") if efficiencies is not None else _resolve_profile(profile, g.id, eng.engine, prec.value, engine_version, m)
-    eff = efficiencies or (prof.efficiencies(prec) if prof else default_efficiencies(eng.engine))
+    eff = efficiencies or (prof.efficiencies(prec, m) if prof else default_efficiencies(eng.engine))
 
     s = _setup(m, g, prec, kv, par, eng, eff)
     return Deployment(m, g, prec, prec_source, prec_warnings, kv, par, eng, mix, work, prof, rule, eff, s, s.plan(work.isl, work.osl))
@@ -526,7 +526,7 @@ def estimate(
     if prof is not None and not measured_model(prof, m):
         warnings.append(
             f"profile {prof.name} was fitted on {', '.join(prof.models[:4])}{' and others' if len(prof.models) > 4 else ''}, not on {m.id} or a model of "
-            f"the same architecture: the estimate uses its efficiencies, and its uncertainty is at least the uncalibrated band of the model class "
+            f"the same architecture: the estimate moves each parameter at most a factor of 1.35 from the engine's default toward the fitted value (a fit also takes up what is particular to the models it saw), and its uncertainty is at least the uncalibrated band of the model class "
             f"(±{analytic_uncertainty_pct(m.is_moe, par.attention_dp):.0f} %)"
         )
     if m.context_window and work.isl + work.osl > m.context_window:

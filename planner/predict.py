@@ -136,7 +136,7 @@ def _offline(items: list[tuple[int, dict]]) -> dict[int, tuple]:
             continue
         key = (m.id, g.id, prec, kv, eng.engine, eng.version, id(given), id(prof), rule)
         if key not in groups:
-            eff = given or (prof.efficiencies(prec) if prof else default_efficiencies(eng.engine))
+            eff = given or (prof.efficiencies(prec, m) if prof else default_efficiencies(eng.engine))
             groups[key] = [m, g, prec, kv, eng, eff, prof, rule, []]
         groups[key][-1].append((i, kw, par, isl, osl, n))
     for m, g, prec, kv, eng, eff, prof, rule, rows in groups.values():

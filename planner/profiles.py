@@ -40,6 +40,26 @@ BOUNDS = {
 #: the throughput and 58 % of the ITL errors on a model's held-out rows; at 10 %, 91 % and 86 %
 #: (`python bench/calibration_eval.py`, "same model, held-out rows").
 UNCERTAINTY_FLOOR_PCT = 10.0
+#: Width of the calibration prior around the default parameters, in log units (0.3: a factor of
+#: 1.35), see `calibration.fit_group`: as far as a GPU and engine are expected to differ from the
+#: documented defaults. It is also as far as a profile's parameters move from the engine's defaults
+#: for a model the profile was not fitted on (`Profile.efficiencies`): a fit that went further also
+#: took up what is particular to the models it saw. Calibrate on some models, predict the others
+#: (`python bench/calibration_eval.py`; median / p90 error uncalibrated, with the whole fit, and
+#: capped so): TensorRT-LLM v0.13 offline, fitted on Llama-3.1-8B TP1, 10.7 / 34.3 %, 7.8 / 40.4 %,
+#: 7.8 / 40.4 % (its fits stay inside the cap); v1.0 19.8 / 38.5 %, 10.7 / 50.8 %, 10.7 / 50.8 %;
+#: AIConfigurator's ITL, fitted on one model's sweep, 14.5 / 41.8 %, 20.5 / 62.3 %, 17.3 / 45.2 %
+#: (fits such as SGLang's compute efficiency of 0.06 on B200 FP8, set by the MoE models it saw,
+#: made an 8B dense model's prefill 8x slower); v0.14 online ITL 10.1 / 29.3 %, 9.2 / 22.8 %,
+#: 9.7 / 23.7 %.
+PRIOR_WIDTH_LOG = 0.3
+
+
+def _toward(default: float, fitted: float) -> float:
+    """`fitted`, but no further than `PRIOR_WIDTH_LOG` from `default` (both positive)."""
+    return default * math.exp(min(max(math.log(fitted / default), -PRIOR_WIDTH_LOG), PRIOR_WIDTH_LOG))
+
+
 _STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
@@ -163,14 +183,23 @@ class Profile(BaseModel):
             if (v := self.parameters.get(k)) is not None and min(abs(math.log(v / BOUNDS[k][0])), abs(math.log(BOUNDS[k][1] / v))) < 0.01
         }
 
-    def efficiencies(self, precision: Precision | None = None) -> Efficiencies:
+    def efficiencies(self, precision: Precision | None = None, model: ModelSpec | None = None) -> Efficiencies:
         """The step-time parameters for this profile's precision, or transferred to another one
-        (the fitted compute efficiency scaled by the defaults' ratio between the two precisions)."""
+        (the fitted compute efficiency scaled by the defaults' ratio between the two precisions).
+
+        For a `model` the profile was not fitted on (nor one of its architecture, `measured_model`),
+        each parameter moves from the engine's default at most `PRIOR_WIDTH_LOG` (a factor of 1.35)
+        toward its fitted value: a fit absorbs what the step-time model misses about the models it
+        saw as well as what the GPU and engine do, and only the second carries over."""
         p = dict(self.parameters)
         base = default_efficiencies(self.engine)
         eta_c = dict(base.eta_compute)
         own = self.compute_precision
         scale = p.pop("eta_compute", eta_c[own]) / eta_c[own]
+        if model is not None and not measured_model(self, model):
+            defaults = base.model_dump()
+            scale = _toward(1.0, scale)
+            p = {k: _toward(defaults[k], v) if defaults.get(k) else v for k, v in p.items()}
         eta_c = {k: min(v * scale, 1.0) for k, v in eta_c.items()}
         return Efficiencies.model_validate({**base.model_dump(), "eta_compute": eta_c, **p})
 

@@ -136,7 +136,7 @@ def profile_efficiencies(
     for (i, gpu), (j, prec) in itertools.product(enumerate(gs), enumerate(ps)):
         prof, rule = find_profile(gpu.id, engine, prec.value, candidates=pool, engine_version=engine_version, model=model)
         if prof is not None:
-            eff[(i, j)] = prof.efficiencies(prec)
+            eff[(i, j)] = prof.efficiencies(prec, model)
             measured = rule == "exact" and (model is None or measured_model(prof, model))
             sources[i, j] = f"{'calibrated' if measured else 'extrapolated'}:{prof.name}"
             found[(i, j)] = (prof, rule)
