@@ -22,7 +22,7 @@ from .defaults import DEFAULT_EFFICIENCIES, Efficiencies, analytic_uncertainty_p
 from .engine_limits import is_development_build, release
 from .errors import PlannerError, validation_line
 from .fileio import atomic_write_text, read_json
-from .specs import ModelSpec, Precision
+from .specs import ModelSpec, Precision, compute_key
 
 SCHEMA_VERSION = 1
 PROFILE_DIR = ROOT / "profiles"
@@ -188,15 +188,17 @@ class Profile(BaseModel):
         (the fitted compute efficiency scaled by the defaults' ratio between the two precisions).
 
         For a `model` the profile was not fitted on (nor one of its architecture, `measured_model`),
-        each parameter moves from the engine's default at most `PRIOR_WIDTH_LOG` (a factor of 1.35)
-        toward its fitted value: a fit absorbs what the step-time model misses about the models it
-        saw as well as what the GPU and engine do, and only the second carries over."""
+        or a `precision` whose matrix multiplies run at another peak than the profile's, each
+        parameter moves from the engine's default at most `PRIOR_WIDTH_LOG` (a factor of 1.35)
+        toward its fitted value: a fit absorbs what the step-time model misses about the models and
+        kernels it saw as well as what the GPU and engine do, and only the second carries over."""
         p = dict(self.parameters)
         base = default_efficiencies(self.engine)
         eta_c = dict(base.eta_compute)
         own = self.compute_precision
         scale = p.pop("eta_compute", eta_c[own]) / eta_c[own]
-        if model is not None and not measured_model(self, model):
+        other_kernels = precision is not None and compute_key(precision, get_gpu(self.gpu).tflops) != own
+        if other_kernels or (model is not None and not measured_model(self, model)):
             defaults = base.model_dump()
             scale = _toward(1.0, scale)
             p = {k: _toward(defaults[k], v) if defaults.get(k) else v for k, v in p.items()}

@@ -151,8 +151,9 @@ def test_another_model_or_tp_degree_states_at_least_the_uncalibrated_band():
 
 def test_a_profile_moves_another_models_parameters_no_further_than_the_prior_width():
     """A fit far from the defaults (SGLang's compute efficiency of 0.06 on B200 FP8, set by the MoE
-    models it saw) is the fitted models' own: another model gets each parameter at most a factor of
-    e^0.3 from the engine's default; the models it was fitted on get the fit."""
+    models it saw) is the fitted models' own: another model, or another precision's kernels, gets
+    each parameter at most a factor of e^0.3 from the engine's default; the models it was fitted on
+    get the fit."""
     prof = calibrate(synthetic_measurements(), "H100", "trtllm", "fp8")
     fitted = {**prof.parameters, "eta_compute": 0.06, "step_overhead_ms": 3.0, "eta_memory": 0.9}
     prof = prof.model_copy(update={"parameters": fitted})
@@ -164,6 +165,9 @@ def test_a_profile_moves_another_models_parameters_no_further_than_the_prior_wid
     assert other.step_overhead_ms == pytest.approx(base.step_overhead_ms * np.exp(0.3))
     assert other.eta_memory == pytest.approx(0.9)  # within the prior's width of the default: carried over whole
     assert prof.efficiencies(Precision("fp8")).eta_compute[key] == pytest.approx(0.06)  # no model named: the fit
+    fp16 = prof.efficiencies(Precision("fp16"), get_model("meta-llama/Llama-3.1-70B"))  # other kernels: capped too
+    assert fp16.eta_compute["fp16"] == pytest.approx(base.eta_compute["fp16"] * np.exp(-0.3))
+    assert fp16.step_overhead_ms == pytest.approx(base.step_overhead_ms * np.exp(0.3))
     kw = dict(gpu="H100", precision="fp8", tp=2, isl=4096, osl=16)
     capped, analytic = estimate("Qwen/Qwen2.5-72B", **kw, profile=prof), estimate("Qwen/Qwen2.5-72B", **kw, profile="none")
     assert capped.ttft_alone_ms < 1.6 * analytic.ttft_alone_ms  # one prompt's prefill ~1.35x the uncalibrated time, not 8.5x

@@ -96,7 +96,7 @@ something the model lacks: such a profile transfers to other models with less co
 estimate's uncertainty is the profile's in-sample p90 error (at least ±10 %), widened outside its
 ranges; for a model the profile was not fitted on (nor one of its architecture), at a TP degree
 it did not see or at another precision, it is at least the uncalibrated band of the model class, because out of sample such
-answers are better in the median but no better in the tail; for such a model each parameter moves at most a
+answers are better in the median but no better in the tail; for such a model or precision each parameter moves at most a
 factor of 1.35 from the engine's default toward the fitted value, since a fit far from the defaults took up what
 is particular to the models it saw. A GPU without a profile of its own uses
 the uncalibrated model, not another GPU's profile: out of sample those are no better, and on
