@@ -50,7 +50,7 @@ def test_plan_defaults_equal_the_api():
     assert metric(at, "TTFT p50 / p90 (ms)") == f"{e.ttft_p50_ms:,.1f} / {e.ttft_p90_ms:,.1f}"
     assert any("Operating point: 32 concurrent users" in c.value and e.source in c.value for c in at.caption)
     # 32 closed-loop users: the TTFT says its own, wider band
-    assert any(f"the TTFT's band is ±{e.ttft_uncertainty_pct:.0f} %" in c.value for c in at.caption) and e.ttft_uncertainty_pct == 180
+    assert any(f"the TTFT's band is ±{e.ttft_uncertainty_pct:.0f} %" in c.value for c in at.caption) and e.ttft_uncertainty_pct == 170
     assert f"Uncertainty ±{e.ttft_uncertainty_pct:.0f} %" in next(m.help for m in at.metric if m.label.startswith("TTFT"))
     assert any(f"{e.kv_capacity_tokens:,} tokens" in m.value for m in at.markdown)
 
