@@ -20,7 +20,7 @@ from .catalog import get_gpu, get_model
 from .defaults import DEFAULT_EFFICIENCIES, Efficiencies, analytic_uncertainty_pct, default_efficiencies, ttft_uncertainty_pct
 from .errors import PlannerError
 from .load import PERCENTILES, simulate_load
-from .profiles import Profile, check_engine_version, find_profile, load_profile, measured_model, uncertainty
+from .profiles import PRIOR_WIDTH_LOG, Profile, check_engine_version, find_profile, load_profile, measured_model, uncertainty
 from .specs import GIB, KV_BYTES, EngineSettings, GpuSpec, KvPrecision, ModelSpec, Parallelism, Precision, default_kv, parse_choice, resolve_precision
 from .workload import RequestMix, parse_workload
 
@@ -526,7 +526,7 @@ def estimate(
     if prof is not None and not measured_model(prof, m):
         warnings.append(
             f"profile {prof.name} was fitted on {', '.join(prof.models[:4])}{' and others' if len(prof.models) > 4 else ''}, not on {m.id} or a model of "
-            f"the same architecture: the estimate moves each parameter at most a factor of 1.35 from the engine's default toward the fitted value (a fit also takes up what is particular to the models it saw), and its uncertainty is at least the uncalibrated band of the model class "
+            f"the same architecture: the estimate moves each parameter at most a factor of {math.exp(PRIOR_WIDTH_LOG):.2f} from the engine's default toward the fitted value (a fit also takes up what is particular to the models it saw), and its uncertainty is at least the uncalibrated band of the model class "
             f"(±{analytic_uncertainty_pct(m.is_moe, par.attention_dp):.0f} %)"
         )
     if m.context_window and work.isl + work.osl > m.context_window:

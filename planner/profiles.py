@@ -45,13 +45,13 @@ UNCERTAINTY_FLOOR_PCT = 10.0
 #: documented defaults. It is also as far as a profile's parameters move from the engine's defaults
 #: for a model the profile was not fitted on (`Profile.efficiencies`): a fit that went further also
 #: took up what is particular to the models it saw. Calibrate on some models, predict the others
-#: (`python bench/calibration_eval.py`; median / p90 error uncalibrated, with the whole fit, and
-#: capped so): TensorRT-LLM v0.13 offline, fitted on Llama-3.1-8B TP1, 10.7 / 34.3 %, 7.8 / 40.4 %,
-#: 7.8 / 40.4 % (its fits stay inside the cap); v1.0 19.8 / 38.5 %, 10.7 / 50.8 %, 10.7 / 50.8 %;
-#: AIConfigurator's ITL, fitted on one model's sweep, 14.5 / 41.8 %, 20.5 / 62.3 %, 17.3 / 45.2 %
-#: (fits such as SGLang's compute efficiency of 0.06 on B200 FP8, set by the MoE models it saw,
-#: made an 8B dense model's prefill 8x slower); v0.14 online ITL 10.1 / 29.3 %, 9.2 / 22.8 %,
-#: 9.7 / 23.7 %.
+#: (`python bench/calibration_eval.py`; median / p90 error uncalibrated, with the whole fit as at
+#: b535654, and capped so): TensorRT-LLM v0.13 offline, fitted on Llama-3.1-8B TP1, 10.7 / 34.3 %,
+#: 7.8 / 40.4 %, 7.8 / 40.4 % (its fits stay inside the cap); v1.0 19.8 / 38.5 %, 10.7 / 50.8 %,
+#: 10.7 / 50.8 %; AIConfigurator's ITL, fitted on one model's sweep, 14.5 / 41.8 %, 20.5 / 62.3 %,
+#: 17.4 / 45.4 % (fits such as SGLang's compute efficiency of 0.06 on B200 FP8, set by the MoE
+#: models it saw, made an 8B dense model's prefill 8x slower); v0.14 online ITL 10.1 / 29.3 %,
+#: 9.2 / 22.8 %, 9.7 / 23.7 %.
 PRIOR_WIDTH_LOG = 0.3
 
 
