@@ -3,6 +3,7 @@ and this host's GPUs with the command that would calibrate them."""
 
 from __future__ import annotations
 
+import math
 import re
 import shlex
 import tempfile
@@ -15,7 +16,7 @@ import streamlit as st
 import planner
 from planner.calibration import calibrate_frame
 from planner.importers import import_files
-from planner.profiles import PROFILE_DIR, profiles, save_profile
+from planner.profiles import PRIOR_WIDTH_LOG, PROFILE_DIR, profiles, save_profile
 from planner.profiling.nvml import NoNvidiaGpu, local_gpus
 from ui.common import export_buttons, fmt
 
@@ -80,7 +81,7 @@ if shipped:
     st.caption(
         f"Fitted on {', '.join(p.models)} "
         f"({fmt(r.params_b and r.params_b[0])}–{fmt(r.params_b and r.params_b[1])} B parameters), ISL {r.isl}, OSL {r.osl}, batch {r.batch}, TP {r.tp}; "
-        f"engine versions {', '.join(p.engine_versions) or 'not recorded'}; made {p.made_by.created} by `{p.made_by.command}`. Estimates outside these ranges, for a model it was not fitted on, or at another precision say 'extrapolated' and widen their uncertainty; other GPUs never use it."
+        f"engine versions {', '.join(p.engine_versions) or 'not recorded'}; made {p.made_by.created} by `{p.made_by.command}`. Estimates outside these ranges, for a model it was not fitted on, or at another precision say 'extrapolated' and widen their uncertainty (for another model or precision its parameters move at most a factor of {math.exp(PRIOR_WIDTH_LOG):.2f} from the defaults); other GPUs never use it."
     )
 
 with st.expander("How the numbers are made"):
