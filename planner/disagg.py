@@ -64,10 +64,10 @@ def disaggregated_plan(
     per_step = np.maximum(np.floor(mnt / isl), 1.0)  # whole prompts in one full step
     t_full, *_ = s.step(prefill_tokens=per_step * isl, prefill_seqs=per_step, prefill_context=isl / 2.0)
     work = t_full / per_step  # GPU time per prompt when prompts are batched
-    t_one = prefill_time(s, isl, mnt)
+    t_one = prefill_time(s, isl, mnt, share=s.prompt_share)
     q_t = ttft_t[0] if ttft_t else 90.0
     isl_q = mix.isl.quantile(q_t / 100.0) if mix.pairs is None else float(np.percentile(mix.pairs[:, 0], q_t))
-    t_q = prefill_time(s, isl_q, mnt)
+    t_q = prefill_time(s, isl_q, mnt, share=s.prompt_share)
     transfer = np.full(len(c), np.nan)
     transfer[idx] = _kv_transfer_s(c, idx, isl)
     mu_p = 1.0 / work

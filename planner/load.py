@@ -43,6 +43,7 @@ def engine_config(s: Setup, plan: MemoryPlan, i: int = 0) -> EngineConfig:
         policy=s.engine.engine,
         max_batch_size=int(np.ravel(plan.step_batch)[i]),
         max_num_tokens=int(np.ravel(plan.step_tokens)[i]),
+        prompt_tokens=int(np.ravel(plan.max_num_tokens)[i]),
         kv_capacity_tokens=int(kv_tokens),
         block_tokens=int(np.ravel(s.block_tokens)[i if np.size(s.block_tokens) > 1 else 0]),
         chunked_prefill=s.engine.chunked_prefill,
@@ -318,8 +319,8 @@ class RateModel:
 
         def carry(prompt):  # the step(s) that carry one prompt (SGLang: its own prefill steps)
             if s.engine.mixed_steps:
-                return prefill_time(s, prompt, mnt, decode_seqs=others, decode_context=ctx)
-            return prefill_time(s, prompt, mnt)
+                return prefill_time(s, prompt, mnt, decode_seqs=others, decode_context=ctx, share=s.prompt_share)
+            return prefill_time(s, prompt, mnt, share=s.prompt_share)
 
         carry_mean = carry(isl)
         if s.engine.mixed_steps:

@@ -81,6 +81,13 @@ class Setup:
         (vLLM's derived `max_model_len`: `max_position_embeddings`, RoPE-scaled where the config scales it)."""
         return self.engine.max_model_len or self.model.context_window or self.model.max_position_embeddings or 2048
 
+    @property
+    def prompt_share(self) -> np.ndarray:
+        """The parts a step's token budget and its decodes split into, one prompt running in one:
+        the attention-DP ranks (each schedules its own requests within its own budget), times the
+        PP micro-batches where TensorRT-LLM budgets each (a prompt is in one micro-batch)."""
+        return np.asarray(self.adp, float) * (np.asarray(self.pp, float) if self.engine.limits_per_micro_batch else 1.0)
+
     def seq_bytes(self, tokens) -> np.ndarray:
         return kv_bytes_per_sequence(self.model, self.kv_bytes, self.tp, self.pp, tokens, self.block_tokens)
 
@@ -237,11 +244,15 @@ def prepare(
     return Setup(model, hw, shared, engine, tp, pp, mem, wbp, kvb, weights, over, kv_tok, large + 0 * tp, adp, ep, state, blocks, ffn_over_group, fraction)
 
 
-def prefill_time(s: Setup, isl, max_num_tokens, decode_seqs=0.0, decode_context=0.0):
+def prefill_time(s: Setup, isl, max_num_tokens, decode_seqs=0.0, decode_context=0.0, share=1.0):
     """Seconds to prefill one prompt of `isl` tokens, in chunks of at most `max_num_tokens`
-    (less the decoding sequences' tokens), sharing each step with `decode_seqs` sequences."""
+    (less the decoding sequences' tokens), sharing each step with `decode_seqs` sequences.
+
+    `share`: the parts the budget and the decodes split into when the prompt may use only one of
+    them (`Setup.prompt_share`: its attention-DP rank's, its PP micro-batch's).
+    """
     isl = np.asarray(isl, dtype=float)
-    room = np.maximum(np.asarray(max_num_tokens, float) - np.asarray(decode_seqs, dtype=float), 1.0)
+    room = np.maximum((np.asarray(max_num_tokens, float) - np.asarray(decode_seqs, dtype=float)) / share, 1.0)
     chunks = np.ceil(isl / room)
     t, *_ = s.step(
         prefill_tokens=isl / chunks,
@@ -282,10 +293,18 @@ def latency(s: Setup, isl, osl) -> Point:
     return _point(plan, ttft, itl, e2e, osl / e2e, 1.0 / e2e, np.ones_like(e2e))
 
 
+def _prefill_steps(s: Setup, batch, isl, max_num_tokens):
+    """Steps that prefill `batch` equal prompts waiting at once, within the step's budget and one
+    prompt's share of it (`Setup.prompt_share`): the whole phase, and the first prompt's."""
+    budget = np.maximum(np.asarray(max_num_tokens, float), 1.0)
+    first = np.ceil(isl * s.prompt_share / budget)
+    return np.maximum(np.maximum(np.ceil(batch * isl / budget), first), 1.0), first
+
+
 def _cycle(s: Setup, batch, isl, osl, max_num_tokens):
     """A batch of `batch` equal requests admitted together: its prefill phase, then OSL-1 decode steps."""
     ctx = isl + osl / 2.0
-    prefill_steps = np.maximum(np.ceil(batch * isl / max_num_tokens), 1.0)
+    prefill_steps, _ = _prefill_steps(s, batch, isl, max_num_tokens)
     chunk = batch * isl / prefill_steps
     # prompts queued together: a step's micro-batches carry chunks of up to PP different prompts
     t_chunk, *_ = s.step(prefill_tokens=chunk, prefill_seqs=np.maximum(batch / prefill_steps, np.minimum(batch, s.pp)), prefill_context=isl / 2.0)
@@ -325,7 +344,7 @@ def separate_prefill_cost(s: Setup, prompts, isl, max_num_tokens):
     prompt that fits, so each costs its share of the batched step.
     """
     prompts = np.maximum(np.asarray(prompts, dtype=float), 1e-9)
-    alone = prefill_time(s, isl, max_num_tokens)
+    alone = prefill_time(s, isl, max_num_tokens, share=s.prompt_share)
     demand = prompts * isl
     together, *_ = s.step(prefill_tokens=demand, prefill_seqs=prompts, prefill_context=np.asarray(isl, float) / 2.0)
     together = together + np.maximum(np.ceil(demand / np.maximum(max_num_tokens, 1.0)) - 1.0, 0.0) * s.hw.step_overhead_s
@@ -342,7 +361,7 @@ def _mixed(s: Setup, batch, isl, osl, max_num_tokens):
     ctx = isl + osl / 2.0
     arrivals = np.maximum(batch - 1.0, 0.0) / osl  # other requests admitted per step, on average
     if not s.engine.mixed_steps:
-        prefill_alone = prefill_time(s, isl, max_num_tokens)
+        prefill_alone = prefill_time(s, isl, max_num_tokens, share=s.prompt_share)
         decode, *_ = s.step(decode_seqs=batch, decode_context=ctx)
         itl = decode + arrivals * separate_prefill_cost(s, arrivals, isl, max_num_tokens)
         ttft = np.maximum(prefill_alone, itl)
@@ -360,11 +379,14 @@ def _mixed(s: Setup, batch, isl, osl, max_num_tokens):
     # (its chunks beside the decodes) add what they cost beyond a decode step. Both bound the
     # average from above (Jensen), so the smaller is taken.
     t_dec, *_ = s.step(decode_seqs=batch, decode_context=ctx)
-    chunks = np.ceil(isl / np.maximum(max_num_tokens - batch, 1.0))
-    carry = prefill_time(s, isl, max_num_tokens, decode_seqs=batch, decode_context=ctx)
+    share = s.prompt_share  # a prompt's chunks fill one rank's and micro-batch's budget
+    chunks = np.ceil(isl / np.maximum((max_num_tokens - batch) / share, 1.0))
+    carry = prefill_time(s, isl, max_num_tokens, decode_seqs=batch, decode_context=ctx, share=share)
     itl = np.minimum(shared, t_dec + arrivals * np.maximum(carry - chunks * t_dec, 0.0))
-    per_micro = s.pp if s.engine.limits_per_micro_batch else 1.0  # a prompt's chunks fill one micro-batch's budget
-    ttft = prefill_time(s, isl, max_num_tokens / per_micro, decode_seqs=np.maximum(batch - 1.0, 0.0) / per_micro, decode_context=ctx)
+    per_micro = s.pp if s.engine.limits_per_micro_batch else 1.0  # the step that carries it runs one micro-batch's decodes
+    ttft = prefill_time(
+        s, isl, max_num_tokens / per_micro, decode_seqs=np.maximum(batch - 1.0, 0.0) / per_micro, decode_context=ctx, share=np.asarray(s.adp, float)
+    )
     ttft = np.maximum(ttft, itl)
     return ttft, itl, ttft + (osl - 1.0) * itl
 
@@ -378,20 +400,24 @@ def _groups(s: Setup, batch, isl, osl, max_num_tokens, t_dec):
     clients move in groups: as many prompts as a step's token budget holds beside the others'
     decodes (k x ISL + batch - k <= max_num_tokens; all of them when they fit, as a benchmark's
     clients start at once; k need not be whole, as chunked prefill fills the step with part of
-    the next prompt). A group's whole prompts take one step (its members' TTFT), and each
-    request's OSL - 1 decode steps meet each other group's step once. Staggered clients would each
-    find a step with one prompt (`_mixed`); the simulated benchmark run (`planner.load`) shows
-    the groups (`python bench/serving.py`).
+    the next prompt). A prompt longer than its share of the budget (`Setup.prompt_share`: its
+    attention-DP rank's, its PP micro-batch's) runs in that many steps, its group's members side
+    by side. A group's prompts take their steps (its members' TTFT), and each request's OSL - 1
+    decode steps meet each other group's steps once. Staggered clients would each find a step
+    with one prompt (`_mixed`); the simulated benchmark run (`planner.load`) shows the groups
+    (`python bench/serving.py`).
     """
     ctx = isl + osl / 2.0
-    room = (max_num_tokens - batch) / np.maximum(isl - 1.0, 1.0)  # prompts a step holds beside the others' decodes
+    steps = np.maximum(np.ceil(isl * s.prompt_share / np.maximum(max_num_tokens, 1.0)), 1.0)  # steps one prompt needs
+    chunk = isl / steps  # its tokens in each
+    room = (max_num_tokens - batch) / np.maximum(chunk - 1.0, 1.0)  # prompts a step holds beside the others' decodes
     group = np.clip(room, 1.0, batch)  # a fraction: chunked prefill fills the rest of the step with the next prompt
     fits = room >= 1.0
-    together, *_ = s.step(prefill_tokens=group * isl, prefill_seqs=group, prefill_context=isl / 2.0, decode_seqs=batch - group, decode_context=ctx)
-    itl = t_dec + (batch / group - 1.0) * np.maximum(together - t_dec, 0.0) / np.maximum(osl - 1.0, 1.0)
-    whole = np.floor(group)  # a group's whole prompts, done in the step they arrive in
-    ttft, *_ = s.step(prefill_tokens=whole * isl, prefill_seqs=whole, prefill_context=isl / 2.0, decode_seqs=batch - whole, decode_context=ctx)
-    return np.where(fits, ttft, np.nan), np.where(fits, itl, np.nan)
+    together, *_ = s.step(prefill_tokens=group * chunk, prefill_seqs=group, prefill_context=isl / 2.0, decode_seqs=batch - group, decode_context=ctx)
+    itl = t_dec + (batch / group - 1.0) * steps * np.maximum(together - t_dec, 0.0) / np.maximum(osl - 1.0, 1.0)
+    whole = np.floor(group)  # a group's whole prompts, done in the steps they arrive in
+    ttft, *_ = s.step(prefill_tokens=whole * chunk, prefill_seqs=whole, prefill_context=isl / 2.0, decode_seqs=batch - whole, decode_context=ctx)
+    return np.where(fits, steps * ttft, np.nan), np.where(fits, itl, np.nan)
 
 
 def _wave(s: Setup, batch, isl, osl, max_num_tokens):
@@ -414,8 +440,8 @@ def _wave_prefill(s: Setup, batch, isl, osl, max_num_tokens):
     any decodes: the steps, seconds per step, the steps the first prompt needs, then the decode
     step and the whole cycle (`_cycle`)."""
     t_prefill, t_dec, cycle = _cycle(s, batch, isl, osl, max_num_tokens)
-    steps = np.maximum(np.ceil(batch * isl / np.maximum(max_num_tokens, 1.0)), 1.0)
-    first = np.minimum(np.ceil(isl / np.maximum(max_num_tokens, 1.0)), steps)
+    steps, first = _prefill_steps(s, batch, isl, max_num_tokens)
+    first = np.minimum(first, steps)
     return steps, t_prefill / steps, first, t_dec, cycle
 
 

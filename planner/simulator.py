@@ -3,8 +3,9 @@
 The simulator is a scheduler plus a step-time predictor (as in Vidur and BLIS): the engine's
 policy decides, at each step boundary, which requests are admitted (KV memory, batch limit) and
 how many prompt tokens of which requests run in the step (the `max_num_tokens` budget,
-chunked prefill); the step-time model (`planner.roofline.StepModel`, or any function of the
-same signature) says how long that step takes. Time only moves forward, by whole steps.
+chunked prefill, one prompt within its attention-DP rank's and PP micro-batch's share); the
+step-time model (`planner.roofline.StepModel`, or any function of the same signature) says how
+long that step takes. Time only moves forward, by whole steps.
 
 Engines (`POLICIES`), as their schedulers are documented and written:
 
@@ -58,6 +59,10 @@ class EngineConfig:
     kv_capacity_tokens: int  # tokens of context the KV cache holds
     block_tokens: int = 32
     chunked_prefill: bool = True
+    #: most prompt tokens of one request in a step (None: `max_num_tokens`): with attention data
+    #: parallelism each rank schedules its own requests within its own budget, and TensorRT-LLM
+    #: puts a prompt in one PP micro-batch, so one prompt gets one rank's and micro-batch's share
+    prompt_tokens: int | None = None
 
     def __post_init__(self):
         if self.policy not in POLICIES:
@@ -161,6 +166,7 @@ class _Replica:
         self.held = [0] * n  # KV tokens held (reserved, or computed)
         self.policy = cfg.policy
         self.budget = int(cfg.max_num_tokens)
+        self.per_prompt = min(self.budget, int(cfg.prompt_tokens or self.budget))
         # a mixed step carries every decode within the token budget; SGLang's decode steps are not budgeted
         self.max_batch = max(1, int(cfg.max_batch_size) if cfg.policy == "sglang" else min(int(cfg.max_batch_size), self.budget))
         self.block = max(1, int(cfg.block_tokens))
@@ -198,7 +204,7 @@ class _Replica:
     def _fits(self, i: int) -> bool:
         """Whether request i could ever be served by this replica."""
         need = self.isl[i] + self.osl[i] if self.reserve_all else self.isl[i] + 1
-        return _round_up(need, self.block) <= self.capacity and (self.chunking or self.isl[i] - self.cached[i] <= self.budget)
+        return _round_up(need, self.block) <= self.capacity and (self.chunking or self.isl[i] - self.cached[i] <= self.per_prompt)
 
     def _start_decode(self, i: int) -> None:
         G = self.G
@@ -291,7 +297,7 @@ class _Replica:
             else:
                 if room <= 0:
                     break
-                chunk = min(left, room) if self.chunking else left
+                chunk = min(left, room, self.per_prompt) if self.chunking else left
                 if not self.chunking and left > room:
                     break
                 if policy == "sglang":
@@ -317,7 +323,7 @@ class _Replica:
             left = self.target[i] - self.computed[i]
             if left > room and not self.chunking:
                 break  # FCFS: a whole prompt that does not fit waits, and so does everyone behind it
-            take = min(left, room)
+            take = min(left, room, self.per_prompt)
             if not self.reserve_all:  # KV for the chunk is allocated as it is computed
                 grow = _round_up(self.computed[i] + take, self.block) - self.held[i]
                 if self.kv_used + grow > self.capacity:
