@@ -90,7 +90,7 @@ def load_curve(rates=None, points: int = 24, **deployment) -> tuple[pd.DataFrame
 
 def step_breakdown(batch: float | None = None, **deployment) -> pd.DataFrame:
     """Where the time of two steps goes: one prompt of ISL tokens alone (prefill) and a decode
-    step of `batch` sequences at mid-answer context (default: the largest batch that fits).
+    step of `batch` sequences at mid-answer context (default: the largest batch the engine runs).
 
     Columns: `step`, `tokens`, `compute_ms` and `memory_ms` (speed-of-light time over efficiency
     of the math and of the bytes moved), `comm_ms` (all-reduces and pipeline sends), `total_ms`
@@ -98,11 +98,10 @@ def step_breakdown(batch: float | None = None, **deployment) -> pd.DataFrame:
     `compute_to_memory` (their ratio: above 1 the step sits right of the roofline's ridge).
     """
     d = resolve_deployment(**deployment)
-    cap = float(d.plan.max_batch[0])
-    if cap < 1:
+    if float(d.plan.max_batch[0]) < 1:
         raise PlannerError(f"{d.model.id} does not fit on {d.par.gpus} x {d.gpu.id}")
     isl, osl = float(d.work.isl), float(d.work.osl)
-    b = cap if batch is None else float(batch)
+    b = float(d.plan.running_batch[0]) if batch is None else float(batch)
     rows = []
     for name, kw, tokens in (
         ("prefill", dict(prefill_tokens=isl, prefill_seqs=1.0, prefill_context=isl / 2.0), isl),

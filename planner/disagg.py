@@ -85,7 +85,7 @@ def disaggregated_plan(
 
     # ---- decode replicas --------------------------------------------------------------
     ctx = isl + osl / 2.0
-    cap = np.maximum(plan.max_batch, 1.0)
+    cap = np.maximum(plan.running_batch, 1.0)
     q_i = itl_t[0] if itl_t else 50.0
 
     def itl_q(b):

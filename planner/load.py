@@ -246,7 +246,7 @@ class Approximation:
 def capacity(s: Setup, plan: MemoryPlan, isl, osl):
     """Sustainable requests/s of every configuration, its batch, and what limits it."""
     isl, osl = np.asarray(isl, float), np.asarray(osl, float)
-    cap = np.maximum(plan.max_batch, 1.0)
+    cap = np.maximum(plan.running_batch, 1.0)
     mnt = plan.step_tokens
     _, itl_cap, e2e_cap = _mixed(s, cap, isl, osl, mnt)
     mu_batch = cap / e2e_cap
@@ -254,7 +254,7 @@ def capacity(s: Setup, plan: MemoryPlan, isl, osl):
     # what a mixed step's decodes leave; SGLang's prefill steps are timed in the E2E already
     room = np.maximum(mnt - cap, 1.0)
     mu_tokens = room / isl / itl_cap if s.engine.mixed_steps else np.full(np.shape(mu_batch), np.inf)
-    kv_bound = plan.max_batch < plan.step_batch
+    kv_bound = plan.running_batch < plan.step_batch
     limit = np.where(mu_tokens < mu_batch, "step budget", np.where(kv_bound, "kv memory", "max batch"))
     return np.minimum(mu_batch, mu_tokens), cap, limit
 

@@ -46,6 +46,10 @@ class MemoryPlan:
     max_batch_size: np.ndarray  # the engine setting
     max_num_tokens: np.ndarray  # the engine setting
     max_batch: np.ndarray  # sequences of ISL+OSL tokens served at once (0: does not fit)
+    # sequences the engine runs at once where the KV cache bounds it: max_batch where it reserves
+    # every request's outputs (TensorRT-LLM); vLLM and SGLang admit against the KV a request holds,
+    # ISL + OSL / 2 tokens on average over its life, and preempt when the cache runs out
+    running_batch: np.ndarray
     step_batch: np.ndarray  # sequences one step runs: max_batch_size, per micro-batch in TensorRT-LLM (x PP)
     step_tokens: np.ndarray  # tokens one step runs: max_num_tokens, per micro-batch in TensorRT-LLM (x PP)
     state_budget: np.ndarray | float = 0.0  # bytes per GPU of the KV budget held for linear-attention states (hybrid models)
@@ -149,8 +153,11 @@ class Setup:
         step_batch = mbs * per_step
         # each attention-DP rank schedules its own requests within the limits and its own KV cache
         ranks = self.adp
+        held = seq if eng.reserves_outputs else self.seq_bytes(np.asarray(isl, float) + np.asarray(osl, float) / 2.0)
         if not np.any(self.state_per_seq):
-            return MemoryPlan(acts, budget, mbs, mnt, ranks * max_sequences(budget, seq, step_batch), ranks * step_batch, ranks * mnt * per_step)
+            batch = max_sequences(budget, seq, step_batch)
+            running = max_sequences(budget, held, step_batch)
+            return MemoryPlan(acts, budget, mbs, mnt, ranks * batch, ranks * running, ranks * step_batch, ranks * mnt * per_step)
         # hybrid models: a running sequence also holds its linear-attention state. SGLang gives the
         # states a fixed share of the budget; the other engines draw them from the KV pool.
         state = np.broadcast_to(np.asarray(self.state_per_seq, float), shape)
@@ -158,11 +165,14 @@ class Setup:
             r = SGLANG_MAMBA_FULL_MEMORY_RATIO
             slots = np.floor(np.maximum(budget, 0.0) * r / (1 + r) / state)
             batch = np.minimum(slots, max_sequences(budget / (1 + r), seq, step_batch))
+            running = np.minimum(slots, max_sequences(budget / (1 + r), held, step_batch))
             state_budget = np.maximum(budget, 0.0) * r / (1 + r)
         else:
             slots = batch = max_sequences(budget, seq + state, step_batch)
+            running = max_sequences(budget, held + state, step_batch)
             state_budget = batch * state
-        return MemoryPlan(acts, budget, mbs, mnt, ranks * batch, ranks * np.minimum(step_batch, np.maximum(slots, 1.0)), ranks * mnt * per_step, state_budget)
+        step = ranks * np.minimum(step_batch, np.maximum(slots, 1.0))
+        return MemoryPlan(acts, budget, mbs, mnt, ranks * batch, ranks * running, step, ranks * mnt * per_step, state_budget)
 
     def kv_capacity_tokens(self, plan: MemoryPlan) -> np.ndarray:
         """Tokens of context the replica holds: every attention-DP rank's cache (less what hybrid
@@ -323,7 +333,7 @@ def offline(s: Setup, isl, osl, num_requests=None) -> Point:
     """
     isl, osl = np.asarray(isl, float), np.asarray(osl, float)
     plan = s.plan(isl, osl)
-    cap = plan.max_batch
+    cap = plan.running_batch
     n = np.asarray(num_requests if num_requests is not None else np.inf, dtype=float)
     n = np.where(np.isfinite(n), n, np.maximum(cap, 1.0) * 16)
     batch = np.maximum(np.minimum(cap, n), 1.0)
@@ -467,7 +477,7 @@ def concurrency(s: Setup, isl, osl, clients, num_requests=None) -> Point:
     isl, osl = np.asarray(isl, float), np.asarray(osl, float)
     plan = s.plan(isl, osl)
     c = np.asarray(clients, float)
-    batch = np.maximum(np.minimum(c, plan.max_batch), 1.0)
+    batch = np.maximum(np.minimum(c, plan.running_batch), 1.0)
     if s.engine.mixed_steps:
         steps, t_step, first, t_dec, _ = _wave_prefill(s, batch, isl, osl, plan.step_tokens)
         ttft, itl = _groups(s, batch, isl, osl, plan.step_tokens, t_dec)
@@ -499,7 +509,7 @@ def request_rate(s: Setup, isl, osl, rate, num_requests=None) -> Point:
     plan = s.plan(isl, osl)
     mnt = plan.step_tokens
     lam = np.asarray(rate, float)
-    cap = np.maximum(plan.max_batch, 1.0)
+    cap = np.maximum(plan.running_batch, 1.0)
     _, _, e2e_cap = _mixed(s, cap, isl, osl, mnt)
     mu = cap / e2e_cap  # saturation throughput, requests/s
     lo, hi = np.zeros_like(cap * lam), cap * np.ones_like(lam)

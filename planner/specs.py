@@ -317,6 +317,13 @@ class EngineSettings(BaseModel):
         return self.engine == "trtllm"
 
     @property
+    def reserves_outputs(self) -> bool:
+        """Whether a request is admitted only with KV reserved for its whole prompt and all its
+        outputs (TensorRT-LLM's GUARANTEED_NO_EVICT); vLLM and SGLang admit against what it holds
+        and preempt (vLLM) or retract (SGLang) a request when the cache runs out."""
+        return self.engine == "trtllm"
+
+    @property
     def mixed_steps(self) -> bool:
         """Whether one step carries prompt chunks and decodes together (TensorRT-LLM, vLLM); SGLang
         (mixed chunking off by default) runs prefill-only and decode-only steps, prefill first."""
