@@ -179,7 +179,7 @@ ANALYTIC_UNCERTAINTY_PCT_BY_CLASS = {"dense": 40.0, "moe": 55.0, "moe, attention
 #: shipped profiles (calibration does not fit TTFT), rounded up to the next 5 (`python
 #: bench/accuracy.py` and `--profiles shipped`, "ttft_ms: overall"). Open-loop arrivals (a request
 #: rate or a replayed log): 28.3 % (v0.14 online, Poisson arrivals, shipped profiles; 26.0 %
-#: uncalibrated). Closed-loop clients (a concurrency): 168.8 % (AIConfigurator, shipped profiles;
+#: uncalibrated). Closed-loop clients (a concurrency): 168.3 % (AIConfigurator, shipped profiles;
 #: 128.3 % uncalibrated), where the TTFT is mostly how the clients queue behind each other's
 #: prompts. It was 130.3 % with the shipped profiles (band ±135 %) until calibration fitted
 #: closed-loop rows with the clients in groups and waves, as the simulation runs them: fitting
