@@ -316,8 +316,9 @@ def _cycle(s: Setup, batch, isl, osl, max_num_tokens):
     ctx = isl + osl / 2.0
     prefill_steps, _ = _prefill_steps(s, batch, isl, max_num_tokens)
     chunk = batch * isl / prefill_steps
-    # prompts queued together: a step's micro-batches carry chunks of up to PP different prompts
-    t_chunk, *_ = s.step(prefill_tokens=chunk, prefill_seqs=np.maximum(batch / prefill_steps, np.minimum(batch, s.pp)), prefill_context=isl / 2.0)
+    # prompts queued together: a step's micro-batches and attention-DP ranks each carry chunks of
+    # a different prompt (up to PP x DP of them)
+    t_chunk, *_ = s.step(prefill_tokens=chunk, prefill_seqs=np.maximum(batch / prefill_steps, np.minimum(batch, s.pp * s.adp)), prefill_context=isl / 2.0)
     t_prefill = prefill_steps * t_chunk
     itl = decode_itl(s, batch, ctx)
     return t_prefill, itl, t_prefill + (osl - 1.0) * itl

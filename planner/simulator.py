@@ -358,7 +358,8 @@ class _Replica:
             D = self.D
             room = self.budget - (D if mixed else 0)
             if not skip_admission:
-                self._admit(room - sum(self.target[j] - self.computed[j] for j in self.prefilling))
+                # the prompts in flight take up to their share of the coming step first
+                self._admit(room - sum(min(self.target[j] - self.computed[j], self.per_prompt) for j in self.prefilling))
             skip_admission = False
             chunks = self._chunks(room, self.max_batch - (D if mixed else 0))
             do_decode = D > 0 and (mixed or not chunks)
