@@ -299,6 +299,7 @@ def step_model(
     attention_dp=1,
     ep=1,
     ffn_over_group=False,
+    dispatch_bytes=ACT_BYTES,
 ) -> StepModel:
     """Work out the per-configuration constants of the step-time model (arrays broadcast)."""
     tp = np.asarray(tp, dtype=float)
@@ -347,7 +348,9 @@ def step_model(
     ar_fixed = np.where(tp > 1, n_ar * lat, 0.0)
     moe_lat = np.choose(hw.moe_kind, [eff.allreduce_latency_us[k] for k in LINK_KINDS]) * 1e-6
     n_moe = model.num_moe_layers * share
-    moe_comm_per_token = np.where(dp, n_moe * 2.0 * (group - 1) / group * tok_bytes / (hw.moe_bw * hw.eta_comm), 0.0)
+    # dispatch at `dispatch_bytes` per element (TensorRT-LLM quantizes NVFP4 experts' inputs first), combine at 16 bits
+    moe_bytes = model.hidden_size * (np.asarray(dispatch_bytes, dtype=float) + ACT_BYTES)
+    moe_comm_per_token = np.where(dp, n_moe * (group - 1) / group * moe_bytes / (hw.moe_bw * hw.eta_comm), 0.0)
     moe_comm_fixed = np.where(dp, 2.0 * n_moe * moe_lat, 0.0)
     send_per_token = np.where(pp > 1, tok_bytes / (hw.pp_bw * hw.eta_comm), 0.0)
     send_fixed = np.where(pp > 1, lat, 0.0)

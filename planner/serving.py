@@ -31,7 +31,7 @@ from .memory import (
     weight_bytes_per_gpu,
 )
 from .roofline import Hardware, HardwareTable, StepModel, hardware, step_model
-from .specs import KV_BYTES, WEIGHT_PARTS, EngineSettings, GpuSpec, KvPrecision, ModelSpec, Precision
+from .specs import ACT_BYTES, KV_BYTES, NVFP4_DISPATCH_BYTES, WEIGHT_PARTS, EngineSettings, GpuSpec, KvPrecision, ModelSpec, Precision
 
 #: Bounds of the requests in a closed-loop run unless given (10 per client between them).
 CLOSED_LOOP_REQUESTS = (500, 20_000)
@@ -78,6 +78,7 @@ class Setup:
     block_tokens: np.ndarray | int = 16  # KV-cache block: the engine's, or vLLM's enlarged one for hybrid models
     ffn_over_group: bool = False  # attention DP splits dense MLPs, shared experts and the vocabulary over every GPU (SGLang)
     kv_fraction: np.ndarray | float = 0.9  # the engine's memory fraction (SGLang's default is worked out per GPU and parallelism)
+    dispatch_bytes: np.ndarray | float = ACT_BYTES  # bytes per hidden-state element a MoE layer's attention-DP dispatch carries
 
     @property
     def max_model_len(self) -> int:
@@ -194,6 +195,7 @@ class Setup:
             attention_dp=self.adp,
             ep=self.ep,
             ffn_over_group=self.ffn_over_group,
+            dispatch_bytes=self.dispatch_bytes,
         )
 
     def step(self, prefill_tokens=0.0, prefill_seqs=0.0, prefill_context=0.0, decode_seqs=0.0, decode_context=0.0):
@@ -251,7 +253,18 @@ def prepare(
     fraction = engine.kv_fraction
     if engine.engine == "sglang" and engine.free_gpu_memory_fraction is None:
         fraction = sglang_server_defaults(mem, tp, pp, adp, engine.version)[2]
-    return Setup(model, hw, shared, engine, tp, pp, mem, wbp, kvb, weights, over, kv_tok, large + 0 * tp, adp, ep, state, blocks, ffn_over_group, fraction)
+    dispatch = np.array([dispatch_bytes(model, p, engine) for p in precisions])[pi]
+    return Setup(
+        model, hw, shared, engine, tp, pp, mem, wbp, kvb, weights, over, kv_tok, large + 0 * tp, adp, ep, state, blocks, ffn_over_group, fraction, dispatch
+    )
+
+
+def dispatch_bytes(model: ModelSpec, precision: Precision, engine: EngineSettings) -> float:
+    """Bytes per hidden-state element a MoE layer's attention-DP all-gather carries: NVFP4 where
+    TensorRT-LLM quantizes the hidden states for NVFP4 experts before it (`NVFP4_DISPATCH_BYTES`),
+    else 16 bits (vLLM's default all-gather and SGLang's DP gather send them unquantized)."""
+    nvfp4_experts = precision == Precision.nvfp4 and model.part_weight_bytes(precision)["experts"] < 1.0
+    return NVFP4_DISPATCH_BYTES if engine.engine == "trtllm" and nvfp4_experts else ACT_BYTES
 
 
 def prefill_time(s: Setup, isl, max_num_tokens, decode_seqs=0.0, decode_context=0.0, share=1.0):

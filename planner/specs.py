@@ -84,6 +84,11 @@ ANY_WEIGHT_ONLY_FALLBACK: frozenset[Precision] = frozenset().union(*WEIGHT_ONLY_
 WEIGHT_PARTS = ("attention", "dense_mlp", "experts", "shared_experts")
 #: Bytes per activation element moved between GPUs (all-reduce payload): 16-bit in every mode.
 ACT_BYTES = 2.0
+#: Bytes per element of hidden states TensorRT-LLM sends to an NVFP4 MoE layer's attention-DP
+#: all-gather: it quantizes them first (4-bit values and one 8-bit scale per 16; `fused_moe`'s
+#: `fp4_quantize` before `allgather`, unless TLLM_DISABLE_FP4_ALLGATHER=1); the combine
+#: (reduce-scatter) stays 16-bit.
+NVFP4_DISPATCH_BYTES = 0.5 + 1.0 / 16.0
 KV_BYTES: dict[KvPrecision, float] = {
     KvPrecision.fp16: 2.0,
     KvPrecision.bf16: 2.0,

@@ -25,14 +25,10 @@ MEASURED = ROOT.parent / "shared" / "data" / "measured"
 #: over-predicted (median ratio 1.49), its p90 set by the rows labelled with 16 and 64 GPUs on
 #: 8-GPU B200 nodes (whose identical measurements the file also files under 8 GPUs, bench/data_checks.py)
 #: whose MoE all-gathers the model sends across nodes: TTFT ceiling 85.5 / 104 -> 93.5 / 533.
-#: Raised once more, 93.5 / 533 -> 96.5 / 613, when a prompt was held to its attention-DP rank's
-#: token budget (SGLang divides chunked_prefill_size by the ranks; TensorRT-LLM's and vLLM's ranks
-#: each schedule their own), which one client's TTFT, below that of the same request alone before,
-#: now matches (tests/test_load.py). Measured TTFT moved only on those cross-node rows (median
-#: 90.9 -> 95.7 %, p90 532 -> 612 %); the 131 rows within one node stay at 86.0 / 442 %. A raise
-#: against the rule above, stated here: the change is the engines' own scheduling, and the rows it
-#: moves fit no B200 nodes: DeepSeek-R1 NVFP4 DEP64 at 64 clients, 8192 / 1024, measured 2,040 ms,
-#: is planned at 17,428 ms on B200 nodes and 2,285 ms on GB200 (NVLink across the 64 GPUs).
+#: Holding a prompt to its attention-DP rank's token budget, as the engines schedule it, moved
+#: those cross-node rows to 95.7 / 612; TensorRT-LLM's NVFP4 dispatch (hidden states quantized
+#: before the all-gather, `serving.dispatch_bytes`) brought the file's attention-DP rows to
+#: 92.6 / 503 (ITL 24.1 / 46.5): p90 ceilings 533 -> 505 (TTFT) and 49.5 -> 47.5 (ITL).
 #: The ITL ceiling without attention DP rose from 13.5 / 39.0 to 14.0 / 39.5 when GLM-5's 86 rows
 #: (DeepSeek Sparse Attention, refused before) were first predicted, at 34.0 % median. The allowed
 #: unpredicted rows rose from 178 to 188 when SGLang's own default memory fraction was modelled:
@@ -46,7 +42,7 @@ CEILINGS = {
     ("trtllm_v0.14_online.csv", "all"): ({"output_tok_s": (8.0, 37.0), "ttft_ms": (11.0, 27.0), "itl_ms": (11.0, 30.5)}, 0),
     ("trtllm_v1.0_offline.csv", "all"): ({"output_tok_s": (19.5, 43.5)}, 0),
     ("aiconfigurator_silicon_agg.csv", "no attention DP"): ({"ttft_ms": (51.0, 106.0), "itl_ms": (14.0, 39.5)}, 188),
-    ("aiconfigurator_silicon_agg.csv", "attention DP"): ({"ttft_ms": (96.5, 613.0), "itl_ms": (25.0, 49.5)}, 0),
+    ("aiconfigurator_silicon_agg.csv", "attention DP"): ({"ttft_ms": (93.5, 505.0), "itl_ms": (25.0, 47.5)}, 0),
 }
 _FRAMES: dict[str, pd.DataFrame] = {}
 

@@ -217,6 +217,29 @@ def test_attention_data_parallel_deployments_are_accepted_and_modelled():
         estimate("llama-3.1-70b", tp=4, attention_dp=2, **kw)
 
 
+def test_tensorrt_llm_sends_nvfp4_experts_their_inputs_in_nvfp4():
+    # With attention DP, TensorRT-LLM quantizes the hidden states for NVFP4 experts before the
+    # all-gather (4 bits and an 8-bit scale per 16 values: 0.5625 B) and reduce-scatters the
+    # outputs at 16 bits; vLLM and SGLang gather 16-bit states. Per token and MoE layer each of the
+    # 8 GPUs receives 7/8 of the hidden size at each width.
+    from planner.estimate import resolve_deployment
+    from planner.serving import dispatch_bytes
+    from planner.specs import EngineSettings, Precision
+
+    m = get_model("deepseek-ai/DeepSeek-R1")
+    assert dispatch_bytes(m, Precision.nvfp4, EngineSettings(engine="trtllm")) == 0.5625
+    assert dispatch_bytes(m, Precision.fp8, EngineSettings(engine="trtllm")) == 2.0
+    assert dispatch_bytes(m, Precision.nvfp4, EngineSettings(engine="vllm")) == 2.0
+    comm = {}
+    for engine in ("trtllm", "vllm"):
+        d = resolve_deployment(m, "B200", "nvfp4", tp=1, attention_dp=8, ep=8, engine=engine, profile=False)
+        st, hw = d.setup.steps.scalar(0), d.setup.hw
+        per_byte = m.num_moe_layers * 7 / 8 * m.hidden_size / (float(hw.moe_bw[0]) * float(hw.eta_comm[0]))
+        comm[engine] = st.moe_comm_per_token / per_byte
+    assert comm["trtllm"] == pytest.approx(0.5625 + 2.0)
+    assert comm["vllm"] == pytest.approx(2.0 + 2.0)
+
+
 def test_attention_dp_rows_are_read_with_the_clients_the_benchmark_ran():
     # AIConfigurator files one attention-DP rank's batch_size in the concurrency column; aiperf ran
     # the silicon_concurrency its source names, concurrency x attention_dp, against the replica
