@@ -171,7 +171,7 @@ SGLANG_MAMBA_FULL_MEMORY_RATIO = 0.9
 #: "by model_class"), rounded up to the next 5. Dense: 36.1 % (v0.14 online tokens/s; v0.13
 #: offline 33.3 %, AIConfigurator ITL 34.8 %); mixture of experts: 54.9 % (v1.0 offline tokens/s,
 #: whose MoE rows' parallelism the table leaves ambiguous; AIConfigurator ITL 39.5 %); MoE with
-#: attention data parallelism: 49.4 % (AIConfigurator ITL, the only file with such rows). TTFT
+#: attention data parallelism: 46.5 % (AIConfigurator ITL, the only file with such rows). TTFT
 #: under load has its own band (`TTFT_UNCERTAINTY_PCT_BY_ARRIVALS`).
 ANALYTIC_UNCERTAINTY_PCT_BY_CLASS = {"dense": 40.0, "moe": 55.0, "moe, attention DP": 50.0}
 #: Uncertainty of a TTFT under load, in percent, by how the requests arrive: the p90 absolute
@@ -179,8 +179,8 @@ ANALYTIC_UNCERTAINTY_PCT_BY_CLASS = {"dense": 40.0, "moe": 55.0, "moe, attention
 #: shipped profiles (calibration does not fit TTFT), rounded up to the next 5 (`python
 #: bench/accuracy.py` and `--profiles shipped`, "ttft_ms: overall"). Open-loop arrivals (a request
 #: rate or a replayed log): 28.3 % (v0.14 online, Poisson arrivals, shipped profiles; 26.0 %
-#: uncalibrated). Closed-loop clients (a concurrency): 168.3 % (AIConfigurator, shipped profiles;
-#: 128.3 % uncalibrated), where the TTFT is mostly how the clients queue behind each other's
+#: uncalibrated). Closed-loop clients (a concurrency): 167.4 % (AIConfigurator, shipped profiles;
+#: 128.2 % uncalibrated), where the TTFT is mostly how the clients queue behind each other's
 #: prompts. It was 130.3 % with the shipped profiles (band ±135 %) until calibration fitted
 #: closed-loop rows with the clients in groups and waves, as the simulation runs them: fitting
 #: SGLang's ITL that way lowers its compute efficiency, which slows its prefill (SGLang TTFT p90
