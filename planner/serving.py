@@ -320,7 +320,7 @@ def _prefill_steps(s: Setup, batch, isl, max_num_tokens):
     """Steps that prefill `batch` equal prompts waiting at once, within the step's budget and one
     prompt's share of it (`Setup.prompt_share`): the whole phase, and the first prompt's."""
     budget = np.maximum(np.asarray(max_num_tokens, float), 1.0)
-    first = np.ceil(isl * s.prompt_share / budget)
+    first = np.maximum(np.ceil(isl * s.prompt_share / budget), 1.0)
     return np.maximum(np.maximum(np.ceil(batch * isl / budget), first), 1.0), first
 
 
@@ -432,7 +432,7 @@ def _groups(s: Setup, batch, isl, osl, max_num_tokens, t_dec):
     (`python bench/serving.py`).
     """
     ctx = isl + osl / 2.0
-    steps = np.maximum(np.ceil(isl * s.prompt_share / np.maximum(max_num_tokens, 1.0)), 1.0)  # steps one prompt needs
+    _, steps = _prefill_steps(s, batch, isl, max_num_tokens)  # steps one prompt needs
     chunk = isl / steps  # its tokens in each
     room = (max_num_tokens - batch) / np.maximum(chunk - 1.0, 1.0)  # prompts a step holds beside the others' decodes
     group = np.clip(room, 1.0, batch)  # a fraction: chunked prefill fills the rest of the step with the next prompt
