@@ -13,7 +13,15 @@ on each and counts the answers that break a rule every answer must keep:
 Refused deployments (one-line errors) and ones that do not fit are counted apart. The answers
 that break a rule are listed. The last line is a `key=value` summary.
 
-    python bench/consistency.py [--n 1000] [--seed 1]
+`--cases` instead prints named deployments where the vectorised closed forms (what sweeps,
+recommend and calibration use) and the simulation (what `estimate` runs) once disagreed: one
+client against one request alone, the offline closed form against a simulated queued burst, a
+closed loop against its simulated run. `--closed-form N` draws N deployments at a number of
+clients and prints how far the closed form's throughput, ITL and TTFT are from the simulation.
+Both use only functions older commits also have, so the same script runs in a `git worktree` of
+an earlier commit for a before / after.
+
+    python bench/consistency.py [--n 1000] [--seed 1] [--cases] [--closed-form N]
 """
 
 from __future__ import annotations
@@ -30,7 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from planner.catalog import get_model, gpus, model_ids  # noqa: E402
 from planner.errors import PlannerError  # noqa: E402
-from planner.estimate import estimate  # noqa: E402
+from planner.estimate import estimate, resolve_deployment  # noqa: E402
+from planner.load import simulate_load  # noqa: E402
+from planner.serving import concurrency, offline  # noqa: E402
 
 
 def draw(rng: random.Random) -> dict:
@@ -91,11 +101,95 @@ def broken_rules(kw: dict, e) -> list[str]:
     return out
 
 
+ONE_CLIENT = [
+    dict(model="Qwen/Qwen3-30B-A3B", gpu="GB200", engine="sglang", tp=1, attention_dp=4, ep=4, isl=16000, osl=1024),
+    dict(model="Qwen/Qwen3-235B-A22B-FP8", gpu="GB200", engine="trtllm", tp=1, pp=2, attention_dp=2, ep=2, isl=16000, osl=256),
+    dict(model="mistralai/Mistral-7B-v0.1", gpu="T4", engine="trtllm", tp=1, pp=2, isl=4096, osl=256),
+]
+BURSTS = [
+    *(dict(model="meta-llama/Llama-3.1-8B", gpu="L4", precision="fp16", engine=e, isl=512, osl=4096) for e in ("vllm", "sglang", "trtllm")),
+    *(
+        dict(model="meta-llama/Llama-4-Scout-17B-16E-Instruct", gpu="B200", engine=e, tp=1, attention_dp=8, ep=8, isl=16000, osl=16)
+        for e in ("vllm", "sglang", "trtllm")
+    ),
+]
+CLOSED_LOOPS = [(dict(model="Qwen/Qwen2.5-14B", gpu="L40S", engine="sglang", tp=4, pp=2, isl=4096, osl=256), 256)]
+
+
+def _label(kw: dict) -> str:
+    par = f"TP{kw.get('tp', 1)}" + (f" PP{kw['pp']}" if kw.get("pp", 1) > 1 else "") + (f" DEP{kw['attention_dp']}" if kw.get("attention_dp", 1) > 1 else "")
+    return f"{kw['model'].split('/')[1]} {kw['gpu']} {kw['engine']} {par} {kw['isl']}/{kw['osl']}"
+
+
+def cases() -> None:
+    """The named deployments: closed form against the simulation."""
+    print("one client: simulated TTFT against the request alone (ms)")
+    for kw in ONE_CLIENT:
+        e = estimate(**kw, concurrency=1, num_requests=20)
+        print(f"  {_label(kw):62s} {e.ttft_ms:9.1f} {e.ttft_alone_ms:9.1f}  {e.ttft_ms / e.ttft_alone_ms - 1:+.1%}")
+    print("offline: closed form against a simulated queued burst (output tok/s)")
+    for kw in BURSTS:
+        d = resolve_deployment(**kw)
+        n = 256 if kw.get("attention_dp", 1) > 1 else 16 * int(d.plan.max_batch[0])
+        closed = float(offline(d.setup, kw["isl"], kw["osl"], n).output_tok_s[0])
+        sim = simulate_load(d.setup, d.plan, d.mix, burst=True, num_requests=n).output_tok_s
+        print(f"  {_label(kw):62s} {closed:9.1f} {sim:9.1f}  {closed / sim:.2f}x")
+    print("closed loop: closed form against the simulated run (output tok/s, ITL ms, TTFT ms)")
+    for kw, clients in CLOSED_LOOPS:
+        d = resolve_deployment(**kw, concurrency=clients)
+        p = concurrency(d.setup, kw["isl"], kw["osl"], clients, 10 * clients)
+        e = estimate(**kw, concurrency=clients, num_requests=10 * clients)
+        print(
+            f"  {_label(kw)} at {clients} clients: closed {float(p.output_tok_s[0]):.0f} / {float(p.itl_s[0]) * 1e3:.1f} / "
+            f"{float(p.ttft_s[0]) * 1e3:.0f}, simulated {e.output_tok_s:.0f} / {e.itl_ms:.1f} / {e.ttft_ms:.0f}"
+        )
+
+
+def closed_form_against_simulation(n: int, seed: int) -> None:
+    """`n` random deployments at a number of clients: the closed form's figures over the simulation's."""
+    rng = random.Random(seed)
+    ratios: dict[str, list[float]] = {"output_tok_s": [], "itl": [], "ttft": []}
+    far = []
+    for _ in range(n):
+        kw = draw(rng)
+        for k in ("concurrency", "request_rate", "num_requests", "precision"):
+            kw.pop(k, None)
+        clients = rng.choice([1, 4, 16, 64, 256])
+        try:
+            e = estimate(**kw, concurrency=clients, num_requests=max(10 * clients, 200))
+            if not e.fits or not e.itl_ms:
+                continue
+            d = resolve_deployment(**kw, concurrency=clients)
+            p = concurrency(d.setup, kw["isl"], kw["osl"], clients, max(10 * clients, 200))
+        except PlannerError:
+            continue
+        r = {"output_tok_s": float(p.output_tok_s[0]) / e.output_tok_s, "itl": float(p.itl_s[0]) * 1e3 / e.itl_ms, "ttft": float(p.ttft_s[0]) * 1e3 / e.ttft_ms}
+        for k, v in r.items():
+            ratios[k].append(v)
+        if abs(math.log(r["output_tok_s"])) > math.log(1.3) or abs(math.log(r["itl"])) > math.log(1.3):
+            far.append((_label(kw), clients, r))
+    print(f"closed form / simulation over {len(ratios['itl'])} deployments at 1-256 clients (seed {seed}):")
+    for k, v in ratios.items():
+        dev = sorted(abs(x - 1.0) for x in v)
+        print(f"  {k:12s} median |ratio - 1| {dev[len(dev) // 2]:.1%}, p90 {dev[int(0.9 * (len(dev) - 1))]:.1%}")
+    print(f"  {len(far)} with throughput or ITL more than 1.3x apart:")
+    for label, clients, r in far:
+        print(f"    {label} at {clients} clients: " + ", ".join(f"{k} {v:.2f}x" for k, v in r.items()))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=1000, help="deployments drawn (default 1000)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--cases", action="store_true", help="print the named closed form / simulation cases instead")
+    ap.add_argument("--closed-form", type=int, default=0, metavar="N", help="compare the closed form with the simulation on N random deployments instead")
     args = ap.parse_args(argv)
+    if args.cases:
+        cases()
+        return 0
+    if args.closed_form:
+        closed_form_against_simulation(args.closed_form, args.seed)
+        return 0
     rng = random.Random(args.seed)
     counts: collections.Counter = collections.Counter()
     broken = []
