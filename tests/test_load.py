@@ -214,8 +214,10 @@ def test_offline_throughput_with_attention_dp_is_what_the_simulated_burst_serves
     # Llama-4-Scout DEP8 on B200, 16,000-token prompts: every rank prefills its own prompts in
     # chunks of its budget, so a step carries up to 8 prompts' chunks. The closed form once ran
     # them on as few ranks as the step's token count allowed whole prompts (vLLM 0.66x, SGLang
-    # 0.37x the simulated burst), and the simulator once let a prompt's whole remainder, not its
-    # share of the coming step, hold back admission (SGLang ran 3 prompts at a time, not 8).
+    # 0.37x the simulated burst at 7b77096; 0.86x and 0.57x at c0d8b22, before prompts kept to
+    # their rank's budget: `python bench/consistency.py --cases`), and the simulator once let a
+    # prompt's whole remainder, not its share of the coming step, hold back admission (SGLang ran
+    # 3 prompts at a time, not 8).
     d = resolve_deployment("meta-llama/Llama-4-Scout-17B-16E-Instruct", "B200", tp=1, ep=8, attention_dp=8, engine=engine, isl=16000, osl=16)
     closed = float(offline(d.setup, 16000, 16, 256).output_tok_s[0])
     sim = simulate_load(d.setup, d.plan, d.mix, burst=True, num_requests=256)
