@@ -54,8 +54,12 @@ def default_limits(engine: str, kv_requests, isl, osl, pp, large_gpu=True):
         return trtllm_bench_limits(kv_requests, isl, osl, pp)
     large = np.broadcast_to(np.asarray(large_gpu, bool), np.broadcast(np.asarray(kv_requests), np.asarray(isl), np.asarray(pp), np.asarray(large_gpu)).shape)
     seqs = np.where(large, float(VLLM_MAX_NUM_SEQS), float(VLLM_SMALL_GPU_MAX_NUM_SEQS))
-    tokens = np.where(large, float(VLLM_MAX_BATCHED_TOKENS), float(VLLM_SMALL_GPU_MAX_BATCHED_TOKENS))
-    return seqs, tokens
+    return seqs, vllm_default_tokens(large)
+
+
+def vllm_default_tokens(large_gpu) -> np.ndarray:
+    """vLLM V1's default `max_num_batched_tokens` per step, by whether its larger defaults apply (`vllm_large_gpu`)."""
+    return np.where(np.asarray(large_gpu, bool), float(VLLM_MAX_BATCHED_TOKENS), float(VLLM_SMALL_GPU_MAX_BATCHED_TOKENS))
 
 
 #: The first vLLM release that runs the V1 engine by default (`VLLM_USE_V1` defaults to 1 in

@@ -43,7 +43,9 @@ def engine_config(s: Setup, plan: MemoryPlan, i: int = 0) -> EngineConfig:
         policy=s.engine.engine,
         max_batch_size=int(np.ravel(plan.step_batch)[i]),
         max_num_tokens=int(np.ravel(plan.step_tokens)[i]),
-        prompt_tokens=int(np.ravel(plan.max_num_tokens)[i]),
+        # one prompt's share of a step: its rank's budget in one micro-batch, or in every one where
+        # the engine spreads its chunks over them (a prompt that is not chunked runs in one)
+        prompt_tokens=int(round(float(np.ravel(plan.step_tokens / s.prompt_share if s.engine.chunked_prefill else plan.max_num_tokens)[i]))),
         kv_capacity_tokens=int(kv_tokens),
         block_tokens=int(np.ravel(s.block_tokens)[i if np.size(s.block_tokens) > 1 else 0]),
         chunked_prefill=s.engine.chunked_prefill,

@@ -11,6 +11,7 @@ average context `decode_context`. Times are seconds for the whole replica to fin
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -192,6 +193,9 @@ class StepModel:
     topk: float = 0.0  # sparse attention: context tokens each query attends to; 0: all
     indexer_flops_per_ctx: object = 0.0  # lightning-indexer FLOPs per (query, context token), one GPU
     indexer_bytes_per_ctx: object = 0.0  # indexer-key bytes per token of context, one GPU (also in kv_bytes_per_token)
+    #: most tokens of one prompt in one PP micro-batch where the engine puts a prompt's consecutive
+    #: chunks in consecutive micro-batches (vLLM V1, SGLang); inf where a prompt stays in one
+    prompt_piece: object = math.inf
     has_dp: bool = False  # any configuration with attention DP (else the per-rank split is skipped)
     has_ep: bool = False  # any configuration with EP (else the routing imbalance is skipped)
 
@@ -217,7 +221,8 @@ class StepModel:
         efficiency, comm the TP all-reduces and PP sends.
 
         Pipeline parallelism: the decodes are split into up to PP micro-batches and the prompts
-        into up to PP more (a prompt is never split); each micro-batch crosses the PP stages
+        into up to PP more (a prompt is split only into pieces of `prompt_piece` tokens, where the
+        engine runs a prompt's chunks in consecutive micro-batches); each micro-batch crosses the PP stages
         (its layers there, one send between stages, the LM head on the last). A step lasts as
         long as the heaviest micro-batch's trip, or, when the pipeline is full, as long as the
         last stage takes for all its micro-batches: max(PP x stage + head + (PP-1) x send,
@@ -227,10 +232,11 @@ class StepModel:
         mx = np.maximum if array else max
         mn = np.minimum if array else min
         pp = self.pp
+        prefill_seqs = mx(prefill_seqs, prefill_tokens / self.prompt_piece)  # the prompts' pieces
         m_dec = mn(pp, mx(decode_seqs, 1.0))
         m_pre = mn(pp, mx(prefill_seqs, 1.0))
         dec_mb = decode_seqs / m_dec  # decodes of the heaviest micro-batch
-        pre_mb = prefill_tokens / m_pre  # prompt tokens of the heaviest micro-batch (prompts are not split)
+        pre_mb = prefill_tokens / m_pre  # prompt tokens of the heaviest micro-batch (a prompt split only into pieces)
         pre_seqs_mb = prefill_seqs / m_pre
         micro = mx(mn(m_dec, mx(decode_seqs, 0.0) * 1e9), mn(m_pre, mx(prefill_seqs, 0.0) * 1e9))  # micro-batches in flight
         tokens = pre_mb + dec_mb  # the micro-batch of the whole replica: what each MoE layer receives
@@ -300,6 +306,7 @@ def step_model(
     ep=1,
     ffn_over_group=False,
     dispatch_bytes=ACT_BYTES,
+    prompt_piece=math.inf,
 ) -> StepModel:
     """Work out the per-configuration constants of the step-time model (arrays broadcast)."""
     tp = np.asarray(tp, dtype=float)
@@ -393,6 +400,7 @@ def step_model(
         window=float(model.sliding_window or 0),
         window_fraction=window_share,
         window_flop_fraction=window_flops if model.num_window_layers else None,
+        prompt_piece=np.asarray(prompt_piece, dtype=float) + zeros,
         has_dp=bool(np.any(adp > 1)),
         has_ep=bool(np.any(ep > 1)),
     )

@@ -16,7 +16,7 @@ from functools import cached_property
 import numpy as np
 
 from .defaults import SGLANG_MAMBA_FULL_MEMORY_RATIO, Efficiencies, default_efficiencies
-from .engine_limits import default_limits, sglang_max_running_requests, sglang_server_defaults, vllm_large_gpu, vllm_v0_limits
+from .engine_limits import default_limits, sglang_max_running_requests, sglang_server_defaults, vllm_default_tokens, vllm_large_gpu, vllm_v0_limits
 from .memory import (
     activation_bytes_per_gpu,
     kv_budget_bytes,
@@ -50,8 +50,8 @@ class MemoryPlan:
     # every request's outputs (TensorRT-LLM); vLLM and SGLang admit against the KV a request holds,
     # ISL + OSL / 2 tokens on average over its life, and preempt when the cache runs out
     running_batch: np.ndarray
-    step_batch: np.ndarray  # sequences one step runs: max_batch_size, per micro-batch in TensorRT-LLM (x PP)
-    step_tokens: np.ndarray  # tokens one step runs: max_num_tokens, per micro-batch in TensorRT-LLM (x PP)
+    step_batch: np.ndarray  # sequences one step runs: max_batch_size, x PP where each micro-batch has its own (TensorRT-LLM, vLLM V0)
+    step_tokens: np.ndarray  # tokens one step (a pipeline cycle) runs: max_num_tokens for each PP micro-batch and attention-DP rank
     state_budget: np.ndarray | float = 0.0  # bytes per GPU of the KV budget held for linear-attention states (hybrid models)
 
 
@@ -90,8 +90,28 @@ class Setup:
     def prompt_share(self) -> np.ndarray:
         """The parts a step's token budget and its decodes split into, one prompt running in one:
         the attention-DP ranks (each schedules its own requests within its own budget), times the
-        PP micro-batches where TensorRT-LLM budgets each (a prompt is in one micro-batch)."""
-        return np.asarray(self.adp, float) * (np.asarray(self.pp, float) if self.engine.limits_per_micro_batch else 1.0)
+        PP micro-batches where a request runs in one micro-batch at a time (TensorRT-LLM, vLLM V0;
+        vLLM V1 and SGLang spread a prompt's chunks over them, `prompt_piece`)."""
+        return np.asarray(self.adp, float) * (np.asarray(self.pp, float) if self.engine.requests_per_micro_batch else 1.0)
+
+    def _request_free_tokens(self) -> np.ndarray:
+        """vLLM V1's and SGLang's `max_num_tokens` per step, which does not depend on the requests:
+        the setting, or the engine's default (per configuration)."""
+        eng = self.engine
+        if eng.max_num_tokens is not None:
+            return np.asarray(float(eng.max_num_tokens)) + 0 * self.tp
+        if eng.engine == "sglang":
+            return sglang_server_defaults(self.memory_gib, self.tp, self.pp, self.adp, eng.version)[0] + 0 * self.tp
+        return vllm_default_tokens(self.large_gpu) + 0 * self.tp
+
+    @cached_property
+    def prompt_piece(self) -> np.ndarray:
+        """Most tokens of one prompt in one PP micro-batch where the engine spreads a prompt's
+        chunks over consecutive micro-batches (vLLM V1, SGLang: its `max_num_tokens`); inf where a
+        request runs in one micro-batch at a time (TensorRT-LLM, vLLM V0) or there is one stage."""
+        if self.engine.requests_per_micro_batch:
+            return np.full(np.shape(self.tp), np.inf)
+        return np.where(self.pp > 1, self._request_free_tokens(), np.inf)
 
     def seq_bytes(self, tokens) -> np.ndarray:
         return kv_bytes_per_sequence(self.model, self.kv_bytes, self.tp, self.pp, tokens, self.block_tokens)
@@ -111,7 +131,7 @@ class Setup:
         micro-batch (0 for other engines and TensorRT-LLM's PyTorch backend)."""
         if not self.engine.trtllm_cpp:
             return np.zeros_like(np.asarray(max_batch_size, float))
-        slots = np.asarray(max_batch_size, float) * (self.pp if self.engine.limits_per_micro_batch else 1.0)
+        slots = np.asarray(max_batch_size, float) * (self.pp if self.engine.requests_per_micro_batch else 1.0)
         return trtllm_cpp_decoder_bytes(self.model, slots, max_seq_len)
 
     def decoder_bytes(self, plan: MemoryPlan, request_tokens) -> np.ndarray:
@@ -139,7 +159,7 @@ class Setup:
         if mbs is None or mnt is None:
             _, budget0 = self._budget(mnt or 8192, mbs or 256, built_len)
             if eng.engine == "sglang":
-                d_mnt = sglang_server_defaults(self.memory_gib, self.tp, self.pp, self.adp, eng.version)[0]
+                d_mnt = self._request_free_tokens()
                 context = self.model.max_position_embeddings or self.model.context_window or 2048  # SGLang: the config's own length
                 d_mbs = sglang_max_running_requests(kv_capacity_tokens(budget0, self.kv_per_token, 1), context)
             elif eng.vllm_v0:
@@ -150,15 +170,14 @@ class Setup:
             mnt = d_mnt if mnt is None else mnt
         mbs, mnt = np.broadcast_to(np.asarray(mbs, float), shape), np.broadcast_to(np.asarray(mnt, float), shape)
         acts, budget = self._budget(mnt, mbs, built_len)
-        per_step = self.pp if eng.limits_per_micro_batch else 1.0
-        step_batch = mbs * per_step
+        step_batch = mbs * (self.pp if eng.requests_per_micro_batch else 1.0)
         # each attention-DP rank schedules its own requests within the limits and its own KV cache
         ranks = self.adp
         held = seq if eng.reserves_outputs else self.seq_bytes(np.asarray(isl, float) + np.asarray(osl, float) / 2.0)
         if not np.any(self.state_per_seq):
             batch = max_sequences(budget, seq, step_batch)
             running = max_sequences(budget, held, step_batch)
-            return MemoryPlan(acts, budget, mbs, mnt, ranks * batch, ranks * running, ranks * step_batch, ranks * mnt * per_step)
+            return MemoryPlan(acts, budget, mbs, mnt, ranks * batch, ranks * running, ranks * step_batch, ranks * mnt * self.pp)
         # hybrid models: a running sequence also holds its linear-attention state. SGLang gives the
         # states a fixed share of the budget; the other engines draw them from the KV pool.
         state = np.broadcast_to(np.asarray(self.state_per_seq, float), shape)
@@ -173,7 +192,7 @@ class Setup:
             running = max_sequences(budget, held + state, step_batch)
             state_budget = batch * state
         step = ranks * np.minimum(step_batch, np.maximum(slots, 1.0))
-        return MemoryPlan(acts, budget, mbs, mnt, ranks * batch, ranks * running, step, ranks * mnt * per_step, state_budget)
+        return MemoryPlan(acts, budget, mbs, mnt, ranks * batch, ranks * running, step, ranks * mnt * self.pp, state_budget)
 
     def kv_capacity_tokens(self, plan: MemoryPlan) -> np.ndarray:
         """Tokens of context the replica holds: every attention-DP rank's cache (less what hybrid
@@ -196,6 +215,7 @@ class Setup:
             ep=self.ep,
             ffn_over_group=self.ffn_over_group,
             dispatch_bytes=self.dispatch_bytes,
+            prompt_piece=self.prompt_piece,
         )
 
     def step(self, prefill_tokens=0.0, prefill_seqs=0.0, prefill_context=0.0, decode_seqs=0.0, decode_context=0.0):
@@ -310,7 +330,7 @@ def latency(s: Setup, isl, osl) -> Point:
     """One request alone (batch 1)."""
     isl, osl = np.asarray(isl, float), np.asarray(osl, float)
     plan = s.plan(isl, osl)
-    ttft = prefill_time(s, isl, plan.max_num_tokens)  # one prompt: chunks of one micro-batch's budget
+    ttft = prefill_time(s, isl, plan.step_tokens, share=s.prompt_share)  # one prompt: chunks of its share of a step
     itl = decode_itl(s, 1.0, isl + osl / 2.0)
     e2e = ttft + (osl - 1.0) * itl
     return _point(plan, ttft, itl, e2e, osl / e2e, 1.0 / e2e, np.ones_like(e2e))
@@ -407,7 +427,7 @@ def _mixed(s: Setup, batch, isl, osl, max_num_tokens):
     chunks = np.ceil(isl / np.maximum((max_num_tokens - batch) / share, 1.0))
     carry = prefill_time(s, isl, max_num_tokens, decode_seqs=batch, decode_context=ctx, share=share)
     itl = np.minimum(shared, t_dec + arrivals * np.maximum(carry - chunks * t_dec, 0.0))
-    per_micro = s.pp if s.engine.limits_per_micro_batch else 1.0  # the step that carries it runs one micro-batch's decodes
+    per_micro = s.pp if s.engine.requests_per_micro_batch else 1.0  # the step that carries it runs one micro-batch's decodes
     ttft = prefill_time(
         s, isl, max_num_tokens / per_micro, decode_seqs=np.maximum(batch - 1.0, 0.0) / per_micro, decode_context=ctx, share=np.asarray(s.adp, float)
     )

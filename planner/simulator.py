@@ -3,9 +3,9 @@
 The simulator is a scheduler plus a step-time predictor (as in Vidur and BLIS): the engine's
 policy decides, at each step boundary, which requests are admitted (KV memory, batch limit) and
 how many prompt tokens of which requests run in the step (the `max_num_tokens` budget,
-chunked prefill, one prompt within its attention-DP rank's and PP micro-batch's share); the
-step-time model (`planner.roofline.StepModel`, or any function of the same signature) says how
-long that step takes. Time only moves forward, by whole steps.
+chunked prefill, one prompt within its attention-DP rank's share, and its PP micro-batch's where
+the engine keeps a request in one); the step-time model (`planner.roofline.StepModel`, or any
+function of the same signature) says how long that step takes. Time only moves forward, by whole steps.
 
 Engines (`POLICIES`), as their schedulers are documented and written:
 
@@ -61,7 +61,8 @@ class EngineConfig:
     chunked_prefill: bool = True
     #: most prompt tokens of one request in a step (None: `max_num_tokens`): with attention data
     #: parallelism each rank schedules its own requests within its own budget, and TensorRT-LLM
-    #: puts a prompt in one PP micro-batch, so one prompt gets one rank's and micro-batch's share
+    #: and vLLM V0 run a request in one PP micro-batch at a time, so one prompt gets one rank's and
+    #: micro-batch's share (vLLM V1 and SGLang put its chunks in every micro-batch of its rank)
     prompt_tokens: int | None = None
 
     def __post_init__(self):

@@ -316,10 +316,16 @@ class EngineSettings(BaseModel):
         return rel is not None and rel < (1, 0, 0)
 
     @property
-    def limits_per_micro_batch(self) -> bool:
-        """TensorRT-LLM applies max_batch_size and max_num_tokens to each of its PP micro-batches
-        (up to PP of them in flight); vLLM and SGLang to the whole step."""
-        return self.engine == "trtllm"
+    def requests_per_micro_batch(self) -> bool:
+        """Whether a request runs in one PP micro-batch at a time, each micro-batch with its own
+        max_batch_size: TensorRT-LLM (a request in flight is not scheduled again until its
+        micro-batch is done) and vLLM V0 (one scheduler per virtual engine, each with its own
+        max_num_seqs and 1/PP of the KV blocks). vLLM V1 and SGLang schedule every micro-batch from
+        all running requests within one max_num_seqs / max_running_requests, and put a prompt's
+        consecutive chunks in consecutive micro-batches (vLLM advances `num_computed_tokens` when
+        it schedules a chunk; SGLang's chunked pipeline parallelism). Every engine gives each
+        micro-batch the whole max_num_tokens."""
+        return self.engine == "trtllm" or self.vllm_v0
 
     @property
     def reserves_outputs(self) -> bool:

@@ -5,13 +5,34 @@ import pytest
 
 from planner import PlannerError, estimate
 from planner.catalog import get_gpu, get_model
+from planner.estimate import resolve_deployment
 
 
-def test_pipeline_never_speeds_up_one_prompt():
-    kw = dict(model="llama-3.1-70b", gpu="H100", precision="fp8", tp=2, isl=4096, osl=256, profile="none", max_num_tokens=8192)
+@pytest.mark.parametrize("engine", ["trtllm", "vllm", "sglang"])
+def test_pipeline_never_speeds_up_a_prompt_of_one_chunk(engine):
+    kw = dict(model="llama-3.1-70b", gpu="H100", precision="fp8", tp=2, isl=4096, osl=256, profile="none", max_num_tokens=8192, engine=engine)
     ttft = [estimate(pp=pp, **kw).ttft_alone_ms for pp in (1, 2, 4)]
     assert ttft[0] <= ttft[1] <= ttft[2]  # a prompt crosses every stage in turn
     assert ttft[2] == pytest.approx(ttft[0], rel=0.05)  # plus sends only
+
+
+@pytest.mark.parametrize(
+    ("engine", "version", "batch_per_micro_batch"), [("trtllm", None, True), ("vllm", "0.7.3", True), ("vllm", None, False), ("sglang", None, False)]
+)
+def test_every_engine_budgets_each_pp_micro_batch(engine, version, batch_per_micro_batch):
+    # Every engine gives each PP micro-batch the whole max_num_tokens: TensorRT-LLM schedules one
+    # per micro-batch, vLLM V0 runs a scheduler per virtual engine, vLLM V1 schedules a batch
+    # whenever its batch queue has room and SGLang's event_loop_pp one per micro-batch. The batch
+    # limit is per micro-batch in TensorRT-LLM and vLLM V0 (V0's schedulers each hold 1/PP of the
+    # KV blocks), global in vLLM V1 (max_num_seqs) and SGLang (max_running_requests, split
+    # max_running_requests // PP per micro-batch). vLLM and SGLang once had one budget per cycle.
+    kw = dict(model="llama-3.1-8b", gpu="H100", precision="fp16", isl=2048, osl=256, profile="none", engine=engine, engine_version=version)
+    kw.update(max_num_tokens=4096, max_batch_size=64)
+    e1, e4 = estimate(pp=1, **kw), estimate(pp=4, **kw)
+    assert e4.max_num_tokens == e1.max_num_tokens == 4096
+    plan1, plan4 = (resolve_deployment(pp=pp, **kw).plan for pp in (1, 4))
+    assert float(plan4.step_tokens[0]) == 4 * float(plan1.step_tokens[0]) == 4 * 4096
+    assert float(plan4.step_batch[0]) == (4 * 64 if batch_per_micro_batch else 64)
 
 
 def test_pipeline_keeps_a_micro_batch_per_stage_in_flight():
