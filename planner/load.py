@@ -96,7 +96,8 @@ def default_requests(mode: str, load: float) -> int:
 
 
 def _run(s: Setup, plan: MemoryPlan, i: int, isl, osl, cached, arrivals=None, clients=None) -> SimResult:
-    return simulate(s.steps.scalar(i).time, engine_config(s, plan, i), isl, osl, cached, arrivals=arrivals, clients=clients)
+    steps = s.steps.scalar(i)
+    return simulate(steps.time, engine_config(s, plan, i), isl, osl, cached, arrivals=arrivals, clients=clients, drain=steps.drain)
 
 
 def sustainable_rate(s: Setup, plan: MemoryPlan, mix: RequestMix, i: int = 0, seed: int = 0) -> float:
@@ -319,12 +320,12 @@ class RateModel:
         t_dec1, *_ = s.step(decode_seqs=batch + 1.0, decode_context=ctx)
         others = np.maximum(batch - 1.0, 0.0)
 
-        def carry(prompt):  # the step(s) that carry one prompt (SGLang: its own prefill steps)
+        def carry(prompt, drained=True):  # the step(s) that carry one prompt (SGLang: its own prefill steps), to its first token
             if s.engine.mixed_steps:
-                return prefill_time(s, prompt, mnt, decode_seqs=others, decode_context=ctx, share=s.prompt_share)
-            return prefill_time(s, prompt, mnt, share=s.prompt_share)
+                return prefill_time(s, prompt, mnt, decode_seqs=others, decode_context=ctx, share=s.prompt_share, drained=drained)
+            return prefill_time(s, prompt, mnt, share=s.prompt_share, drained=drained)
 
-        carry_mean = carry(isl)
+        carry_mean = carry(isl, drained=False)  # what a prompt costs the others
         if s.engine.mixed_steps:
             s_p = np.maximum(carry_mean - t_dec, 0.0)
         else:  # SGLang: prompts that wait together share prefill steps (`separate_prefill_cost`)
@@ -352,7 +353,7 @@ class RateModel:
             quantiles["ttft"][q] = ttft_q * nan
             quantiles["itl"][q] = itl_q * nan
             quantiles["e2e"][q] = (ttft_q + max(osl_q - 1.0, 0.0) * itl_q) * nan
-        ttft_mean = carry_mean + t_dec / 2.0 + wait_p + wait_s
+        ttft_mean = carry(isl) + t_dec / 2.0 + wait_p + wait_s
         means = {"ttft": ttft_mean * nan, "itl": itl * nan, "e2e": (ttft_mean + max(osl - 1.0, 0.0) * itl) * nan}
         return Approximation(lam, self.mu, saturated, batch, quantiles, means, self.limit, s_p, t_dec)
 

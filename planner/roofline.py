@@ -228,6 +228,11 @@ class StepModel:
         last stage takes for all its micro-batches: max(PP x stage + head + (PP-1) x send,
         M x (stage + head + send)). With PP = 1 both are one stage plus the head.
         """
+        return self._pipeline(prefill_tokens, prefill_seqs, prefill_context, decode_seqs, decode_context)[0]
+
+    def _pipeline(self, prefill_tokens, prefill_seqs, prefill_context, decode_seqs, decode_context):
+        """`parts`, the trip of the heaviest micro-batch through every stage, and the time each
+        micro-batch holds a stage (its layers, the head, the send) when the pipeline is full."""
         array = isinstance(self.pp, np.ndarray) or isinstance(decode_seqs, np.ndarray) or isinstance(prefill_seqs, np.ndarray)
         mx = np.maximum if array else max
         mn = np.minimum if array else min
@@ -285,11 +290,30 @@ class StepModel:
         total = mx(trip, full) + self.step_overhead + (decode_seqs + prefill_seqs) / self.adp * self.seq_overhead
         t_c = pp * (gemm_flops + attn_flops) / self.peak + head_flops / self.peak
         t_m = pp * (gemm_bytes / self.bw + attn_bytes / self.kv_bw) + head_bytes / self.bw
-        return total, t_c, t_m, pp * t_tp + (pp - 1.0) * t_send
+        return (total, t_c, t_m, pp * t_tp + (pp - 1.0) * t_send), trip, stage + t_head + t_send
+
+    def drain(self, prompt_tokens, prefill_tokens=0.0, prefill_seqs=0.0, prefill_context=0.0, decode_seqs=0.0, decode_context=0.0):
+        """Seconds after the end of a step at which the last piece of a prompt that finishes in it
+        (`prompt_tokens` of it in the step) comes out of the pipeline, where the engine runs a
+        prompt's pieces in consecutive PP micro-batches (`prompt_piece`; 0 elsewhere).
+
+        The next step starts when the first stage is free (`parts` keeps the pipeline full), but
+        the last of a prompt's k pieces in a step enters the pipeline k - 1 micro-batches after the
+        first and is sampled one trip later: (k - 1) x (stage + head + send) + trip after the step
+        began, up to trip - (stage + head + send) after it ended. A prompt alone of n pieces is
+        thus done after about n + PP - 1 stage times, as the pipeline fills and drains.
+        """
+        array = isinstance(prompt_tokens, np.ndarray) or isinstance(self.prompt_piece, np.ndarray)
+        k = prompt_tokens / self.prompt_piece
+        if not array and k <= 1.0:  # the simulator's scalar path: nothing to drain
+            return 0.0
+        _, trip, unit = self._pipeline(prefill_tokens, prefill_seqs, prefill_context, decode_seqs, decode_context)
+        mx, mn = (np.maximum, np.minimum) if array or isinstance(trip, np.ndarray) else (max, min)
+        return mx(mn((mx(k, 1.0) - 1.0) * unit, trip - unit), 0.0)
 
     def time(self, prefill_tokens=0.0, prefill_seqs=0.0, prefill_context=0.0, decode_seqs=0.0, decode_context=0.0):
         """Seconds of one step of the whole replica (the first of `parts`)."""
-        return self.parts(prefill_tokens, prefill_seqs, prefill_context, decode_seqs, decode_context)[0]
+        return self._pipeline(prefill_tokens, prefill_seqs, prefill_context, decode_seqs, decode_context)[0][0]
 
 
 def step_model(

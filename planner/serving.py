@@ -223,6 +223,12 @@ class Setup:
         args = [np.asarray(x, dtype=float) for x in (prefill_tokens, prefill_seqs, prefill_context, decode_seqs, decode_context)]
         return self.steps.parts(*args)
 
+    def drain(self, prompt_tokens, prefill_tokens=0.0, prefill_seqs=0.0, prefill_context=0.0, decode_seqs=0.0, decode_context=0.0):
+        """Seconds after a step at which a prompt that finishes in it, `prompt_tokens` of it in the
+        step, has its first token: its last piece's way out of the pipeline (`StepModel.drain`)."""
+        args = [np.asarray(x, dtype=float) for x in (prompt_tokens, prefill_tokens, prefill_seqs, prefill_context, decode_seqs, decode_context)]
+        return self.steps.drain(*args)
+
 
 def prepare(
     model: ModelSpec,
@@ -287,24 +293,52 @@ def dispatch_bytes(model: ModelSpec, precision: Precision, engine: EngineSetting
     return NVFP4_DISPATCH_BYTES if engine.engine == "trtllm" and nvfp4_experts else ACT_BYTES
 
 
-def prefill_time(s: Setup, isl, max_num_tokens, decode_seqs=0.0, decode_context=0.0, share=1.0):
+def prefill_time(s: Setup, isl, max_num_tokens, decode_seqs=0.0, decode_context=0.0, share=1.0, drained=True):
     """Seconds to prefill one prompt of `isl` tokens, in chunks of at most `max_num_tokens`
     (less the decoding sequences' tokens), sharing each step with `decode_seqs` sequences.
 
     `share`: the parts the budget and the decodes split into when the prompt may use only one of
-    them (`Setup.prompt_share`: its attention-DP rank's, its PP micro-batch's).
+    them (`Setup.prompt_share`: its attention-DP rank's, its PP micro-batch's). `drained`: until
+    its first token (the default); else the steps that carry it, which is what it costs the others
+    (its last pieces leave the pipeline while the next step runs).
     """
     isl = np.asarray(isl, dtype=float)
     room = np.maximum((np.asarray(max_num_tokens, float) - np.asarray(decode_seqs, dtype=float)) / share, 1.0)
     chunks = np.ceil(isl / room)
-    t, *_ = s.step(
-        prefill_tokens=isl / chunks,
-        prefill_seqs=1.0,
-        prefill_context=isl / 2.0,
+    kw = dict(prefill_seqs=1.0, prefill_context=isl / 2.0, decode_seqs=decode_seqs, decode_context=decode_context)
+    t, *_ = s.step(prefill_tokens=isl / chunks, **kw)
+    pieces = np.isfinite(s.prompt_piece)
+    if not pieces.any():
+        return chunks * t
+    # where a prompt's chunks run in consecutive PP micro-batches (vLLM V1, SGLang) a step's time
+    # is not linear in its pieces: the engine fills whole steps and the last takes the rest; the
+    # last piece of each leaves the pipeline after it (`Setup.drain`), and pieces keep their order
+    last = isl - (chunks - 1.0) * room
+    kw_full, kw_last = dict(kw, prefill_context=(isl - last) / 2.0), dict(kw, prefill_context=isl - last / 2.0)
+    t_full, *_ = s.step(prefill_tokens=room, **kw_full)
+    t_last, *_ = s.step(prefill_tokens=last, **kw_last)
+    before = np.where(chunks > 1.0, s.drain(room, prefill_tokens=room, **kw_full) - t_last, 0.0)  # the full steps' last piece
+    filled = (chunks - 1.0) * t_full + t_last
+    if drained:
+        filled = filled + np.maximum(s.drain(last, prefill_tokens=last, **kw_last), before)
+    return np.where(pieces, filled, chunks * t)
+
+
+def _drain(s: Setup, prompt_tokens, prompts, isl, decode_seqs=0.0, decode_context=0.0):
+    """Seconds after its last step at which a prompt of `isl` tokens, `prompt_tokens` of it in that
+    step beside `prompts` - 1 others' as many, has its first token (`Setup.drain`: 0 unless the
+    engine spreads a prompt's chunks over the PP micro-batches)."""
+    if not np.isfinite(s.prompt_piece).any():
+        return 0.0
+    prompts = np.maximum(prompts, 1.0)
+    return s.drain(
+        prompt_tokens,
+        prefill_tokens=prompts * prompt_tokens,
+        prefill_seqs=prompts,
+        prefill_context=isl - prompt_tokens / 2.0,
         decode_seqs=decode_seqs,
         decode_context=decode_context,
     )
-    return chunks * t
 
 
 def decode_itl(s: Setup, batch, context):
@@ -388,7 +422,7 @@ def separate_prefill_cost(s: Setup, prompts, isl, max_num_tokens):
     prompt that fits, so each costs its share of the batched step.
     """
     prompts = np.maximum(np.asarray(prompts, dtype=float), 1e-9)
-    alone = prefill_time(s, isl, max_num_tokens, share=s.prompt_share)
+    alone = prefill_time(s, isl, max_num_tokens, share=s.prompt_share, drained=False)
     demand = prompts * isl
     together, *_ = s.step(prefill_tokens=demand, prefill_seqs=prompts, prefill_context=np.asarray(isl, float) / 2.0)
     together = together + np.maximum(np.ceil(demand / np.maximum(max_num_tokens, 1.0)) - 1.0, 0.0) * s.hw.step_overhead_s
@@ -425,7 +459,7 @@ def _mixed(s: Setup, batch, isl, osl, max_num_tokens):
     t_dec, *_ = s.step(decode_seqs=batch, decode_context=ctx)
     share = s.prompt_share  # a prompt's chunks fill one rank's and micro-batch's budget
     chunks = np.ceil(isl / np.maximum((max_num_tokens - batch) / share, 1.0))
-    carry = prefill_time(s, isl, max_num_tokens, decode_seqs=batch, decode_context=ctx, share=share)
+    carry = prefill_time(s, isl, max_num_tokens, decode_seqs=batch, decode_context=ctx, share=share, drained=False)
     itl = np.minimum(shared, t_dec + arrivals * np.maximum(carry - chunks * t_dec, 0.0))
     per_micro = s.pp if s.engine.requests_per_micro_batch else 1.0  # the step that carries it runs one micro-batch's decodes
     ttft = prefill_time(
@@ -461,7 +495,8 @@ def _groups(s: Setup, batch, isl, osl, max_num_tokens, t_dec):
     itl = t_dec + (batch / group - 1.0) * steps * np.maximum(together - t_dec, 0.0) / np.maximum(osl - 1.0, 1.0)
     whole = np.floor(group)  # a group's whole prompts, done in the steps they arrive in
     ttft, *_ = s.step(prefill_tokens=whole * chunk, prefill_seqs=whole, prefill_context=isl / 2.0, decode_seqs=batch - whole, decode_context=ctx)
-    return np.where(fits, steps * ttft, np.nan), np.where(fits, itl, np.nan)
+    ttft = steps * ttft + _drain(s, chunk, whole, isl, batch - whole, ctx)
+    return np.where(fits, ttft, np.nan), np.where(fits, itl, np.nan)
 
 
 def _wave(s: Setup, batch, isl, osl, max_num_tokens):
@@ -474,9 +509,11 @@ def _wave(s: Setup, batch, isl, osl, max_num_tokens):
     pause every decode for each other client's prompt: the simulated benchmark run (`planner.load`)
     shows waves (`python bench/serving.py`)."""
     steps, t_step, first, t_dec, cycle = _wave_prefill(s, batch, isl, osl, max_num_tokens)
-    ttft = t_step * (steps + first) / 2.0
+    per_step = batch * isl / steps  # prompt tokens of each of the wave's steps
+    drain = _drain(s, np.minimum(isl, per_step), per_step / isl, isl)
+    ttft = t_step * (steps + first) / 2.0 + drain
     itl = t_dec + (steps - first) / 2.0 * t_step / np.maximum(osl - 1.0, 1.0)
-    return ttft, itl, cycle
+    return ttft, itl, cycle + drain
 
 
 def _wave_prefill(s: Setup, batch, isl, osl, max_num_tokens):

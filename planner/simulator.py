@@ -128,6 +128,7 @@ def simulate(
     arrivals: np.ndarray | None = None,
     clients: int | None = None,
     think_s: np.ndarray | None = None,
+    drain: Callable | None = None,
 ) -> SimResult:
     """Run requests through one replica; return when every request has finished.
 
@@ -138,18 +139,22 @@ def simulate(
     each request finds in the prefix cache (not computed, but attended to and held in KV).
     `think_s`: closed loop, the pause before request i is sent: after the start for a client's
     first request, after its previous request finished for the others (0 by default).
+    `drain(prompt_tokens, *step)`: seconds after a step at which a prompt that finishes in it, with
+    `prompt_tokens` of it in the step, has its first token (a pipeline's drain, `StepModel.drain`;
+    0 without); that request's later tokens follow their steps by as much.
     """
     if (arrivals is None) == (clients is None):
         raise ValueError("give either arrivals (open loop) or clients (closed loop)")
-    return _Replica(step, cfg, isl, osl, cached, arrivals, clients, think_s).run()
+    return _Replica(step, cfg, isl, osl, cached, arrivals, clients, think_s, drain).run()
 
 
 class _Replica:
     """The state of one simulated replica. Request i's fields live in parallel lists."""
 
-    def __init__(self, step, cfg, isl, osl, cached, arrivals, clients, think_s=None):
+    def __init__(self, step, cfg, isl, osl, cached, arrivals, clients, think_s=None, drain=None):
         n = self.n = len(isl)
         self.step = step
+        self.drain = drain
         self.isl = [int(x) for x in isl]
         self.osl = [max(int(x), 1) for x in osl]
         self.cached = [0] * n if cached is None else [int(x) for x in cached]
@@ -157,6 +162,8 @@ class _Replica:
         self.arrival = [math.nan] * n if self.closed else [float(x) for x in arrivals]
         self.think = [0.0] * n if think_s is None else [float(x) for x in think_s]
         self.first = [math.nan] * n
+        self.lag = [0.0] * n  # how far a request's tokens come after the steps that make them (a pipeline's drain)
+        self.out = [0.0] * n  # when the prompt pieces of a request run so far have left the pipeline
         self.finish = [math.nan] * n
         self.preempt = [0] * n
         self.rejected = [False] * n
@@ -237,10 +244,10 @@ class _Replica:
             heapq.heappush(self.incoming, (self.arrival[j], j))
 
     def _complete(self, i: int) -> None:
-        self.finish[i] = self.t
+        self.finish[i] = self.t + self.lag[i]
         self._release(i)
         self.done += 1
-        self._issue_next(self.t)
+        self._issue_next(self.finish[i])
 
     def _reject(self, i: int) -> None:
         self.rejected[i] = True
@@ -411,7 +418,8 @@ class _Replica:
                 p_tok += take
                 p_ctx += take * (self.computed[i] + take / 2.0)
             dec = D if do_decode else 0
-            dt = self.step(float(p_tok), float(len(chunks)), p_ctx / p_tok, float(dec), (self.ctx_base + D * self.G) / D if dec else 0.0)
+            shape = (float(p_tok), float(len(chunks)), p_ctx / p_tok, float(dec), (self.ctx_base + D * self.G) / D if dec else 0.0)
+            dt = self.step(*shape)
             self._advance(dt, 1)
             if dec:
                 self.G += 1
@@ -422,10 +430,15 @@ class _Replica:
                 self._finish_due()
             for i, take in chunks:
                 self.computed[i] += take
+                # a prompt's pieces leave the pipeline in order, the last of a step's up to a drain after it
+                self.out[i] = max(self.out[i], self.t + (self.drain(float(take), *shape) if self.drain else 0.0))
                 if self.computed[i] >= self.target[i]:
                     self.prefilling.remove(i)
                     if math.isnan(self.first[i]):
-                        self.first[i] = self.t  # the step that finishes the prompt samples the first token
+                        # the step that finishes the prompt samples the first token, once all its
+                        # pieces are out of the pipeline; its decodes follow it by as much
+                        self.lag[i] = self.out[i] - self.t
+                        self.first[i] = self.out[i]
                         self.generated[i] = 1
                     if self.generated[i] >= self.osl[i]:
                         self._complete(i)

@@ -16,6 +16,27 @@ def test_pipeline_never_speeds_up_a_prompt_of_one_chunk(engine):
     assert ttft[2] == pytest.approx(ttft[0], rel=0.05)  # plus sends only
 
 
+@pytest.mark.parametrize("engine", ["vllm", "sglang", "trtllm"])
+def test_vllm_and_sglang_pipeline_a_long_prompt_s_chunks_and_tensorrt_llm_does_not(engine):
+    # vLLM V1 advances a request's computed tokens when it schedules a chunk, so its next chunk
+    # goes into the next PP micro-batch at once; SGLang's chunked pipeline parallelism does the
+    # same. n = 8 chunks then take n + PP - 1 stage times, against n x PP at PP 1 on a stage of
+    # PP times the layers: TTFT falls to (n + PP - 1) / (n x PP) of PP 1's, a little more as the
+    # pieces that drain last attend to the longest context. TensorRT-LLM schedules a request in
+    # flight in no other micro-batch: each chunk crosses every stage before the next starts.
+    # At f01e59d every engine ran one chunk per pipeline cycle (TTFT at PP 4 was PP 1's, +0.3 %);
+    # d3dc2d6 spread the chunks but left out the pipeline's fill and drain (0.26 of PP 1's).
+    kw = dict(model="llama-3.1-8b", gpu="H100", precision="fp16", isl=16384, osl=16, max_num_tokens=2048, engine=engine, profile="none")
+    ttft = {pp: estimate(pp=pp, **kw).ttft_alone_ms for pp in (1, 2, 4)}
+    n = 16384 // 2048
+    for pp in (2, 4):
+        ratio = ttft[pp] / ttft[1]
+        if engine == "trtllm":
+            assert 1.0 <= ratio <= 1.01  # the sends between stages only
+        else:
+            assert (n + pp - 1) / (n * pp) <= ratio <= 1.06 * (n + pp - 1) / (n * pp)
+
+
 @pytest.mark.parametrize(
     ("engine", "version", "batch_per_micro_batch"), [("trtllm", None, True), ("vllm", "0.7.3", True), ("vllm", None, False), ("sglang", None, False)]
 )

@@ -178,6 +178,8 @@ def test_replicas_for_a_rate():
         dict(model="Qwen/Qwen3-30B-A3B", gpu="GB200", engine="sglang", tp=1, attention_dp=4, ep=4, isl=16000, osl=256),
         dict(model="Qwen/Qwen3-235B-A22B-FP8", gpu="GB200", engine="trtllm", tp=1, pp=2, attention_dp=2, ep=2, isl=16000, osl=256),
         dict(model="mistralai/Mistral-7B-v0.1", gpu="T4", engine="trtllm", tp=1, pp=2, isl=4096, osl=256),
+        dict(model="meta-llama/Llama-3.1-8B", gpu="H100", engine="vllm", tp=1, pp=4, isl=65536, osl=16),
+        dict(model="meta-llama/Llama-3.2-3B", gpu="L40", engine="vllm", tp=1, pp=2, isl=4096, osl=256),
     ],
 )
 def test_one_client_waits_as_long_as_one_request_alone(kw):
@@ -185,7 +187,9 @@ def test_one_client_waits_as_long_as_one_request_alone(kw):
     # by the DP ranks; TensorRT-LLM's ranks each schedule their own requests) and, in TensorRT-LLM,
     # within one PP micro-batch's. The simulation and the closed forms once let one prompt take the
     # whole replica's step: one client's TTFT came out 17 %, 22 % and 3 % below that of the same
-    # request on an idle replica.
+    # request on an idle replica. vLLM V1 runs a prompt's chunks in consecutive micro-batches: the
+    # simulation and the closed form both wait for its last piece to leave the pipeline, which
+    # the pieces of a step leave in order (the L40 prompt: two 2,048-token pieces).
     e = estimate(**kw, concurrency=1, num_requests=20)
     assert e.fits
     assert e.ttft_ms == pytest.approx(e.ttft_alone_ms, rel=0.01)

@@ -41,6 +41,24 @@ def test_a_long_prompt_is_chunked_by_the_token_budget(policy):
     assert off.rejected.tolist() == [True, False]  # without chunking a prompt longer than the budget cannot run
 
 
+@pytest.mark.parametrize(("drain_s", "first_s"), [(0.25 * C0, 2 * C0 + CP * 300), (3.0 * C0, C0 + CP * 200 + 3.0 * C0)])
+def test_a_prompt_s_first_token_waits_for_its_pieces_to_leave_the_pipeline(drain_s, first_s):
+    # A pipeline that spreads a prompt's chunks over its micro-batches lets the next step start
+    # while a step's last piece is still on its way out: `drain` says how long after the step it
+    # is sampled (here for more than 100 of the prompt's tokens in the step). 300 tokens in steps
+    # of 200: the second step's 100 tokens come out at its end, unless the first step's last
+    # piece is still in the pipeline, which they cannot overtake. The decodes follow by as much.
+    def drain(take, *shape):
+        return drain_s if take > 100 else 0.0
+
+    r = simulate(step, cfg("vllm", tokens=200), np.array([300]), np.array([3]), arrivals=np.array([0.0]), drain=drain)
+    assert r.ttft[0] == pytest.approx(first_s)
+    assert r.itl[0] == pytest.approx(C0 + CD)  # two decode steps of one sequence, shifted as the first token
+    assert r.e2e[0] == pytest.approx(r.ttft[0] + 2 * r.itl[0])
+    alone = simulate(step, cfg("vllm", tokens=400), np.array([300]), np.array([1]), arrivals=np.array([0.0]), drain=drain)
+    assert alone.e2e[0] == pytest.approx(C0 + CP * 300 + drain_s)  # one step, drained; one output token: done then
+
+
 def test_saturated_offline_batch_runs_in_lock_step():
     # 4 x 64 equal requests queued at once, 64 slots, KV reserved whole (TensorRT-LLM): four
     # identical cycles of one prefill step (64 x 100 = 6,400 tokens) and 49 decode steps of 64
