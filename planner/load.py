@@ -97,7 +97,8 @@ def default_requests(mode: str, load: float) -> int:
 
 def _run(s: Setup, plan: MemoryPlan, i: int, isl, osl, cached, arrivals=None, clients=None) -> SimResult:
     steps = s.steps.scalar(i)
-    return simulate(steps.time, engine_config(s, plan, i), isl, osl, cached, arrivals=arrivals, clients=clients, drain=steps.drain)
+    drain = steps.drain if steps.has_pieces else None
+    return simulate(steps.time, engine_config(s, plan, i), isl, osl, cached, arrivals=arrivals, clients=clients, drain=drain)
 
 
 def sustainable_rate(s: Setup, plan: MemoryPlan, mix: RequestMix, i: int = 0, seed: int = 0) -> float:

@@ -198,6 +198,7 @@ class StepModel:
     prompt_piece: object = math.inf
     has_dp: bool = False  # any configuration with attention DP (else the per-rank split is skipped)
     has_ep: bool = False  # any configuration with EP (else the routing imbalance is skipped)
+    has_pieces: bool = False  # any configuration whose prompts run in pieces (else they are not counted)
 
     def scalar(self, i: int = 0) -> StepModel:
         """The model of configuration `i` with plain Python floats, for scalar evaluation."""
@@ -237,7 +238,8 @@ class StepModel:
         mx = np.maximum if array else max
         mn = np.minimum if array else min
         pp = self.pp
-        prefill_seqs = mx(prefill_seqs, prefill_tokens / self.prompt_piece)  # the prompts' pieces
+        if self.has_pieces:
+            prefill_seqs = mx(prefill_seqs, prefill_tokens / self.prompt_piece)  # the prompts' pieces
         m_dec = mn(pp, mx(decode_seqs, 1.0))
         m_pre = mn(pp, mx(prefill_seqs, 1.0))
         dec_mb = decode_seqs / m_dec  # decodes of the heaviest micro-batch
@@ -303,6 +305,8 @@ class StepModel:
         began, up to trip - (stage + head + send) after it ended. A prompt alone of n pieces is
         thus done after about n + PP - 1 stage times, as the pipeline fills and drains.
         """
+        if not self.has_pieces:
+            return 0.0 * prompt_tokens
         array = isinstance(prompt_tokens, np.ndarray) or isinstance(self.prompt_piece, np.ndarray)
         k = prompt_tokens / self.prompt_piece
         if not array and k <= 1.0:  # the simulator's scalar path: nothing to drain
@@ -427,4 +431,5 @@ def step_model(
         prompt_piece=np.asarray(prompt_piece, dtype=float) + zeros,
         has_dp=bool(np.any(adp > 1)),
         has_ep=bool(np.any(ep > 1)),
+        has_pieces=bool(np.any(np.isfinite(prompt_piece))),
     )

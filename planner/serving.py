@@ -307,8 +307,7 @@ def prefill_time(s: Setup, isl, max_num_tokens, decode_seqs=0.0, decode_context=
     chunks = np.ceil(isl / room)
     kw = dict(prefill_seqs=1.0, prefill_context=isl / 2.0, decode_seqs=decode_seqs, decode_context=decode_context)
     t, *_ = s.step(prefill_tokens=isl / chunks, **kw)
-    pieces = np.isfinite(s.prompt_piece)
-    if not pieces.any():
+    if not s.steps.has_pieces:
         return chunks * t
     # where a prompt's chunks run in consecutive PP micro-batches (vLLM V1, SGLang) a step's time
     # is not linear in its pieces: the engine fills whole steps and the last takes the rest; the
@@ -321,14 +320,14 @@ def prefill_time(s: Setup, isl, max_num_tokens, decode_seqs=0.0, decode_context=
     filled = (chunks - 1.0) * t_full + t_last
     if drained:
         filled = filled + np.maximum(s.drain(last, prefill_tokens=last, **kw_last), before)
-    return np.where(pieces, filled, chunks * t)
+    return np.where(np.isfinite(s.prompt_piece), filled, chunks * t)
 
 
 def _drain(s: Setup, prompt_tokens, prompts, isl, decode_seqs=0.0, decode_context=0.0):
     """Seconds after its last step at which a prompt of `isl` tokens, `prompt_tokens` of it in that
     step beside `prompts` - 1 others' as many, has its first token (`Setup.drain`: 0 unless the
     engine spreads a prompt's chunks over the PP micro-batches)."""
-    if not np.isfinite(s.prompt_piece).any():
+    if not s.steps.has_pieces:
         return 0.0
     prompts = np.maximum(prompts, 1.0)
     return s.drain(
