@@ -456,7 +456,7 @@ def _mixed(s: Setup, batch, isl, osl, max_num_tokens):
     # (its chunks beside the decodes) add what they cost beyond a decode step. Both bound the
     # average from above (Jensen), so the smaller is taken.
     t_dec, *_ = s.step(decode_seqs=batch, decode_context=ctx)
-    share = s.prompt_share  # a prompt's chunks fill one rank's and micro-batch's budget
+    share = s.prompt_share  # a prompt's chunks fill its rank's budget (its micro-batch's where a request keeps to one)
     chunks = np.ceil(isl / np.maximum((max_num_tokens - batch) / share, 1.0))
     carry = prefill_time(s, isl, max_num_tokens, decode_seqs=batch, decode_context=ctx, share=share, drained=False)
     itl = np.minimum(shared, t_dec + arrivals * np.maximum(carry - chunks * t_dec, 0.0))
