@@ -320,8 +320,9 @@ class EngineSettings(BaseModel):
         """Whether a request runs in one PP micro-batch at a time, each micro-batch with its own
         max_batch_size: TensorRT-LLM (a request in flight is not scheduled again until its
         micro-batch is done) and vLLM V0 (one scheduler per virtual engine, each with its own
-        max_num_seqs and 1/PP of the KV blocks). vLLM V1 and SGLang schedule every micro-batch from
-        all running requests within one max_num_seqs / max_running_requests, and put a prompt's
+        max_num_seqs and 1/PP of the KV blocks). vLLM V1 schedules every micro-batch from all
+        running requests within one max_num_seqs; SGLang keeps a running batch per micro-batch of
+        up to max_running_requests // PP, max_running_requests in all. Both put a prompt's
         consecutive chunks in consecutive micro-batches (vLLM advances `num_computed_tokens` when
         it schedules a chunk; SGLang's chunked pipeline parallelism). Every engine gives each
         micro-batch the whole max_num_tokens."""

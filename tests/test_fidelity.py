@@ -45,8 +45,8 @@ def test_every_engine_budgets_each_pp_micro_batch(engine, version, batch_per_mic
     # per micro-batch, vLLM V0 runs a scheduler per virtual engine, vLLM V1 schedules a batch
     # whenever its batch queue has room and SGLang's event_loop_pp one per micro-batch. The batch
     # limit is per micro-batch in TensorRT-LLM and vLLM V0 (V0's schedulers each hold 1/PP of the
-    # KV blocks), global in vLLM V1 (max_num_seqs) and SGLang (max_running_requests, split
-    # max_running_requests // PP per micro-batch). vLLM and SGLang once had one budget per cycle.
+    # KV blocks), global in vLLM V1 (max_num_seqs) and in all in SGLang (a running batch per
+    # micro-batch of max_running_requests // PP). vLLM and SGLang once had one budget per cycle.
     kw = dict(model="llama-3.1-8b", gpu="H100", precision="fp16", isl=2048, osl=256, profile="none", engine=engine, engine_version=version)
     kw.update(max_num_tokens=4096, max_batch_size=64)
     e1, e4 = estimate(pp=1, **kw), estimate(pp=4, **kw)
