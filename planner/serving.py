@@ -498,6 +498,24 @@ def _groups(s: Setup, batch, isl, osl, max_num_tokens, t_dec):
     return np.where(fits, ttft, np.nan), np.where(fits, itl, np.nan)
 
 
+def _paced(s: Setup, batch, isl, osl, max_num_tokens):
+    """Requests a closed loop of `batch` clients keeps in flight on an engine that mixes prompts
+    into decode steps, when their prompts pace it: the rest wait in the queue.
+
+    In `_groups`, a group of g prompts fills a step beside the others' decodes (g = (budget -
+    decodes) / chunk) for the `steps` one prompt needs, and each request then decodes for OSL - 1
+    steps. A cycle holds every group's prompt steps once, and each of a request's steps is one of
+    its prompt's or one of its decodes, so no more than g x (steps + OSL - 1) / steps requests run
+    at once: a cycle of more groups has more prompt steps than any request has steps, and the
+    engine admits prompts only as fast as its steps take them (every step then carries one, the
+    ITL is a whole prompt step). Solved for b = g(b) x (steps + OSL - 1) / steps."""
+    _, steps = _prefill_steps(s, batch, isl, max_num_tokens)
+    per_group = (osl - 1.0 + steps) / steps  # requests in flight per prompt a step takes
+    chunk = np.maximum(isl / steps - 1.0, 1.0)  # as `_groups`: a prompt's tokens in a step, one of them its decode
+    paced = per_group * np.asarray(max_num_tokens, float) / (chunk + per_group)
+    return np.minimum(batch, np.maximum(paced, per_group))
+
+
 def _wave(s: Setup, batch, isl, osl, max_num_tokens):
     """Steady state of `batch` equal closed-loop clients on an engine that runs prefill in its own
     steps and first (SGLang): they move in waves. All finish in the same decode step and send their
@@ -542,13 +560,15 @@ def concurrency(s: Setup, isl, osl, clients, num_requests=None) -> Point:
     (`_groups`); the first requests of the run wait for the whole burst's prefill (a share
     clients / num_requests of the mean TTFT). Engines that keep prefill in its own steps (SGLang)
     run the clients in waves (`_wave`), the first one included. Clients beyond the KV capacity
-    wait for a slot.
+    wait for a slot, and on a mixed-step engine so do those beyond what its prompt steps can start
+    (`_paced`).
     """
     isl, osl = np.asarray(isl, float), np.asarray(osl, float)
     plan = s.plan(isl, osl)
     c = np.asarray(clients, float)
     batch = np.maximum(np.minimum(c, plan.running_batch), 1.0)
     if s.engine.mixed_steps:
+        batch = _paced(s, batch, isl, osl, plan.step_tokens)
         steps, t_step, first, t_dec, _ = _wave_prefill(s, batch, isl, osl, plan.step_tokens)
         ttft, itl = _groups(s, batch, isl, osl, plan.step_tokens, t_dec)
         alone = np.isnan(itl)

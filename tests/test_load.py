@@ -134,6 +134,27 @@ def test_closed_loop_prompts_come_back_in_groups(model, gpu, tp, pp, engine, isl
         assert float(point.output_tok_s[0]) == pytest.approx(sim.output_tok_s, rel=0.05)
 
 
+@pytest.mark.parametrize("engine, clients", [("vllm", 64), ("vllm", 256), ("trtllm", 256)])
+def test_closed_loop_clients_beyond_what_the_prompt_steps_start_wait_in_the_queue(engine, clients):
+    # Llama-3.1-8B FP8 on H100, 4,096-token prompts and 16-token answers: a step takes about two
+    # prompts beside the decodes, and a request decodes for 15 steps, so no more requests run at once
+    # than about two per step x 16 steps; the other clients wait in the queue, and every decode step
+    # carries a prompt. The closed form once ran every client the KV cache holds, so each request's 15
+    # decodes met the prompt steps of all the others: vLLM ITL 2.1x / 7.5x and TTFT 0.20x / 0.24x the
+    # simulated run at 64 / 256 clients, TensorRT-LLM ITL 1.9x and TTFT 0.35x at 256 (b5ee1b1).
+    s = setup("llama-3.1-8b", "H100", "fp8", 1, engine)
+    plan = s.plan(4096, 16)
+    sim = simulate_load(s, plan, parse_workload("isl=4096;osl=16"), concurrency=clients, num_requests=10 * clients)
+    point = concurrency(s, 4096, 16, clients, 10 * clients)
+    budget = float(plan.step_tokens[0])
+    # b requests in flight, b = g x 16 with g = (budget - b) / 4,095 prompts a step
+    assert float(point.batch[0]) == pytest.approx(min(clients, 16 * budget / (4095 + 16)), rel=1e-9)
+    assert float(point.batch[0]) < min(clients, float(plan.running_batch[0]))
+    assert float(point.itl_s[0]) == pytest.approx(sim.mean("itl"), rel=0.05)
+    assert float(point.ttft_s[0]) == pytest.approx(sim.mean("ttft"), rel=0.1)
+    assert float(point.output_tok_s[0]) == pytest.approx(sim.output_tok_s, rel=0.05)
+
+
 def test_saturation_is_said_and_never_a_finite_ttft():
     s = setup("llama-3.1-8b", "H100", "fp8", 1)
     mix = parse_workload("isl=1024;osl=256")
