@@ -2,7 +2,7 @@
 discrete-event simulation it stands in for.
 
 For a spread of deployments (dense and MoE, TP 1-8, the three engines' schedulers, fixed and
-distributed lengths) at 20%, 40%, 60% and 80% of each one's simulated sustainable rate: the
+distributed lengths, long prompts with short answers) at 20%, 40%, 60% and 80% of each one's simulated sustainable rate: the
 absolute percentage difference of the approximation from the simulation, median and p90 over
 all points, per metric, and per load. Also the closed-loop closed form (`serving.concurrency`,
 what `sweep` without --rates and calibration's concurrency rows use) against the simulated
@@ -48,6 +48,9 @@ CASES = [
     ("Qwen/Qwen3-32B", "B200", "fp8", 1, "vllm", "isl=1024;osl=1024"),
     ("openai/gpt-oss-120b", "B200", "mxfp4", 1, "sglang", "isl=2000;osl=500"),
     ("openai/gpt-oss-120b", "B200", "mxfp4", 1, "sglang", "isl=2000;osl=500", 8),
+    # long prompts, short answers (retrieval, summaries): the prompts pace the engine
+    ("meta-llama/Llama-3.1-8B", "H100", "fp8", 1, "vllm", "isl=4096;osl=16"),
+    ("Qwen/Qwen3-32B", "H100", "fp8", 2, "trtllm", "isl=lognormal:median=8000,sigma=0.5;osl=lognormal:median=64,sigma=0.5"),
 ]
 LOADS = (0.2, 0.4, 0.6, 0.8)
 CLIENTS = (4, 32, 128)

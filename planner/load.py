@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import PlannerError
-from .serving import MemoryPlan, Setup, _mixed, closed_loop_requests, prefill_time, separate_prefill_cost
+from .serving import MemoryPlan, Setup, _mixed, _paced, closed_loop_requests, prefill_time, separate_prefill_cost
 from .simulator import EngineConfig, SimResult, simulate
 from .workload import RequestMix
 
@@ -250,9 +250,11 @@ class Approximation:
 def capacity(s: Setup, plan: MemoryPlan, isl, osl):
     """Sustainable requests/s of every configuration, its batch, and what limits it."""
     isl, osl = np.asarray(isl, float), np.asarray(osl, float)
-    cap = np.maximum(plan.running_batch, 1.0)
     mnt = plan.step_tokens
-    _, itl_cap, e2e_cap = _mixed(s, cap, isl, osl, mnt)
+    cap = np.maximum(plan.running_batch, 1.0)
+    if s.engine.mixed_steps:  # where prompts pace the engine, no more run at once than its steps start
+        cap = np.maximum(_paced(s, cap, isl, osl, mnt), 1.0)
+    _, itl_cap, e2e_cap = _mixed(s, cap, isl, osl, mnt, others=cap)
     mu_batch = cap / e2e_cap
     # the step's token budget: prompts of mu requests/s need mu x ISL tokens per second, within
     # what a mixed step's decodes leave; SGLang's prefill steps are timed in the E2E already
@@ -274,10 +276,13 @@ class RateModel:
     - TTFT = the step carrying the prompt + half a decode step (the step in progress) + W_p +
       the wait for a batch slot (M/M/c with c = the batch cap, service E2E; Sakasegawa);
     - a request's ITL averages its OSL steps: the batch it sees varies like a time-averaged
-      Poisson count (variance 2B/3) and absorbs a Poisson number of others' prompts (B - 1 per
-      mean OSL steps), each S_p in proportion to its length:
-      Var(ITL) = (dt_d/dB)^2 x 2B/3 + S_p^2 (B - 1) E[ISL^2]/E[ISL]^2 E[1/OSL] / E[OSL];
+      Poisson count (variance 2B/3) and absorbs a Poisson number of others' prompts (B per mean
+      OSL steps: an arrival sees the time average B, not a closed loop's B - 1), each S_p in
+      proportion to its length:
+      Var(ITL) = (dt_d/dB)^2 x 2B/3 + S_p^2 B E[ISL^2]/E[ISL]^2 E[1/OSL] / E[OSL];
       percentiles are normal.
+    - where long prompts pace a mixed-step engine, it saturates at the in-flight batch of a closed
+      loop whose steps start prompts as fast as they can (`serving._paced`), not at the KV cap.
     """
 
     def __init__(self, s: Setup, plan: MemoryPlan, mix: RequestMix):
@@ -311,15 +316,15 @@ class RateModel:
         lo, hi = np.zeros_like(cap), cap.copy()
         for _ in range(24):
             mid = (lo + hi) / 2.0
-            _, _, e2e_mid = _mixed(s, np.maximum(mid, 1e-3), isl, osl, mnt)
+            _, _, e2e_mid = _mixed(s, np.maximum(mid, 1e-3), isl, osl, mnt, others=mid)
             over = lam_ok * e2e_mid > mid
             lo, hi = np.where(over, mid, lo), np.where(over, hi, mid)
         batch = np.maximum(hi, 1.0)
         ctx = isl + osl / 2.0
-        _, itl, e2e = _mixed(s, batch, isl, osl, mnt)
+        others = np.maximum(hi, 1e-3)
+        _, itl, e2e = _mixed(s, batch, isl, osl, mnt, others=others)
         t_dec, *_ = s.step(decode_seqs=batch, decode_context=ctx)
         t_dec1, *_ = s.step(decode_seqs=batch + 1.0, decode_context=ctx)
-        others = np.maximum(batch - 1.0, 0.0)
 
         def carry(prompt, drained=True):  # the step(s) that carry one prompt (SGLang: its own prefill steps), to its first token
             if s.engine.mixed_steps:

@@ -428,15 +428,17 @@ def separate_prefill_cost(s: Setup, prompts, isl, max_num_tokens):
     return np.where(prompts <= 1.0, alone, together / prompts)
 
 
-def _mixed(s: Setup, batch, isl, osl, max_num_tokens):
+def _mixed(s: Setup, batch, isl, osl, max_num_tokens, others=None):
     """Steady state of inflight batching with `batch` staggered requests: each decode step also
     carries the prefill of the requests that replace finished ones. A request's own prompt is in
     its TTFT; its decode steps carry the prompts of the other batch - 1 requests, each admitted
-    once per OSL steps ((batch - 1) x ISL / OSL tokens per step; none for a request alone).
+    once per OSL steps ((batch - 1) x ISL / OSL tokens per step; none for a request alone;
+    `others`: that number where it is not batch - 1, e.g. under Poisson arrivals).
     An engine that keeps prefill and decode in separate steps (SGLang) instead pauses every
     decode for each of those prompts' prefill steps."""
     ctx = isl + osl / 2.0
-    arrivals = np.maximum(batch - 1.0, 0.0) / osl  # other requests admitted per step, on average
+    others = np.maximum(batch - 1.0, 0.0) if others is None else others
+    arrivals = others / osl  # other requests admitted per step, on average
     if not s.engine.mixed_steps:
         prefill_alone = prefill_time(s, isl, max_num_tokens, share=s.prompt_share)
         decode, *_ = s.step(decode_seqs=batch, decode_context=ctx)
@@ -591,7 +593,10 @@ def concurrency(s: Setup, isl, osl, clients, num_requests=None) -> Point:
 def request_rate(s: Setup, isl, osl, rate, num_requests=None) -> Point:
     """Open loop: Poisson arrivals at `rate` requests/s (`num_requests` of them in the run).
 
-    Sequences in flight follow Little's law, batch = rate x E2E(batch), solved by bisection.
+    Sequences in flight follow Little's law, batch = rate x E2E(batch), solved by bisection. A
+    request finds `batch` others (Poisson arrivals see the time average), not the batch - 1 of a
+    closed loop, and its decode steps carry the prompts of as many over its OSL steps. Where the
+    prompts pace the engine, it saturates at the closed loop's in-flight batch (`_paced`).
     Past the saturation rate the queue grows through the run: the mean request waits half of
     the backlog built up over `num_requests` arrivals.
     """
@@ -600,16 +605,18 @@ def request_rate(s: Setup, isl, osl, rate, num_requests=None) -> Point:
     mnt = plan.step_tokens
     lam = np.asarray(rate, float)
     cap = np.maximum(plan.running_batch, 1.0)
-    _, _, e2e_cap = _mixed(s, cap, isl, osl, mnt)
+    if s.engine.mixed_steps:  # where prompts pace the engine, no more run at once than its steps start
+        cap = np.maximum(_paced(s, cap, isl, osl, mnt), 1.0)
+    _, _, e2e_cap = _mixed(s, cap, isl, osl, mnt, others=cap)
     mu = cap / e2e_cap  # saturation throughput, requests/s
     lo, hi = np.zeros_like(cap * lam), cap * np.ones_like(lam)
     for _ in range(30):
         mid = (lo + hi) / 2.0
-        _, _, e2e_mid = _mixed(s, np.maximum(mid, 1.0), isl, osl, mnt)
+        _, _, e2e_mid = _mixed(s, np.maximum(mid, 1.0), isl, osl, mnt, others=mid)
         over = lam * e2e_mid > mid
         lo, hi = np.where(over, mid, lo), np.where(over, hi, mid)
     batch = np.maximum(hi, 1.0)
-    ttft, itl, e2e = _mixed(s, batch, isl, osl, mnt)
+    ttft, itl, e2e = _mixed(s, batch, isl, osl, mnt, others=hi)
     n = np.asarray(num_requests if num_requests is not None else 1000.0, dtype=float)
     wait = np.where(lam >= mu, n / 2.0 * (1.0 / mu - 1.0 / lam), 0.0)
     served = np.minimum(lam, mu)
