@@ -279,7 +279,9 @@ class RateModel:
       Poisson count (variance 2B/3) and absorbs a Poisson number of others' prompts (B per mean
       OSL steps: an arrival sees the time average B, not a closed loop's B - 1), each S_p in
       proportion to its length:
-      Var(ITL) = (dt_d/dB)^2 x 2B/3 + S_p^2 B E[ISL^2]/E[ISL]^2 E[1/OSL] / E[OSL];
+      Var(ITL) = (dt_d/dB)^2 x 2B/3 + c S_p^2 B E[ISL^2]/E[ISL]^2 E[1/OSL] / E[OSL], where
+      c = (1 + rho_p^2) / (1 - rho_p)^2 (at most 1 + the decode phase / S_p): prompts come in the
+      busy periods of their queue, a Poisson number of them of N prompts each (M/M/1 moments);
       percentiles are normal.
     - where long prompts pace a mixed-step engine, it saturates at the in-flight batch of a closed
       loop whose steps start prompts as fast as they can (`serving._paced`), not at the KV cap.
@@ -341,7 +343,13 @@ class RateModel:
         rho_s = np.clip(lam_ok * e2e / cap, 0.0, 0.999)
         p_slot = np.power(rho_s, np.sqrt(2.0 * (cap + 1.0)) - 1.0)
         wait_s = p_slot * e2e / (cap * (1.0 - rho_s))
-        itl_sd = np.sqrt((t_dec1 - t_dec) ** 2 * 2.0 * batch / 3.0 + s_p**2 * others * self.m2_isl * self.inv_osl / max(osl, 1.0))
+        # prompts come in the busy periods of their queue: the prompts a decode phase meets are a
+        # Poisson number of busy periods of N prompts each (M/M/1: E[N] = 1 / (1 - rho), Var N =
+        # rho (1 + rho) / (1 - rho)^3), so their count varies (1 + rho^2) / (1 - rho)^2 times as much
+        # as a Poisson count of the same mean, but never more than all-or-none of what the phase holds
+        phase = max(osl - 1.0, 1.0) * itl
+        clustered = np.minimum((1.0 + rho_p**2) / (1.0 - rho_p) ** 2, 1.0 + phase / np.maximum(s_p, 1e-9))
+        itl_sd = np.sqrt((t_dec1 - t_dec) ** 2 * 2.0 * batch / 3.0 + clustered * s_p**2 * others * self.m2_isl * self.inv_osl / max(osl, 1.0))
         nan = np.where(saturated, np.nan, 1.0)
         quantiles: dict[str, dict[float, np.ndarray]] = {"ttft": {}, "itl": {}, "e2e": {}}
         # TTFT = own prompt's step(s) + a wait that is 0 or exponential: its quantiles over a
