@@ -274,7 +274,10 @@ class RateModel:
       prompts form an M/G/1 queue of utilisation rho_p = rate x S_p, their costs varying as
       their lengths (Pollaczek-Khinchine: W_p = rho_p S_p E[ISL^2]/E[ISL]^2 / (2 (1 - rho_p)));
     - TTFT = the step carrying the prompt + half a decode step (the step in progress) + W_p +
-      the wait for a batch slot (M/M/c with c = the batch cap, service E2E; Sakasegawa);
+      the wait for a batch slot (M/M/c with c = the batch cap, service E2E; Sakasegawa); on a
+      mixed-step engine prompts also wait in whole steps: out the step in progress (length-biased)
+      and then beside the prompts that arrived during it, each step t_d plus the prompts that
+      arrived during the last (E[T] = t_d / (1 - rho_p)), and W_p is the larger wait;
     - a request's ITL averages its OSL steps: the batch it sees varies like a time-averaged
       Poisson count (variance 2B/3) and absorbs a Poisson number of others' prompts (B per mean
       OSL steps: an arrival sees the time average B, not a closed loop's B - 1), each S_p in
@@ -340,6 +343,21 @@ class RateModel:
             s_p = separate_prefill_cost(s, np.maximum(lam_ok * carry_mean, others / max(osl, 1.0)), isl, mnt)
         rho_p = np.clip(lam_ok * s_p, 0.0, 0.999)
         wait_p = rho_p * s_p * self.m2_isl / (2.0 * (1.0 - rho_p))  # Pollaczek-Khinchine: prompts cost in proportion to their length
+        if s.engine.mixed_steps:
+            # prompts wait in whole steps: one arriving waits out the step in progress (length-biased,
+            # R = E[T^2] / 2 E[T]), then shares the next with every prompt that arrived during it.
+            # A step is t_d plus the prompts that arrived during the one before: E[T] = t_d / (1 - rho),
+            # E[T^2] (1 - rho^2) = t_d^2 + 2 t_d rho E[T] + rate E[T] E[S_p^2]
+            e_t = t_dec / (1.0 - rho_p)
+            e_t2 = (t_dec**2 + 2.0 * t_dec * rho_p * e_t + lam_ok * e_t * s_p**2 * self.m2_isl) / (1.0 - rho_p**2)
+            in_steps = e_t2 / (2.0 * e_t) - t_dec / 2.0 + s_p * lam_ok * e_t2 / e_t
+            # it waits beyond a decode step when the step in progress carries a prompt or another
+            # prompt arrives during it; the larger wait of the two forms holds (prompts longer than
+            # a step's room queue for steps as Pollaczek-Khinchine has it)
+            p_steps = 1.0 - (1.0 - rho_p) * np.exp(-lam_ok * e_t2 / e_t)
+            wait_p, p_prompt = np.maximum(wait_p, in_steps), np.maximum(rho_p, p_steps)
+        else:
+            p_prompt = rho_p
         rho_s = np.clip(lam_ok * e2e / cap, 0.0, 0.999)
         p_slot = np.power(rho_s, np.sqrt(2.0 * (cap + 1.0)) - 1.0)
         wait_s = p_slot * e2e / (cap * (1.0 - rho_s))
@@ -358,7 +376,7 @@ class RateModel:
             c_k = carry(isl)[None, :]
         else:
             c_k = np.stack([carry(self.length_ladder[k]) for k in range(len(self.length_ladder))])
-        p_wait = 1.0 - (1.0 - rho_p) * (1.0 - p_slot)
+        p_wait = 1.0 - (1.0 - p_prompt) * (1.0 - p_slot)
         m_wait = (wait_p + wait_s) / np.maximum(p_wait, 1e-12)
         for q in percentiles:
             _, osl_q = self.lengths(q)

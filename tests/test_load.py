@@ -199,6 +199,27 @@ def test_itl_p90_under_poisson_load_counts_the_busy_periods_of_the_prompts(model
         assert float(model_.at(share * sustainable).quantiles["itl"][90][0]) == pytest.approx(sim.percentile("itl", 90), rel=rel)
 
 
+@pytest.mark.parametrize(
+    "model, tp, engine, spec",
+    [("llama-3.1-8b", 1, "trtllm", "isl=1024;osl=256"), ("llama-3.1-70b", 4, "trtllm", "isl=2048;osl=512"), ("llama-3.1-8b", 1, "vllm", "isl=1024;osl=256")],
+)
+def test_ttft_under_poisson_load_waits_in_whole_steps(model, tp, engine, spec):
+    # A prompt that arrives waits out the step in progress, then runs beside every prompt that
+    # arrived during it. The approximation had only a fluid queue of prompt work: its mean TTFT was
+    # 0.78-0.89x the simulation's at 60 % and 80 % of the sustainable rate, its p90 0.69-0.82x
+    # (7d71d98). Now the mean is within 5 % and the p90 within 15 %.
+    s = setup(model, "H100", "fp8", tp, engine)
+    mix = parse_workload(spec)
+    plan = s.plan(mix.mean_isl, mix.mean_osl)
+    sustainable = sustainable_rate(s, plan, mix)
+    model_ = RateModel(s, plan, mix)
+    for share in (0.6, 0.8):
+        sim = simulate_load(s, plan, mix, rate=share * sustainable, num_requests=3000)
+        approx = model_.at(share * sustainable)
+        assert float(approx.means["ttft"][0]) == pytest.approx(sim.mean("ttft"), rel=0.05)
+        assert float(approx.quantiles["ttft"][90][0]) == pytest.approx(sim.percentile("ttft", 90), rel=0.15)
+
+
 def test_saturation_is_said_and_never_a_finite_ttft():
     s = setup("llama-3.1-8b", "H100", "fp8", 1)
     mix = parse_workload("isl=1024;osl=256")
