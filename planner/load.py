@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import PlannerError
-from .serving import MemoryPlan, Setup, _mixed, _paced, closed_loop_requests, prefill_time, separate_prefill_cost
+from .serving import MemoryPlan, Setup, _mixed, closed_loop_requests, prefill_time, saturation_batch, separate_prefill_cost
 from .simulator import EngineConfig, SimResult, simulate
 from .workload import RequestMix
 
@@ -251,9 +251,7 @@ def capacity(s: Setup, plan: MemoryPlan, isl, osl):
     """Sustainable requests/s of every configuration, its batch, and what limits it."""
     isl, osl = np.asarray(isl, float), np.asarray(osl, float)
     mnt = plan.step_tokens
-    cap = np.maximum(plan.running_batch, 1.0)
-    if s.engine.mixed_steps:  # where prompts pace the engine, no more run at once than its steps start
-        cap = np.maximum(_paced(s, cap, isl, osl, mnt), 1.0)
+    cap = saturation_batch(s, plan, isl, osl)
     _, itl_cap, e2e_cap = _mixed(s, cap, isl, osl, mnt, others=cap)
     mu_batch = cap / e2e_cap
     # the step's token budget: prompts of mu requests/s need mu x ISL tokens per second, within
@@ -287,7 +285,7 @@ class RateModel:
       busy periods of their queue, a Poisson number of them of N prompts each (M/M/1 moments);
       percentiles are normal.
     - where long prompts pace a mixed-step engine, it saturates at the in-flight batch of a closed
-      loop whose steps start prompts as fast as they can (`serving._paced`), not at the KV cap.
+      loop whose steps start prompts as fast as they can (`serving.saturation_batch`), not at the KV cap.
     """
 
     def __init__(self, s: Setup, plan: MemoryPlan, mix: RequestMix):

@@ -518,6 +518,15 @@ def _paced(s: Setup, batch, isl, osl, max_num_tokens):
     return np.minimum(batch, np.maximum(paced, per_group))
 
 
+def saturation_batch(s: Setup, plan: MemoryPlan, isl, osl) -> np.ndarray:
+    """Requests in flight when arrivals never let up: the batch the KV cache runs and, on an
+    engine that mixes prompts into decode steps, no more than its prompt steps start (`_paced`)."""
+    cap = np.maximum(plan.running_batch, 1.0)
+    if s.engine.mixed_steps:
+        cap = np.maximum(_paced(s, cap, isl, osl, plan.step_tokens), 1.0)
+    return cap
+
+
 def _wave(s: Setup, batch, isl, osl, max_num_tokens):
     """Steady state of `batch` equal closed-loop clients on an engine that runs prefill in its own
     steps and first (SGLang): they move in waves. All finish in the same decode step and send their
@@ -604,9 +613,7 @@ def request_rate(s: Setup, isl, osl, rate, num_requests=None) -> Point:
     plan = s.plan(isl, osl)
     mnt = plan.step_tokens
     lam = np.asarray(rate, float)
-    cap = np.maximum(plan.running_batch, 1.0)
-    if s.engine.mixed_steps:  # where prompts pace the engine, no more run at once than its steps start
-        cap = np.maximum(_paced(s, cap, isl, osl, mnt), 1.0)
+    cap = saturation_batch(s, plan, isl, osl)
     _, _, e2e_cap = _mixed(s, cap, isl, osl, mnt, others=cap)
     mu = cap / e2e_cap  # saturation throughput, requests/s
     lo, hi = np.zeros_like(cap * lam), cap * np.ones_like(lam)
