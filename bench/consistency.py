@@ -16,7 +16,8 @@ that break a rule are listed. The last line is a `key=value` summary.
 `--cases` instead prints named deployments where the vectorised closed forms (what sweeps,
 recommend and calibration use) and the simulation (what `estimate` runs) once disagreed: one
 client against one request alone, the offline closed form against a simulated queued burst, a
-closed loop against its simulated run. `--closed-form N` draws N deployments at a number of
+closed loop against its simulated run, the sweeps' approximation (`RateModel`) against Poisson
+arrivals simulated. `--closed-form N` draws N deployments at a number of
 clients and prints how far the closed form's throughput, ITL and TTFT are from the simulation.
 Both use only functions older commits also have, so the same script runs in a `git worktree` of
 an earlier commit for a before / after.
@@ -39,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from planner.catalog import get_model, gpus, model_ids  # noqa: E402
 from planner.errors import PlannerError  # noqa: E402
 from planner.estimate import estimate, resolve_deployment  # noqa: E402
-from planner.load import simulate_load  # noqa: E402
+from planner.load import RateModel, simulate_load, sustainable_rate  # noqa: E402
 from planner.serving import concurrency, offline  # noqa: E402
 
 
@@ -113,7 +114,16 @@ BURSTS = [
         for e in ("vllm", "sglang", "trtllm")
     ),
 ]
-CLOSED_LOOPS = [(dict(model="Qwen/Qwen2.5-14B", gpu="L40S", engine="sglang", tp=4, pp=2, isl=4096, osl=256), 256)]
+CLOSED_LOOPS = [
+    (dict(model="Qwen/Qwen2.5-14B", gpu="L40S", engine="sglang", tp=4, pp=2, isl=4096, osl=256), 256),
+    # long prompts, short answers: the prompt steps pace the engine
+    *(
+        (dict(model="meta-llama/Llama-3.1-8B", gpu="H100", precision="fp8", engine=e, isl=4096, osl=16), c)
+        for e, c in (("vllm", 64), ("vllm", 256), ("trtllm", 256))
+    ),
+]
+#: Poisson arrivals of long prompts with short answers: the approximation (`RateModel`) against the simulation.
+RATES = [dict(model="meta-llama/Llama-3.1-8B", gpu="H100", precision="fp8", engine=e, isl=4096, osl=16) for e in ("vllm", "trtllm", "sglang")]
 
 
 def _label(kw: dict) -> str:
@@ -143,6 +153,19 @@ def cases() -> None:
             f"  {_label(kw)} at {clients} clients: closed {float(p.output_tok_s[0]):.0f} / {float(p.itl_s[0]) * 1e3:.1f} / "
             f"{float(p.ttft_s[0]) * 1e3:.0f}, simulated {e.output_tok_s:.0f} / {e.itl_ms:.1f} / {e.ttft_ms:.0f}"
         )
+    print("Poisson arrivals: approximation against the simulation (sustainable req/s; at 30 % / 60 % of it: mean ITL ms, ITL p90 ms, TTFT p90 ms)")
+    for kw in RATES:
+        d = resolve_deployment(**kw)
+        mu = sustainable_rate(d.setup, d.plan, d.mix)
+        model = RateModel(d.setup, d.plan, d.mix)
+        line = f"  {_label(kw):50s} approx {float(model.mu[0]):6.2f} sim {mu:6.2f}"
+        for share in (0.3, 0.6):
+            a = model.at(share * mu)
+            sim = simulate_load(d.setup, d.plan, d.mix, rate=share * mu, num_requests=2000)
+            approx = (a.means["itl"][0] * 1e3, a.quantiles["itl"][90][0] * 1e3, a.quantiles["ttft"][90][0] * 1e3)
+            simulated = (sim.mean("itl") * 1e3, sim.percentile("itl", 90) * 1e3, sim.percentile("ttft", 90) * 1e3)
+            line += f" | {share:.0%}: " + " / ".join(f"{x:.1f}" for x in approx) + " vs " + " / ".join(f"{x:.1f}" for x in simulated)
+        print(line)
 
 
 def closed_form_against_simulation(n: int, seed: int) -> None:
