@@ -5,7 +5,9 @@ For each file of `../shared/data/measured/`, predicts every row with the uncalib
 prints, per predicted quantity, how many rows both predict, how many of those changed (relative
 difference above 1e-9) and by how much at most, and how many rows only one of them predicts.
 
-    python bench/compare_commits.py COMMIT [--data DIR]
+    python bench/compare_commits.py COMMIT [--data DIR] [--rows N]
+
+`--rows N` lists the N rows that changed most: the measured value, both predictions and their errors.
 
 Needs git; the worktree is removed afterwards.
 """
@@ -69,10 +71,33 @@ def compare(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def changed_rows(old: pd.DataFrame, new: pd.DataFrame, n: int) -> pd.DataFrame:
+    """The `n` predictions that changed most, with what was measured and both errors (%)."""
+    keys = [c for c in ("file", "model", "gpu", "engine", "precision", "tp", "pp", "isl", "osl", "concurrency") if c in new.columns]
+    out = []
+    for col in COLUMNS:
+        measured = col.removeprefix("pred_")
+        if measured not in new.columns:
+            continue
+        a, b = pd.to_numeric(old[col], errors="coerce"), pd.to_numeric(new[col], errors="coerce")
+        rel = ((a - b).abs() / a.abs()).where(a.notna() & b.notna())
+        hit = new.loc[rel > 1e-9, keys].copy()
+        m = pd.to_numeric(new.loc[hit.index, measured], errors="coerce")
+        hit["quantity"] = measured
+        hit["measured"], hit["before"], hit["now"] = m, a[hit.index], b[hit.index]
+        hit["ape_before"] = (100 * (hit.before - m).abs() / m).round(1)
+        hit["ape_now"] = (100 * (hit.now - m).abs() / m).round(1)
+        hit["change"] = rel[hit.index]
+        out.append(hit)
+    rows = pd.concat(out) if out else pd.DataFrame()
+    return rows.sort_values("change", ascending=False).head(n).drop(columns="change") if len(rows) else rows
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("commit")
     ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--rows", type=int, default=0, help="list the N predictions that changed most")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         tree = Path(tmp) / "tree"
@@ -89,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
         f"\nboth={int(table.both.sum())} changed={int(table.changed.sum())} new={int(table.new.sum())} "
         f"lost={int(table.lost.sum())} max_rel_change={table.max_rel_change.max():.3g}"
     )
+    if args.rows:
+        rows = changed_rows(old, new, args.rows)
+        with pd.option_context("display.width", 250, "display.max_columns", 30):
+            print(f"\nthe {len(rows)} predictions that changed most:\n" + (rows.to_string(index=False) if len(rows) else "none"))
     return 0
 
 
