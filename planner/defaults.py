@@ -165,6 +165,16 @@ SGLANG_NEW_TOKEN_RATIO = (0.7, 0.1, 0.001)
 #: vLLM's hybrid cache manager draws states and KV blocks from one pool; TensorRT-LLM is modelled
 #: alike (its Python Mamba cache manager allocates max_batch_size states up front instead).
 SGLANG_MAMBA_FULL_MEMORY_RATIO = 0.9
+#: SGLang keeps sliding-window (and chunked-attention) layers' KV in a pool of their own only for
+#: the decoders it runs as hybrid SWA (`is_hybrid_swa_model`, sglang/srt/configs/model_config.py:
+#: Llama 4, gpt-oss, Gemma 4; MiMo-V2 and Step-3.5, which the planner does not read): by our
+#: `model_type`. Every other windowed model (Gemma 2 and 3, Mistral, Phi-3, Qwen2 with windows) keeps
+#: every layer's whole sequence; attention still looks at the window only.
+SGLANG_HYBRID_SWA_MODEL_TYPES = ("gpt_oss", "llama4_text", "gemma4_text")
+#: ... and that pool holds `swa_full_tokens_ratio` (server_args default 0.8) tokens per token of the
+#: full-attention pool, the KV budget split so (`set_num_tokens_hybrid_swa`): a token of a sequence
+#: costs the full layers' bytes plus 0.8 x the window layers'.
+SGLANG_SWA_FULL_TOKENS_RATIO = 0.8
 #: Uncertainty of an uncalibrated (analytic) estimate, in percent, per model class
 #: (`model_class`): the largest p90 absolute percentage error of that class's throughput and ITL
 #: predictions over the files of `../shared/data/measured/` (`python bench/accuracy.py` prints them

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import PlannerError
+from .memory import window_kv_bytes_per_token_per_gpu
 from .serving import MemoryPlan, Setup, _mixed, closed_loop_requests, prefill_time, saturation_batch, separate_prefill_cost
 from .simulator import EngineConfig, SimResult, simulate
 from .workload import RequestMix
@@ -39,6 +40,12 @@ DEFAULT_RATE_REQUESTS = 2000
 def engine_config(s: Setup, plan: MemoryPlan, i: int = 0) -> EngineConfig:
     """The scheduler's view of configuration `i` of a setup."""
     kv_tokens = float(np.ravel(s.kv_capacity_tokens(plan))[i])
+    block = int(np.ravel(s.block_tokens)[i if np.size(s.block_tokens) > 1 else 0])
+    window, window_share = 0, 0.0
+    if s.model.num_window_layers and s.window_pool is None:  # as `memory.kv_bytes_per_sequence` counts a sequence's blocks
+        window = (math.ceil(s.model.sliding_window / block) + 1) * block
+        in_windows = window_kv_bytes_per_token_per_gpu(s.model, s.kv_bytes, s.tp, s.pp) / s.kv_charged
+        window_share = float(np.ravel(in_windows)[i if np.size(in_windows) > 1 else 0])
     return EngineConfig(
         policy=s.engine.engine,
         max_batch_size=int(np.ravel(plan.step_batch)[i]),
@@ -47,8 +54,10 @@ def engine_config(s: Setup, plan: MemoryPlan, i: int = 0) -> EngineConfig:
         # the engine spreads its chunks over them (a prompt that is not chunked runs in one)
         prompt_tokens=int(round(float(np.ravel(plan.step_tokens / s.prompt_share if s.engine.chunked_prefill else plan.max_num_tokens)[i]))),
         kv_capacity_tokens=int(kv_tokens),
-        block_tokens=int(np.ravel(s.block_tokens)[i if np.size(s.block_tokens) > 1 else 0]),
+        block_tokens=block,
         chunked_prefill=s.engine.chunked_prefill,
+        window_tokens=window,
+        window_share=window_share,
     )
 
 

@@ -99,6 +99,17 @@ def window_kv_bytes_per_token_per_gpu(model: ModelSpec, kv_bytes, tp, pp):
     return lps * (model.num_window_layers / model.num_kv_layers) * per_layer
 
 
+def charged_kv_bytes_per_token_per_gpu(model: ModelSpec, kv_bytes, tp, pp, window_pool: float | None = None):
+    """KV bytes per GPU a token of a sequence costs out of the KV budget: every layer's
+    (`kv_bytes_per_token_per_gpu`), but where the engine keeps window layers in a pool of their own
+    that holds `window_pool` tokens per token of the full-attention pool (SGLang's hybrid SWA models,
+    `EngineSettings.window_pool`), their share at that ratio. The unit the KV capacity is counted in."""
+    per_token = kv_bytes_per_token_per_gpu(model, kv_bytes, tp, pp)
+    if window_pool is None or not model.num_window_layers:
+        return per_token
+    return per_token - (1.0 - window_pool) * window_kv_bytes_per_token_per_gpu(model, kv_bytes, tp, pp)
+
+
 def state_bytes_per_sequence_per_gpu(model: ModelSpec, tp, pp):
     """Bytes of one sequence's linear-attention state on each GPU (0 for models without it):
     fixed whatever its length, the stage's share of `ModelSpec.linear_state_bytes_per_sequence`."""
@@ -126,13 +137,17 @@ def vllm_hybrid_pages(model: ModelSpec, kv_per_token, state_per_seq, pp, base_bl
     return blocks, linear_layers * blocks * attn_page_1_token
 
 
-def kv_bytes_per_sequence(model: ModelSpec, kv_bytes, tp, pp, tokens, block_tokens):
+def kv_bytes_per_sequence(model: ModelSpec, kv_bytes, tp, pp, tokens, block_tokens, window_pool: float | None = None):
     """KV bytes per GPU held by one sequence of `tokens` tokens, in whole blocks.
 
-    Sliding-window (or chunked-attention) layers hold at most `window` tokens.
+    Sliding-window (or chunked-attention) layers hold at most `window` tokens where the engine frees
+    what leaves the window into its one pool (`window_pool` None); with `window_pool` r their KV
+    costs r tokens per token of the sequence (`charged_kv_bytes_per_token_per_gpu`).
     """
     tokens = np.asarray(tokens, dtype=float)
     blocks = np.ceil(tokens / block_tokens) * block_tokens
+    if window_pool is not None:
+        return blocks * charged_kv_bytes_per_token_per_gpu(model, kv_bytes, tp, pp, window_pool)
     per_token = kv_bytes_per_token_per_gpu(model, kv_bytes, tp, pp)
     if not model.num_window_layers:
         return blocks * per_token

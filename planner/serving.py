@@ -19,6 +19,7 @@ from .defaults import SGLANG_MAMBA_FULL_MEMORY_RATIO, Efficiencies, default_effi
 from .engine_limits import default_limits, sglang_max_running_requests, sglang_server_defaults, vllm_default_tokens, vllm_large_gpu, vllm_v0_limits
 from .memory import (
     activation_bytes_per_gpu,
+    charged_kv_bytes_per_token_per_gpu,
     kv_budget_bytes,
     kv_bytes_per_sequence,
     kv_bytes_per_token_per_gpu,
@@ -70,7 +71,7 @@ class Setup:
     kv_bytes: np.ndarray
     weights: np.ndarray  # bytes per GPU
     overhead: np.ndarray  # bytes per GPU
-    kv_per_token: np.ndarray  # bytes per GPU per token of context
+    kv_per_token: np.ndarray  # bytes per GPU per token of context (every layer's: what attention reads)
     large_gpu: np.ndarray  # vLLM's larger scheduler defaults apply (>= 70 GiB and not an A100)
     adp: np.ndarray  # attention data-parallel ranks: each holds its own requests' KV and runs its own batch
     ep: np.ndarray  # expert-parallel GPUs
@@ -79,6 +80,16 @@ class Setup:
     ffn_over_group: bool = False  # attention DP splits dense MLPs, shared experts and the vocabulary over every GPU (SGLang)
     kv_fraction: np.ndarray | float = 0.9  # the engine's memory fraction (SGLang's default is worked out per GPU and parallelism)
     dispatch_bytes: np.ndarray | float = ACT_BYTES  # bytes per hidden-state element a MoE layer's attention-DP dispatch carries
+    window_pool: float | None = None  # how the engine keeps window layers' KV (`EngineSettings.window_pool`)
+
+    @cached_property
+    def kv_charged(self) -> np.ndarray:
+        """Bytes per GPU one token of a sequence takes out of the KV budget, the unit of the KV
+        capacity (`memory.charged_kv_bytes_per_token_per_gpu`): `kv_per_token` unless the engine
+        keeps window layers in a pool of their own."""
+        if self.window_pool is None:
+            return self.kv_per_token
+        return charged_kv_bytes_per_token_per_gpu(self.model, self.kv_bytes, self.tp, self.pp, self.window_pool)
 
     @property
     def max_model_len(self) -> int:
@@ -114,7 +125,7 @@ class Setup:
         return np.where(self.pp > 1, self._request_free_tokens(), np.inf)
 
     def seq_bytes(self, tokens) -> np.ndarray:
-        return kv_bytes_per_sequence(self.model, self.kv_bytes, self.tp, self.pp, tokens, self.block_tokens)
+        return kv_bytes_per_sequence(self.model, self.kv_bytes, self.tp, self.pp, tokens, self.block_tokens, self.window_pool)
 
     def request_bytes(self, tokens) -> np.ndarray:
         """KV-cache bytes per GPU one running request of `tokens` tokens needs: its KV blocks and,
@@ -161,7 +172,7 @@ class Setup:
             if eng.engine == "sglang":
                 d_mnt = self._request_free_tokens()
                 context = self.model.max_position_embeddings or self.model.context_window or 2048  # SGLang: the config's own length
-                d_mbs = sglang_max_running_requests(kv_capacity_tokens(budget0, self.kv_per_token, 1), context)
+                d_mbs = sglang_max_running_requests(kv_capacity_tokens(budget0, self.kv_charged, 1), context)
             elif eng.vllm_v0:
                 d_mbs, d_mnt = vllm_v0_limits(self.max_model_len, eng.version, self.model.sliding_window is not None)
             else:
@@ -197,7 +208,7 @@ class Setup:
     def kv_capacity_tokens(self, plan: MemoryPlan) -> np.ndarray:
         """Tokens of context the replica holds: every attention-DP rank's cache (less what hybrid
         models' linear-attention states take)."""
-        return self.adp * kv_capacity_tokens(plan.kv_budget - plan.state_budget, self.kv_per_token, self.block_tokens)
+        return self.adp * kv_capacity_tokens(plan.kv_budget - plan.state_budget, self.kv_charged, self.block_tokens)
 
     @cached_property
     def steps(self) -> StepModel:
@@ -281,7 +292,27 @@ def prepare(
         fraction = sglang_server_defaults(mem, tp, pp, adp, engine.version)[2]
     dispatch = np.array([dispatch_bytes(model, p, engine) for p in precisions])[pi]
     return Setup(
-        model, hw, shared, engine, tp, pp, mem, wbp, kvb, weights, over, kv_tok, large + 0 * tp, adp, ep, state, blocks, ffn_over_group, fraction, dispatch
+        model,
+        hw,
+        shared,
+        engine,
+        tp,
+        pp,
+        mem,
+        wbp,
+        kvb,
+        weights,
+        over,
+        kv_tok,
+        large + 0 * tp,
+        adp,
+        ep,
+        state,
+        blocks,
+        ffn_over_group,
+        fraction,
+        dispatch,
+        engine.window_pool(model),
     )
 
 

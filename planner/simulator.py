@@ -64,6 +64,12 @@ class EngineConfig:
     #: and vLLM V0 run a request in one PP micro-batch at a time, so one prompt gets one rank's and
     #: micro-batch's share (vLLM V1 and SGLang put its chunks in every micro-batch of its rank)
     prompt_tokens: int | None = None
+    #: sliding-window (or chunked-attention) layers keep at most this many tokens of a sequence
+    #: (the window in whole blocks, plus the block being written; 0: no such layers) ...
+    window_tokens: int = 0
+    #: ... and hold this share (0-1) of a token's KV bytes: a sequence past its window grows by
+    #: the rest only, as `memory.kv_bytes_per_sequence` counts it
+    window_share: float = 0.0
 
     def __post_init__(self):
         if self.policy not in POLICIES:
@@ -85,7 +91,7 @@ class SimResult:
     busy_s: float  # time the replica was running steps
     batch_time_s: float  # integral of running (admitted) requests over time: the mean batch is this / duration
     queue_time_s: float  # integral of requests waiting for admission over time
-    kv_tokens_at_end: int  # KV held when every request has finished: 0 unless blocks leaked
+    kv_tokens_at_end: int  # KV held when every request has finished (tokens, rounded away from 0): 0 unless blocks leaked
 
     @property
     def ok(self) -> np.ndarray:
@@ -117,6 +123,11 @@ class SimResult:
 
 def _round_up(tokens: int, block: int) -> int:
     return -(-tokens // block) * block
+
+
+#: KV is counted in whole units; with window layers a token is this many of them, so that the
+#: share a token past its window keeps is exact to 1/8192 in integer arithmetic
+WINDOW_UNITS_PER_TOKEN = 4096
 
 
 def simulate(
@@ -171,14 +182,20 @@ class _Replica:
         self.computed = [0] * n
         self.generated = [0] * n  # output tokens produced before the current decode stint
         self.g_start = [0] * n  # decode counter when the current decode stint began
-        self.held = [0] * n  # KV tokens held (reserved, or computed)
+        self.held_tokens = [0] * n  # KV tokens held (reserved, or computed) ...
+        self.held = [0] * n  # ... in KV units (`_units`)
+        self.crosses = [-1] * n  # decode counter at which a decoding request fills its window (-1: done, or none)
         self.policy = cfg.policy
         self.budget = int(cfg.max_num_tokens)
         self.per_prompt = min(self.budget, int(cfg.prompt_tokens or self.budget))
         # a mixed step carries every decode within the token budget; SGLang's decode steps are not budgeted
         self.max_batch = max(1, int(cfg.max_batch_size) if cfg.policy == "sglang" else min(int(cfg.max_batch_size), self.budget))
         self.block = max(1, int(cfg.block_tokens))
-        self.capacity = int(cfg.kv_capacity_tokens)
+        windowed = cfg.window_tokens > 0 and cfg.window_share > 0
+        self.unit = WINDOW_UNITS_PER_TOKEN if windowed else 1  # KV units per token of context
+        self.window = int(cfg.window_tokens) if windowed else 0
+        self.window_saves = round(min(cfg.window_share, 1.0) * self.unit) if windowed else 0  # units a token past the window does not take
+        self.capacity = int(cfg.kv_capacity_tokens) * self.unit
         self.chunking = cfg.chunked_prefill
         self.reserve_all = cfg.policy == "trtllm"
         self.ratio = SGLANG_NEW_TOKEN_RATIO[0]
@@ -188,6 +205,8 @@ class _Replica:
         self.finishing: list[tuple[int, int]] = []  # heap of (decode counter at which it finishes, id)
         self.G = 0  # decode steps so far: a decoding request gains one token per decode step
         self.D = 0  # decoding requests
+        self.D_in = 0  # of them, those still within their window (each token takes a whole unit)
+        self.crossing: list[tuple[int, int]] = []  # heap of (decode counter, id) at which one fills its window
         self.ctx_base = 0  # sum of decoding contexts = ctx_base + D * G
         self.out_base = 0  # outputs still to come of decoding requests = out_base - D * G
         self.kv_used = 0
@@ -211,13 +230,42 @@ class _Replica:
     # ---- request life -----------------------------------------------------------------
     def _fits(self, i: int) -> bool:
         """Whether request i could ever be served by this replica."""
-        need = self.isl[i] + self.osl[i] if self.reserve_all else self.isl[i] + 1
-        return _round_up(need, self.block) <= self.capacity and (self.chunking or self.isl[i] - self.cached[i] <= self.per_prompt)
+        need = _round_up(self.isl[i] + self.osl[i] if self.reserve_all else self.isl[i] + 1, self.block)
+        return (self._units(need) if self.window else need) <= self.capacity and (self.chunking or self.isl[i] - self.cached[i] <= self.per_prompt)
+
+    def _units(self, tokens: int) -> int:
+        """KV units a sequence of `tokens` tokens takes (tokens x `unit`, less what its window layers do not keep)."""
+        return self.unit * tokens - (self.window_saves * (tokens - self.window) if self.window and tokens > self.window else 0)
+
+    def _hold(self, i: int, tokens: int, units: int | None = None) -> int:
+        """Request i now holds `tokens` tokens of KV (`units`, when known); returns the units it took (or gave back)."""
+        if units is None:
+            units = self._units(tokens) if self.window else tokens
+        grow = units - self.held[i]
+        self.held_tokens[i] = tokens
+        self.held[i] = units
+        return grow
+
+    def _growth(self) -> int:
+        """KV units one decode step adds (each decoding request gains a token)."""
+        return self.D * self.unit - (self.D - self.D_in) * self.window_saves
+
+    def _cross_due(self) -> None:
+        heap = self.crossing
+        while heap and heap[0][0] <= self.G:
+            g, i = heapq.heappop(heap)
+            if self.crosses[i] == g:
+                self.crosses[i] = -1
+                self.D_in -= 1
 
     def _start_decode(self, i: int) -> None:
         G = self.G
         self.g_start[i] = G
         self.D += 1
+        if self.window_saves and not self.reserve_all and self.held_tokens[i] < self.window:
+            self.D_in += 1
+            self.crosses[i] = G + self.window - self.held_tokens[i]
+            heapq.heappush(self.crossing, (self.crosses[i], i))
         self.ctx_base += self.target[i] - G
         self.out_base += self.osl[i] - self.generated[i] + G
         heapq.heappush(self.finishing, (G + self.osl[i] - self.generated[i], i))
@@ -228,12 +276,16 @@ class _Replica:
         self.ctx_base -= self.target[i] - self.g_start[i]
         self.out_base -= self.osl[i] - self.generated[i] + self.g_start[i]
         self.generated[i] += grown
-        if not self.reserve_all:
-            self.held[i] += grown  # the KV it grew by (counted into kv_used step by step)
+        if self.crosses[i] >= 0:  # stopped within its window
+            self.crosses[i] = -1
+            self.D_in -= 1
+        if not self.reserve_all:  # the KV it grew by (counted into kv_used step by step)
+            tokens = self.held_tokens[i] = self.held_tokens[i] + grown
+            self.held[i] = self._units(tokens) if self.window else tokens
 
     def _release(self, i: int) -> None:
         self.kv_used -= self.held[i]
-        self.held[i] = 0
+        self.held[i] = self.held_tokens[i] = 0
         del self.running[i]
 
     def _issue_next(self, when: float) -> None:
@@ -284,12 +336,16 @@ class _Replica:
         policy, block = self.policy, self.block
         waiting, running = self.waiting, self.running
         pending = 0.0  # KV the admitted-but-uncomputed prompts (and SGLang's expected outputs) will take
-        for j in self.prefilling:
-            pending += self.target[j] - self.computed[j]
-            if policy == "sglang":
-                pending += self.ratio * (self.osl[j] - self.generated[j])
-        if policy == "sglang":
-            pending += self.ratio * max(self.out_base - self.D * self.G, 0)
+        unit, target, computed = self.unit, self.target, self.computed
+        if self.window:
+            units = self._units
+            for j in self.prefilling:
+                pending += units(target[j]) - units(computed[j])
+        else:
+            for j in self.prefilling:
+                pending += target[j] - computed[j]
+        if policy == "sglang":  # and the outputs still to come, of the prompts in flight and of the decoding requests
+            pending += self.ratio * unit * (sum(self.osl[j] - self.generated[j] for j in self.prefilling) + max(self.out_base - self.D * self.G, 0))
         while waiting and len(running) < self.max_batch:
             i = waiting[0]
             if not self.target[i]:
@@ -308,17 +364,18 @@ class _Replica:
                 chunk = min(left, room, self.per_prompt) if self.chunking else left
                 if not self.chunking and left > room:
                     break
-                if policy == "sglang":
-                    need = _round_up(self.target[i], block) + (self.ratio * (self.osl[i] - self.generated[i]) if running else 0.0)
-                else:
-                    need = _round_up(self.computed[i] + chunk, block)
+                need = _round_up(self.target[i] if policy == "sglang" else self.computed[i] + chunk, block)
                 room -= chunk
+            if self.window:
+                need = self._units(need)
+            if policy == "sglang" and running:
+                need += self.ratio * unit * (self.osl[i] - self.generated[i])
             if self.kv_used + (pending if running else 0.0) + need > self.capacity:
                 break
             waiting.popleft()
             running[i] = None
-            self.held[i] = int(need) if self.reserve_all else _round_up(self.computed[i], block)
-            self.kv_used += self.held[i]
+            tokens = _round_up(self.target[i] + self.osl[i] - self.generated[i] if self.reserve_all else self.computed[i], block)
+            self.kv_used += self._hold(i, tokens)
             pending += need - self.held[i]
             self.prefilling.append(i)
 
@@ -333,11 +390,11 @@ class _Replica:
                 break  # FCFS: a whole prompt that does not fit waits, and so does everyone behind it
             take = min(left, room, self.per_prompt)
             if not self.reserve_all:  # KV for the chunk is allocated as it is computed
-                grow = _round_up(self.computed[i] + take, self.block) - self.held[i]
-                if self.kv_used + grow > self.capacity:
+                tokens = _round_up(self.computed[i] + take, self.block)
+                units = self._units(tokens) if self.window else tokens
+                if self.kv_used + units - self.held[i] > self.capacity:
                     break
-                self.held[i] += grow
-                self.kv_used += grow
+                self.kv_used += self._hold(i, tokens, units)
             chunks.append((i, take))
             room -= take
             slots -= 1
@@ -393,7 +450,10 @@ class _Replica:
                     t_one = self.step(0.0, 0.0, 0.0, D, ctx)
                     k = min(k, max(1, math.ceil((incoming[0][0] - self.t) / t_one)))
                 if not self.reserve_all:
-                    k_kv = (self.capacity - self.kv_used) // D
+                    if self.crossing:  # the growth changes when a request fills its window
+                        k = min(k, max(1, self.crossing[0][0] - G))
+                    growth = self._growth()  # 0 when every layer is windowed and every request past its window
+                    k_kv = (self.capacity - self.kv_used) // growth if growth else k
                     if k_kv < 1:  # no KV for the next token: vLLM preempts, SGLang retracts, the newest request
                         self._preempt(next(reversed(self.running)))
                         skip_admission = True
@@ -403,9 +463,11 @@ class _Replica:
                         k = 1  # the reservation ratio decays every step: admission may open up
                 dt = k * self.step(0.0, 0.0, 0.0, D, ctx + (k - 1) / 2.0)
                 self._advance(dt, k)
-                self.G += k
                 if not self.reserve_all:
-                    self.kv_used += D * k
+                    self.kv_used += self._growth() * k
+                self.G += k
+                if self.crossing:
+                    self._cross_due()
                 if self.policy == "sglang":
                     self.ratio = max(SGLANG_NEW_TOKEN_RATIO[1], self.ratio - SGLANG_NEW_TOKEN_RATIO[2] * k)
                 self._finish_due()
@@ -422,9 +484,11 @@ class _Replica:
             dt = self.step(*shape)
             self._advance(dt, 1)
             if dec:
-                self.G += 1
                 if not self.reserve_all:
-                    self.kv_used += dec
+                    self.kv_used += self._growth() if self.window_saves else dec
+                self.G += 1
+                if self.crossing:
+                    self._cross_due()
                 if self.policy == "sglang":
                     self.ratio = max(SGLANG_NEW_TOKEN_RATIO[1], self.ratio - SGLANG_NEW_TOKEN_RATIO[2])
                 self._finish_due()
@@ -457,7 +521,7 @@ class _Replica:
             self.busy,
             self.batch_time,
             self.queue_time,
-            self.kv_used,
+            int(math.copysign(-(-abs(self.kv_used) // self.unit), self.kv_used)),
         )
 
 

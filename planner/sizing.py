@@ -56,7 +56,8 @@ def engine_sizing(
     """Limits covering `percentile` % of the workload's requests.
 
     KV per sequence is the whole model's, as `engine` stores it: sliding-window layers keep only
-    their window where the engine does so (vLLM, SGLang; `EngineSettings.windows_applied`), and a
+    their window where the engine does so (vLLM; `EngineSettings.windows_applied`), SGLang's window
+    pool for its hybrid SWA models (`EngineSettings.window_pool`), and a
     hybrid model's linear-attention state is added. `deployment`: a replica's setup and memory
     plan, for the sequences of `max_seq_len` (and of the full context) its KV cache holds."""
     eng = EngineSettings.of(engine)
@@ -67,7 +68,7 @@ def engine_sizing(
     state = model.linear_state_bytes_per_sequence(1)  # hybrid models: a fixed state per sequence besides its KV
 
     def whole(tokens: int) -> float:
-        return float(kv_bytes_per_sequence(stored, KV_BYTES[kv_precision], 1, 1, tokens, 1)) + state
+        return float(kv_bytes_per_sequence(stored, KV_BYTES[kv_precision], 1, 1, tokens, 1, eng.window_pool(stored))) + state
 
     full = model.context_window or model.max_position_embeddings
     at_seq = whole(max_seq) / GIB

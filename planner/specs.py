@@ -357,6 +357,19 @@ class EngineSettings(BaseModel):
             return model
         return model.model_copy(update={"num_window_layers": 0, "sliding_window": None})
 
+    def window_pool(self, model: ModelSpec) -> float | None:
+        """How the engine keeps sliding-window layers' KV (`memory.kv_bytes_per_sequence`): None where
+        what leaves a window goes back to its one pool (vLLM's hybrid KV cache manager; TensorRT-LLM
+        where windows are applied, its per-window pools sized to the sequences it is set up for), else
+        the tokens its window layers hold per token of a sequence: SGLang's pool of their own
+        (`SGLANG_SWA_FULL_TOKENS_RATIO`) for the decoders it runs as hybrid SWA, 1 (the whole
+        sequence, as the full layers) for every other model."""
+        if self.engine != "sglang" or not model.num_window_layers:
+            return None
+        from .defaults import SGLANG_HYBRID_SWA_MODEL_TYPES, SGLANG_SWA_FULL_TOKENS_RATIO
+
+        return SGLANG_SWA_FULL_TOKENS_RATIO if model.model_type in SGLANG_HYBRID_SWA_MODEL_TYPES else 1.0
+
     @property
     def kv_fraction(self) -> float:
         return 0.9 if self.free_gpu_memory_fraction is None else self.free_gpu_memory_fraction

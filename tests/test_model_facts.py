@@ -122,6 +122,38 @@ def test_gemma4_sliding_layers_hold_their_window_only():
     assert flops == pytest.approx(5 * 2 * 16 * 1024 * 10_000 + 25 * 2 * 16 * 512 * 1024)
 
 
+@pytest.mark.parametrize("engine", ["vllm", "sglang"])
+def test_how_each_engine_keeps_the_window_layers(engine):
+    # gpt-oss-20b: 24 layers of 8 KV heads x 64, every other one windowed at 128 tokens: 12 x 2,048
+    # bytes per token in each half. vLLM frees what leaves a window into its one pool: a 10,000-token
+    # sequence holds 128 tokens + a block of 16 in the window layers. SGLang runs gpt-oss as hybrid SWA:
+    # its window pool holds 0.8 tokens per token of the full pool, so a token costs 1 + 0.8 halves,
+    # uncapped. Gemma-2-9B (42 layers of 8 x 256, every other one windowed at 4,096) is not a hybrid
+    # SWA model to SGLang: every layer keeps the whole sequence; vLLM windows it as gpt-oss.
+    from planner import serving
+    from planner.catalog import get_gpu
+    from planner.defaults import default_efficiencies
+    from planner.specs import EngineSettings, KvPrecision, Precision
+
+    def setup(model):
+        return serving.prepare(
+            get_model(model), [get_gpu("H100")], [Precision.bf16], [KvPrecision.bf16], [1], [1], EngineSettings(engine=engine), default_efficiencies(engine)
+        )
+
+    oss, gemma = setup("openai/gpt-oss-20b"), setup("google/gemma-2-9b")
+    half, gemma_half = 12 * 8 * 128 * 2, 21 * 8 * 512 * 2
+    assert float(oss.kv_per_token[0]) == 2 * half and float(gemma.kv_per_token[0]) == 2 * gemma_half  # attention reads every layer's
+    if engine == "vllm":
+        assert float(oss.kv_charged[0]) == 2 * half
+        assert float(oss.seq_bytes(10_000)[0]) == half * 10_000 + half * 144
+        assert float(gemma.seq_bytes(10_000)[0]) == gemma_half * 10_000 + gemma_half * 4112
+    else:
+        assert float(oss.kv_charged[0]) == pytest.approx(1.8 * half)
+        assert float(oss.seq_bytes(10_000)[0]) == pytest.approx(1.8 * half * 10_000)
+        assert float(gemma.kv_charged[0]) == 2 * gemma_half
+        assert float(gemma.seq_bytes(10_000)[0]) == 2 * gemma_half * 10_000
+
+
 def test_gemma4_small_models_are_refused_by_name():
     cfg = json.loads((ROOT / "model_configs" / "google--gemma-4-26B-A4B.json").read_text())
     cfg["text_config"]["hidden_size_per_layer_input"] = 256  # Gemma 4 E2B / E4B: per-layer input embeddings

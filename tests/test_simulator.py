@@ -168,3 +168,37 @@ def test_either_arrivals_or_clients():
         simulate(step, cfg(), np.array([1]), np.array([1]))
     one_token = simulate(step, cfg(), np.array([10]), np.array([1]), arrivals=np.array([0.0]))
     assert len(one_token.itl) == 0 and one_token.e2e[0] == pytest.approx(one_token.ttft[0])  # no inter-token gap to report
+
+
+def test_window_layers_hold_only_their_window():
+    # Half of each token's KV in sliding-window layers that keep 512 tokens: a 2,048-token
+    # sequence (2,000 + 48, which TensorRT-LLM reserves whole) takes 2,048 - 0.5 x 1,536 = 1,280
+    # tokens' worth, so 7 fit in 10,000 where 4 fit without windows. The first request finishes
+    # before anyone queued behind those is admitted.
+    isl, osl, arrive = np.full(16, 2000), np.full(16, 48), np.zeros(16)
+    admitted = {}
+    for share in (0.0, 0.5):
+        c = EngineConfig("trtllm", 256, 8192, 10_000, 16, True, window_tokens=512, window_share=share)
+        r = simulate(step, c, isl, osl, arrivals=arrive)
+        admitted[share] = int((r.first_token < r.finish.min()).sum())
+        assert r.output_tokens == 16 * 48 and r.kv_tokens_at_end == 0
+    assert admitted == {0.0: 4, 0.5: 7}
+
+
+@pytest.mark.parametrize("policy", ["vllm", "sglang"])
+def test_decodes_past_the_window_grow_the_cache_by_the_full_layers_only(policy):
+    # Engines that allocate as tokens are computed: the same tight cache as above, half of it
+    # windowed at 256 tokens. Requests past their window grow by half a token per step, so the
+    # cache runs more of them and preempts (or retracts) less; every block still comes back,
+    # through preemptions and window crossings alike.
+    n = 400
+    isl, osl, arrive = np.full(n, 400), np.full(n, 400), poisson(n, 200.0)
+    runs = {}
+    for share in (0.0, 0.5):
+        c = EngineConfig(policy, 256, 8192, 20_000, 16, True, window_tokens=256, window_share=share)
+        r = runs[share] = simulate(step, c, isl, osl, arrivals=arrive)
+        assert r.output_tokens == n * 400 and r.kv_tokens_at_end == 0
+    assert runs[0.5].preemptions.sum() < runs[0.0].preemptions.sum()
+    assert runs[0.5].batch_time_s / runs[0.5].duration_s > 1.2 * runs[0.0].batch_time_s / runs[0.0].duration_s
+    # no more at once than the cache holds at their smallest (a prompt: 400 - 0.5 x 144 = 328 tokens' worth)
+    assert runs[0.5].batch_time_s / runs[0.5].duration_s <= 20_000 / 328
