@@ -121,6 +121,12 @@ CLOSED_LOOPS = [
         (dict(model="meta-llama/Llama-3.1-8B", gpu="H100", precision="fp8", engine=e, isl=4096, osl=16), c)
         for e, c in (("vllm", 64), ("vllm", 256), ("trtllm", 256))
     ),
+    # sliding-window layers: vLLM frees what leaves the window; SGLang keeps a window pool for
+    # gpt-oss only (every layer's whole sequence for Gemma-2 and Phi-3)
+    (dict(model="google/gemma-2-27b", gpu="GB200", engine="vllm", isl=16000, osl=1024), 64),
+    (dict(model="google/gemma-2-9b", gpu="L40", engine="vllm", pp=4, isl=16000, osl=1024), 64),
+    *((dict(model="openai/gpt-oss-20b", gpu="L40S", engine=e, isl=8000, osl=1024), 128) for e in ("vllm", "sglang")),
+    (dict(model="microsoft/Phi-3-mini-4k-instruct", gpu="A100-PCIe-80GB", engine="sglang", isl=4096, osl=16), 256),
 ]
 #: Poisson arrivals of long prompts with short answers: the approximation (`RateModel`) against the simulation.
 RATES = [dict(model="meta-llama/Llama-3.1-8B", gpu="H100", precision="fp8", engine=e, isl=4096, osl=16) for e in ("vllm", "trtllm", "sglang")]

@@ -110,10 +110,14 @@ class Estimate(BaseModel):
         default=0.0, description="Hybrid linear-attention models: one sequence's Gated DeltaNet state, whole model, whatever its length (0 for others)"
     )
     state_gib_per_gpu: float = Field(default=0.0, description="Of the KV cache: memory held for linear-attention states (hybrid models)")
-    kv_capacity_tokens: int = Field(description="Tokens of context the replica's KV cache holds")
+    kv_capacity_tokens: int = Field(
+        description="Tokens of context the replica's KV cache holds (SGLang's hybrid sliding-window models: its full-attention pool's, "
+        "the window pool sized beside it)"
+    )
     longest_sequence_tokens: int | None = Field(
         default=None,
-        description="Longest single sequence (tokens) the KV cache holds, with sliding-window layers keeping only their window: "
+        description="Longest single sequence (tokens) the KV cache holds, sliding-window layers kept as the engine keeps them "
+        "(`EngineSettings.window_pool`): "
         "vLLM's 'estimated maximum model length', the largest --max-model-len it starts with",
     )
     max_concurrency: int = Field(description="Sequences of ISL+OSL tokens that fit at once")
