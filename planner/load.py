@@ -287,12 +287,14 @@ class RateModel:
       arrived during the last (E[T] = t_d / (1 - rho_p)), and W_p is the larger wait;
     - a request's ITL averages its OSL steps: the batch it sees varies like a time-averaged
       Poisson count (variance 2B/3) and absorbs a Poisson number of others' prompts (B per mean
-      OSL steps: an arrival sees the time average B, not a closed loop's B - 1), each S_p in
-      proportion to its length:
+      OSL steps: an arrival sees the time average B, not a closed loop's B - 1; plus the rate x
+      W_p that queued behind its own prompt while it waited, which B, Little's law over the
+      service alone, leaves out), each S_p in proportion to its length:
       Var(ITL) = (dt_d/dB)^2 x 2B/3 + c S_p^2 B E[ISL^2]/E[ISL]^2 E[1/OSL] / E[OSL], where
       c = (1 + rho_p^2) / (1 - rho_p)^2 (at most 1 + the decode phase / S_p): prompts come in the
       busy periods of their queue, a Poisson number of them of N prompts each (M/M/1 moments);
-      percentiles are normal.
+      percentiles are lognormal with that mean and variance (an ITL is positive, and skewed where
+      short answers meet a prompt or none).
     - where long prompts pace a mixed-step engine, it saturates at the in-flight batch of a closed
       loop whose steps start prompts as fast as they can (`serving.saturation_batch`), not at the KV cap.
     """
@@ -365,6 +367,10 @@ class RateModel:
             wait_p, p_prompt = np.maximum(wait_p, in_steps), np.maximum(rho_p, p_steps)
         else:
             p_prompt = rho_p
+        # the prompts that queued behind a request while it waited run in its decode steps, besides
+        # those of the batch that arrive during them (M/G/1: the queue a prompt leaves behind holds
+        # the arrivals of its wait and service, and the batch counts only the service)
+        _, itl, e2e = _mixed(s, batch, isl, osl, mnt, others=others + lam_ok * wait_p)
         rho_s = np.clip(lam_ok * e2e / cap, 0.0, 0.999)
         p_slot = np.power(rho_s, np.sqrt(2.0 * (cap + 1.0)) - 1.0)
         wait_s = p_slot * e2e / (cap * (1.0 - rho_s))
@@ -375,6 +381,7 @@ class RateModel:
         phase = max(osl - 1.0, 1.0) * itl
         clustered = np.minimum((1.0 + rho_p**2) / (1.0 - rho_p) ** 2, 1.0 + phase / np.maximum(s_p, 1e-9))
         itl_sd = np.sqrt((t_dec1 - t_dec) ** 2 * 2.0 * batch / 3.0 + clustered * s_p**2 * others * self.m2_isl * self.inv_osl / max(osl, 1.0))
+        log_var = np.log1p((itl_sd / np.maximum(itl, 1e-12)) ** 2)  # ITL percentiles: lognormal of that mean and sd
         nan = np.where(saturated, np.nan, 1.0)
         quantiles: dict[str, dict[float, np.ndarray]] = {"ttft": {}, "itl": {}, "e2e": {}}
         # TTFT = own prompt's step(s) + a wait that is 0 or exponential: its quantiles over a
@@ -388,7 +395,7 @@ class RateModel:
         for q in percentiles:
             _, osl_q = self.lengths(q)
             ttft_q = _mixture_quantile(q / 100.0, c_k, p_wait, m_wait) + q / 100.0 * t_dec
-            itl_q = np.maximum(itl + _z(q) * itl_sd, t_dec * 0.5)
+            itl_q = itl * np.exp(_z(q) * np.sqrt(log_var) - log_var / 2.0)
             quantiles["ttft"][q] = ttft_q * nan
             quantiles["itl"][q] = itl_q * nan
             quantiles["e2e"][q] = (ttft_q + max(osl_q - 1.0, 0.0) * itl_q) * nan
