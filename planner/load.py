@@ -287,10 +287,12 @@ class RateModel:
       arrived during the last (E[T] = t_d / (1 - rho_p)), and W_p is the larger wait;
     - a request's ITL averages its OSL steps: the batch it sees varies like a time-averaged
       Poisson count (variance 2B/3) and absorbs a Poisson number of others' prompts (B per mean
-      OSL steps: an arrival sees the time average B, not a closed loop's B - 1; plus the rate x
-      W_p that queued behind its own prompt while it waited, which B, Little's law over the
-      service alone, leaves out), each S_p in proportion to its length:
-      Var(ITL) = (dt_d/dB)^2 x 2B/3 + c S_p^2 B E[ISL^2]/E[ISL]^2 E[1/OSL] / E[OSL], where
+      OSL steps: an arrival sees the time average B, not a closed loop's B - 1) and the rate x
+      W_p that queued behind its own prompt while it waited (M/G/1: the queue a prompt leaves
+      behind); Little's law is solved again with them, B' = rate x E2E(B'), a request's decodes
+      carrying B' + rate x W_p prompts, each S_p in proportion to its length:
+      Var(ITL) = (dt_d/dB)^2 x 2B/3 + c S_p^2 N E[ISL^2]/E[ISL]^2 E[1/OSL] / E[OSL] (N those
+      B' + rate x W_p prompts), where
       c = (1 + rho_p^2) / (1 - rho_p)^2 (at most 1 + the decode phase / S_p): prompts come in the
       busy periods of their queue, a Poisson number of them of N prompts each (M/M/1 moments);
       percentiles are lognormal with that mean and variance (an ITL is positive, and skewed where
@@ -326,13 +328,19 @@ class RateModel:
         lam = np.broadcast_to(np.asarray(rate, dtype=float), np.shape(cap)).astype(float)
         saturated = lam >= self.mu
         lam_ok = np.where(saturated, 0.5 * self.mu, lam)
-        # batch in flight: B = rate x E2E(B), by bisection between 0 and the cap
-        lo, hi = np.zeros_like(cap), cap.copy()
-        for _ in range(24):
-            mid = (lo + hi) / 2.0
-            _, _, e2e_mid = _mixed(s, np.maximum(mid, 1e-3), isl, osl, mnt, others=mid)
-            over = lam_ok * e2e_mid > mid
-            lo, hi = np.where(over, mid, lo), np.where(over, hi, mid)
+
+        def in_flight(behind=0.0):
+            """B = rate x E2E(B) by bisection between 0 and the cap, a request's decodes carrying
+            the prompts of B others and of the `behind` that queued behind its own prompt."""
+            lo, hi = np.zeros_like(cap), cap.copy()
+            for _ in range(24):
+                mid = (lo + hi) / 2.0
+                _, _, e2e_mid = _mixed(s, np.maximum(mid, 1e-3), isl, osl, mnt, others=mid + behind)
+                over = lam_ok * e2e_mid > mid
+                lo, hi = np.where(over, mid, lo), np.where(over, hi, mid)
+            return hi
+
+        hi = in_flight()
         batch = np.maximum(hi, 1.0)
         ctx = isl + osl / 2.0
         others = np.maximum(hi, 1e-3)
@@ -369,8 +377,11 @@ class RateModel:
             p_prompt = rho_p
         # the prompts that queued behind a request while it waited run in its decode steps, besides
         # those of the batch that arrive during them (M/G/1: the queue a prompt leaves behind holds
-        # the arrivals of its wait and service, and the batch counts only the service)
-        _, itl, e2e = _mixed(s, batch, isl, osl, mnt, others=others + lam_ok * wait_p)
+        # the arrivals of its wait and service; the batch counted the service only), and they make
+        # its steps and so its stay longer: Little's law again, with them
+        behind = lam_ok * wait_p
+        carried = np.maximum(in_flight(behind), 1e-3) + behind  # the prompts a request's decodes carry
+        _, itl, e2e = _mixed(s, np.maximum(carried - behind, 1.0), isl, osl, mnt, others=carried)
         rho_s = np.clip(lam_ok * e2e / cap, 0.0, 0.999)
         p_slot = np.power(rho_s, np.sqrt(2.0 * (cap + 1.0)) - 1.0)
         wait_s = p_slot * e2e / (cap * (1.0 - rho_s))
@@ -380,7 +391,7 @@ class RateModel:
         # as a Poisson count of the same mean, but never more than all-or-none of what the phase holds
         phase = max(osl - 1.0, 1.0) * itl
         clustered = np.minimum((1.0 + rho_p**2) / (1.0 - rho_p) ** 2, 1.0 + phase / np.maximum(s_p, 1e-9))
-        itl_sd = np.sqrt((t_dec1 - t_dec) ** 2 * 2.0 * batch / 3.0 + clustered * s_p**2 * others * self.m2_isl * self.inv_osl / max(osl, 1.0))
+        itl_sd = np.sqrt((t_dec1 - t_dec) ** 2 * 2.0 * batch / 3.0 + clustered * s_p**2 * carried * self.m2_isl * self.inv_osl / max(osl, 1.0))
         log_var = np.log1p((itl_sd / np.maximum(itl, 1e-12)) ** 2)  # ITL percentiles: lognormal of that mean and sd
         nan = np.where(saturated, np.nan, 1.0)
         quantiles: dict[str, dict[float, np.ndarray]] = {"ttft": {}, "itl": {}, "e2e": {}}

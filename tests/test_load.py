@@ -223,16 +223,16 @@ def test_itl_under_poisson_load_carries_the_prompts_that_queued_behind_and_is_sk
     # prompt leaves behind), which the batch in flight (Little's law over the service alone) left
     # out; and a short answer's ITL is skewed (most see no prompt, some several), so its
     # percentiles are lognormal rather than normal. Mean ITL was 0.73x / 0.70x the simulation's,
-    # p99 0.45x / 0.43x (vLLM / TensorRT-LLM, c81fdfb); now 0.85x / 0.82x and 0.71x / 0.68x.
+    # p99 0.45x / 0.43x (vLLM / TensorRT-LLM, b6ccd38); now 1.01x / 0.99x and 0.93x / 0.91x.
     s = setup("llama-3.1-8b", "H100", "fp8", 1, engine)
     mix = parse_workload("isl=4096;osl=16")
     plan = s.plan(mix.mean_isl, mix.mean_osl)
     rate = 0.6 * sustainable_rate(s, plan, mix)
     sim = simulate_load(s, plan, mix, rate=rate, num_requests=3000, seed=3)
     approx = RateModel(s, plan, mix).at(rate, (50, 99))
-    assert float(approx.means["itl"][0]) == pytest.approx(sim.mean("itl"), rel=0.2)
-    assert float(approx.quantiles["itl"][99][0]) == pytest.approx(sim.percentile("itl", 99), rel=0.35)
-    assert float(approx.quantiles["itl"][50][0]) == pytest.approx(sim.percentile("itl", 50), rel=0.1)
+    assert float(approx.means["itl"][0]) == pytest.approx(sim.mean("itl"), rel=0.1)
+    assert float(approx.quantiles["itl"][99][0]) == pytest.approx(sim.percentile("itl", 99), rel=0.15)
+    assert float(approx.quantiles["itl"][50][0]) == pytest.approx(sim.percentile("itl", 50), rel=0.15)
 
 
 @pytest.mark.parametrize(
