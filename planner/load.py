@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import PlannerError
-from .memory import window_kv_bytes_per_token_per_gpu
 from .serving import MemoryPlan, Setup, _mixed, closed_loop_requests, prefill_time, saturation_batch, separate_prefill_cost
 from .simulator import EngineConfig, SimResult, simulate
 from .workload import RequestMix
@@ -44,8 +43,7 @@ def engine_config(s: Setup, plan: MemoryPlan, i: int = 0) -> EngineConfig:
     window, window_share = 0, 0.0
     if s.model.num_window_layers and s.window_pool is None:  # as `memory.kv_bytes_per_sequence` counts a sequence's blocks
         window = (math.ceil(s.model.sliding_window / block) + 1) * block
-        in_windows = window_kv_bytes_per_token_per_gpu(s.model, s.kv_bytes, s.tp, s.pp) / s.kv_charged
-        window_share = float(np.ravel(in_windows)[i if np.size(in_windows) > 1 else 0])
+        window_share = float(np.ravel(s.steps.window_fraction)[i if np.size(s.steps.window_fraction) > 1 else 0])  # of the KV bytes
     return EngineConfig(
         policy=s.engine.engine,
         max_batch_size=int(np.ravel(plan.step_batch)[i]),

@@ -312,7 +312,7 @@ def prepare(
         ffn_over_group,
         fraction,
         dispatch,
-        engine.window_pool(model),
+        window_pool=engine.window_pool(model),
     )
 
 
