@@ -113,6 +113,11 @@ BURSTS = [
         dict(model="meta-llama/Llama-4-Scout-17B-16E-Instruct", gpu="B200", engine=e, tp=1, attention_dp=8, ep=8, isl=16000, osl=16)
         for e in ("vllm", "sglang", "trtllm")
     ),
+    # the cache bounds the batch and requests wait: vLLM computes preempted contexts again (SGLang
+    # retracts, and reserves a share of the outputs to come: neither is in its closed form)
+    *(dict(model="Qwen/Qwen3-32B", gpu="B200", precision="fp8", engine="vllm", isl=i, osl=o) for i, o in ((1024, 1024), (128, 2048))),
+    *(dict(model="meta-llama/Llama-3.1-70B", gpu="H100", precision="fp8", engine=e, tp=2, isl=1024, osl=1024) for e in ("vllm", "sglang")),
+    dict(model="Qwen/Qwen3-32B", gpu="B200", precision="fp8", engine="sglang", isl=1024, osl=1024),
 ]
 CLOSED_LOOPS = [
     (dict(model="Qwen/Qwen2.5-14B", gpu="L40S", engine="sglang", tp=4, pp=2, isl=4096, osl=256), 256),
@@ -127,6 +132,9 @@ CLOSED_LOOPS = [
     (dict(model="google/gemma-2-9b", gpu="L40", engine="vllm", pp=4, isl=16000, osl=1024), 64),
     *((dict(model="openai/gpt-oss-20b", gpu="L40S", engine=e, isl=8000, osl=1024), 128) for e in ("vllm", "sglang")),
     (dict(model="microsoft/Phi-3-mini-4k-instruct", gpu="A100-PCIe-80GB", engine="sglang", isl=4096, osl=16), 256),
+    # clients beyond a full cache: vLLM computes preempted contexts again
+    (dict(model="Qwen/Qwen3-32B", gpu="B200", precision="fp8", engine="vllm", isl=1024, osl=1024), 1024),
+    (dict(model="meta-llama/Llama-3.3-70B-Instruct", gpu="RTX-PRO-6000", engine="vllm", tp=2, isl=128, osl=1024), 256),
 ]
 #: Poisson arrivals of long prompts with short answers: the approximation (`RateModel`) against the simulation.
 RATES = [dict(model="meta-llama/Llama-3.1-8B", gpu="H100", precision="fp8", engine=e, isl=4096, osl=16) for e in ("vllm", "trtllm", "sglang")]

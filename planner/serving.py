@@ -408,14 +408,17 @@ def _prefill_steps(s: Setup, batch, isl, max_num_tokens):
     return np.maximum(np.maximum(np.ceil(batch * isl / budget), first), 1.0), first
 
 
-def _cycle(s: Setup, batch, isl, osl, max_num_tokens):
-    """A batch of `batch` equal requests admitted together: its prefill phase, then OSL-1 decode steps."""
+def _cycle(s: Setup, batch, isl, osl, max_num_tokens, recompute=0.0):
+    """A batch of `batch` equal requests admitted together: its prefill phase, then OSL-1 decode steps.
+    `recompute`: prompt tokens computed again per request (`recomputed_tokens`), in the prefill phase."""
     ctx = isl + osl / 2.0
-    prefill_steps, _ = _prefill_steps(s, batch, isl, max_num_tokens)
-    chunk = batch * isl / prefill_steps
+    work = isl + recompute
+    prefill_steps, _ = _prefill_steps(s, batch, work, max_num_tokens)
+    chunk = batch * work / prefill_steps
+    prompts = batch * (1.0 + recompute / isl)  # each preempted context comes back as a prompt of its own
     # prompts queued together: a step's micro-batches and attention-DP ranks each carry chunks of
     # a different prompt (up to PP x DP of them)
-    t_chunk, *_ = s.step(prefill_tokens=chunk, prefill_seqs=np.maximum(batch / prefill_steps, np.minimum(batch, s.pp * s.adp)), prefill_context=isl / 2.0)
+    t_chunk, *_ = s.step(prefill_tokens=chunk, prefill_seqs=np.maximum(prompts / prefill_steps, np.minimum(prompts, s.pp * s.adp)), prefill_context=isl / 2.0)
     t_prefill = prefill_steps * t_chunk
     itl = decode_itl(s, batch, ctx)
     return t_prefill, itl, t_prefill + (osl - 1.0) * itl
@@ -437,11 +440,31 @@ def offline(s: Setup, isl, osl, num_requests=None) -> Point:
     batch = np.maximum(np.minimum(cap, n), 1.0)
     full = np.floor(n / batch)
     rest = n - full * batch
-    t_pre, itl, t_cycle = _cycle(s, batch, isl, osl, plan.step_tokens)
+    t_pre, itl, _ = _cycle(s, batch, isl, osl, plan.step_tokens)
+    # while requests wait, an engine that preempts computes contexts again (not before a first token)
+    _, itl, t_cycle = _cycle(s, batch, isl, osl, plan.step_tokens, recomputed_tokens(s, plan, osl, batch, n > batch))
     _, _, t_rest = _cycle(s, np.maximum(rest, 1.0), isl, osl, plan.step_tokens)
     total = full * t_cycle + np.where(rest > 0, t_rest, 0.0)
     ttft = (np.ceil(n / batch) - 1.0) / 2.0 * t_cycle + t_pre / 2.0
     return _point(plan, ttft, itl, t_cycle, n * osl / total, n / total, batch)
+
+
+def recomputed_tokens(s: Setup, plan: MemoryPlan, osl, batch, waiting) -> np.ndarray:
+    """Prompt tokens an engine that preempts when its KV cache runs out (vLLM,
+    `EngineSettings.preempts_when_full`) computes again for each request it completes, while
+    `batch` requests run and (`waiting`, bool) others wait for a slot.
+
+    Where the cache bounds the batch (the batch is the cache's `running_batch`, below the step's
+    batch limit) and requests wait, the blocks a completion frees (its ISL + OSL tokens) go at
+    once to the prompts admitted in its place, so the KV cache stays full; the OSL tokens every
+    running request grows by over its life then come from preempting the newest requests, whose
+    contexts are computed again when they return: OSL tokens per request completed. (A fluid
+    balance, no fitted constant: `python bench/consistency.py --cases` puts it beside the
+    simulated scheduler, which preempts request by request.) 0 where the engine reserves outputs
+    (TensorRT-LLM; SGLang reserves a share), where no request waits, or where max_batch_size or
+    the prompt steps bound the batch."""
+    kv_bound = (np.asarray(batch, float) >= plan.running_batch) & (plan.running_batch < plan.step_batch)
+    return np.where(s.engine.preempts_when_full & kv_bound & np.asarray(waiting, bool), np.asarray(osl, float), 0.0)
 
 
 def separate_prefill_cost(s: Setup, prompts, isl, max_num_tokens):
@@ -459,28 +482,31 @@ def separate_prefill_cost(s: Setup, prompts, isl, max_num_tokens):
     return np.where(prompts <= 1.0, alone, together / prompts)
 
 
-def _mixed(s: Setup, batch, isl, osl, max_num_tokens, others=None):
+def _mixed(s: Setup, batch, isl, osl, max_num_tokens, others=None, recompute=0.0):
     """Steady state of inflight batching with `batch` staggered requests: each decode step also
     carries the prefill of the requests that replace finished ones. A request's own prompt is in
     its TTFT; its decode steps carry the prompts of the other batch - 1 requests, each admitted
     once per OSL steps ((batch - 1) x ISL / OSL tokens per step; none for a request alone;
-    `others`: that number where it is not batch - 1, e.g. under Poisson arrivals).
+    `others`: that number where it is not batch - 1, e.g. under Poisson arrivals), and the
+    `recompute` tokens per request of contexts preempted and computed again (`recomputed_tokens`),
+    each a prompt of its own.
     An engine that keeps prefill and decode in separate steps (SGLang) instead pauses every
     decode for each of those prompts' prefill steps."""
     ctx = isl + osl / 2.0
     others = np.maximum(batch - 1.0, 0.0) if others is None else others
     arrivals = others / osl  # other requests admitted per step, on average
+    again = 1.0 + recompute / isl  # prompts per request: its own, and its contexts computed again
     if not s.engine.mixed_steps:
         prefill_alone = prefill_time(s, isl, max_num_tokens, share=s.prompt_share)
         decode, *_ = s.step(decode_seqs=batch, decode_context=ctx)
-        itl = decode + arrivals * separate_prefill_cost(s, arrivals, isl, max_num_tokens)
+        itl = decode + arrivals * again * separate_prefill_cost(s, arrivals * again, isl, max_num_tokens)
         ttft = np.maximum(prefill_alone, itl)
         return ttft, itl, ttft + (osl - 1.0) * itl
     # all the prompt work the arrivals bring is done: when it exceeds a step's room the engine
     # runs it over more steps, which costs the same time per output token (plus their overheads)
-    demand = arrivals * isl
+    demand = arrivals * (isl + recompute)
     extra_steps = np.maximum(np.ceil(demand / np.maximum(max_num_tokens - batch, 1.0)) - 1.0, 0.0)
-    shared, *_ = s.step(prefill_tokens=demand, prefill_seqs=arrivals, prefill_context=isl / 2.0, decode_seqs=batch, decode_context=ctx)
+    shared, *_ = s.step(prefill_tokens=demand, prefill_seqs=arrivals * again, prefill_context=isl / 2.0, decode_seqs=batch, decode_context=ctx)
     shared = shared + extra_steps * s.hw.step_overhead_s
     # ... spread over every step, as if each carried a sliver of prompt: right when prompts fill
     # the steps, too slow when they come one now and then, because a step's cost is concave in its
@@ -492,7 +518,7 @@ def _mixed(s: Setup, batch, isl, osl, max_num_tokens, others=None):
     share = s.prompt_share  # a prompt's chunks fill its rank's budget (its micro-batch's where a request keeps to one)
     chunks = np.ceil(isl / np.maximum((max_num_tokens - batch) / share, 1.0))
     carry = prefill_time(s, isl, max_num_tokens, decode_seqs=batch, decode_context=ctx, share=share, drained=False)
-    itl = np.minimum(shared, t_dec + arrivals * np.maximum(carry - chunks * t_dec, 0.0))
+    itl = np.minimum(shared, t_dec + arrivals * again * np.maximum(carry - chunks * t_dec, 0.0))
     per_micro = s.pp if s.engine.requests_per_micro_batch else 1.0  # the step that carries it runs one micro-batch's decodes
     ttft = prefill_time(
         s, isl, max_num_tokens / per_micro, decode_seqs=np.maximum(batch - 1.0, 0.0) / per_micro, decode_context=ctx, share=np.asarray(s.adp, float)
@@ -603,7 +629,8 @@ def concurrency(s: Setup, isl, osl, clients, num_requests=None) -> Point:
     clients / num_requests of the mean TTFT). Engines that keep prefill in its own steps (SGLang)
     run the clients in waves (`_wave`), the first one included. Clients beyond the KV capacity
     wait for a slot, and on a mixed-step engine so do those beyond what its prompt steps can start
-    (`_paced`).
+    (`_paced`); an engine that preempts when its cache is full (vLLM) then computes preempted
+    contexts again (`recomputed_tokens`).
     """
     isl, osl = np.asarray(isl, float), np.asarray(osl, float)
     plan = s.plan(isl, osl)
@@ -621,6 +648,13 @@ def concurrency(s: Setup, isl, osl, clients, num_requests=None) -> Point:
         n = closed_loop_requests(c) if num_requests is None else np.asarray(num_requests, dtype=float)
         burst = np.minimum(batch / np.maximum(n, 1.0), 1.0)
         ttft = (1.0 - burst) * ttft + burst * np.maximum(t_step * (steps + first) / 2.0, ttft)
+        # clients beyond a full cache on an engine that preempts: the contexts it computes again
+        # (`recomputed_tokens`) run in the decode steps, as much longer as they make `_mixed`'s
+        again = recomputed_tokens(s, plan, osl, batch, c > batch)
+        if np.any(again > 0):
+            _, with_again, _ = _mixed(s, batch, isl, osl, plan.step_tokens, others=batch, recompute=again)
+            _, without, _ = _mixed(s, batch, isl, osl, plan.step_tokens, others=batch)
+            itl = itl + (with_again - without)
         e2e = ttft + (osl - 1.0) * itl
     else:
         ttft, itl, e2e = _wave(s, batch, isl, osl, plan.step_tokens)
@@ -645,8 +679,8 @@ def request_rate(s: Setup, isl, osl, rate, num_requests=None) -> Point:
     mnt = plan.step_tokens
     lam = np.asarray(rate, float)
     cap = saturation_batch(s, plan, isl, osl)
-    _, _, e2e_cap = _mixed(s, cap, isl, osl, mnt, others=cap)
-    mu = cap / e2e_cap  # saturation throughput, requests/s
+    _, _, e2e_cap = _mixed(s, cap, isl, osl, mnt, others=cap, recompute=recomputed_tokens(s, plan, osl, cap, True))
+    mu = cap / e2e_cap  # saturation throughput (requests always waiting), requests/s
     lo, hi = np.zeros_like(cap * lam), cap * np.ones_like(lam)
     for _ in range(30):
         mid = (lo + hi) / 2.0

@@ -336,6 +336,15 @@ class EngineSettings(BaseModel):
         return self.engine == "trtllm"
 
     @property
+    def preempts_when_full(self) -> bool:
+        """Whether the engine admits a waiting prompt as soon as KV blocks are free, reserving nothing
+        for outputs, and preempts the newest running request (its KV freed, its tokens computed again)
+        when a decode finds no block: vLLM's scheduler (V1: running requests first, then waiting ones
+        while blocks last; V0 likewise). SGLang reserves a share of the outputs to come before it
+        admits (`SGLANG_NEW_TOKEN_RATIO`); TensorRT-LLM reserves all of them."""
+        return self.engine == "vllm"
+
+    @property
     def mixed_steps(self) -> bool:
         """Whether one step carries prompt chunks and decodes together (TensorRT-LLM, vLLM); SGLang
         (mixed chunking off by default) runs prefill-only and decode-only steps, prefill first."""

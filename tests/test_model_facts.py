@@ -257,3 +257,34 @@ def test_weight_precisions():
     assert fp16 > fp8 > fp4 > int4
     # embeddings and LM head stay at 16 bits: FP8 is a little more than half of FP16
     assert 0.5 < fp8 / fp16 < 0.52
+
+
+@pytest.mark.parametrize("engine", ["vllm", "sglang", "trtllm"])
+def test_which_engines_compute_preempted_contexts_again(engine):
+    # With its cache full and requests waiting, vLLM gives every block a completion frees (ISL + OSL
+    # tokens) to new prompts at once, so the OSL tokens each request grows by come from preempting the
+    # newest requests, computed again later: OSL tokens per request. TensorRT-LLM reserves every
+    # output before it admits; SGLang a share of them (and retracts otherwise, not modelled here).
+    # Nothing is recomputed while no request waits, nor where max_num_seqs, not the cache, bounds the batch.
+    from planner import serving
+    from planner.catalog import get_gpu
+    from planner.defaults import default_efficiencies
+    from planner.specs import EngineSettings, KvPrecision, Precision
+
+    def setup(**limits):
+        settings = EngineSettings(engine=engine, **limits)
+        return serving.prepare(
+            get_model("Qwen/Qwen3-32B"), [get_gpu("B200")], [Precision.fp8], [KvPrecision.fp8], [1], [1], settings, default_efficiencies(engine)
+        )
+
+    s = setup()
+    plan = s.plan(1024, 1024)
+    cap = plan.running_batch
+    assert float(cap[0]) < float(plan.step_batch[0])  # ~650 sequences of 1,024 + 512 tokens on average, under the batch limit
+    expected = 1024.0 if engine == "vllm" else 0.0
+    assert float(serving.recomputed_tokens(s, plan, 1024, cap, True)[0]) == expected
+    assert float(serving.recomputed_tokens(s, plan, 1024, cap, False)[0]) == 0.0
+    assert float(serving.recomputed_tokens(s, plan, 1024, cap - 1, True)[0]) == 0.0  # a batch below the cache's
+    small = setup(max_batch_size=64)
+    small_plan = small.plan(1024, 1024)
+    assert float(serving.recomputed_tokens(small, small_plan, 1024, small_plan.running_batch, True)[0]) == 0.0
