@@ -8,7 +8,9 @@ on each and counts the answers that break a rule every answer must keep:
   (TTFT mean >= 0.95 x the request-alone TTFT, a closed form that splits a prompt into equal
   chunks at its mean context, where the simulated engine runs full chunks and a remainder);
 - E2E = TTFT + (OSL - 1) x ITL (within 10 %), p50 <= p90 <= p99, requests/s x OSL = tokens/s;
-- a load's throughput stays within 10 % of the same deployment's offline maximum.
+- a load's throughput stays within 10 % of the same deployment's offline maximum: the queued
+  burst's, or, where more, a burst of what its KV cache holds with nobody waiting (vLLM, which
+  preempts when its cache is full, computes preempted contexts again in a longer queued burst).
 
 Refused deployments (one-line errors) and ones that do not fit are counted apart. The answers
 that break a rule are listed. The last line is a `key=value` summary.
@@ -95,6 +97,10 @@ def broken_rules(kw: dict, e) -> list[str]:
         offline = {k: v for k, v in kw.items() if k not in ("concurrency", "request_rate", "num_requests")}
         try:
             top = estimate(**offline).output_tok_s
+            # an engine that preempts when its cache is full (vLLM) serves most with the cache just
+            # full and nobody waiting: a queued burst computes preempted contexts again
+            cap = int(resolve_deployment(**offline).plan.running_batch[0])
+            top = max(top, estimate(**offline, num_requests=max(cap, 1)).output_tok_s)
         except PlannerError:
             top = None
         if top and e.output_tok_s > 1.1 * top:
