@@ -125,6 +125,11 @@ BURSTS = [
     *(dict(model="meta-llama/Llama-3.1-70B", gpu="H100", precision="fp8", engine=e, tp=2, isl=1024, osl=1024) for e in ("vllm", "sglang")),
     dict(model="Qwen/Qwen3-32B", gpu="B200", precision="fp8", engine="sglang", isl=1024, osl=1024),
 ]
+#: vLLM bursts that preempt: whether `estimate` advises a lower max_num_seqs, and what it serves.
+ADVICE = [
+    dict(model="Qwen/Qwen3-32B", gpu="B200", precision="fp8", engine="vllm", isl=1024, osl=1024),
+    dict(model="meta-llama/Llama-3.1-8B", gpu="L4", precision="fp16", engine="vllm", isl=512, osl=4096),
+]
 CLOSED_LOOPS = [
     (dict(model="Qwen/Qwen2.5-14B", gpu="L40S", engine="sglang", tp=4, pp=2, isl=4096, osl=256), 256),
     # long prompts, short answers: the prompt steps pace the engine
@@ -164,6 +169,18 @@ def cases() -> None:
         closed = float(offline(d.setup, kw["isl"], kw["osl"], n).output_tok_s[0])
         sim = simulate_load(d.setup, d.plan, d.mix, burst=True, num_requests=n).output_tok_s
         print(f"  {_label(kw):62s} {closed:9.1f} {sim:9.1f}  {closed / sim:.2f}x")
+    print(
+        "vLLM preempting: queued burst at its default limits and at --max-num-seqs = the sequences of ISL + OSL its cache holds (closed form / simulated tok/s)"
+    )
+    for kw in ADVICE:
+        e = estimate(**kw)
+        line = f"  {_label(kw):50s}"
+        for limit in (None, e.max_concurrency):
+            d = resolve_deployment(**kw, max_batch_size=limit)
+            n = 16 * e.max_concurrency
+            sim = simulate_load(d.setup, d.plan, d.mix, burst=True, num_requests=n)
+            line += f" | max_num_seqs {int(d.plan.max_batch_size[0])}: {float(offline(d.setup, kw['isl'], kw['osl'], n).output_tok_s[0]):.0f} / {sim.output_tok_s:.0f}"
+        print(line + f" | advice: {'yes' if e.advice else 'none'}")
     print("closed loop: closed form against the simulated run (output tok/s, ITL ms, TTFT ms)")
     for kw, clients in CLOSED_LOOPS:
         d = resolve_deployment(**kw, concurrency=clients)

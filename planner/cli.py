@@ -343,6 +343,7 @@ def estimate_table(e: Estimate) -> str:
         ),
     ]
     rows += [("WARNING", w) for w in e.warnings]
+    rows += [("ADVICE", a) for a in e.advice]
     width = max(len(k) for k, v in rows if v is not None) + 2
     lines = []
     for k, v in rows:

@@ -160,6 +160,7 @@ class Estimate(BaseModel):
         default=None, description="Simulated requests the replica could never serve (longer than its KV cache or step budget)"
     )
     preemptions: int | None = Field(default=None, description="Times a running request was preempted (vLLM) or retracted (SGLang) for lack of KV memory")
+    advice: list[str] = Field(default=[], description="Settings that would serve this load better, with what the closed forms give for them")
     source: str = Field(
         description="'calibrated:<profile>', 'extrapolated:<profile>' (outside the profile's ranges, for a model or TP degree it was not fitted on, or a profile of another precision) or 'analytic'"
     )
@@ -398,6 +399,33 @@ def resolve_deployment(
     return Deployment(m, g, prec, prec_source, prec_warnings, kv, par, eng, mix, work, prof, rule, eff, s, s.plan(work.isl, work.osl))
 
 
+def preemption_advice(d: Deployment, mode: str, preemptions: int | None) -> str | None:
+    """Where vLLM preempted (`EngineSettings.preempts_when_full`), what at most the sequences of
+    ISL + OSL its KV cache holds in flight (--max-num-seqs) would serve instead: none is ever
+    preempted then, nor any context computed again (`serving.recomputed_tokens`). Offline and
+    closed loops, the closed forms of both settings side by side; None unless that serves over 5 %
+    more (not where prompts are much shorter than their answers: sequences that all run to their
+    full length leave most of the cache idle while they are short)."""
+    s, work, eng = d.setup, d.work, d.eng
+    if not (eng.preempts_when_full and preemptions and mode in ("offline", "concurrency")):
+        return None
+    safe = int(d.plan.max_batch[0])
+    if safe < 1 or int(d.plan.step_batch[0]) <= safe:
+        return None
+    capped = _setup(d.model, d.gpu, d.precision, d.kv, d.par, eng.model_copy(update={"max_batch_size": safe}), d.eff)
+    if mode == "offline":
+        now, then = (float(serving.offline(x, work.isl, work.osl, work.num_requests).output_tok_s[0]) for x in (s, capped))
+    else:
+        now, then = (float(serving.concurrency(x, work.isl, work.osl, work.concurrency, work.num_requests).output_tok_s[0]) for x in (s, capped))
+    if not then > 1.05 * now:
+        return None
+    return (
+        f"vLLM preempted {preemptions:,} times for lack of KV memory: with requests waiting it gives freed blocks to new prompts and "
+        f"computes preempted contexts again. --max-num-seqs {safe} (the sequences of ISL + OSL its KV cache holds) would serve about "
+        f"{then:,.0f} output tok/s against {now:,.0f} ({then / now - 1:+.0%}, closed forms of both); requests then wait for a slot instead"
+    )
+
+
 def estimate(
     model: str | ModelSpec,
     gpu: str | GpuSpec,
@@ -533,6 +561,7 @@ def estimate(
             f"the same architecture: the estimate moves each parameter at most a factor of {math.exp(PRIOR_WIDTH_LOG):.2f} from the engine's default toward the fitted value (a fit also takes up what is particular to the models it saw), and its uncertainty is at least the uncalibrated band of the model class "
             f"(±{analytic_uncertainty_pct(m.is_moe, par.attention_dp):.0f} %)"
         )
+    advice = [a for a in (preemption_advice(d, mode, stats.preemptions if stats is not None else None),) if a]
     if m.context_window and work.isl + work.osl > m.context_window:
         warnings.append(
             f"ISL + OSL = {work.isl + work.osl:,} tokens exceed the model's {m.context_window:,}-token context window: the engine may refuse such requests or the quality not hold"
@@ -594,6 +623,7 @@ def estimate(
         ttft_uncertainty_pct=ttft_uncertainty_pct(mode),
         latency_method=method,
         warnings=warnings,
+        advice=advice,
         ttft_alone_ms=f(lat.ttft_s, 1e3),
         itl_alone_ms=f(lat.itl_s, 1e3),
         e2e_alone_ms=f(lat.e2e_s, 1e3),

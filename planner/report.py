@@ -166,6 +166,8 @@ def build_report(inputs: dict, command: str = "") -> dict:
     }
     if e.warnings:  # the estimate's own warnings (an extrapolated profile, a context window passed, ...)
         report["assumptions"]["warnings"] = "; ".join(e.warnings)
+    if e.advice:  # settings that would serve this load better (vLLM preempting: a lower --max-num-seqs)
+        report["assumptions"]["advice"] = "; ".join(e.advice)
     if "hardware" in deployment:
         report["assumptions"]["hardware"] = (
             f"datasheet peaks scaled by the probe in {Path(str(deployment['hardware'])).name} (measured rates over the shipped reference probe's)"

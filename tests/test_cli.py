@@ -68,6 +68,14 @@ def test_estimate_table_and_does_not_fit():
     assert "NO: does not fit: weights 756.0 GiB" in r.stdout and "smallest deployment that fits: TP8 x PP2 (16 GPUs)" in r.stdout
 
 
+def test_estimate_prints_its_advice():
+    # vLLM preempting with every request queued: the table names the --max-num-seqs that preempts nothing
+    r = run("estimate", "--model", "Qwen/Qwen3-32B", "--gpu", "B200", "--precision", "fp8", "--engine", "vllm", "--isl", "1024", "--osl", "1024")
+    assert r.returncode == 0
+    advice = [line for line in r.stdout.splitlines() if line.strip().startswith("ADVICE")]
+    assert len(advice) == 1 and "--max-num-seqs 493 " in advice[0]
+
+
 def test_estimate_engine_options_change_the_answer():
     base = json.loads(run("estimate", "--model", "llama-3.1-8b", "--gpu", "H100", "--format", "json").stdout)
     small = json.loads(

@@ -220,6 +220,8 @@ st.caption(
 )
 for w in e.warnings:
     st.warning(w)
+for a in e.advice:
+    st.info(a)
 
 POINT = {
     "offline": "offline max throughput: every request queued at once (latency of that queued burst)",
