@@ -421,7 +421,7 @@ def preemption_advice(d: Deployment, mode: str, preemptions: int | None) -> str 
         return None
     return (
         f"vLLM preempted {preemptions:,} times for lack of KV memory: with requests waiting it gives freed blocks to new prompts and "
-        f"computes preempted contexts again. --max-num-seqs {safe} (the sequences of ISL + OSL its KV cache holds) would serve about "
+        f"computes preempted contexts again. vLLM's --max-num-seqs {safe} (max_batch_size here: the sequences of ISL + OSL its KV cache holds) would serve about "
         f"{then:,.0f} output tok/s against {now:,.0f} ({then / now - 1:+.0%}, closed forms of both); requests then wait for a slot instead"
     )
 
