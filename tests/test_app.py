@@ -80,6 +80,16 @@ def test_plan_says_when_vllm_would_refuse_its_max_model_len():
     assert any("vLLM refuses to start: --max-model-len" in x.value for x in at.error)
 
 
+def test_plan_shows_the_estimates_advice():
+    # 1,024 clients on a cache that holds 493 sequences of 1,024 + 1,024 tokens: vLLM preempts, and a
+    # lower max_num_seqs serves more; the page says so as the API does
+    query = dict(model="Qwen/Qwen3-32B", gpu="B200", engine="vllm", precision="fp8", isl=1024, osl=1024)
+    at = app(**query, users=1024)
+    e = planner.estimate(**query, concurrency=1024)
+    assert not at.exception and len(e.advice) == 1
+    assert [x.value for x in at.info if "--max-num-seqs" in x.value] == e.advice
+
+
 def test_plan_takes_the_tensorrt_llm_runtime():
     # TensorRT-LLM 0.19 runs TensorRT engines on its C++ runtime by default; the PyTorch backend has no decoder buffers
     at = app()
