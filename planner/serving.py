@@ -440,9 +440,10 @@ def offline(s: Setup, isl, osl, num_requests=None) -> Point:
     batch = np.maximum(np.minimum(cap, n), 1.0)
     full = np.floor(n / batch)
     rest = n - full * batch
-    t_pre, itl, _ = _cycle(s, batch, isl, osl, plan.step_tokens)
-    # while requests wait, an engine that preempts computes contexts again (not before a first token)
-    _, itl, t_cycle = _cycle(s, batch, isl, osl, plan.step_tokens, recomputed_tokens(s, plan, osl, batch, n > batch))
+    again = recomputed_tokens(s, plan, osl, batch, n > batch)  # while requests wait, an engine that preempts computes contexts again
+    t_pre, itl, t_cycle = _cycle(s, batch, isl, osl, plan.step_tokens, again)
+    if np.any(again > 0):  # ... after their first tokens
+        t_pre, _, _ = _cycle(s, batch, isl, osl, plan.step_tokens)
     _, _, t_rest = _cycle(s, np.maximum(rest, 1.0), isl, osl, plan.step_tokens)
     total = full * t_cycle + np.where(rest > 0, t_rest, 0.0)
     ttft = (np.ceil(n / batch) - 1.0) / 2.0 * t_cycle + t_pre / 2.0
