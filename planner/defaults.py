@@ -156,9 +156,14 @@ VLLM_V0_MAX_NUM_SEQS = 256
 VLLM_V0_LONG_CONTEXT = 32768
 VLLM_V0_OLD_CHUNK = 512
 VLLM_V0_CHUNK = 2048
-#: SGLang's defaults for reserving future output tokens at admission (`schedule_policy.py`):
-#: start at 0.7 of the remaining outputs, decay by 0.001 per decode step to 0.1.
-SGLANG_NEW_TOKEN_RATIO = (0.7, 0.1, 0.001)
+#: SGLang's defaults for reserving future output tokens at admission (`schedule_policy.py`,
+#: `environ.py`): start at SGLANG_INIT_NEW_TOKEN_RATIO 0.7 of the remaining outputs, decay over
+#: SGLANG_NEW_TOKEN_RATIO_DECAY_STEPS 600 decode steps to 0.7 x SGLANG_MIN_NEW_TOKEN_RATIO_FACTOR 0.14.
+SGLANG_NEW_TOKEN_RATIO = (0.7, 0.7 * 0.14, (0.7 - 0.7 * 0.14) / 600)
+#: After a retraction SGLang sets the ratio to what the surviving requests show: (their decoded
+#: tokens + SGLANG_RETRACT_DECODE_STEPS x their count) / (their max_new_tokens + 1), at most 1
+#: (`estimate_new_token_ratio_after_retract`); back to the initial 0.7 only when the scheduler idles.
+SGLANG_RETRACT_DECODE_STEPS = 20
 #: SGLang's split of the KV budget for hybrid linear-attention models (`mamba_full_memory_ratio`,
 #: server_args default 0.9): the state slots get ratio / (1 + ratio) of it, the full-attention KV
 #: pool the rest (`model_runner.py`, "mamba_budget = total_rest_memory * ratio / (1 + ratio)").

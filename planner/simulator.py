@@ -21,7 +21,9 @@ Engines (`POLICIES`), as their schedulers are documented and written:
 - **sglang** (SGLang scheduler defaults, mixed chunking off): a step is either a prefill batch
   or a decode batch; prefill has priority whenever a waiting request can be admitted. Admission
   reserves the prompt plus `new_token_ratio` x the outputs still to come of every running
-  request (0.7 at start, decaying to 0.1); when decode runs out of KV, requests are retracted.
+  request (0.7 at start and when idle, decaying to 0.098); when decode runs out of KV, requests
+  are retracted, and the ratio becomes what the survivors show (their decoded tokens + 20 each,
+  over their max_new_tokens).
 
 Closed form check (`tests/test_simulator.py`): one request alone, a saturated offline batch and
 M/D/1 waiting at low load come out of the same loop.
@@ -42,7 +44,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .defaults import SGLANG_NEW_TOKEN_RATIO
+from .defaults import SGLANG_NEW_TOKEN_RATIO, SGLANG_RETRACT_DECODE_STEPS
 
 POLICIES = ("trtllm", "vllm", "sglang")
 
@@ -209,6 +211,7 @@ class _Replica:
         self.crossing: list[tuple[int, int]] = []  # heap of (decode counter, id) at which one fills its window
         self.ctx_base = 0  # sum of decoding contexts = ctx_base + D * G
         self.out_base = 0  # outputs still to come of decoding requests = out_base - D * G
+        self.dec_osl = 0  # output lengths of the decoding requests, summed (SGLang's retraction ratio)
         self.kv_used = 0
         self.t = 0.0
         self.steps = 0
@@ -268,6 +271,7 @@ class _Replica:
             heapq.heappush(self.crossing, (self.crosses[i], i))
         self.ctx_base += self.target[i] - G
         self.out_base += self.osl[i] - self.generated[i] + G
+        self.dec_osl += self.osl[i]
         heapq.heappush(self.finishing, (G + self.osl[i] - self.generated[i], i))
 
     def _stop_decode(self, i: int) -> None:
@@ -275,6 +279,7 @@ class _Replica:
         self.D -= 1
         self.ctx_base -= self.target[i] - self.g_start[i]
         self.out_base -= self.osl[i] - self.generated[i] + self.g_start[i]
+        self.dec_osl -= self.osl[i]
         self.generated[i] += grown
         if self.crosses[i] >= 0:  # stopped within its window
             self.crosses[i] = -1
@@ -318,8 +323,10 @@ class _Replica:
         self.computed[i] = min(self.cached[i], self.target[i] - 1)
         self.preempt[i] += 1
         self.waiting.appendleft(i)
-        if self.policy == "sglang":
-            self.ratio = SGLANG_NEW_TOKEN_RATIO[0]
+        if self.policy == "sglang":  # what the survivors show: decoded + 20 steps each, over their max_new_tokens
+            decoding = self.D
+            todo = max(self.out_base - decoding * self.G, 0)  # outputs still to come of the decoding requests
+            self.ratio = min(1.0, (self.dec_osl - todo + SGLANG_RETRACT_DECODE_STEPS * decoding) / (self.dec_osl + 1.0))
 
     def _finish_due(self) -> None:
         fin = self.finishing
@@ -416,6 +423,8 @@ class _Replica:
             while incoming and incoming[0][0] <= self.t:
                 self.waiting.append(heapq.heappop(incoming)[1])
             if not self.running and not self.waiting:
+                if self.policy == "sglang":  # an idle scheduler starts over from the initial ratio
+                    self.ratio = SGLANG_NEW_TOKEN_RATIO[0]
                 if incoming:
                     self.t = max(self.t, incoming[0][0])
                     continue

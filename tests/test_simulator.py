@@ -202,3 +202,21 @@ def test_decodes_past_the_window_grow_the_cache_by_the_full_layers_only(policy):
     assert runs[0.5].batch_time_s / runs[0.5].duration_s > 1.2 * runs[0.0].batch_time_s / runs[0.0].duration_s
     # no more at once than the cache holds at their smallest (a prompt: 400 - 0.5 x 144 = 328 tokens' worth)
     assert runs[0.5].batch_time_s / runs[0.5].duration_s <= 20_000 / 328
+
+
+def test_sglang_reservation_ratio_after_a_retraction_is_what_the_survivors_show():
+    # SGLang's estimate_new_token_ratio_after_retract: (the survivors' decoded tokens + 20 each) /
+    # (their max_new_tokens + 1), at most 1; it reset to the initial 0.7 before, which kept its
+    # admission more cautious than SGLang's after every retraction
+    from planner.simulator import _Replica
+
+    cfg = EngineConfig(policy="sglang", max_batch_size=8, max_num_tokens=4096, kv_capacity_tokens=100_000)
+    r = _Replica(lambda *a: 0.01, cfg, np.array([100, 100, 100]), np.array([1000, 1000, 500]), None, np.zeros(3), None)
+    for i in range(3):  # three prompts done (their first tokens out), decoding
+        r.running[i] = None
+        r.target[i] = r.computed[i] = 100
+        r.generated[i] = 1
+        r._start_decode(i)
+    r.G += 100  # 100 decode steps later each has 101 tokens out
+    r._preempt(2)  # the newest is retracted
+    assert r.ratio == pytest.approx((2 * 101 + 20 * 2) / (1000 + 1000 + 1))
