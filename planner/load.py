@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import PlannerError
-from .serving import MemoryPlan, Setup, _mixed, closed_loop_requests, prefill_time, recomputed_tokens, saturation_batch, separate_prefill_cost
+from .serving import MemoryPlan, Setup, _mixed, closed_loop_requests, prefill_time, saturated, separate_prefill_cost
 from .simulator import EngineConfig, SimResult, simulate
 from .workload import RequestMix
 
@@ -258,14 +258,12 @@ def capacity(s: Setup, plan: MemoryPlan, isl, osl):
     """Sustainable requests/s of every configuration, its batch, and what limits it."""
     isl, osl = np.asarray(isl, float), np.asarray(osl, float)
     mnt = plan.step_tokens
-    cap = saturation_batch(s, plan, isl, osl)
-    again = recomputed_tokens(s, plan, osl, cap, True)  # requests always waiting: contexts preempted and computed again
-    _, itl_cap, e2e_cap = _mixed(s, cap, isl, osl, mnt, others=cap, recompute=again)
+    cap, recompute, _, itl_cap, e2e_cap = saturated(s, plan, isl, osl)  # requests always waiting (vLLM: contexts computed again)
     mu_batch = cap / e2e_cap
     # the step's token budget: prompts of mu requests/s need mu x ISL tokens per second, within
     # what a mixed step's decodes leave; SGLang's prefill steps are timed in the E2E already
     room = np.maximum(mnt - cap, 1.0)
-    mu_tokens = room / (isl + again) / itl_cap if s.engine.mixed_steps else np.full(np.shape(mu_batch), np.inf)
+    mu_tokens = room / (isl + recompute) / itl_cap if s.engine.mixed_steps else np.full(np.shape(mu_batch), np.inf)
     kv_bound = plan.running_batch < plan.step_batch
     limit = np.where(mu_tokens < mu_batch, "step budget", np.where(kv_bound, "kv memory", "max batch"))
     return np.minimum(mu_batch, mu_tokens), cap, limit

@@ -440,9 +440,9 @@ def offline(s: Setup, isl, osl, num_requests=None) -> Point:
     batch = np.maximum(np.minimum(cap, n), 1.0)
     full = np.floor(n / batch)
     rest = n - full * batch
-    again = recomputed_tokens(s, plan, osl, batch, n > batch)  # while requests wait, an engine that preempts computes contexts again
-    t_pre, itl, t_cycle = _cycle(s, batch, isl, osl, plan.step_tokens, again)
-    if np.any(again > 0):  # ... after their first tokens
+    recompute = recomputed_tokens(s, plan, osl, batch, n > batch)  # while requests wait, an engine that preempts computes contexts again
+    t_pre, itl, t_cycle = _cycle(s, batch, isl, osl, plan.step_tokens, recompute)
+    if np.any(recompute > 0):  # ... after their first tokens
         t_pre, _, _ = _cycle(s, batch, isl, osl, plan.step_tokens)
     _, _, t_rest = _cycle(s, np.maximum(rest, 1.0), isl, osl, plan.step_tokens)
     total = full * t_cycle + np.where(rest > 0, t_rest, 0.0)
@@ -576,6 +576,14 @@ def _paced(s: Setup, batch, isl, osl, max_num_tokens):
     return np.minimum(batch, np.maximum(paced, per_group))
 
 
+def saturated(s: Setup, plan: MemoryPlan, isl, osl):
+    """The replica when requests always wait: its in-flight batch (`saturation_batch`), the prompt
+    tokens it computes again per request (`recomputed_tokens`), and `_mixed`'s TTFT, ITL and E2E there."""
+    cap = saturation_batch(s, plan, isl, osl)
+    recompute = recomputed_tokens(s, plan, osl, cap, True)
+    return (cap, recompute, *_mixed(s, cap, isl, osl, plan.step_tokens, others=cap, recompute=recompute))
+
+
 def saturation_batch(s: Setup, plan: MemoryPlan, isl, osl) -> np.ndarray:
     """Requests in flight when arrivals never let up: the batch the KV cache runs and, on an
     engine that mixes prompts into decode steps, no more than its prompt steps start (`_paced`)."""
@@ -651,11 +659,11 @@ def concurrency(s: Setup, isl, osl, clients, num_requests=None) -> Point:
         ttft = (1.0 - burst) * ttft + burst * np.maximum(t_step * (steps + first) / 2.0, ttft)
         # clients beyond a full cache on an engine that preempts: the contexts it computes again
         # (`recomputed_tokens`) run in the decode steps, as much longer as they make `_mixed`'s
-        again = recomputed_tokens(s, plan, osl, batch, c > batch)
-        if np.any(again > 0):
-            _, with_again, _ = _mixed(s, batch, isl, osl, plan.step_tokens, others=batch, recompute=again)
+        recompute = recomputed_tokens(s, plan, osl, batch, c > batch)
+        if np.any(recompute > 0):
+            _, with_it, _ = _mixed(s, batch, isl, osl, plan.step_tokens, others=batch, recompute=recompute)
             _, without, _ = _mixed(s, batch, isl, osl, plan.step_tokens, others=batch)
-            itl = itl + (with_again - without)
+            itl = itl + (with_it - without)
         e2e = ttft + (osl - 1.0) * itl
     else:
         ttft, itl, e2e = _wave(s, batch, isl, osl, plan.step_tokens)
@@ -679,8 +687,7 @@ def request_rate(s: Setup, isl, osl, rate, num_requests=None) -> Point:
     plan = s.plan(isl, osl)
     mnt = plan.step_tokens
     lam = np.asarray(rate, float)
-    cap = saturation_batch(s, plan, isl, osl)
-    _, _, e2e_cap = _mixed(s, cap, isl, osl, mnt, others=cap, recompute=recomputed_tokens(s, plan, osl, cap, True))
+    cap, _, _, _, e2e_cap = saturated(s, plan, isl, osl)
     mu = cap / e2e_cap  # saturation throughput (requests always waiting), requests/s
     lo, hi = np.zeros_like(cap * lam), cap * np.ones_like(lam)
     for _ in range(30):
