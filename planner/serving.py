@@ -528,7 +528,7 @@ def _mixed(s: Setup, batch, isl, osl, max_num_tokens, others=None, recompute=0.0
     return ttft, itl, ttft + (osl - 1.0) * itl
 
 
-def _groups(s: Setup, batch, isl, osl, max_num_tokens, t_dec):
+def _groups(s: Setup, batch, isl, osl, max_num_tokens, t_dec, waiting=False):
     """TTFT and ITL of `batch` equal closed-loop clients on an engine that mixes prompts into
     decode steps (`t_dec`: a decode step of the batch); NaN where a prompt does not fit a step
     beside the other clients' decodes.
@@ -536,19 +536,27 @@ def _groups(s: Setup, batch, isl, osl, max_num_tokens, t_dec):
     Requests admitted in one step finish in one step and send their next prompts together, so the
     clients move in groups: as many prompts as a step's token budget holds beside the others'
     decodes (k x ISL + batch - k <= max_num_tokens; all of them when they fit, as a benchmark's
-    clients start at once; k need not be whole, as chunked prefill fills the step with part of
-    the next prompt). A prompt longer than its share of the budget (`Setup.prompt_share`: its
-    attention-DP rank's, its PP micro-batch's) runs in that many steps, its group's members side
-    by side. A group's prompts take their steps (its members' TTFT), and each request's OSL - 1
-    decode steps meet each other group's steps once. Staggered clients would each find a step
-    with one prompt (`_mixed`); the simulated benchmark run (`planner.load`) shows the groups
-    (`python bench/serving.py`).
+    clients start at once). Where prompts wait (`waiting`: clients beyond the batch; or more
+    groups than a request has steps, batch >= k x OSL, so that they meet), chunked prefill fills
+    the rest of a step with part of the next prompt and k need not be whole. Where none waits, a
+    prompt cut short by the budget finishes a step after the others and its request leaves their
+    group, so a group keeps the whole prompts a step holds (k = 1 for two 4,096-token prompts in
+    8,192 tokens beside any decode); only for prompts done in one step, on one micro-batch and
+    attention-DP rank, as the pieces of longer or split prompts regroup otherwise. A prompt longer
+    than its share of the budget (`Setup.prompt_share`: its attention-DP rank's, its PP
+    micro-batch's) runs in that many steps, its group's members side by side. A group's prompts
+    take their steps (its members' TTFT), and each request's OSL - 1 decode steps meet each other
+    group's steps once. Staggered clients would each find a step with one prompt (`_mixed`); the
+    simulated benchmark run (`planner.load`) shows the groups (`python bench/serving.py`,
+    `python bench/consistency.py --closed-form N`).
     """
     ctx = isl + osl / 2.0
     _, steps = _prefill_steps(s, batch, isl, max_num_tokens)  # steps one prompt needs
     chunk = isl / steps  # its tokens in each
     room = (max_num_tokens - batch) / np.maximum(chunk - 1.0, 1.0)  # prompts a step holds beside the others' decodes
-    group = np.clip(room, 1.0, batch)  # a fraction: chunked prefill fills the rest of the step with the next prompt
+    kept = np.maximum(np.floor(room + 1e-9), 1.0)  # whole prompts a step holds
+    alone = (steps == 1) & (s.pp == 1) & (s.adp == 1) & ~np.asarray(waiting, bool) & (batch < kept * osl)
+    group = np.clip(np.where(alone, kept, room), 1.0, batch)  # where prompts wait, a fraction (chunked prefill)
     fits = room >= 1.0
     together, *_ = s.step(prefill_tokens=group * chunk, prefill_seqs=group, prefill_context=isl / 2.0, decode_seqs=batch - group, decode_context=ctx)
     itl = t_dec + (batch / group - 1.0) * steps * np.maximum(together - t_dec, 0.0) / np.maximum(osl - 1.0, 1.0)
@@ -648,7 +656,7 @@ def concurrency(s: Setup, isl, osl, clients, num_requests=None) -> Point:
     if s.engine.mixed_steps:
         batch = _paced(s, batch, isl, osl, plan.step_tokens)
         steps, t_step, first, t_dec, _ = _wave_prefill(s, batch, isl, osl, plan.step_tokens)
-        ttft, itl = _groups(s, batch, isl, osl, plan.step_tokens, t_dec)
+        ttft, itl = _groups(s, batch, isl, osl, plan.step_tokens, t_dec, waiting=c > batch)
         alone = np.isnan(itl)
         if alone.any():  # a prompt longer than a step's room beside the decodes: chunked alone
             alone_ttft, alone_itl, _ = _mixed(s, batch, isl, osl, plan.step_tokens)
