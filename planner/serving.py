@@ -555,8 +555,8 @@ def _groups(s: Setup, batch, isl, osl, max_num_tokens, t_dec, waiting=False):
     chunk = isl / steps  # its tokens in each
     room = (max_num_tokens - batch) / np.maximum(chunk - 1.0, 1.0)  # prompts a step holds beside the others' decodes
     kept = np.maximum(np.floor(room + 1e-9), 1.0)  # whole prompts a step holds
-    alone = (steps == 1) & (s.pp == 1) & (s.adp == 1) & ~np.asarray(waiting, bool) & (batch < kept * osl)
-    group = np.clip(np.where(alone, kept, room), 1.0, batch)  # where prompts wait, a fraction (chunked prefill)
+    none_wait = (steps == 1) & (s.pp == 1) & (s.adp == 1) & ~np.asarray(waiting, bool) & (batch < kept * osl)
+    group = np.clip(np.where(none_wait, kept, room), 1.0, batch)  # where prompts wait, a fraction (chunked prefill)
     fits = room >= 1.0
     together, *_ = s.step(prefill_tokens=group * chunk, prefill_seqs=group, prefill_context=isl / 2.0, decode_seqs=batch - group, decode_context=ctx)
     itl = t_dec + (batch / group - 1.0) * steps * np.maximum(together - t_dec, 0.0) / np.maximum(osl - 1.0, 1.0)

@@ -137,10 +137,10 @@ def test_closed_loop_prompts_come_back_in_groups(model, gpu, tp, pp, engine, isl
 @pytest.mark.parametrize("clients", [4, 8])
 def test_a_prompt_the_budget_cuts_short_leaves_its_group(clients):
     # Llama-3.1-8B FP8 on H100 with vLLM, 4,096-token prompts and 16-token answers, a budget of
-    # 8,192 tokens: two prompts fill a step only with no decode beside them, so
-    # the second is cut short, finishes a step later and its request leaves the group; with no
-    # prompt waiting, clients end up one prompt to a step and each request's 15 decode steps meet
-    # every other client's prompt step. The closed form once kept groups of 1.999 prompts (chunked
+    # 8,192 tokens: two prompts fill a step only with no decode beside them, so the second is cut
+    # short, finishes a step later and its request leaves the group; with no prompt waiting,
+    # clients end up one prompt to a step and each request's 15 decode steps meet every other
+    # client's prompt step. The closed form once kept groups of 1.999 prompts (chunked
     # prefill filling the step with the next prompt): ITL 12.8 against 17.1 ms simulated at 4
     # clients (-25 %), 30.9 against 34.6 at 8, in runs of 500 requests (fae0526).
     s = setup("llama-3.1-8b", "H100", "fp8", 1, "vllm")
