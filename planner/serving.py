@@ -656,7 +656,8 @@ def concurrency(s: Setup, isl, osl, clients, num_requests=None) -> Point:
     if s.engine.mixed_steps:
         batch = _paced(s, batch, isl, osl, plan.step_tokens)
         steps, t_step, first, t_dec, _ = _wave_prefill(s, batch, isl, osl, plan.step_tokens)
-        ttft, itl = _groups(s, batch, isl, osl, plan.step_tokens, t_dec, waiting=c > batch)
+        waiting = c > batch  # clients beyond the batch (the KV cache's, or what the prompt steps start)
+        ttft, itl = _groups(s, batch, isl, osl, plan.step_tokens, t_dec, waiting=waiting)
         alone = np.isnan(itl)
         if alone.any():  # a prompt longer than a step's room beside the decodes: chunked alone
             alone_ttft, alone_itl, _ = _mixed(s, batch, isl, osl, plan.step_tokens)
@@ -667,7 +668,7 @@ def concurrency(s: Setup, isl, osl, clients, num_requests=None) -> Point:
         ttft = (1.0 - burst) * ttft + burst * np.maximum(t_step * (steps + first) / 2.0, ttft)
         # clients beyond a full cache on an engine that preempts: the contexts it computes again
         # (`recomputed_tokens`) run in the decode steps, as much longer as they make `_mixed`'s
-        recompute = recomputed_tokens(s, plan, osl, batch, c > batch)
+        recompute = recomputed_tokens(s, plan, osl, batch, waiting)
         if np.any(recompute > 0):
             _, with_it, _ = _mixed(s, batch, isl, osl, plan.step_tokens, others=batch, recompute=recompute)
             _, without, _ = _mixed(s, batch, isl, osl, plan.step_tokens, others=batch)
