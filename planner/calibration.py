@@ -39,7 +39,7 @@ from .defaults import Efficiencies, default_efficiencies
 from .errors import PlannerError
 from .measurements import COLUMNS as MEASUREMENT_COLUMNS
 from .measurements import row_engine_version, row_kwargs
-from .profiles import BOUNDS, PRIOR_WIDTH_LOG, Profile, Provenance, Ranges, Residuals, profile_name, version_family
+from .profiles import BOUNDS, PRIOR_WIDTH_LOG, UNCERTAINTY_METRICS, Profile, Provenance, Ranges, Residuals, profile_name, version_family
 from .specs import DEFAULT_KV, EngineSettings, GpuSpec, KvPrecision, ModelSpec, Parallelism, Precision, compute_key, default_kv, parse_choice
 
 FIT_PARAMETERS = ("eta_compute", "eta_memory", "step_overhead_ms", "eta_comm", "moe_layer_overhead_us")
@@ -53,8 +53,6 @@ POINT_COLUMNS = tuple(MEASUREMENT_COLUMNS)
 #: the other models (`bench/calibration_eval.py --quick --fit-ttft`: median ITL error 15.9% -> 18.5%, p90 43.6% -> 127.7%).
 #: TTFT is therefore predicted and reported, not fitted.
 METRIC_WEIGHTS = {"output_tok_s": 1.0, "itl_ms": 1.0, "ttft_ms": 0.0}
-#: Metrics whose in-sample error sets a profile's uncertainty.
-UNCERTAINTY_METRICS = ("output_tok_s", "itl_ms")
 #: A fit whose in-sample median error (output tokens/s and ITL) exceeds this is refused, not
 #: saved: the model, or the rows' description (TP, precision, model), does not match the data.
 MAX_FIT_MEDIAN_PCT = 50.0

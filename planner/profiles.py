@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from .catalog import ROOT, get_gpu, get_model
 from .defaults import DEFAULT_EFFICIENCIES, Efficiencies, analytic_uncertainty_pct, default_efficiencies
@@ -40,6 +40,14 @@ BOUNDS = {
 #: the throughput and 58 % of the ITL errors on a model's held-out rows; at 10 %, 91 % and 86 %
 #: (`python bench/calibration_eval.py`, "same model, held-out rows").
 UNCERTAINTY_FLOOR_PCT = 10.0
+#: The metrics whose errors set a profile's uncertainty (TTFT states its own band,
+#: `defaults.ttft_uncertainty_pct`).
+UNCERTAINTY_METRICS = ("output_tok_s", "itl_ms")
+#: Fewest in-sample errors at one parallelism (TP x attention DP; of one architecture, or of all) for their own p90 to set the
+#: uncertainty of an estimate at that parallelism, rather than the p90 over all the points: a fit
+#: can be good at some TP degrees and poor at others (GH200 FP8 v0.13: p90 17 % at TP1 and 21 % at
+#: TP4, 446 % at TP2, where the measurements fall below TP1).
+MIN_ERRORS_PER_PARALLELISM = 10
 #: Width of the calibration prior around the default parameters, in log units (0.3: a factor of
 #: 1.35), see `calibration.fit_group`: as far as a GPU and engine are expected to differ from the
 #: documented defaults. It is also as far as a profile's parameters move from the engine's defaults
@@ -127,6 +135,7 @@ class Profile(BaseModel):
     ranges: Ranges
     points: list[dict]
     made_by: Provenance
+    _p90_by_parallelism: dict[tuple[str | None, int, float], float] | None = PrivateAttr(default=None)
 
     @field_validator("parameters")
     @classmethod
@@ -183,6 +192,41 @@ class Profile(BaseModel):
             if (v := self.parameters.get(k)) is not None and min(abs(math.log(v / BOUNDS[k][0])), abs(math.log(BOUNDS[k][1] / v))) < 0.01
         }
 
+    def _p90s(self) -> dict[tuple[str | None, int, float], float]:
+        """In-sample p90 error (%) of output tokens/s and ITL per (architecture, TP, attention DP)
+        of the points and per (None, TP, attention DP), where there are at least
+        `MIN_ERRORS_PER_PARALLELISM` errors."""
+        if self._p90_by_parallelism is None:
+            errors: dict[tuple[str | None, int, float], list[float]] = {}
+            for point in self.points:
+                tp, adp = _parallelism(point.get("tp"), point.get("attention_dp"))
+                for m in UNCERTAINTY_METRICS:
+                    e = point.get(f"residual_{m}_pct")
+                    if isinstance(e, int | float) and math.isfinite(e):
+                        for key in ((_point_architecture(str(point.get("model"))), tp, adp), (None, tp, adp)):
+                            errors.setdefault(key, []).append(abs(e))
+            self._p90_by_parallelism = {k: float(np.percentile(v, 90)) for k, v in errors.items() if len(v) >= MIN_ERRORS_PER_PARALLELISM}
+        return self._p90_by_parallelism
+
+    @property
+    def p90_by_parallelism(self) -> dict[tuple[int, float], float]:
+        """In-sample p90 error (%) of output tokens/s and ITL per (TP, attention DP) of the points,
+        where there are at least `MIN_ERRORS_PER_PARALLELISM` errors."""
+        return {(tp, adp): v for (arch, tp, adp), v in sorted(self._p90s().items(), key=lambda kv: kv[0][1:]) if arch is None}
+
+    @property
+    def p90_by_parallelism_text(self) -> str:
+        """`p90_by_parallelism` as text: "TP1 17 %, TP2 446 %, TP1 x DP8 30 %"."""
+        return ", ".join(f"TP{tp}{f' x DP{adp:g}' if adp > 1 else ''} {v:.0f} %" for (tp, adp), v in self.p90_by_parallelism.items())
+
+    def p90_at(self, tp: int, attention_dp: float = 1, model: ModelSpec | None = None) -> float | None:
+        """The in-sample p90 error (%) of the points most like a query: of the model's architecture
+        at this TP x attention DP, else of every model at it; None where both are too few."""
+        tp, adp = _parallelism(tp, attention_dp)
+        p90s = self._p90s()
+        own = p90s.get((architecture(model), tp, adp)) if model is not None else None
+        return own if own is not None else p90s.get((None, tp, adp))
+
     def efficiencies(self, precision: Precision | None = None, model: ModelSpec | None = None) -> Efficiencies:
         """The step-time parameters for this profile's precision, or transferred to another one
         (the fitted compute efficiency scaled by the defaults' ratio between the two precisions).
@@ -204,6 +248,24 @@ class Profile(BaseModel):
             p = {k: _toward(defaults[k], v) if defaults.get(k) else v for k, v in p.items()}
         eta_c = {k: min(v * scale, 1.0) for k, v in eta_c.items()}
         return Efficiencies.model_validate({**base.model_dump(), "eta_compute": eta_c, **p})
+
+
+@lru_cache(maxsize=1024)
+def _point_architecture(name: str) -> str:
+    """`architecture` of a measurement's model, or its name where the catalog lacks it."""
+    try:
+        return architecture(get_model(name))
+    except PlannerError:
+        return name
+
+
+def _parallelism(tp, attention_dp) -> tuple[int, float]:
+    """(TP, attention DP) of a point or a query, missing or NaN values read as 1."""
+
+    def one(v) -> float:
+        return float(v) if isinstance(v, int | float) and math.isfinite(v) and v > 0 else 1.0
+
+    return int(one(tp)), one(attention_dp)
 
 
 def profile_name(gpu: str, engine: str, precision: str, family: str | None = None) -> str:
@@ -362,7 +424,9 @@ def uncertainty(
 ) -> tuple[float, bool]:
     """Uncertainty (%) of an estimate from a profile, and whether it goes beyond what was measured.
 
-    The in-sample p90 error (at least `UNCERTAINTY_FLOOR_PCT`) grows by the query's log-distance
+    The in-sample p90 error (at least `UNCERTAINTY_FLOOR_PCT`) of the points most like the query
+    where they are enough (`Profile.p90_at`: its model's architecture at its TP x attention DP, else
+    every model at it), else of all the points, grows by the query's log-distance
     outside the calibrated ranges of ISL, OSL and batch (doubling past a range adds ~70%). An estimate for a model
     the profile was not fitted on (nor one of its architecture), at a TP degree outside the fitted
     ones, or from a profile of another precision or GPU (`rule` other than "exact": the lookup's
@@ -376,7 +440,9 @@ def uncertainty(
     """
     r = profile.ranges
     d = _log_excess(isl, r.isl) + _log_excess(osl, r.osl) + (_log_excess(batch, r.batch) if batch else 0.0)
-    p90 = profile.residuals.p90_abs_pct
+    p90 = profile.p90_at(tp, attention_dp, model)
+    if p90 is None:
+        p90 = profile.residuals.p90_abs_pct
     base = max(p90, UNCERTAINTY_FLOOR_PCT) if p90 is not None and np.isfinite(p90) else 50.0
     pct = base * (1.0 + d)
     unmeasured = rule != "exact" or not measured_model(profile, model) or _log_excess(tp, r.tp) > 0
