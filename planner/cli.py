@@ -474,6 +474,8 @@ def _calibrate(args: argparse.Namespace) -> int:
         r = prof.residuals
         fitted = ", ".join(f"{k}={prof.parameters[k]:.3g}" for k in prof.fitted)
         print(f"{path}: {r.n_points} points, in-sample median {_fmt(r.median_abs_pct)}% p90 {_fmt(r.p90_abs_pct)}%, fitted {fitted}")
+        if len(prof.p90_by_parallelism) > 1:
+            print(f"  in-sample p90 by TP: {prof.p90_by_parallelism_text} (an answer states its own TP degree's)")
         print(f"  models: {', '.join(prof.models)} (answers for other architectures or TP degrees state at least the uncalibrated band)")
         if prof.at_bounds:
             bound = ", ".join(f"{k}={v:.3g}" for k, v in prof.at_bounds.items())

@@ -16,7 +16,7 @@ import streamlit as st
 import planner
 from planner.calibration import calibrate_frame
 from planner.importers import import_files
-from planner.profiles import PRIOR_WIDTH_LOG, PROFILE_DIR, profiles, save_profile
+from planner.profiles import MIN_ERRORS_PER_PARALLELISM, PRIOR_WIDTH_LOG, PROFILE_DIR, profiles, save_profile
 from planner.profiling.nvml import NoNvidiaGpu, local_gpus
 from ui.common import export_buttons, fmt
 
@@ -35,6 +35,7 @@ table = pd.DataFrame(
             "points": p.residuals.n_points,
             "median error (%)": p.residuals.median_abs_pct,
             "p90 error (%)": p.residuals.p90_abs_pct,
+            "p90 by TP": p.p90_by_parallelism_text,
             "at a physical bound": ", ".join(p.at_bounds),
             "fitted": ", ".join(f"{k}={p.parameters[k]:.3g}" for k in p.fitted),
             "created": p.made_by.created,
@@ -43,7 +44,10 @@ table = pd.DataFrame(
     ]
 )
 st.subheader(f"Profiles ({len(shipped)} in {PROFILE_DIR.name}/)")
-st.caption("In-sample errors of each fit (output tokens/s and ITL); `python bench/calibration_eval.py` measures the error on rows a profile never saw.")
+st.caption(
+    "In-sample errors of each fit (output tokens/s and ITL); an estimate states the p90 at its own TP degree (x attention DP) where the profile has "
+    f"{MIN_ERRORS_PER_PARALLELISM} or more errors there, else the p90 over all. `python bench/calibration_eval.py` measures the error on rows a profile never saw."
+)
 st.dataframe(table, width="stretch", hide_index=True)
 export_buttons("profiles", table=table)
 
