@@ -82,7 +82,10 @@ def coverage(frame: pd.DataFrame) -> str:
     overall and by the calibrated band's size."""
     cal_ok = frame._cal.notna() & frame.cal_uncertainty.notna()
     inside = frame._cal <= frame.cal_uncertainty
-    parts = [f"calibrated {100 * inside[cal_ok].mean():.0f} %", f"analytic {100 * (frame._ana <= frame.ana_uncertainty)[frame._ana.notna()].mean():.0f} %"]
+    parts = [
+        f"calibrated {100 * inside[cal_ok].mean():.0f} % (median band ±{frame.cal_uncertainty[cal_ok].median():.0f} %)",
+        f"analytic {100 * (frame._ana <= frame.ana_uncertainty)[frame._ana.notna()].mean():.0f} %",
+    ]
     bands = pd.cut(frame.cal_uncertainty[cal_ok], [0, 10, 20, 40, 80, np.inf], labels=["<=10", "10-20", "20-40", "40-80", ">80"])
     by_band = [f"{b} % {100 * inside[cal_ok][bands == b].mean():.0f} % (n={int((bands == b).sum())})" for b in bands.cat.categories if (bands == b).any()]
     return ", ".join(parts) + "; calibrated, by stated band: " + ", ".join(by_band)
@@ -195,7 +198,11 @@ def same_model_eval(paths: list[Path]) -> dict:
     predicted = np.where(result.itl_ms.notna(), result.cal_itl_ms, result.cal_output_tok_s).astype(float)
     err = pd.Series(100 * np.abs(predicted / measured - 1), index=result.index)
     ok = err.notna() & result.cal_uncertainty.notna()
-    return {"predictions": int(ok.sum()), "within_stated_pct": 100 * float((err[ok] <= result.cal_uncertainty[ok]).mean())}
+    return {
+        "predictions": int(ok.sum()),
+        "within_stated_pct": 100 * float((err[ok] <= result.cal_uncertainty[ok]).mean()),
+        "median_stated_pct": float(result.cal_uncertainty[ok].median()),
+    }
 
 
 def other_group_eval(paths: list[Path]) -> dict:
