@@ -135,7 +135,7 @@ class Profile(BaseModel):
     ranges: Ranges
     points: list[dict]
     made_by: Provenance
-    _p90_by_parallelism: dict[tuple[str | None, int, float], float] | None = PrivateAttr(default=None)
+    _p90_cache: dict[tuple[str | None, int, float], float] | None = PrivateAttr(default=None)
 
     @field_validator("parameters")
     @classmethod
@@ -196,7 +196,7 @@ class Profile(BaseModel):
         """In-sample p90 error (%) of output tokens/s and ITL per (architecture, TP, attention DP)
         of the points and per (None, TP, attention DP), where there are at least
         `MIN_ERRORS_PER_PARALLELISM` errors."""
-        if self._p90_by_parallelism is None:
+        if self._p90_cache is None:
             errors: dict[tuple[str | None, int, float], list[float]] = {}
             for point in self.points:
                 tp, adp = _parallelism(point.get("tp"), point.get("attention_dp"))
@@ -205,8 +205,8 @@ class Profile(BaseModel):
                     if isinstance(e, int | float) and math.isfinite(e):
                         for key in ((_point_architecture(str(point.get("model"))), tp, adp), (None, tp, adp)):
                             errors.setdefault(key, []).append(abs(e))
-            self._p90_by_parallelism = {k: float(np.percentile(v, 90)) for k, v in errors.items() if len(v) >= MIN_ERRORS_PER_PARALLELISM}
-        return self._p90_by_parallelism
+            self._p90_cache = {k: float(np.percentile(v, 90)) for k, v in errors.items() if len(v) >= MIN_ERRORS_PER_PARALLELISM}
+        return self._p90_cache
 
     @property
     def p90_by_parallelism(self) -> dict[tuple[int, float], float]:
@@ -398,13 +398,7 @@ def fitted_models(profile: Profile) -> frozenset[str]:
 
 @lru_cache(maxsize=256)
 def _architectures(names: tuple[str, ...]) -> frozenset[str]:
-    out = set()
-    for name in names:
-        try:
-            out.add(architecture(get_model(name)))
-        except PlannerError:
-            out.add(name)
-    return frozenset(out)
+    return frozenset(_point_architecture(name) for name in names)
 
 
 def measured_model(profile: Profile, model: ModelSpec) -> bool:
