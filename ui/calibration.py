@@ -33,8 +33,8 @@ table = pd.DataFrame(
             "precision": p.precision,
             "engine version": p.version_family or "",
             "points": p.residuals.n_points,
-            "median error (%)": p.residuals.median_abs_pct,
-            "p90 error (%)": p.residuals.p90_abs_pct,
+            "median error (%)": None if p.residuals.median_abs_pct is None else round(p.residuals.median_abs_pct, 1),
+            "p90 error (%)": None if p.residuals.p90_abs_pct is None else round(p.residuals.p90_abs_pct, 1),
             "p90 by TP": p.p90_by_parallelism_text,
             "at a physical bound": ", ".join(p.at_bounds),
             "fitted": ", ".join(f"{k}={p.parameters[k]:.3g}" for k in p.fitted),
@@ -45,8 +45,9 @@ table = pd.DataFrame(
 )
 st.subheader(f"Profiles ({len(shipped)} in {PROFILE_DIR.name}/)")
 st.caption(
-    "In-sample errors of each fit (output tokens/s and ITL); an estimate states the p90 at its own TP degree (x attention DP) where the profile has "
-    f"{MIN_ERRORS_PER_PARALLELISM} or more errors there, else the p90 over all. `python bench/calibration_eval.py` measures the error on rows a profile never saw."
+    "In-sample errors of each fit (output tokens/s and ITL); an estimate states the p90 of the points most like it (its model's architecture at its TP "
+    f"degree x attention DP, else every model at that degree) where they hold {MIN_ERRORS_PER_PARALLELISM} or more errors, else the p90 over all. "
+    "`python bench/calibration_eval.py` measures the error on rows a profile never saw."
 )
 st.dataframe(table, width="stretch", hide_index=True)
 export_buttons("profiles", table=table)
