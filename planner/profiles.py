@@ -48,6 +48,9 @@ UNCERTAINTY_METRICS = ("output_tok_s", "itl_ms")
 #: can be good at some TP degrees and poor at others (GH200 FP8 v0.13: p90 17 % at TP1 and 21 % at
 #: TP4, 446 % at TP2, where the measurements fall below TP1).
 MIN_ERRORS_PER_PARALLELISM = 10
+#: In-sample p90 error (%) of the points most like a query from which its answer says why its band
+#: is wide (`Profile.poorly_fitted_note`).
+POORLY_FITTED_PCT = 50.0
 #: Width of the calibration prior around the default parameters, in log units (0.3: a factor of
 #: 1.35), see `calibration.fit_group`: as far as a GPU and engine are expected to differ from the
 #: documented defaults. It is also as far as a profile's parameters move from the engine's defaults
@@ -227,6 +230,20 @@ class Profile(BaseModel):
         own = p90s.get((architecture(model), tp, adp)) if model is not None else None
         return own if own is not None else p90s.get((None, tp, adp))
 
+    def poorly_fitted_note(self, tp: int, attention_dp: float = 1, model: ModelSpec | None = None) -> str | None:
+        """A sentence where the points most like a query (`p90_at`) fit badly, in-sample p90 error of
+        `POORLY_FITTED_PCT` or more, which is why its answer states a wide band; else None."""
+        here = self.p90_at(tp, attention_dp, model)
+        if here is None or here < POORLY_FITTED_PCT:
+            return None
+        tp, adp = _parallelism(tp, attention_dp)
+        own = model is not None and (architecture(model), tp, adp) in self._p90s()
+        which = f"{'its points of ' + model.id + ' (or its architecture)' if own else 'its points'} at TP{tp}{f' x DP{adp:g}' if adp > 1 else ''}"
+        return (
+            f"profile {self.name} fits {which} poorly (in-sample p90 error {here:.0f} %, {_fmt_pct(self.residuals.p90_abs_pct)} over all its points): "
+            "the measurements show something the step-time model lacks there, and the uncertainty states it"
+        )
+
     def efficiencies(self, precision: Precision | None = None, model: ModelSpec | None = None) -> Efficiencies:
         """The step-time parameters for this profile's precision, or transferred to another one
         (the fitted compute efficiency scaled by the defaults' ratio between the two precisions).
@@ -248,6 +265,10 @@ class Profile(BaseModel):
             p = {k: _toward(defaults[k], v) if defaults.get(k) else v for k, v in p.items()}
         eta_c = {k: min(v * scale, 1.0) for k, v in eta_c.items()}
         return Efficiencies.model_validate({**base.model_dump(), "eta_compute": eta_c, **p})
+
+
+def _fmt_pct(value: float | None) -> str:
+    return "unknown" if value is None else f"{value:.0f} %"
 
 
 @lru_cache(maxsize=1024)

@@ -430,5 +430,10 @@ def test_the_stated_uncertainty_is_that_of_the_points_most_like_the_answer():
         assert stated[name[-3:], tp] == pytest.approx(max(by_hand, 10.0)), (name, tp)
     assert branches == {True, False}  # the architecture's own points (Llama), every model's (Mixtral: nine at a TP degree)
     assert stated["-8B", 1] < 30 and stated["70B", 4] < 30 and stated["70B", 2] > 100 and prof.residuals.p90_abs_pct > 100
+    # an answer whose band is wide because the fit is poor there says so, the others do not
+    wide = estimate("meta-llama/Llama-3.1-70B", "GH200", precision="fp8", tp=2, profile=prof)
+    assert any(f"{prof.name} fits its points of meta-llama/Llama-3.1-70B (or its architecture) at TP2 poorly" in w for w in wide.warnings)
+    narrow = estimate("meta-llama/Llama-3.1-8B", "GH200", precision="fp8", tp=1, profile=prof)
+    assert narrow.uncertainty_pct < 30 and not any("poorly" in w for w in narrow.warnings)
     # where the TP degree has no points (TP8: outside the fitted range, so at least the class band), the p90 over all
     assert uncertainty(prof, "exact", get_model("meta-llama/Llama-3.1-70B"), 8, 1024, 1024, None)[0] >= prof.residuals.p90_abs_pct
