@@ -19,7 +19,7 @@ from .defaults import analytic_uncertainty_pct, default_efficiencies
 from .errors import PlannerError
 from .estimate import _resolve_profile, estimate
 from .measurements import read_measurements, row_kwargs
-from .profiles import uncertainty
+from .profiles import uncertainties
 from .specs import EngineSettings, KvPrecision, Parallelism, default_kv, parse_choice, resolve_precision
 
 __all__ = ["predict", "read_measurements"]
@@ -147,6 +147,8 @@ def _offline(items: list[tuple[int, dict]]) -> dict[int, tuple]:
         s = serving.prepare(m, [g], [prec], [kv], tp, pp, eng, eff, gpu_idx=zeros, prec_idx=zeros, kv_idx=zeros, attention_dp=adp, ep=ep)
         point = serving.offline(s, isl, osl, n)
         fits = s.plan(isl, osl).max_batch >= 1
+        if prof is not None:
+            bands, extrapolated = uncertainties(prof, rule, m, tp, isl, osl, point.batch, adp)
         for k, (i, kw, par, *_rest) in enumerate(rows):
             if not fits[k]:
                 try:  # the same one-line reason as `estimate`
@@ -154,11 +156,10 @@ def _offline(items: list[tuple[int, dict]]) -> dict[int, tuple]:
                 except PlannerError as exc:
                     done[i] = _failed(exc)
                 continue
-            tok_s, batch = float(point.output_tok_s[k]), float(point.batch[k])
+            tok_s = float(point.output_tok_s[k])
             source, unc = "analytic", analytic_uncertainty_pct(m.is_moe, par.attention_dp)
             if prof is not None:
-                unc, extrapolated = uncertainty(prof, rule, m, par.tp, int(isl[k]), int(osl[k]), batch, par.attention_dp)
-                source = f"{'extrapolated' if extrapolated else 'calibrated'}:{prof.name}"
+                unc, source = float(bands[k]), f"{'extrapolated' if extrapolated[k] else 'calibrated'}:{prof.name}"
             done[i] = (tok_s if math.isfinite(tok_s) else None, None, None, None, source, unc)
     return done
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from .catalog import ROOT, get_gpu, get_model
@@ -222,22 +223,24 @@ class Profile(BaseModel):
         """`p90_by_parallelism` as text: "TP1 17 %, TP2 446 %, TP1 x DP8 30 %"."""
         return ", ".join(f"TP{tp}{f' x DP{adp:g}' if adp > 1 else ''} {v:.0f} %" for (tp, adp), v in self.p90_by_parallelism.items())
 
-    def p90_at(self, tp: int, attention_dp: float = 1, model: ModelSpec | None = None) -> float | None:
-        """The in-sample p90 error (%) of the points most like a query: of the model's architecture
-        at this TP x attention DP, else of every model at it; None where both are too few."""
+    def p90_at(self, tp: int, attention_dp: float = 1, arch: str | None = None) -> float | None:
+        """The in-sample p90 error (%) of the points most like a query: of the model architecture
+        `arch` (`architecture`) at this TP x attention DP, else of every model at it; None where
+        both are too few."""
         tp, adp = _parallelism(tp, attention_dp)
         p90s = self._p90s()
-        own = p90s.get((architecture(model), tp, adp)) if model is not None else None
+        own = p90s.get((arch, tp, adp)) if arch is not None else None
         return own if own is not None else p90s.get((None, tp, adp))
 
     def poorly_fitted_note(self, tp: int, attention_dp: float = 1, model: ModelSpec | None = None) -> str | None:
         """A sentence where the points most like a query (`p90_at`) fit badly, in-sample p90 error of
         `POORLY_FITTED_PCT` or more, which is why its answer states a wide band; else None."""
-        here = self.p90_at(tp, attention_dp, model)
+        arch = architecture(model) if model is not None else None
+        here = self.p90_at(tp, attention_dp, arch)
         if here is None or here < POORLY_FITTED_PCT:
             return None
         tp, adp = _parallelism(tp, attention_dp)
-        own = model is not None and (architecture(model), tp, adp) in self._p90s()
+        own = (arch, tp, adp) in self._p90s()
         which = f"{'its points of ' + model.id + ' (or its architecture)' if own else 'its points'} at TP{tp}{f' x DP{adp:g}' if adp > 1 else ''}"
         return (
             f"profile {self.name} fits {which} poorly (in-sample p90 error {here:.0f} %, {_fmt_pct(self.residuals.p90_abs_pct)} over all its points): "
@@ -391,14 +394,18 @@ def find_profile(
     return None, "analytic"
 
 
-def _log_excess(value: float, span: tuple[float, float] | None) -> float:
-    """How far (log units) a value lies outside a range; a range the profile lacks counts one unit."""
+def _log_excess(value, span: tuple[float, float] | None) -> np.ndarray:
+    """How far (log units) values lie outside a range; a range the profile lacks counts one unit,
+    a value that is not positive none."""
+    v = np.asarray(value, dtype=float)
     if span is None:
-        return 1.0
+        return np.ones_like(v)
     lo, hi = span
-    if not (value > 0 and lo > 0 and hi > 0):
-        return 0.0
-    return max(0.0, math.log(value / hi), math.log(lo / value))
+    if not (lo > 0 and hi > 0):
+        return np.zeros_like(v)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.maximum(0.0, np.maximum(np.log(v / hi), np.log(lo / v)))
+    return np.where(v > 0, out, 0.0)
 
 
 #: ModelSpec fields that name or describe a checkpoint rather than the computation it runs.
@@ -453,14 +460,48 @@ def uncertainty(
     12.8 %, and bands of ±20 % or less held 26 % before they stated the class band), since calibration does not
     see what differs between models, precisions, GPUs or what a TP degree adds.
     """
+    pct, extrapolated = uncertainties(profile, rule, model, tp, isl, osl, np.nan if batch is None else batch, attention_dp)
+    return float(pct), bool(extrapolated)
+
+
+def uncertainties(profile: Profile, rule: str, model: ModelSpec, tp, isl, osl, batch, attention_dp=1) -> tuple[np.ndarray, np.ndarray]:
+    """`uncertainty` over arrays of TP degrees, lengths, batches (NaN: none) and attention-DP
+    ranks at once (a sweep's rows): the uncertainties (%) and whether each is extrapolated."""
     r = profile.ranges
-    d = _log_excess(isl, r.isl) + _log_excess(osl, r.osl) + (_log_excess(batch, r.batch) if batch else 0.0)
-    p90 = profile.p90_at(tp, attention_dp, model)
-    if p90 is None:
-        p90 = profile.residuals.p90_abs_pct
-    base = max(p90, UNCERTAINTY_FLOOR_PCT) if p90 is not None and np.isfinite(p90) else 50.0
-    pct = base * (1.0 + d)
-    unmeasured = rule != "exact" or not measured_model(profile, model) or _log_excess(tp, r.tp) > 0
-    if unmeasured:
-        pct = max(pct, analytic_uncertainty_pct(model.is_moe, attention_dp))
-    return float(pct), bool(d > 0 or unmeasured)
+    batch = np.asarray(batch, dtype=float)
+    d = _log_excess(isl, r.isl) + _log_excess(osl, r.osl) + np.where(batch > 0, _log_excess(batch, r.batch), 0.0)
+    overall = profile.residuals.p90_abs_pct
+    arch = architecture(model)
+    p90 = _per_parallelism(lambda t, a: _or(profile.p90_at(t, a, arch), overall), tp, attention_dp)
+    pct = np.where(np.isfinite(p90), np.maximum(p90, UNCERTAINTY_FLOOR_PCT), 50.0) * (1.0 + d)
+    unmeasured = (rule != "exact" or not measured_model(profile, model)) | (_log_excess(tp, r.tp) > 0)
+    return np.where(unmeasured, np.maximum(pct, class_bands(model, attention_dp)), pct), (d > 0) | unmeasured
+
+
+def class_bands(model: ModelSpec, attention_dp) -> np.ndarray:
+    """The uncalibrated band (%) of the model's class at each attention-DP rank count
+    (`defaults.analytic_uncertainty_pct`)."""
+    return _per_parallelism(lambda t, a: analytic_uncertainty_pct(model.is_moe, a), 1, attention_dp)
+
+
+def _per_parallelism(f, tp, attention_dp) -> np.ndarray:
+    """`f(tp, attention_dp)` over arrays of few distinct values, worked out once for each pair."""
+    tp, adp = np.asarray(tp, dtype=float), np.asarray(attention_dp, dtype=float)
+    if tp.size == 1 and adp.size == 1:
+        return np.asarray(f(int(tp.flat[0]), float(adp.flat[0])), dtype=float)
+    out = np.empty(np.broadcast_shapes(tp.shape, adp.shape))
+    for a in _distinct(adp):
+        with_a = adp == a
+        for t in _distinct(tp):
+            out[(tp == t) & with_a] = f(int(t), float(a))
+    return out
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """The distinct values of an array (by hashing where it is long, as sorting ten million is slow)."""
+    return pd.unique(values.ravel()) if values.size > 100_000 else np.unique(values)
+
+
+def _or(value: float | None, default: float | None) -> float:
+    """`value`, else `default`, else NaN."""
+    return value if value is not None else (default if default is not None else np.nan)
