@@ -26,6 +26,7 @@ from .load import PERCENTILES, RateModel
 from .requestlog import LONG_INPUT_TOKENS, LONG_OUTPUT_TOKENS, peak_window
 from .search import DEFAULT_PPS, DEFAULT_TPS, candidates, frontier_sample, recommend
 from .sla import Sla
+from .sweep import row_sources, sweep
 from .workload import parse_workload
 from .workload_report import describe_workload
 
@@ -270,13 +271,14 @@ def _sweep(args: argparse.Namespace) -> int:
                 for q in PERCENTILES:
                     f[f"{m}_p{q}_ms"] = np.where(fits, a.quantiles[m][q] * 1e3, np.nan)
             f["output_tok_s_per_gpu"] = np.where(fits & ~a.saturated, rate * mix.mean_osl / c.gpus_per, np.nan)
-            f["source"] = c.sources
+            f["source"], f["uncertainty_pct"] = row_sources(
+                c.model, c.gpu_idx, c.prec_idx, c.tp, round(mix.mean_isl), round(mix.mean_osl), a.batch, c.profiles, c.adp
+            )
+            f["uncertainty_pct"] = np.where(fits, f["uncertainty_pct"], np.nan)
             frames.append(pd.DataFrame(f))
         frame = pd.concat(frames, ignore_index=True)
         frame["method"] = "queueing approximation"
     else:
-        from .sweep import sweep
-
         if not mix.is_fixed:
             raise PlannerError("a concurrency sweep takes fixed --isl/--osl; give --rates to sweep a distribution or a log")
         frame = sweep(

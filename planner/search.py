@@ -22,14 +22,13 @@ from . import serving
 from .catalog import get_gpu, get_model
 from .catalog import gpus as all_gpus
 from .cost import PriceBook, fleet_cost
-from .defaults import analytic_uncertainty_pct
 from .errors import PlannerError
 from .load import RateModel, simulate_load
-from .profiles import check_engine_version, uncertainty
+from .profiles import check_engine_version
 from .roofline import hardware_table
 from .sla import Sla, max_rate_approx, replicas_for
 from .specs import GIB, KV_NEEDS, MEMORY_SETTING, EngineSettings, ModelSpec, Precision, default_kv, parse_choice
-from .sweep import nothing_runs, profile_efficiencies
+from .sweep import nothing_runs, profile_efficiencies, row_sources
 from .workload import RequestMix
 
 DEFAULT_TPS = (1, 2, 4, 8)
@@ -163,15 +162,6 @@ def _num(x, digits: int = 4):
     return round(x, digits) if math.isfinite(x) else None
 
 
-def _uncertainty(c: Candidates, i: int, mix: RequestMix, batch: float) -> tuple[str, float]:
-    found = c.profiles.get((int(c.gpu_idx[i]), int(c.prec_idx[i])))
-    if found is None:
-        return "analytic", analytic_uncertainty_pct(c.model.is_moe, float(c.adp[i]))
-    prof, rule = found
-    pct, extrapolated = uncertainty(prof, rule, c.model, int(c.tp[i]), round(mix.mean_isl), round(mix.mean_osl), batch, float(c.adp[i]))
-    return f"{'extrapolated' if extrapolated else 'calibrated'}:{prof.name}", round(pct, 1)
-
-
 def recommend(
     model: str | ModelSpec,
     rate_rps: float,
@@ -257,10 +247,11 @@ def recommend(
 
     targets = sla.targets()
     primary = {m: q for m, q, _ in targets}
+    sources, bands = row_sources(c.model, c.gpu_idx, c.prec_idx, c.tp, round(mix.mean_isl), round(mix.mean_osl), op.batch, c.profiles, c.adp)
 
     def row(i: int, with_cost: bool = True) -> dict:
         g, p = c.gpus[c.gpu_idx[i]], c.precisions[c.prec_idx[i]]
-        src, unc = _uncertainty(c, i, mix, float(op.batch[i]))
+        src, unc = sources[i], round(float(bands[i]), 1)
         out = {
             "gpu": g.id,
             "precision": p.value,

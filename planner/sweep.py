@@ -5,8 +5,9 @@ The whole grid is built as flat numpy arrays and evaluated by the same pure func
 TP that does not divide the heads) are dropped; configurations that do not fit are kept with
 `fits = False` and empty performance figures, and so are those whose KV cache cannot hold one
 request of the engine's `max_model_len` when one is given (column `holds_max_model_len`). Each
-GPU x precision uses the calibration profile `estimate` would pick (column `source`), unless
-`efficiencies` are given.
+GPU x precision uses the calibration profile `estimate` would pick, unless `efficiencies` are
+given; each row says so and how uncertain it is as `estimate` does (columns `source`,
+`uncertainty_pct`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from .catalog import get_gpu, get_model
 from .catalog import gpus as all_gpus
 from .defaults import Efficiencies
 from .errors import PlannerError
-from .profiles import check_engine_version, find_profile, measured_model, profiles
+from .profiles import check_engine_version, class_bands, find_profile, measured_model, profiles, uncertainties
 from .roofline import HardwareTable, hardware_table
 from .specs import GIB, EngineSettings, GpuSpec, ModelSpec, Precision, default_kv, parse_choice
 
@@ -182,9 +183,9 @@ def sweep(
     g = grid(m, gs, ps, tps, pps, batches, lengths, eng.engine)
     if efficiencies is not None:
         eff: Efficiencies | dict = efficiencies
-        sources = np.full((len(gs), len(ps)), "analytic", dtype=object)
+        found: dict = {}
     else:
-        eff, sources, _ = profile_efficiencies(gs, ps, eng.engine, m, eng.version)
+        eff, _, found = profile_efficiencies(gs, ps, eng.engine, m, eng.version)
     n = len(g["tp"])
     # evaluate in cache-sized chunks: the same arithmetic, fewer page faults on temporaries
     table = hardware_table(gs, ps, eff)
@@ -205,8 +206,37 @@ def sweep(
         }
     )
     frame["gpus"] = frame.tp * frame.pp
-    frame["source"] = pd.Categorical(sources[g["gpu_idx"], g["prec_idx"]])
+    batch = np.minimum(g["batch"], out["max_concurrency"])
+    source, pct = row_sources(m, g["gpu_idx"], g["prec_idx"], g["tp"], g["isl"], g["osl"], batch, found)
+    frame["source"] = source
+    frame["uncertainty_pct"] = np.where(out["fits"], pct, np.nan)
     return frame
+
+
+def row_sources(model: ModelSpec, gpu_idx, prec_idx, tp, isl, osl, batch, found: dict, attention_dp=1) -> tuple[pd.Categorical, np.ndarray]:
+    """Each row's `source` ("calibrated:<profile>", "extrapolated:<profile>" or "analytic") and the
+    uncertainty (%) of its throughput and ITL, as `estimate` states them (`profiles.uncertainties`),
+    for rows of `(gpu index, precision index)` pairs whose profiles `found` holds, with `batch` the
+    sequences in flight. Rows in order of GPU, then precision (a `grid`'s) are taken slice by slice."""
+    gpu_idx, prec_idx = np.asarray(gpu_idx), np.asarray(prec_idx)
+    tp, isl, osl, batch = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (tp, isl, osl, batch)))
+    adp = np.asarray(attention_dp, dtype=float)  # one for every row, or each row's
+    width = int(prec_idx.max(initial=0)) + 1
+    key = gpu_idx * width + prec_idx
+    ordered = bool(np.all(key[1:] >= key[:-1]))
+    codes = np.zeros(len(key), dtype=int)
+    labels: dict[str, int] = {"analytic": 0}  # label -> code
+    pct = np.broadcast_to(class_bands(model, adp), key.shape).copy()
+    for (i, j), (prof, rule) in found.items():
+        k = i * width + j
+        rows = slice(*np.searchsorted(key, [k, k + 1])) if ordered else np.flatnonzero(key == k)
+        if len(codes[rows]):
+            pct[rows], extrapolated = uncertainties(prof, rule, model, tp[rows], isl[rows], osl[rows], batch[rows], adp[rows] if adp.ndim else adp)
+            calibrated = labels.setdefault(f"calibrated:{prof.name}", len(labels))
+            codes[rows] = np.where(extrapolated, labels.setdefault(f"extrapolated:{prof.name}", len(labels)), calibrated)
+    present = np.bincount(codes, minlength=len(labels)) > 0  # only the labels some row has
+    names = [name for name, there in zip(labels, present, strict=True) if there]
+    return pd.Categorical.from_codes((np.cumsum(present) - 1)[codes], names), pct
 
 
 __all__ = ["sweep", "grid", "evaluate", "profile_efficiencies", "nothing_runs", "DEFAULT_BATCHES", "DEFAULT_LENGTHS"]

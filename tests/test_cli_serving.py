@@ -6,6 +6,7 @@ import json
 import pandas as pd
 import pytest
 
+from planner import estimate
 from tests.conftest import ROOT
 from tests.test_cli import run
 
@@ -171,6 +172,19 @@ def test_sweep_rates_csv():
     f = pd.read_csv(io.StringIO(r.stdout))
     assert len(f) == 2 * 2 * 2 and {"ttft_p90_ms", "itl_p99_ms", "saturated", "sustainable_rps"} <= set(f.columns)
     assert (f[f.rate_rps == 1].ttft_p50_ms <= f[f.rate_rps == 1].ttft_p99_ms).all()
+    # each row states its source and uncertainty as `estimate` does at that rate: at 20 requests/s
+    # the H100 FP8 profile's batches hold the row's; at 1 request/s (about one in flight) they do
+    # not, and the band widens with the distance (the approximation's batch and the simulation's
+    # mean batch differ there, so the two bands do too)
+    for _, row in f[f.fits].iterrows():
+        e = estimate("llama-3.1-8b", row.gpu, precision="fp8", tp=int(row.tp), isl=512, osl=128, request_rate=float(row.rate_rps))
+        assert row.source == e.source, (row.gpu, row.tp, row.rate_rps)
+        if row.source.startswith("calibrated:"):
+            assert row.uncertainty_pct == pytest.approx(e.uncertainty_pct, rel=1e-9)
+    h100 = f[f.gpu == "H100-SXM"].set_index(["tp", "rate_rps"])
+    assert h100.source.xs(1.0, level="rate_rps").str.startswith("extrapolated:").all()
+    assert h100.source.xs(20.0, level="rate_rps").str.startswith("calibrated:").all()
+    assert (h100.uncertainty_pct.xs(1.0, level="rate_rps") > h100.uncertainty_pct.xs(20.0, level="rate_rps")).all()
 
 
 def test_recommend_json_contract():
