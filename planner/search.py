@@ -49,7 +49,6 @@ class Candidates:
     pp: np.ndarray
     setup: serving.Setup
     plan: serving.MemoryPlan
-    sources: np.ndarray  # per candidate
     profiles: dict  # (gpu index, precision index) -> (profile, rule)
     adp: np.ndarray  # attention data-parallel ranks (DEP candidates of MoE models: tp 1, adp = ep = N)
     ep: np.ndarray
@@ -119,11 +118,11 @@ def candidates(
         raise nothing_runs(m, gs, ps, engine)
     a = np.array(rows)
     gi, pi, tp, pp, adp, ep = a[:, 0], a[:, 1], a[:, 2].astype(float), a[:, 3].astype(float), a[:, 4].astype(float), a[:, 5].astype(float)
-    eff, source_table, found = profile_efficiencies(gs, ps, engine, m, eng.version)
+    eff, found = profile_efficiencies(gs, ps, engine, m, eng.version)
     kvs = [default_kv(m, p) for p in ps]
     s = serving.prepare(m, gs, ps, kvs, tp, pp, eng, eff, gpu_idx=gi, prec_idx=pi, kv_idx=pi, table=hardware_table(gs, ps, eff), attention_dp=adp, ep=ep)
     plan = s.plan(max(1, round(mix.mean_isl)), max(1, round(mix.mean_osl)))
-    return Candidates(m, gs, ps, gi, pi, tp, pp, s, plan, source_table[gi, pi], found, adp, ep)
+    return Candidates(m, gs, ps, gi, pi, tp, pp, s, plan, found, adp, ep)
 
 
 @dataclass

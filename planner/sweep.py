@@ -23,7 +23,7 @@ from .catalog import get_gpu, get_model
 from .catalog import gpus as all_gpus
 from .defaults import Efficiencies
 from .errors import PlannerError
-from .profiles import check_engine_version, class_bands, find_profile, measured_model, profiles, uncertainties
+from .profiles import check_engine_version, class_bands, find_profile, profiles, uncertainties
 from .roofline import HardwareTable, hardware_table
 from .specs import GIB, EngineSettings, GpuSpec, ModelSpec, Precision, default_kv, parse_choice
 
@@ -126,22 +126,19 @@ def evaluate(
 
 def profile_efficiencies(
     gs: Sequence[GpuSpec], ps: Sequence[Precision], engine: str, model: ModelSpec | None = None, engine_version: str | None = None
-) -> tuple[dict, np.ndarray, dict]:
+) -> tuple[dict, dict]:
     """The calibration profile of each GPU x precision, as `estimate` picks it (the closest
-    `engine_version` where given): efficiencies by `(gpu index, precision index)`, the `source`
-    label of each ("extrapolated" for a profile made at another precision, or on other models than
-    `model`; a GPU without a profile of its own is analytic), and the profiles with how they matched."""
+    `engine_version` where given): efficiencies by `(gpu index, precision index)`, and the profiles
+    with how they matched (`(profile, rule)`; a GPU without a profile of its own is analytic). Each
+    configuration's source label and uncertainty follow from them (`row_sources`)."""
     eff, found = {}, {}
-    sources = np.full((len(gs), len(ps)), "analytic", dtype=object)
     pool = profiles()  # read the folder once, not once per pair
     for (i, gpu), (j, prec) in itertools.product(enumerate(gs), enumerate(ps)):
         prof, rule = find_profile(gpu.id, engine, prec.value, candidates=pool, engine_version=engine_version, model=model)
         if prof is not None:
             eff[(i, j)] = prof.efficiencies(prec, model)
-            measured = rule == "exact" and (model is None or measured_model(prof, model))
-            sources[i, j] = f"{'calibrated' if measured else 'extrapolated'}:{prof.name}"
             found[(i, j)] = (prof, rule)
-    return eff, sources, found
+    return eff, found
 
 
 #: Bounds of the grid's loads and lengths (as `estimate` bounds one concurrency).
@@ -185,7 +182,7 @@ def sweep(
         eff: Efficiencies | dict = efficiencies
         found: dict = {}
     else:
-        eff, _, found = profile_efficiencies(gs, ps, eng.engine, m, eng.version)
+        eff, found = profile_efficiencies(gs, ps, eng.engine, m, eng.version)
     n = len(g["tp"])
     # evaluate in cache-sized chunks: the same arithmetic, fewer page faults on temporaries
     table = hardware_table(gs, ps, eff)

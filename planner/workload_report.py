@@ -14,6 +14,7 @@ from .requestlog import LONG_INPUT_TOKENS, LONG_OUTPUT_TOKENS, histogram2d, patt
 from .search import candidates
 from .sizing import engine_sizing, request_gpu_seconds
 from .specs import Precision, default_kv, parse_choice
+from .sweep import row_sources
 from .workload import RequestMix
 
 
@@ -69,7 +70,10 @@ def describe_workload(
             gpu_s = request_gpu_seconds(c.setup, c.plan, isl, osl, batch)
             deployment = (c.setup, c.plan)
             kv = default_kv(m, prec)
-            out["gpu_time_basis"] = f"{g.id} {prec.value} TP{tp} {engine} at batch {batch:.0f} ({rate:.2f} requests/s per replica); {c.sources[0]}"
+            source, band = row_sources(m, c.gpu_idx, c.prec_idx, c.tp, round(mix.mean_isl), round(mix.mean_osl), batch, c.profiles, c.adp)
+            out["gpu_time_basis"] = (
+                f"{g.id} {prec.value} TP{tp} {engine} at batch {batch:.0f} ({rate:.2f} requests/s per replica); {source[0]} ±{band[0]:.0f} %"
+            )
         out["engine_sizing"] = engine_sizing(mix, m, kv, percentile, engine, deployment).to_json()
     shares = pattern_shares(isl, osl, gpu_s, long_input, long_output)
     counts, ie, oe = histogram2d(isl, osl, bins=bins)

@@ -97,7 +97,8 @@ def test_sweep_and_search_answer_for_the_engine_release_asked():
     for version in ("0.13", "1.0"):
         c = candidates("llama-3.1-70b", mix, ["H100"], ["fp8"], [4], [1], EngineSettings(version=version), dep=False)
         est = estimate("llama-3.1-70b", "H100", "fp8", tp=4, isl=1024, osl=256, engine_version=version)
-        assert c.sources[0] == est.source and est.source.endswith(f"--v{version}")
+        prof, _ = c.profiles[(0, 0)]
+        assert est.source.endswith(f":{prof.name}") and prof.name.endswith(f"--v{version}")
     with pytest.raises(PlannerError, match="engine_version 'banana' is not a version number"):
         sweep("llama-3.1-8b", engine=EngineSettings(version="banana"), **kw)
 
