@@ -216,10 +216,10 @@ def row_sources(model: ModelSpec, gpu_idx, prec_idx, tp, isl, osl, batch, found:
     for rows of `(gpu index, precision index)` pairs whose profiles `found` holds, with `batch` the
     sequences in flight. Rows in order of GPU, then precision (a `grid`'s) are taken slice by slice."""
     gpu_idx, prec_idx = np.asarray(gpu_idx), np.asarray(prec_idx)
-    tp, isl, osl, batch = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (tp, isl, osl, batch)))
-    adp = np.asarray(attention_dp, dtype=float)  # one for every row, or each row's
-    width = int(prec_idx.max(initial=0)) + 1
+    width = 1 + max([int(prec_idx.max(initial=0))] + [j for _, j in found])  # keys of pairs without rows must not collide
     key = gpu_idx * width + prec_idx
+    tp, isl, osl, batch = (np.broadcast_to(np.asarray(x, dtype=float), key.shape) for x in (tp, isl, osl, batch))
+    adp = np.asarray(attention_dp, dtype=float)  # one for every row, or each row's
     ordered = bool(np.all(key[1:] >= key[:-1]))
     codes = np.zeros(len(key), dtype=int)
     labels: dict[str, int] = {"analytic": 0}  # label -> code

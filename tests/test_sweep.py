@@ -127,3 +127,23 @@ def test_each_sweep_row_states_the_source_and_uncertainty_estimate_states():
     assert (one.uncertainty_pct > many.uncertainty_pct).all()
     assert frame[(frame.gpu == "GH200") & (frame.tp == 2)].uncertainty_pct.min() > 100
     assert (frame[frame.gpu == "L4"].source == "analytic").all()
+
+
+def test_row_sources_labels_only_the_rows_of_each_profiles_pair():
+    """A profile for a GPU x precision pair that has no rows (a precision no GPU of the grid runs)
+    labels nothing: rows of GPU 1 at precision 0 are not GPU 0's at precision 1."""
+    from planner.profiles import find_profile
+    from planner.sweep import row_sources
+
+    model = get_model("llama-3.1-8b")
+    found = {(1, 0): find_profile("H200-SXM", "trtllm", "fp8", model=model), (0, 1): find_profile("H100-SXM", "trtllm", "fp8", model=model)}
+    assert all(prof is not None for prof, _ in found.values())
+    gpu_idx, prec_idx = np.array([0, 0, 1, 1, 2]), np.zeros(5, dtype=int)
+    source, pct = row_sources(model, gpu_idx, prec_idx, 1, 1024, 1024, 64, found)
+    h200 = found[(1, 0)][0].name
+    assert list(source[:2]) == ["analytic", "analytic"] and all(str(s).endswith(h200) for s in source[2:4]) and source[4] == "analytic"
+    assert pct[0] == pct[4] == 40.0 and (pct[2:4] < 40.0).all()
+    # the same rows in another order get the same labels
+    order = np.array([4, 2, 0, 3, 1])
+    again, _ = row_sources(model, gpu_idx[order], prec_idx[order], 1, 1024, 1024, 64, found)
+    assert list(again) == list(np.asarray(source)[order])
