@@ -240,10 +240,11 @@ class Profile(BaseModel):
         if here is None or here < POORLY_FITTED_PCT:
             return None
         tp, adp = _parallelism(tp, attention_dp)
-        own = (arch, tp, adp) in self._p90s()
+        own = model is not None and (arch, tp, adp) in self._p90s()
         which = f"{'its points of ' + model.id + ' (or its architecture)' if own else 'its points'} at TP{tp}{f' x DP{adp:g}' if adp > 1 else ''}"
+        overall = self.residuals.p90_abs_pct
         return (
-            f"profile {self.name} fits {which} poorly (in-sample p90 error {here:.0f} %, {_fmt_pct(self.residuals.p90_abs_pct)} over all its points): "
+            f"profile {self.name} fits {which} poorly (in-sample p90 error {here:.0f} %, {'unknown' if overall is None else f'{overall:.0f} %'} over all its points): "
             "the measurements show something the step-time model lacks there, and the uncertainty states it"
         )
 
@@ -268,10 +269,6 @@ class Profile(BaseModel):
             p = {k: _toward(defaults[k], v) if defaults.get(k) else v for k, v in p.items()}
         eta_c = {k: min(v * scale, 1.0) for k, v in eta_c.items()}
         return Efficiencies.model_validate({**base.model_dump(), "eta_compute": eta_c, **p})
-
-
-def _fmt_pct(value: float | None) -> str:
-    return "unknown" if value is None else f"{value:.0f} %"
 
 
 @lru_cache(maxsize=1024)

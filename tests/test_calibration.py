@@ -433,6 +433,7 @@ def test_the_stated_uncertainty_is_that_of_the_points_most_like_the_answer():
     # an answer whose band is wide because the fit is poor there says so, the others do not
     wide = estimate("meta-llama/Llama-3.1-70B", "GH200", precision="fp8", tp=2, profile=prof)
     assert any(f"{prof.name} fits its points of meta-llama/Llama-3.1-70B (or its architecture) at TP2 poorly" in w for w in wide.warnings)
+    assert prof.poorly_fitted_note(2).startswith(f"profile {prof.name} fits its points at TP2 poorly")  # no model named: every model's points
     narrow = estimate("meta-llama/Llama-3.1-8B", "GH200", precision="fp8", tp=1, profile=prof)
     assert narrow.uncertainty_pct < 30 and not any("poorly" in w for w in narrow.warnings)
     # where the TP degree has no points (TP8: outside the fitted range, so at least the class band), the p90 over all
