@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from planner.catalog import get_model  # noqa: E402
 from planner.defaults import DEFAULT_EFFICIENCIES, ENGINE_EFFICIENCIES, Efficiencies, default_efficiencies, model_class  # noqa: E402
 from planner.errors import PlannerError, validation_line  # noqa: E402
+from planner.measurements import row_gpu  # noqa: E402
 from planner.predict import predict, read_measurements  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "measured"
@@ -70,6 +71,7 @@ def report(name: str, frame: pd.DataFrame, worst: int = 0) -> dict:
         for reason, n in frame.loc[bad, "pred_source"].value_counts().items():
             print(f"  {n:4d}  {reason}")
     result = {"rows": len(frame), "unpredicted": int(bad.sum())}
+    frame["gpu"] = [row_gpu(r) for r in frame.to_dict("records")]  # the GPU each row ran on: GH200 at TP 4 is GH200-NVL32
     frame["model_class"] = [_class(m, a) for m, a in zip(frame["model"], frame.get("attention_dp", pd.Series(1, index=frame.index)), strict=True)]
     for measured, predicted in METRICS:
         if measured not in frame or frame[measured].notna().sum() == 0:

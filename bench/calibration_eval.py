@@ -51,7 +51,7 @@ from planner import (
     profiles,  # noqa: E402
 )
 from planner.calibration import calibrate  # noqa: E402
-from planner.catalog import get_gpu  # noqa: E402
+from planner.measurements import row_gpu  # noqa: E402
 from planner.predict import predict, read_measurements  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "measured"
@@ -115,7 +115,7 @@ def fit(rows: pd.DataFrame, gpu: str, engine: str, precision: str):
 def throughput_eval(path: Path, quick: bool, skip_gpus=()) -> dict:
     data = read_measurements(path)
     data = data[~data.gpu.isin(skip_gpus)]
-    data["gpu"] = [get_gpu(g).id for g in data.gpu]
+    data["gpu"] = [row_gpu(r) for r in data.to_dict("records")]
     small, lomo = [], []
     for (gpu, precision), grp in data.groupby(["gpu", "precision"]):
         train = grp[(grp.model == SMALL) & (grp.tp == 1) & (grp.pp == 1)]
@@ -175,7 +175,7 @@ def same_model_eval(paths: list[Path]) -> dict:
     parts = []
     for path in paths:
         data = read_measurements(path)
-        data["gpu"] = [get_gpu(g).id for g in data.gpu]
+        data["gpu"] = [row_gpu(r) for r in data.to_dict("records")]
         data["engine"] = data.get("engine", pd.Series("trtllm", index=data.index)).fillna("trtllm")
         for (gpu, engine, precision, _model), grp in data.groupby(["gpu", "engine", "precision", "model"]):
             if len(grp) < 6:
@@ -212,7 +212,7 @@ def other_group_eval(paths: list[Path]) -> dict:
     parts = []
     for path in paths:
         data = read_measurements(path)
-        data["gpu"] = [get_gpu(g).id for g in data.gpu]
+        data["gpu"] = [row_gpu(r) for r in data.to_dict("records")]
         data["engine"] = data.get("engine", pd.Series("trtllm", index=data.index)).fillna("trtllm")
         groups = dict(tuple(data.groupby(["gpu", "engine", "precision"])))
         for (gpu, engine, precision), rows in groups.items():
@@ -253,7 +253,7 @@ def other_group_eval(paths: list[Path]) -> dict:
 
 def latency_eval(path: Path, quick: bool) -> dict:
     data = read_measurements(path)
-    data["gpu"] = [get_gpu(g).id for g in data.gpu]
+    data["gpu"] = [row_gpu(r) for r in data.to_dict("records")]
     data["engine"] = data.get("engine", pd.Series("trtllm", index=data.index)).fillna("trtllm")
     parts, eta_c = [], []
     for (gpu, engine, precision), grp in data.groupby(["gpu", "engine", "precision"]):

@@ -38,7 +38,7 @@ from .catalog import get_gpu, get_model
 from .defaults import Efficiencies, default_efficiencies
 from .errors import PlannerError
 from .measurements import COLUMNS as MEASUREMENT_COLUMNS
-from .measurements import row_engine_version, row_kwargs
+from .measurements import row_engine_version, row_gpu, row_kwargs
 from .profiles import BOUNDS, PRIOR_WIDTH_LOG, UNCERTAINTY_METRICS, Profile, Provenance, Ranges, Residuals, profile_name, version_family
 from .specs import DEFAULT_KV, EngineSettings, GpuSpec, KvPrecision, ModelSpec, Parallelism, Precision, compute_key, default_kv, parse_choice
 
@@ -389,9 +389,9 @@ def calibrate_frame(
     frame = frame.copy()
     frame["engine"] = frame.get("engine", pd.Series("trtllm", index=frame.index)).fillna("trtllm").astype(str)
     keys = []
-    for gpu, precision in zip(frame["gpu"].astype(str), frame["precision"].astype(str), strict=True):
+    for row in frame.to_dict("records"):
         try:
-            keys.append((get_gpu(gpu).id, parse_choice(Precision, precision, "precision").value))
+            keys.append((get_gpu(row_gpu(row)).id, parse_choice(Precision, str(row["precision"]), "precision").value))
         except PlannerError:
             keys.append((None, None))
     frame["_gpu"], frame["_prec"] = [k[0] for k in keys], [k[1] for k in keys]

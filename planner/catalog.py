@@ -46,6 +46,12 @@ def gpus() -> dict[str, GpuSpec]:
         except (yaml.YAMLError, ValidationError) as exc:
             raise PlannerError(f"{path}: invalid GPU spec: {exc}") from None
         out[spec.id] = spec
+    for spec in out.values():
+        system = out.get(spec.multi_gpu_system) if spec.multi_gpu_system else None
+        if spec.multi_gpu_system and (system is None or system.gpus_per_node <= spec.gpus_per_node):
+            raise PlannerError(
+                f"{GPU_DIR / spec.id}.yaml: multi_gpu_system {spec.multi_gpu_system!r} must be a catalog GPU with more than its {spec.gpus_per_node} GPU(s) per node"
+            )
     return out
 
 
@@ -67,6 +73,18 @@ def get_gpu(name: str | GpuSpec) -> GpuSpec:
         ids = sorted(gpus())
         raise PlannerError(f"unknown gpu {name!r}{_suggest(str(name), ids)}; known: {', '.join(ids)}")
     return gpus()[gpu_id]
+
+
+def measured_gpu(name: str, gpus_used: int) -> GpuSpec:
+    """The catalog GPU a measured run on `gpus_used` GPUs of `name` ran on: `name`'s entry, or,
+    where the run used more GPUs than one node of it holds and the entry names the multi-GPU
+    system it also ships in (`multi_gpu_system`), that system's entry. A benchmark such as
+    `trtllm-bench` runs one replica inside one node, so GH200 rows at TP 4 ran on GH200s joined
+    by NVLink (GH200-NVL32), not on four single-superchip servers."""
+    gpu = get_gpu(name)
+    if gpu.multi_gpu_system and gpus_used > gpu.gpus_per_node:
+        return gpus()[gpu.multi_gpu_system]
+    return gpu
 
 
 @lru_cache(maxsize=1)

@@ -25,6 +25,7 @@ from .errors import PlannerError
 from .estimate import Estimate, Workload, batch_limit_text, estimate, vision_note
 from .fileio import atomic_write_text
 from .importers import import_files
+from .measurements import systems_read
 from .predict import predict, read_measurements
 from .profiles import load_profile, save_profile
 from .specs import MEMORY_SETTING, EngineSettings, KvPrecision, Parallelism, Precision
@@ -455,6 +456,8 @@ def _calibrate(args: argparse.Namespace) -> int:
     def progress(i, n, name):
         print(f"[{i + 1}/{n}] fitting {name}", file=sys.stderr, flush=True)
 
+    for line in systems_read(frame):
+        print(line, file=sys.stderr)
     command = "python -m planner " + shlex.join(sys.argv[1:])
     profiles, failed = calibrate_frame(frame, command=command.strip(), inputs=list(args.measurements), progress=progress)
     if not profiles:

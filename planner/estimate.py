@@ -555,6 +555,8 @@ def estimate(
     capped = capped_max_model_len(s, plan, longest)
     if capped:
         warnings.append(capped)
+    if across := g.across_servers_note(par.tp, par.attention_dp):
+        warnings.append(across)
     if prof is not None and (poor := prof.poorly_fitted_note(par.tp, par.attention_dp, m)):
         warnings.append(poor)
     if prof is not None and not measured_model(prof, m):

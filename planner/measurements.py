@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .catalog import get_gpu, measured_gpu
 from .errors import PlannerError
 
 COLUMNS = [
@@ -81,7 +82,7 @@ def row_kwargs(row: dict) -> dict:
     attention_dp = _int(row.get("attention_dp"), 1) or 1
     return dict(
         model=_str(row.get("model")),
-        gpu=_str(row.get("gpu")),
+        gpu=row_gpu(row),
         precision=_str(row.get("precision")),
         kv_precision=_str(row.get("kv_precision")),
         tp=_int(row.get("tp"), 1),
@@ -96,6 +97,35 @@ def row_kwargs(row: dict) -> dict:
         engine=_str(row.get("engine"), "trtllm"),
         engine_version=row_engine_version(row),
     )
+
+
+def row_gpu(row: dict) -> str | None:
+    """The catalog id of the GPU a row ran on (`catalog.measured_gpu`: a GH200 row on more than one
+    GPU ran on GH200-NVL32), or its `gpu` as written where the catalog lacks it (`estimate` then
+    says so)."""
+    name = _str(row.get("gpu"))
+    try:
+        gpus_used = (_int(row.get("tp"), 1) or 1) * (_int(row.get("pp"), 1) or 1) * (_int(row.get("attention_dp"), 1) or 1)
+        return measured_gpu(name, gpus_used).id
+    except PlannerError:
+        return name
+
+
+def systems_read(frame: pd.DataFrame) -> list[str]:
+    """One line per GPU of a measurement table whose rows on more GPUs than one of its nodes holds
+    are read on the multi-GPU system its catalog entry names (`row_gpu`), so that a user sees it."""
+    counts: dict[tuple[str, str], int] = {}
+    for row in frame.to_dict("records"):
+        ran_on, name = row_gpu(row), _str(row.get("gpu"))
+        try:
+            if ran_on != get_gpu(name).id:
+                counts[name, ran_on] = counts.get((name, ran_on), 0) + 1
+        except PlannerError:
+            continue
+    return [
+        f"{n} {name} row(s) on more GPUs than one {get_gpu(name).id} server holds ({get_gpu(name).gpus_per_node}) read as {ran_on}"
+        for (name, ran_on), n in sorted(counts.items())
+    ]
 
 
 def row_concurrency(row: dict, attention_dp: int = 1) -> int | None:

@@ -156,6 +156,11 @@ class GpuSpec(BaseModel):
     interconnect: str
     nvlink_domain_gpus: int = Field(ge=1, description="GPUs joined by the fast link")
     gpus_per_node: int = Field(ge=1, description="GPUs in one server (or rack domain)")
+    multi_gpu_system: str | None = Field(
+        default=None,
+        description="Catalog id of the multi-GPU system this GPU also ships in, for a measured run that used more GPUs "
+        "than one of its nodes holds (GH200: one superchip per node; GH200-NVL32: 32 joined by NVLink)",
+    )
     intra_node_bandwidth_gb_s: float = Field(gt=0, description="Fast-link bandwidth per GPU, one direction (GB/s)")
     pcie_bandwidth_gb_s: float = Field(gt=0, description="PCIe bandwidth per GPU, one direction (GB/s)")
     inter_node_bandwidth_gb_s: float = Field(gt=0, description="Network bandwidth per GPU between nodes (GB/s)")
@@ -198,6 +203,18 @@ class GpuSpec(BaseModel):
             where = f" with engine {engine}" if engine and others else ""
             raise PlannerError(f"precision {precision.value!r} is not supported on {self.id}{where} (no {key} tensor cores{hint}); allowed: {allowed}")
         return self.tflops[key]
+
+    def across_servers_note(self, tp: int, attention_dp: int = 1) -> str | None:
+        """A note where one pipeline stage's TP group (x attention DP) needs more GPUs than one
+        server holds, so that its all-reduces (or all-to-alls) cross the network; None otherwise."""
+        group = tp * attention_dp
+        if group <= self.gpus_per_node:
+            return None
+        system = f"; {self.multi_gpu_system} joins its GPUs over NVLink" if self.multi_gpu_system else ""
+        return (
+            f"TP {tp}{f' x attention DP {attention_dp}' if attention_dp > 1 else ''} spans {math.ceil(group / self.gpus_per_node)} servers of "
+            f"{self.gpus_per_node} {self.id}: every layer's {'all-to-all' if attention_dp > 1 else 'all-reduce'} crosses the network ({self.inter_node_bandwidth_gb_s:g} GB/s per GPU){system}"
+        )
 
     def check_kv(self, kv: KvPrecision) -> None:
         need = KV_NEEDS[kv]

@@ -171,7 +171,9 @@ def test_predict_missing_column(tmp_path):
 
 def test_gpus_and_models_lists():
     g = run("gpus", "--format", "json")
-    assert g.returncode == 0 and len(json.loads(g.stdout)) == 25
+    listed = json.loads(g.stdout)
+    assert g.returncode == 0 and len(listed) == len(list((ROOT / "gpu_specs").glob("*.yaml"))) == 26
+    assert {r["id"]: r["nvlink_gpus"] for r in listed if r["id"].startswith("GH200")} == {"GH200": 1, "GH200-NVL32": 32}
     m = run("models")
     assert m.returncode == 0 and "meta-llama/Llama-3.1-8B" in m.stdout and "no:" not in m.stdout and "zhipuai/GLM-5" in m.stdout
 

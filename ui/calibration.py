@@ -16,6 +16,7 @@ import streamlit as st
 import planner
 from planner.calibration import calibrate_frame
 from planner.importers import import_files
+from planner.measurements import systems_read
 from planner.profiles import MIN_ERRORS_PER_PARALLELISM, PRIOR_WIDTH_LOG, PROFILE_DIR, profiles, save_profile
 from planner.profiling.nvml import NoNvidiaGpu, local_gpus
 from ui.common import export_buttons, fmt
@@ -148,6 +149,8 @@ if uploads:
         given = {k: v for k, v in given.items() if v}
         try:
             frame = import_files(paths, **given)
+            for line in systems_read(frame):
+                st.info(line)
             fitted, failed = calibrate_frame(frame, command="dashboard upload: " + shlex.join(u.name for u in uploads), inputs=[u.name for u in uploads])
         except planner.PlannerError as exc:
             st.error(str(exc).replace(f"{tmp}/", ""))  # the user's file name, not the temporary copy
