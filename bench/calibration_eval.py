@@ -121,19 +121,18 @@ def throughput_eval(path: Path, quick: bool, skip_gpus=()) -> dict:
         train = grp[(grp.model == SMALL) & (grp.tp == 1) & (grp.pp == 1)]
         if train.empty:
             print(f"{gpu} x {precision}: no {SMALL} TP1 rows to calibrate on; its {len(grp)} rows are left out of the 8B-TP1 protocol")
-            continue
-        test = grp.drop(train.index)
-        prof = fit(train, gpu, "trtllm", precision)
-        print(f"{gpu} x {precision}: fitted on {len(train)} {SMALL} TP1 rows: " + ", ".join(f"{k}={prof.parameters[k]:.3g}" for k in prof.fitted))
-        small.append(with_predictions(test, prof))
+        else:
+            prof = fit(train, gpu, "trtllm", precision)
+            print(f"{gpu} x {precision}: fitted on {len(train)} {SMALL} TP1 rows: " + ", ".join(f"{k}={prof.parameters[k]:.3g}" for k in prof.fitted))
+            small.append(with_predictions(grp.drop(train.index), prof))
         if quick:
             continue
-        for model, held in grp.groupby("model"):
+        for model, held in grp.groupby("model"):  # every group with two models or more, 8B TP1 rows or not
             rest = grp[grp.model != model]
             try:
                 lomo.append(with_predictions(held, fit(rest, gpu, "trtllm", precision)))
             except PlannerError as exc:
-                print(f"  leave-one-model-out {model}: {exc}")
+                print(f"  {gpu} x {precision} leave-one-model-out {model}: {exc}")
     result = pd.concat(small)
     print(f"\n=== throughput ({path.name}): calibrate on {SMALL} TP1 only, predict the other {len(result)} rows of each group ===")
     table(result, "output_tok_s", [["gpu", "precision"], ["model"], ["tp"]])
