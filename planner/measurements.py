@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -114,18 +115,15 @@ def row_gpu(row: dict) -> str | None:
 def systems_read(frame: pd.DataFrame) -> list[str]:
     """One line per GPU of a measurement table whose rows on more GPUs than one of its nodes holds
     are read on the multi-GPU system its catalog entry names (`row_gpu`), so that a user sees it."""
-    counts: dict[tuple[str, str], int] = {}
+    counts: Counter[tuple[str, int, str]] = Counter()
     for row in frame.to_dict("records"):
-        ran_on, name = row_gpu(row), _str(row.get("gpu"))
         try:
-            if ran_on != get_gpu(name).id:
-                counts[name, ran_on] = counts.get((name, ran_on), 0) + 1
+            own = get_gpu(_str(row.get("gpu")))
         except PlannerError:
             continue
-    return [
-        f"{n} {name} row(s) on more GPUs than one {get_gpu(name).id} server holds ({get_gpu(name).gpus_per_node}) read as {ran_on}"
-        for (name, ran_on), n in sorted(counts.items())
-    ]
+        if (ran_on := row_gpu(row)) != own.id:
+            counts[own.id, own.gpus_per_node, ran_on] += 1
+    return [f"{n} {gpu} row(s) on more GPUs than one {gpu} server holds ({per_node}) read as {ran_on}" for (gpu, per_node, ran_on), n in sorted(counts.items())]
 
 
 def row_concurrency(row: dict, attention_dp: int = 1) -> int | None:
