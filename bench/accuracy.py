@@ -71,7 +71,7 @@ def report(name: str, frame: pd.DataFrame, worst: int = 0) -> dict:
         for reason, n in frame.loc[bad, "pred_source"].value_counts().items():
             print(f"  {n:4d}  {reason}")
     result = {"rows": len(frame), "unpredicted": int(bad.sum())}
-    frame["gpu"] = [row_gpu(r) for r in frame.to_dict("records")]  # the GPU each row ran on: GH200 at TP 4 is GH200-NVL32
+    frame["gpu"] = [row_gpu(r) for r in frame.to_dict("records")]  # the GPU each row ran on: GH200 at TP 4 is DGX-GH200
     frame["model_class"] = [_class(m, a) for m, a in zip(frame["model"], frame.get("attention_dp", pd.Series(1, index=frame.index)), strict=True)]
     for measured, predicted in METRICS:
         if measured not in frame or frame[measured].notna().sum() == 0:

@@ -80,7 +80,7 @@ def measured_gpu(name: str, gpus_used: int) -> GpuSpec:
     where the run used more GPUs than one node of it holds and the entry names the multi-GPU
     system it also ships in (`multi_gpu_system`), that system's entry. A benchmark such as
     `trtllm-bench` runs one replica inside one node, so GH200 rows at TP 4 ran on GH200s joined
-    by NVLink (GH200-NVL32), not on four single-superchip servers."""
+    by NVLink (DGX-GH200), not on four single-superchip servers."""
     gpu = get_gpu(name)
     if gpu.multi_gpu_system and gpus_used > gpu.gpus_per_node:
         return gpus()[gpu.multi_gpu_system]

@@ -102,7 +102,7 @@ def row_kwargs(row: dict) -> dict:
 
 def row_gpu(row: dict) -> str | None:
     """The catalog id of the GPU a row ran on (`catalog.measured_gpu`: a GH200 row on more than one
-    GPU ran on GH200-NVL32), or its `gpu` as written where the catalog lacks it (`estimate` then
+    GPU ran on DGX-GH200), or its `gpu` as written where the catalog lacks it (`estimate` then
     says so)."""
     name = _str(row.get("gpu"))
     try:

@@ -46,7 +46,7 @@ UNCERTAINTY_FLOOR_PCT = 10.0
 UNCERTAINTY_METRICS = ("output_tok_s", "itl_ms")
 #: Fewest in-sample errors at one parallelism (TP x attention DP; of one architecture, or of all) for their own p90 to set the
 #: uncertainty of an estimate at that parallelism, rather than the p90 over all the points: a fit
-#: can be good at some TP degrees and poor at others (GH200-NVL32 FP8 v0.13: p90 20 % at TP4, 495 %
+#: can be good at some TP degrees and poor at others (DGX-GH200 FP8 v0.13: p90 20 % at TP4, 495 %
 #: at TP2, where the measurements fall below one GH200's).
 MIN_ERRORS_PER_PARALLELISM = 10
 #: In-sample p90 error (%) of the points most like a query from which its answer says why its band

@@ -159,7 +159,7 @@ class GpuSpec(BaseModel):
     multi_gpu_system: str | None = Field(
         default=None,
         description="Catalog id of the multi-GPU system this GPU also ships in, for a measured run that used more GPUs "
-        "than one of its nodes holds (GH200: one superchip per node; GH200-NVL32: 32 joined by NVLink)",
+        "than one of its nodes holds (GH200: one superchip per node; DGX-GH200: up to 256 joined by NVLink)",
     )
     intra_node_bandwidth_gb_s: float = Field(gt=0, description="Fast-link bandwidth per GPU, one direction (GB/s)")
     pcie_bandwidth_gb_s: float = Field(gt=0, description="PCIe bandwidth per GPU, one direction (GB/s)")

@@ -250,7 +250,7 @@ def test_calibration_lists_every_profile_and_refuses_a_bad_upload():
     row = table[table.profile == "H200-SXM--trtllm--fp8--v1.0"].iloc[0]
     assert row["at a physical bound"] == "eta_memory"
     # the in-sample p90 at each TP degree, which an answer at that degree states
-    gh200 = next(p for p in profiles() if p.name == "GH200-NVL32--trtllm--fp8--v0.13")
+    gh200 = next(p for p in profiles() if p.name == "DGX-GH200--trtllm--fp8--v0.13")
     assert table[table.profile == gh200.name].iloc[0]["p90 by TP"] == gh200.p90_by_parallelism_text
     assert gh200.p90_by_parallelism_text == "TP2 495 %, TP4 20 %"
     look = next(w for w in at.selectbox if w.label == "Look at one profile")

@@ -257,9 +257,9 @@ def test_rows_on_more_gpus_than_a_server_holds_calibrate_the_system_they_ran_on(
     rows.to_csv(src, index=False)
     r = run("calibrate", "--measurements", str(src), "--out", str(tmp_path / "p"))
     assert r.returncode == 0, r.stderr
-    assert f"{(rows.tp > 1).sum()} GH200 row(s) on more GPUs than one GH200 server holds (1) read as GH200-NVL32" in r.stderr
-    single, nvl32 = (load_profile(tmp_path / "p" / f"{g}--trtllm--fp8--v0.13.json") for g in ("GH200", "GH200-NVL32"))
-    assert {p["tp"] for p in single.points} == {1} and {p["tp"] for p in nvl32.points} == {2, 4}
+    assert f"{(rows.tp > 1).sum()} GH200 row(s) on more GPUs than one GH200 server holds (1) read as DGX-GH200" in r.stderr
+    single, joined = (load_profile(tmp_path / "p" / f"{g}--trtllm--fp8--v0.13.json") for g in ("GH200", "DGX-GH200"))
+    assert {p["tp"] for p in single.points} == {1} and {p["tp"] for p in joined.points} == {2, 4}
 
 
 def test_calibrate_cli_bad_input_writes_nothing(tmp_path):
@@ -423,14 +423,14 @@ def test_the_stated_uncertainty_holds_on_rows_the_fit_never_saw():
 
 def test_the_stated_uncertainty_is_that_of_the_points_most_like_the_answer():
     """A fit can be good at some TP degrees and models and poor at others: the v0.13 GH200 rows on
-    more than one GPU (GH200-NVL32) measure TP2 below TP1 (no link model gives that), so that
+    more than one GPU (DGX-GH200) measure TP2 below TP1 (no link model gives that), so that
     profile's in-sample p90 over all points is several hundred % while its TP4 points are within
     ~20 %. An answer states the p90 of the points of its model's architecture at its TP degree where
     there are ten errors or more, else of every model's points at that TP degree, else of all the
     points."""
     frame = read_measurements(SHARED / "trtllm_v0.13_offline.csv")
     ran_on = pd.Series([row_gpu(r) for r in frame.to_dict("records")], index=frame.index)
-    prof = calibrate(frame[ran_on == "GH200-NVL32"], "GH200-NVL32", "trtllm", "fp8")
+    prof = calibrate(frame[ran_on == "DGX-GH200"], "DGX-GH200", "trtllm", "fp8")
 
     def errors(tp, arch=None):
         return [abs(p["residual_output_tok_s_pct"]) for p in prof.points if p["tp"] == tp and (arch is None or architecture(get_model(p["model"])) == arch)]
@@ -448,10 +448,10 @@ def test_the_stated_uncertainty_is_that_of_the_points_most_like_the_answer():
     assert branches == {True, False}  # the architecture's own points (Llama), every model's (Mixtral: nine at a TP degree)
     assert stated["70B", 4] < 30 and stated["70B", 2] > 100 and prof.residuals.p90_abs_pct > 100
     # an answer whose band is wide because the fit is poor there says so, the others do not
-    wide = estimate("meta-llama/Llama-3.1-70B", "GH200-NVL32", precision="fp8", tp=2, profile=prof)
+    wide = estimate("meta-llama/Llama-3.1-70B", "DGX-GH200", precision="fp8", tp=2, profile=prof)
     assert any(f"{prof.name} fits its points of meta-llama/Llama-3.1-70B (or its architecture) at TP2 poorly" in w for w in wide.warnings)
     assert prof.poorly_fitted_note(2).startswith(f"profile {prof.name} fits its points at TP2 poorly")  # no model named: every model's points
-    fine = estimate("meta-llama/Llama-3.1-70B", "GH200-NVL32", precision="fp8", tp=4, profile=prof)
+    fine = estimate("meta-llama/Llama-3.1-70B", "DGX-GH200", precision="fp8", tp=4, profile=prof)
     assert fine.uncertainty_pct < 30 and not any("poorly" in w for w in fine.warnings)
     single = calibrate(frame[ran_on == "GH200"], "GH200", "trtllm", "fp8")  # the TP1 rows: one superchip
     narrow = estimate("meta-llama/Llama-3.1-8B", "GH200", precision="fp8", tp=1, profile=single)

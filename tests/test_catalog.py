@@ -14,7 +14,7 @@ SHARED = SHARED_DATA / "measured"
 
 REQUIRED_GPUS = [
     "H100-SXM", "H100-PCIe", "H100-NVL", "H200-SXM", "GH200", "H20", "B200", "B300", "GB200", "A100-SXM-80GB", "A100-SXM-40GB",
-    "A100-PCIe-80GB", "L40S", "L40", "L4", "A10G", "A10", "T4", "RTX-3090", "RTX-4090", "RTX-5090", "RTX-6000-Ada", "RTX-PRO-6000", "MI300X", "MI325X", "GH200-NVL32",
+    "A100-PCIe-80GB", "L40S", "L40", "L4", "A10G", "A10", "T4", "RTX-3090", "RTX-4090", "RTX-5090", "RTX-6000-Ada", "RTX-PRO-6000", "MI300X", "MI325X", "DGX-GH200", "GH200-NVL32",
 ]  # fmt: skip
 
 
@@ -164,19 +164,21 @@ def test_config_missing_key_is_named(tmp_path):
         get_model(str(path))
 
 
-def test_gh200_has_no_gpu_peer_unless_the_system_is_an_nvl32():
-    """GH200 servers hold one superchip, so TP over several runs on the network; GH200-NVL32 joins
-    32 over NVLink. The chip is the same, so one GPU answers alike and TP 4 does not."""
-    single, nvl32 = gpus()["GH200"], gpus()["GH200-NVL32"]
-    assert (single.nvlink_domain_gpus, single.gpus_per_node) == (1, 1) and (nvl32.nvlink_domain_gpus, nvl32.gpus_per_node) == (32, 32)
-    assert get_gpu("GH200 NVL32").id == "GH200-NVL32"
+def test_gh200_has_no_gpu_peer_unless_the_system_joins_them_over_nvlink():
+    """GH200 servers hold one superchip, so TP over several runs on the network; DGX GH200 joins
+    this 96 GB HBM3 part over NVLink, GH200 NVL32 the 144 GB HBM3e one. The chip is the same, so
+    one GPU answers alike and TP 4 does not."""
+    single, joined, nvl32 = gpus()["GH200"], gpus()["DGX-GH200"], gpus()["GH200-NVL32"]
+    assert [(g.nvlink_domain_gpus, g.gpus_per_node) for g in (single, joined, nvl32)] == [(1, 1), (256, 256), (32, 32)]
+    assert get_gpu("GH200 NVL32").id == "GH200-NVL32" and get_gpu("DGX GH200").id == "DGX-GH200"
     for field in ("memory_gib", "memory_bandwidth_tb_s", "tflops", "tdp_w"):
-        assert getattr(single, field) == getattr(nvl32, field), field
-    one = [estimate("llama-3.1-70b", g, precision="fp8", tp=1, profile=False) for g in ("GH200", "GH200-NVL32")]
+        assert getattr(single, field) == getattr(joined, field), field
+    assert nvl32.memory_gb_marketed == 144 and nvl32.memory_bandwidth_tb_s > single.memory_bandwidth_tb_s and nvl32.tflops == single.tflops
+    one = [estimate("llama-3.1-70b", g, precision="fp8", tp=1, profile=False) for g in ("GH200", "DGX-GH200")]
     assert one[0].itl_ms == pytest.approx(one[1].itl_ms)
-    four = [estimate("llama-3.1-70b", g, precision="fp8", tp=4, concurrency=64, profile=False) for g in ("GH200", "GH200-NVL32")]
+    four = [estimate("llama-3.1-70b", g, precision="fp8", tp=4, concurrency=64, profile=False) for g in ("GH200", "DGX-GH200")]
     assert four[0].itl_ms > 1.2 * four[1].itl_ms  # all-reduces over a 50 GB/s NIC instead of 450 GB/s NVLink
-    said = "TP 4 spans 4 servers of 1 GH200: every layer's all-reduce crosses the network (50 GB/s per GPU); GH200-NVL32 joins its GPUs over NVLink"
+    said = "TP 4 spans 4 servers of 1 GH200: every layer's all-reduce crosses the network (50 GB/s per GPU); DGX-GH200 joins its GPUs over NVLink"
     assert said in four[0].warnings and not any("spans" in w for w in four[1].warnings + one[0].warnings)
     assert gpus()["H100-SXM"].across_servers_note(8) is None and gpus()["H100-SXM"].across_servers_note(2, attention_dp=8).startswith(
         "TP 2 x attention DP 8 spans 2 servers"
@@ -184,14 +186,15 @@ def test_gh200_has_no_gpu_peer_unless_the_system_is_an_nvl32():
 
 
 def test_a_measured_run_on_more_gpus_than_a_node_holds_ran_on_the_system_the_gpu_names():
-    """The v0.13 table's GH200 rows at TP 2 and TP 4 were one trtllm-bench run each, on one node:
-    GH200-NVL32. A GPU that names no such system keeps its own entry, however many GPUs."""
-    assert measured_gpu("GH200 120GB", 1).id == "GH200" and measured_gpu("GH200", 4).id == "GH200-NVL32"
+    """The v0.13 table's GH200 rows at TP 2 and TP 4 were one trtllm-bench run each, on one node of
+    GH200s (the 96 GB HBM3 part) joined by NVLink: DGX-GH200. A GPU that names no such system
+    keeps its own entry, however many GPUs."""
+    assert measured_gpu("GH200 120GB", 1).id == "GH200" and measured_gpu("GH200", 4).id == "DGX-GH200"
     assert measured_gpu("H100", 16).id == "H100-SXM"
     rows = read_measurements(SHARED / "trtllm_v0.13_offline.csv")
     gh200 = rows[rows.gpu == "GH200"]
     ran_on = pd.Series([row_gpu(r) for r in gh200.to_dict("records")], index=gh200.index)
-    assert set(ran_on[gh200.tp == 1]) == {"GH200"} and set(ran_on[gh200.tp > 1]) == {"GH200-NVL32"} and (gh200.tp > 1).sum() > 60
+    assert set(ran_on[gh200.tp == 1]) == {"GH200"} and set(ran_on[gh200.tp > 1]) == {"DGX-GH200"} and (gh200.tp > 1).sum() > 60
     assert row_gpu({"gpu": "H1000", "tp": 2}) == "H1000"  # the catalog lacks it: estimate names it
 
 
@@ -200,7 +203,7 @@ def test_a_multi_gpu_system_must_be_a_catalog_gpu_with_more_gpus_per_node(tmp_pa
         (tmp_path / path.name).write_text(path.read_text())
     monkeypatch.setattr(catalog, "GPU_DIR", tmp_path)
     bad = [  # no such entry; an entry with no more GPUs per node than its own 32
-        ("GH200", "multi_gpu_system: GH200-NVL32", "multi_gpu_system: GH200-NVL64", r"'GH200-NVL64' must be a catalog GPU with more than its 1 GPU\(s\)"),
+        ("GH200", "multi_gpu_system: DGX-GH200", "multi_gpu_system: GH200-NVL64", r"'GH200-NVL64' must be a catalog GPU with more than its 1 GPU\(s\)"),
         ("GH200-NVL32", "gpus_per_node: 32\n", "gpus_per_node: 32\nmulti_gpu_system: GH200\n", r"'GH200' must be a catalog GPU with more than its 32 GPU\(s\)"),
     ]
     try:

@@ -172,8 +172,8 @@ def test_predict_missing_column(tmp_path):
 def test_gpus_and_models_lists():
     g = run("gpus", "--format", "json")
     listed = json.loads(g.stdout)
-    assert g.returncode == 0 and len(listed) == len(list((ROOT / "gpu_specs").glob("*.yaml"))) == 26
-    assert {r["id"]: r["nvlink_gpus"] for r in listed if r["id"].startswith("GH200")} == {"GH200": 1, "GH200-NVL32": 32}
+    assert g.returncode == 0 and len(listed) == len(list((ROOT / "gpu_specs").glob("*.yaml"))) == 27
+    assert {r["id"]: r["nvlink_gpus"] for r in listed if "GH200" in r["id"]} == {"GH200": 1, "DGX-GH200": 256, "GH200-NVL32": 32}
     m = run("models")
     assert m.returncode == 0 and "meta-llama/Llama-3.1-8B" in m.stdout and "no:" not in m.stdout and "zhipuai/GLM-5" in m.stdout
 

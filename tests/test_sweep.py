@@ -116,8 +116,8 @@ def test_a_quantized_checkpoint_is_swept_at_its_own_precision_unless_told():
 def test_each_sweep_row_states_the_source_and_uncertainty_estimate_states():
     """A sweep row says whether it is calibrated or extrapolated and how uncertain, as `estimate`
     does for that configuration: at one client the batch lies below what the profiles were fitted
-    on (extrapolated, wider), at 64 inside it; GH200-NVL32 TP2 states the poor fit of its TP2 points."""
-    frame = sweep("llama-3.1-70b", gpus=["H100", "GH200-NVL32", "H20"], precisions=["fp8"], tps=[2, 4], pps=[1], batches=[1, 64], lengths=[(1024, 1024)])
+    on (extrapolated, wider), at 64 inside it; DGX-GH200 TP2 states the poor fit of its TP2 points."""
+    frame = sweep("llama-3.1-70b", gpus=["H100", "DGX-GH200", "H20"], precisions=["fp8"], tps=[2, 4], pps=[1], batches=[1, 64], lengths=[(1024, 1024)])
     for _, row in frame.iterrows():
         e = estimate("llama-3.1-70b", row.gpu, precision="fp8", tp=int(row.tp), isl=1024, osl=1024, concurrency=int(row.concurrency))
         assert (row.source, row.uncertainty_pct) == (e.source, pytest.approx(e.uncertainty_pct, rel=1e-9)), (row.gpu, row.tp, row.concurrency)
@@ -125,7 +125,7 @@ def test_each_sweep_row_states_the_source_and_uncertainty_estimate_states():
     one, many = profiled.xs(1, level="concurrency"), profiled.xs(64, level="concurrency")
     assert one.source.astype(str).str.startswith("extrapolated:").all() and many.source.astype(str).str.startswith("calibrated:").all()
     assert (one.uncertainty_pct > many.uncertainty_pct).all()
-    assert frame[(frame.gpu == "GH200-NVL32") & (frame.tp == 2)].uncertainty_pct.min() > 100
+    assert frame[(frame.gpu == "DGX-GH200") & (frame.tp == 2)].uncertainty_pct.min() > 100
     assert (frame[frame.gpu == "H20"].source == "analytic").all()
 
 
