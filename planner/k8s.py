@@ -1,6 +1,7 @@
 """Kubernetes manifests that run a planned fleet: the engine's container image, one replica per
 pod (a Deployment with `replicas`) or, when a replica spans more GPUs than one node holds, one
-LeaderWorkerSet group per replica (leader + workers, `size` = nodes per replica); GPU requests,
+LeaderWorkerSet group per replica (leader + workers, `size` = nodes per replica; not over the hosts
+of a rack-scale NVLink system, `GpuSpec.gpus_per_host`, which needs a ComputeDomain); GPU requests,
 the serve command, probes on the engine's health endpoint, a ConfigMap for TensorRT-LLM's
 options YAML and a Service. Images are data (`engine_options/images.yaml`, with sources).
 """
@@ -40,7 +41,13 @@ def manifests(estimate: dict, deploy: dict, replicas: int = 1, name: str | None 
     image = images()[engine]
     app = _name(name or f"{e['model']}-{e['gpu']}-{e['precision']}")
     gpus = int(e["gpus"])
-    per_node = get_gpu(e["gpu"]).gpus_per_node
+    gpu = get_gpu(e["gpu"])
+    if gpu.gpus_per_host is not None and gpus > gpu.gpus_per_host:
+        raise PlannerError(
+            f"a replica of {gpus} {gpu.id} spans {math.ceil(gpus / gpu.gpus_per_host)} hosts of {gpu.gpus_per_host} GPUs: multi-node NVLink between them needs an "
+            f"NVIDIA DRA ComputeDomain (IMEX channels), which these manifests do not set up; plan at most {gpu.gpus_per_host} GPUs per replica for manifests, or deploy it with NVIDIA Dynamo"
+        )
+    per_node = gpu.gpus_per_node
     nodes = math.ceil(gpus / per_node)
     command = deploy[engine]["command"] if engine in deploy else deploy["trtllm"]["command"]
     args = [*shlex.split(command), "--host", "0.0.0.0", "--port", str(PORT)]

@@ -156,6 +156,11 @@ class GpuSpec(BaseModel):
     interconnect: str
     nvlink_domain_gpus: int = Field(ge=1, description="GPUs joined by the fast link")
     gpus_per_node: int = Field(ge=1, description="GPUs in one server (or rack domain)")
+    gpus_per_host: int | None = Field(
+        default=None,
+        ge=1,
+        description="GPUs one operating-system host (a Kubernetes node) holds where fewer than gpus_per_node: the compute trays of a rack-scale NVLink system",
+    )
     multi_gpu_system: str | None = Field(
         default=None,
         description="Catalog id of the multi-GPU system this GPU also ships in, for a measured run that used more GPUs "
@@ -182,6 +187,8 @@ class GpuSpec(BaseModel):
         unknown = set(self.tflops) - {"fp16", "bf16", "fp8", "int8", "fp4"}
         if unknown:
             raise ValueError(f"tflops has unknown precisions {sorted(unknown)}")
+        if self.gpus_per_host is not None and self.gpus_per_host > self.gpus_per_node:
+            raise ValueError(f"gpus_per_host {self.gpus_per_host} must be at most gpus_per_node {self.gpus_per_node}")
         return self
 
     def supports(self, precision: Precision, engine: str | None = None) -> bool:

@@ -4,10 +4,12 @@ import json
 
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 
 from planner import PlannerError, catalog, estimate, get_gpu, get_model, gpus, model_ids
 from planner.catalog import GPU_DIR, measured_gpu
 from planner.measurements import read_measurements, row_gpu
+from planner.specs import GpuSpec
 from tests.conftest import SHARED_DATA
 
 SHARED = SHARED_DATA / "measured"
@@ -216,3 +218,10 @@ def test_a_multi_gpu_system_must_be_a_catalog_gpu_with_more_gpus_per_node(tmp_pa
     finally:
         monkeypatch.undo()
         gpus.cache_clear()
+
+
+def test_a_host_holds_no_more_gpus_than_its_node():
+    data = gpus()["GB200"].model_dump()
+    with pytest.raises(ValidationError, match="gpus_per_host 96 must be at most gpus_per_node 72"):
+        GpuSpec.model_validate({**data, "gpus_per_host": 96})
+    assert gpus()["GB200"].gpus_per_host == 4 and gpus()["GH200-NVL32"].gpus_per_host == 2 and gpus()["H100-SXM"].gpus_per_host is None

@@ -193,6 +193,21 @@ def test_multi_node_tensorrt_llm_says_what_it_does_not_set_up():
     assert "kubernetes" in r and "multi-node TensorRT-LLM runs under MPI" in r["kubernetes"]["note"]
 
 
+def test_a_replica_over_the_hosts_of_a_rack_scale_system_says_what_it_does_not_set_up():
+    """A GB200 NVL72 compute tray holds four GPUs: a TP8 replica spans two hosts joined by NVLink,
+    which pods reach only through a ComputeDomain these manifests do not create; TP4 is one pod
+    of four GPUs (it was one unschedulable pod of eight)."""
+    base = dict(precision="fp8", isl=1024, osl=256, concurrency=8, engine="vllm")
+    eight = build_report(dict(model="llama-3.1-405b", gpu="GB200", tp=8, **base))
+    assert "yaml" not in eight["kubernetes"] and eight["kubernetes"]["note"].startswith("a replica of 8 GB200 spans 2 hosts of 4 GPUs")
+    assert "ComputeDomain" in eight["kubernetes"]["note"]
+    four = build_report(dict(model="llama-3.1-70b", gpu="GB200", tp=4, **base))
+    docs = list(yaml.safe_load_all(four["kubernetes"]["yaml"]))
+    _validate(docs)
+    pod = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]
+    assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 4
+
+
 def test_prices_and_headroom_reach_the_fleet():
     base = dict(model="llama-3.1-8b", workload="isl=1024;osl=256", rate=4.0, ttft_ms=1500.0, itl_ms=40.0, gpus=["H100"])
     cheap = build_report({**base, "price": ["H100=1.00"], "headroom": 0.5})
