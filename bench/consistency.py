@@ -148,6 +148,13 @@ CLOSED_LOOPS = [
     (dict(model="meta-llama/Llama-3.3-70B-Instruct", gpu="RTX-PRO-6000", engine="vllm", tp=2, isl=128, osl=1024), 256),
 ]
 #: Poisson arrivals of long prompts with short answers: the approximation (`RateModel`) against the simulation.
+#: closed loops through a pipeline, answered again with more memory bandwidth: a client's next
+#: request arrives a drain after its predecessor's step, and a simulated step runs a whole trip,
+#: so these can move against the hardware (README, "Also not modelled yet")
+PIPELINES = [
+    (dict(model="EleutherAI/gpt-j-6b", gpu="A100-PCIe-80GB", precision="fp16", engine="vllm", tp=1, pp=2, isl=2190, osl=2), 2),
+    (dict(model="mistralai/Mixtral-8x7B-v0.1", gpu="MI325X", precision="bf16", engine="vllm", tp=4, pp=2, isl=9746, osl=596), 8),
+]
 RATES = [dict(model="meta-llama/Llama-3.1-8B", gpu="H100", precision="fp8", engine=e, isl=4096, osl=16) for e in ("vllm", "trtllm", "sglang")]
 
 
@@ -190,6 +197,15 @@ def cases() -> None:
             f"  {_label(kw)} at {clients} clients: closed {float(p.output_tok_s[0]):.0f} / {float(p.itl_s[0]) * 1e3:.1f} / "
             f"{float(p.ttft_s[0]) * 1e3:.0f}, simulated {e.output_tok_s:.0f} / {e.itl_ms:.1f} / {e.ttft_ms:.0f}"
         )
+    print("pipeline, closed loop: output tok/s and TTFT ms at 1x / 1.5x / 2x / 3x the GPU's memory bandwidth (simulated)")
+    for kw, clients in PIPELINES:
+        spec = gpus()[kw["gpu"]]
+        line = f"  {_label(kw)} at {clients} clients:"
+        for factor in (1.0, 1.5, 2.0, 3.0):
+            faster = spec.model_copy(update={"memory_bandwidth_tb_s": spec.memory_bandwidth_tb_s * factor})
+            e = estimate(**{**kw, "gpu": faster}, concurrency=clients)
+            line += f" {factor:g}x {e.output_tok_s:.1f} / {e.ttft_ms:.0f} |"
+        print(line.rstrip(" |"))
     print("Poisson arrivals: approximation against the simulation (sustainable req/s; at 30 % / 60 % of it: mean ITL ms, ITL p90 ms, TTFT p90 ms)")
     for kw in RATES:
         d = resolve_deployment(**kw)
