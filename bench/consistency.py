@@ -148,9 +148,9 @@ CLOSED_LOOPS = [
     (dict(model="meta-llama/Llama-3.3-70B-Instruct", gpu="RTX-PRO-6000", engine="vllm", tp=2, isl=128, osl=1024), 256),
 ]
 #: Poisson arrivals of long prompts with short answers: the approximation (`RateModel`) against the simulation.
-#: closed loops through a pipeline, answered again with more memory bandwidth: a client's next
-#: request arrives a drain after its predecessor's step, and a simulated step runs a whole trip,
-#: so these can move against the hardware (README, "Also not modelled yet")
+#: closed loops through a pipeline, answered again with more memory bandwidth: they moved against
+#: the hardware while a client's next request arrived a drain after its predecessor's step
+#: (README, "Also not modelled yet"); each row must not fall as the bandwidth grows
 PIPELINES = [
     (dict(model="EleutherAI/gpt-j-6b", gpu="A100-PCIe-80GB", precision="fp16", engine="vllm", tp=1, pp=2, isl=2190, osl=2), 2),
     (dict(model="mistralai/Mixtral-8x7B-v0.1", gpu="MI325X", precision="bf16", engine="vllm", tp=4, pp=2, isl=9746, osl=596), 8),

@@ -304,7 +304,12 @@ class _Replica:
         self.finish[i] = self.t + self.lag[i]
         self._release(i)
         self.done += 1
-        self._issue_next(self.finish[i])
+        # the client's next request is sent when the scheduler finishes this one, not a pipeline's
+        # drain (`lag`) later when its last token reaches the client: with the drain, the next
+        # request arrived between steps, and whether it made the next one depended on the steps'
+        # durations (faster hardware could desynchronise two clients' prompts and lower the
+        # throughput); this way a closed loop's steps do not depend on their durations
+        self._issue_next(self.t)
 
     def _reject(self, i: int) -> None:
         self.rejected[i] = True
